@@ -1,0 +1,70 @@
+"""modelport: turn a trained PyTorch model into deployable artifacts, each proven equal to the model.
+
+Plugin authors need only this namespace::
+
+    import modelport
+
+    @modelport.hookimpl
+    def register_formats(register):
+        register(modelport.FormatSpec(name="myfmt", display_name="My format", files=("model.my",)))
+
+Heavy things (torch, the pipeline) load on first use, so importing modelport is cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from modelport.errors import (
+    ConfigError,
+    ExportFailed,
+    ModelLoadError,
+    ModelportError,
+    PluginContractError,
+    PublishError,
+    ValidationFailed,
+)
+from modelport.hookspecs import NAME, hookimpl, hookspec
+from modelport.inputs import InputSpec, TensorSpec, text, vision
+from modelport.types import (
+    Artifact,
+    Availability,
+    ExportRequest,
+    FormatSpec,
+    OptionSpec,
+    PublisherSpec,
+    PublishResult,
+    PullResult,
+    Runner,
+    Target,
+    ValidationRun,
+    missing_modules,
+    requires,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "NAME", "Artifact", "Availability", "ConfigError", "ExportFailed", "ExportRequest", "FormatSpec", "InputSpec",
+    "ModelLoadError", "ModelportError", "OptionSpec", "PluginContractError", "PublishError", "PublishResult",
+    "PullResult", "Runner", "Target", "TensorSpec", "ValidationFailed", "ValidationRun", "__version__", "export",
+    "formats", "get_plugin_manager", "hookimpl", "hookspec", "missing_modules", "publish", "pull", "requires",
+    "text", "validate", "vision",
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from modelport.api import export, formats, publish, pull, validate
+    from modelport.plugins import get_plugin_manager
+
+_LAZY = {
+    "export": "modelport.api", "validate": "modelport.api", "publish": "modelport.api", "pull": "modelport.api",
+    "formats": "modelport.api", "get_plugin_manager": "modelport.plugins",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'modelport' has no attribute {name!r}")

@@ -1,0 +1,146 @@
+"""The Python API: export, validate, publish, pull, formats — the same pipeline the CLI runs."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from modelport.errors import ConfigError, PluginContractError, PublishError
+from modelport.inputs import InputSpec
+from modelport.pipeline import ExportResult, FormatResult, validate_export
+from modelport.pipeline import export as _export
+from modelport.plugins import FormatStatus, PluginHost, get_plugin_manager
+from modelport.types import PublishResult, PullResult, Target
+
+
+def export(
+    model: Any,
+    formats: Sequence[str] | str,
+    inputs: InputSpec,
+    output_dir: str | Path | None = None,
+    **kwargs: Any,
+) -> ExportResult:
+    """Export an ``nn.Module`` to each format, validate each artifact and write its folder.
+
+    ``result["onnx"].artifact_path``, ``result["onnx"].validation.max_abs_diff``, ``result.metadata_path``.
+    Failures are in each FormatResult (``status``, ``error``, ``exit_code``), not raised, so one bad
+    format never hides the others; configuration errors (unknown format...) raise ConfigError.
+    """
+    if isinstance(formats, str):
+        formats = [f for f in formats.split(",") if f]
+    return _export(model, formats, inputs, output_dir=output_dir, **kwargs)
+
+
+def validate(export_dir: str | Path, **kwargs: Any) -> FormatResult:
+    """Re-run an export folder's artifact on its recorded inputs and compare with the recorded outputs."""
+    return validate_export(export_dir, **kwargs)
+
+
+def formats(host: PluginHost | None = None) -> list[FormatStatus]:
+    """Every known format and its status on this machine."""
+    return (host or get_plugin_manager()).format_statuses()
+
+
+def _publisher_options(host: PluginHost, scheme: str, pairs: Mapping[str, Any]) -> dict[str, Any]:
+    from modelport.options import coerce
+
+    spec = host.require_publisher(scheme)
+    out = {o.name: o.default for o in spec.options}
+    for key, value in pairs.items():
+        opt = next((o for o in spec.options if o.name == key), None)
+        if opt is None:
+            known = ", ".join(o.name for o in spec.options) or "none"
+            raise ConfigError(f"unknown option {key!r} for {scheme}://; known: {known}")
+        out[opt.name] = coerce(opt, value, f"{scheme}://")
+    return out
+
+
+def publish(
+    export_dir: str | Path | Sequence[str | Path],
+    target: str,
+    *,
+    dry_run: bool = False,
+    stage_dir: str | Path | None = None,
+    force: bool = False,
+    options: Mapping[str, Any] | None = None,
+    host: PluginHost | None = None,
+) -> PublishResult:
+    """Publish one export folder (or several of one model) to ``target`` (``file://``, ``hf://``, ``github://``)."""
+    from modelport.metadata import load_metadata
+
+    host = host or get_plugin_manager()
+    tgt = Target.parse(target)
+    dirs = [Path(export_dir)] if isinstance(export_dir, (str, Path)) else [Path(d) for d in export_dir]
+    if not dirs:
+        raise ConfigError("publish needs at least one export directory")
+    for d in dirs:
+        if not d.is_dir():
+            raise ConfigError(f"{d}: no such export directory")
+        load_metadata(d / "metadata.json")
+    opts = _publisher_options(host, tgt.scheme, dict(options or {}))
+    opts.update(dry_run=dry_run, force=force, export_dirs=dirs)
+    if dry_run:
+        stage = Path(stage_dir) if stage_dir else Path(tempfile.mkdtemp(prefix="modelport-dry-run-"))
+        stage.mkdir(parents=True, exist_ok=True)
+        opts["stage_dir"] = stage
+    from modelport.pipeline import call_hook
+
+    result = call_hook(host, tgt.scheme, "publish", export_dir=dirs[0], target=tgt, options=opts)
+    if result is None:
+        raise ConfigError(f"no installed plugin publishes to {tgt.scheme}://")
+    if not isinstance(result, PublishResult):
+        raise PluginContractError(f"the {tgt.scheme}:// publisher broke the contract: publish returned {type(result).__name__}")
+    return result
+
+
+def pull(target: str, dest: str | Path, *, force: bool = False, options: Mapping[str, Any] | None = None,
+         host: PluginHost | None = None) -> PullResult:
+    """Download a published export into ``dest`` and verify every file's sha256 against its metadata.json.
+
+    The download lands in a temporary folder beside ``dest``; on any mismatch it is deleted and
+    nothing appears at ``dest``. Nothing downloaded is ever executed or unpickled.
+    """
+    from modelport.metadata import load_metadata
+    from modelport.pipeline import call_hook, verify_files
+    from modelport.store import StagedDir, safe_relpath
+
+    host = host or get_plugin_manager()
+    tgt = Target.parse(target)
+    spec = host.require_publisher(tgt.scheme)
+    if not spec.can_pull:
+        raise ConfigError(f"{tgt.scheme}:// cannot pull")
+    dest = Path(dest)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())) and not force:
+        raise ConfigError(f"{dest} already exists and is not empty; pass --force to replace it")
+    opts = _publisher_options(host, tgt.scheme, dict(options or {}))
+    with StagedDir(dest, force=True) as staged:
+        result = call_hook(host, tgt.scheme, "pull", target=tgt, dest=staged.path, options=opts)
+        if result is None:
+            raise ConfigError(f"no installed plugin pulls from {tgt.scheme}://")
+        if not isinstance(result, PullResult):
+            raise PluginContractError(f"the {tgt.scheme}:// publisher broke the contract: pull returned {type(result).__name__}")
+        for rel in result.files:
+            safe_relpath(rel, "pulled file name")
+        md = load_metadata(staged.path / "metadata.json")
+        files = md.get("files") or {}
+        if not files:
+            raise PublishError(f"{tgt.raw}: metadata.json lists no files to verify")
+        bad = verify_files(staged.path, files)
+        if bad:
+            raise PublishError(f"{tgt.raw}: refusing the download, sha256 does not match metadata.json: {', '.join(bad)}")
+        extra_ok = {"metadata.json", "export.json", "README.md", "bench.json", "reference.npz"}
+        for p in staged.path.rglob("*"):
+            if p.is_symlink():
+                raise PublishError(f"{tgt.raw}: refusing the download, it contains a symbolic link")
+        unlisted = [p.relative_to(staged.path).as_posix() for p in staged.path.rglob("*")
+                    if p.is_file() and p.relative_to(staged.path).as_posix() not in files
+                    and p.relative_to(staged.path).as_posix() not in extra_ok]
+        for rel in unlisted:
+            (staged.path / rel).unlink()
+        staged.commit()
+    shutil.rmtree(staged.path, ignore_errors=True)
+    result.files = sorted(set(result.files) - set(unlisted))
+    return result

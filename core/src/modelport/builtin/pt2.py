@@ -1,0 +1,135 @@
+"""Built-in format ``pt2``: a torch.export ExportedProgram saved with ``torch.export.save``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from modelport.errors import ExportFailed
+from modelport.hookspecs import hookimpl
+from modelport.types import Artifact, ExportRequest, FormatSpec, OptionSpec
+
+FILE = "model.pt2"
+
+
+@hookimpl
+def register_formats(register: Any) -> None:
+    register(FormatSpec(
+        name="pt2",
+        display_name="torch.export (.pt2)",
+        files=(FILE,),
+        options=(
+            OptionSpec("strict", "bool", False, "torch.export strict mode (TorchDynamo tracing) instead of non-strict"),
+        ),
+        description="ExportedProgram archive; load with torch.export.load(path).module()",
+    ))
+
+
+def dynamic_shapes_for(request: ExportRequest) -> Any:
+    """torch.export ``dynamic_shapes`` from the input spec: one ``Dim`` per label, shared across inputs."""
+    import torch
+
+    if not request.inputs.has_dynamic:
+        return None
+    dims: dict[str, Any] = {}
+    shapes = []
+    for t in request.inputs.tensors:
+        per: dict[int, Any] = {}
+        for axis, label in t.dynamic.items():
+            if label not in dims:
+                dims[label] = torch.export.Dim.AUTO if axis != 0 else torch.export.Dim(label, min=1, max=1 << 16)
+            per[axis] = dims[label]
+        shapes.append(per or None)
+    return tuple(shapes)
+
+
+def export_program(request: ExportRequest, strict: bool = False) -> Any:
+    """torch.export the request's model with its example inputs and dynamic shapes (batch ≥ 2 if dynamic)."""
+    import torch
+
+    args = request.example_inputs
+    if request.inputs.dynamic_batch and request.inputs.batch_size < 2:
+        # an example batch of 1 lets torch.export specialize the batch to 1; trace with 2
+        args = request.make_inputs(batch=2)
+    try:
+        return torch.export.export(request.model, args, dynamic_shapes=dynamic_shapes_for(request), strict=strict)
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ExportFailed(f"pt2: torch.export failed: {type(exc).__name__}: {msg}"[:600]) from exc
+
+
+@hookimpl
+def export(request: ExportRequest) -> Artifact | None:
+    if request.format != "pt2":
+        return None
+    import torch
+
+    ep = export_program(request, strict=bool(request.options.get("strict")))
+    path = request.workdir / FILE
+    torch.export.save(ep, str(path))
+    return Artifact(
+        format="pt2", path=path, files=[FILE], precision="fp32",
+        details={"strict": bool(request.options.get("strict")), "torch": torch.__version__},
+    )
+
+
+class _Pt2Runner:
+    runtime = "torch.export"
+
+    def __init__(self, path: Path, names: Sequence[str] | None, threads: int | None) -> None:
+        import torch
+
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.module = torch.export.load(str(path)).module()
+        self.names = names
+
+    def __call__(self, inputs: Mapping[str, Any]) -> list[Any]:
+        import torch
+
+        from modelport.outputs import flatten_outputs, to_numpy
+
+        args = [torch.from_numpy(v.copy() if not v.flags.writeable else v) for v in inputs.values()]
+        with torch.no_grad():
+            out = self.module(*args)
+        return [to_numpy(t) for _, t in flatten_outputs(out)]
+
+
+@hookimpl
+def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> Any:
+    if artifact.format != "pt2":
+        return None
+    return _Pt2Runner(artifact.path, artifact.input_names, options.get("threads"))
+
+
+@hookimpl
+def describe_metadata(artifact: Artifact, request: ExportRequest | None) -> dict[str, Any] | None:
+    if artifact.format != "pt2":
+        return None
+    return {"extra_metadata": {"pt2": {"strict": artifact.details.get("strict"), "load": "torch.export.load(path).module()"}}}
+
+
+@hookimpl
+def inspect_artifact(path: Path, options: Mapping[str, Any]) -> dict[str, Any] | None:
+    if path.suffix != ".pt2":
+        return None
+    import collections
+
+    import torch
+
+    ep = torch.export.load(str(path))
+    ops = collections.Counter(
+        str(n.target).removeprefix("aten.") for n in ep.graph.nodes if n.op == "call_function"
+    )
+    inputs = []
+    for n in ep.graph.nodes:
+        if n.op == "placeholder" and n.name in ep.graph_signature.user_inputs:
+            val = n.meta.get("val")
+            inputs.append({"name": n.name, "shape": [str(d) for d in getattr(val, "shape", [])],
+                           "dtype": str(getattr(val, "dtype", "")).removeprefix("torch.")})
+    return {
+        "format": "pt2", "path": str(path), "bytes": path.stat().st_size, "inputs": inputs,
+        "outputs": list(ep.graph_signature.user_outputs),
+        "nodes": sum(ops.values()), "ops": dict(ops.most_common()),
+    }

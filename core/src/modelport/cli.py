@@ -1,0 +1,707 @@
+"""The ``modelport`` command line. Every failure maps to one line on stderr and a documented exit code:
+0 success · 1 export failed · 2 validation failed · 3 configuration error · 130 interrupted."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from modelport import __version__
+from modelport.errors import ConfigError, ModelportError
+
+EXIT_OK, EXIT_EXPORT, EXIT_VALIDATION, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+_SECRET_ENV = ("HF_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+
+
+def redact(text: str) -> str:
+    """Remove any token value found in the environment from text we are about to print."""
+    for name in _SECRET_ENV:
+        value = os.environ.get(name)
+        if value and len(value) >= 4:
+            text = text.replace(value, "***")
+    return text
+
+
+def _err(message: str) -> None:
+    click.echo(redact(f"error: {message}"), err=True)
+
+
+class ModelportGroup(click.Group):
+    """Maps exceptions to exit codes in one place; usage errors are configuration errors (3)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs["standalone_mode"] = False
+        debug = "--debug" in sys.argv
+        try:
+            rv = super().main(*args, **kwargs)
+            if isinstance(rv, int):
+                sys.exit(rv)
+            return rv
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            _interrupted()
+        except KeyboardInterrupt:
+            _interrupted()
+        except click.UsageError as exc:
+            msg = exc.format_message().replace("\n", " ")
+            cmd = exc.ctx.command_path if exc.ctx else "modelport"
+            _err(f"{msg} (see `{cmd} --help`)")
+            sys.exit(EXIT_CONFIG)
+        except click.ClickException as exc:
+            _err(exc.format_message().replace("\n", " "))
+            sys.exit(EXIT_CONFIG)
+        except ModelportError as exc:
+            if debug:
+                traceback.print_exc()
+            _err(str(exc).replace("\n", " "))
+            sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            sys.exit(EXIT_OK)
+        except Exception as exc:
+            if debug:
+                traceback.print_exc()
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            _err(f"unexpected {type(exc).__name__}: {first} (run with --debug for the traceback)")
+            sys.exit(EXIT_EXPORT)
+
+
+def _interrupted() -> NoReturn:
+    from modelport.store import cleanup_live_staging
+
+    cleanup_live_staging()
+    _err("interrupted; temporary files removed")
+    sys.exit(EXIT_INTERRUPTED)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _stdout() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+
+
+@click.group(cls=ModelportGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="modelport")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def main(debug: bool) -> None:
+    """Turn a trained PyTorch model into deployable artifacts, each proven equal to the model."""
+
+
+# ----------------------------------------------------------------------------- formats / plugins
+
+
+def _status_style(status: str) -> str:
+    return {"available": "green", "unavailable": "yellow", "not installed": "dim", "broken": "red"}.get(status, "")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+def formats(as_json: bool) -> None:
+    """List every format and publish target with its status on this machine."""
+    from modelport.plugins import get_plugin_manager
+
+    host = get_plugin_manager()
+    rows = host.format_statuses()
+    pubs = host.publisher_statuses()
+    if as_json:
+        click.echo(json.dumps({
+            "formats": [_row_json(r) for r in rows if r.kind != "plugin"],
+            "publishers": [_row_json(r) for r in pubs],
+            "broken_plugins": [_row_json(r) for r in rows if r.kind == "plugin"],
+        }, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title="Formats", title_justify="left")
+    for col in ("format", "name", "status", "export", "validate", "plugin", "details"):
+        table.add_column(col)
+    for r in rows:
+        details = r.reason or ""
+        if r.fix:
+            details = f"{details} — {r.fix}" if details else r.fix
+        table.add_row(r.name, r.display_name, f"[{_status_style(r.status)}]{r.status}[/]",
+                      "yes" if r.can_export else "no",
+                      "yes" if r.can_validate else ("no" if not r.can_export else "structure only" if r.reason and "structure" in r.reason else "no"),
+                      f"{r.plugin or ''} {r.version or ''}".strip(), details)
+    ptable = Table(title="Publish targets", title_justify="left")
+    for col in ("scheme", "name", "status", "plugin", "details"):
+        ptable.add_column(col)
+    for r in pubs:
+        details = r.reason or ""
+        if r.fix:
+            details = f"{details} — {r.fix}" if details else r.fix
+        ptable.add_row(f"{r.name}://", r.display_name, f"[{_status_style(r.status)}]{r.status}[/]",
+                       f"{r.plugin or ''} {r.version or ''}".strip(), details)
+    out = _stdout()
+    out.print(table)
+    out.print(ptable)
+
+
+def _row_json(r: Any) -> dict[str, Any]:
+    return {
+        "name": r.name, "display_name": r.display_name, "status": r.status, "can_export": r.can_export,
+        "can_validate": r.can_validate, "reason": r.reason, "fix": r.fix, "plugin": r.plugin, "version": r.version,
+        "summary": r.describe(),
+    }
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+def plugins(as_json: bool) -> None:
+    """List loaded, broken and disabled plugins."""
+    from modelport.plugins import get_plugin_manager
+
+    host = get_plugin_manager()
+    host.formats  # noqa: B018 - registering formats can mark a plugin broken
+    host.publishers  # noqa: B018
+    if as_json:
+        click.echo(json.dumps([p.__dict__ for p in host.plugins], indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title="Plugins", title_justify="left")
+    for col in ("name", "distribution", "version", "status", "hooks / error"):
+        table.add_column(col)
+    for p in host.plugins:
+        table.add_row(p.name, p.distribution or "", p.version or "", f"[{'red' if p.status == 'broken' else ''}]{p.status}[/]",
+                      p.error or ", ".join(p.hooks))
+    _stdout().print(table)
+
+
+@main.command()
+def schema() -> None:
+    """Print the metadata.json JSON Schema."""
+    from modelport.metadata import schema as _schema
+
+    click.echo(json.dumps(_schema(), indent=2))
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def _split_formats(values: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        out.extend(p.strip() for p in v.split(",") if p.strip())
+    return out
+
+
+def build_input_spec(
+    *, inputs: Sequence[str], vision: str | None, text: str | None, batch: int | None, dynamic: Sequence[str],
+    dynamic_batch: bool, sample_arrays: Any, model_ref: str | None, config: dict[str, Any],
+) -> Any:
+    """The input spec from --input / --vision / --text / --sample-inputs / a .pt2's own signature."""
+    from modelport.inputs import InputSpec, parse_input, parse_text, parse_vision, spec_from_samples
+
+    given = sum(bool(x) for x in (inputs, vision, text))
+    if given > 1:
+        raise ConfigError("use one of --input, --vision or --text")
+    b = batch or int(config.get("batch_size") or 1)
+    if b <= 0:
+        raise ConfigError("--batch must be a positive integer")
+    if inputs:
+        tensors = [parse_input(s) for s in inputs]
+        if batch:
+            for t in tensors:
+                t.shape = (batch, *t.shape[1:])
+        spec = InputSpec(tensors)
+    elif vision:
+        spec = parse_vision(vision, batch=b)
+    elif text:
+        spec = parse_text(text, batch=b)
+    elif config.get("input_shape"):
+        shape = config["input_shape"]
+        if not isinstance(shape, list) or not all(isinstance(d, int) for d in shape):
+            raise ConfigError("--export-config input_shape must be a list of integers")
+        from modelport.inputs import TensorSpec
+
+        spec = InputSpec([TensorSpec("input", tuple(shape), "float32")])
+    elif sample_arrays is not None:
+        spec = spec_from_samples(sample_arrays, batch=b)
+    elif model_ref and model_ref.endswith(".pt2") and Path(model_ref).is_file():
+        from modelport.loading import input_spec_from_pt2
+
+        try:
+            spec = input_spec_from_pt2(model_ref)
+        except Exception:
+            spec = None
+        if spec is None:
+            raise ConfigError("could not read the input shapes from the .pt2; give --input NAME:SHAPE[:DTYPE]")
+    else:
+        raise ConfigError("no input spec: give --input NAME:1x3x224x224[:float32], --vision 3x224x224 or --text SEQ_LEN[:VOCAB]")
+    if dynamic_batch or config.get("dynamic_axes") is True or config.get("dynamic") is True:
+        spec.with_dynamic_batch()
+    elif isinstance(config.get("dynamic_axes"), dict):
+        for name, axes in config["dynamic_axes"].items():
+            items = axes.items() if isinstance(axes, dict) else [(a, None) for a in axes]
+            for axis, label in items:
+                spec.with_dynamic([f"{name}:{axis}" + (f"={label}" if label else "")])
+    spec.with_dynamic(list(dynamic))
+    if sample_arrays is not None:
+        for t in spec.tensors:
+            arr = sample_arrays.get(t.name)
+            if arr is None:
+                raise ConfigError(f"--sample-inputs has no array named {t.name!r}")
+            if tuple(arr.shape[1:]) != t.shape[1:]:
+                raise ConfigError(f"--sample-inputs {t.name}: sample shape {list(arr.shape[1:])} != input shape {list(t.shape[1:])}")
+    return spec
+
+
+class _Progress:
+    """A rich spinner on stderr for interactive terminals; silent otherwise or with --quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.status = None
+        if not quiet and sys.stderr.isatty():
+            self.status = _console().status("starting")
+            self.status.start()
+
+    def __call__(self, message: str) -> None:
+        if self.status is not None:
+            self.status.update(message)
+
+    def stop(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+
+
+_CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format", "--output_dir": "--output-dir",
+               "--export_config": "--export-config"}
+
+
+@main.command(context_settings={"ignore_unknown_options": False})
+@click.argument("model", required=False)
+@click.option("-f", "--format", "--export_format", "formats", multiple=True, help="Format(s): onnx,pt2,...")
+@click.option("--input", "inputs", multiple=True, metavar="NAME:SHAPE[:DTYPE[:LOW,HIGH]]", help="A model input (repeatable).")
+@click.option("--vision", metavar="CxHxW", help="Image preset: one float32 input N x C x H x W.")
+@click.option("--text", metavar="SEQ_LEN[:VOCAB]", help="Text preset: int64 input_ids + attention_mask.")
+@click.option("--batch", type=int, help="Example batch size (default 1).")
+@click.option("--dynamic", multiple=True, metavar="NAME:AXIS[=label]", help="Mark an axis dynamic (repeatable).")
+@click.option("--dynamic-batch", is_flag=True, help="Mark axis 0 of every input dynamic.")
+@click.option("--sample-inputs", type=click.Path(), help=".npz of real inputs (validation, calibration).")
+@click.option("-o", "--option", "options", multiple=True, metavar="[FORMAT.]KEY=VALUE", help="Format option (repeatable).")
+@click.option("--config", "--export-config", "--export_config", "config", metavar="JSON", help="Options as a JSON object (or a .json file).")
+@click.option("--checkpoint", "--checkpoint_path", "checkpoint", help="State dict to load (weights_only).")
+@click.option("--checkpoint-prefix", help="Prefix to strip from checkpoint keys (e.g. 'model.').")
+@click.option("--no-strict", is_flag=True, help="Allow missing/unexpected checkpoint keys.")
+@click.option("--model-kwargs", metavar="JSON", help="Keyword arguments for the model factory.")
+@click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled whole nn.Module (runs code from the file).")
+@click.option("--task", help="classification, detection, segmentation, pose, text-encoding, other...")
+@click.option("--model-name", help="Name recorded in metadata.json (default: the model class).")
+@click.option("--class-names", type=click.Path(), help="Text file (one per line) or JSON list of class names.")
+@click.option("--preprocessing", metavar="JSON", help="Preprocessing block for metadata.json.")
+@click.option("--postprocessing", metavar="JSON", help="Postprocessing block for metadata.json.")
+@click.option("--output-dir", "--output_dir", "output_dir", type=click.Path(), help="Where to write (one folder per format when several).")
+@click.option("--exports-root", type=click.Path(), help="Write exports/<export-id>/ and keep exports/index.json.")
+@click.option("--no-validate", is_flag=True, help="Skip running the artifact against PyTorch.")
+@click.option("--force", is_flag=True, help="Replace an existing output.")
+@click.option("--atol", type=float, help="Override the absolute tolerance.")
+@click.option("--rtol", type=float, help="Override the relative tolerance.")
+@click.option("--threads", type=int, help="Thread count for PyTorch and every runtime.")
+@click.option("--bench", "run_bench", is_flag=True, help="Benchmark each artifact after export.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress, no table.")
+def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...], vision: str | None, text: str | None,
+           batch: int | None, dynamic: tuple[str, ...], dynamic_batch: bool, sample_inputs: str | None,
+           options: tuple[str, ...], config: str | None, checkpoint: str | None, checkpoint_prefix: str | None,
+           no_strict: bool, model_kwargs: str | None, trust_pickle: bool, task: str | None, model_name: str | None,
+           class_names: str | None, preprocessing: str | None, postprocessing: str | None, output_dir: str | None,
+           exports_root: str | None, no_validate: bool, force: bool, atol: float | None, rtol: float | None,
+           threads: int | None, run_bench: bool, as_json: bool, quiet: bool) -> int:
+    """Export MODEL to one or more formats, validate each artifact, and write metadata.json + export.json.
+
+    MODEL is a .pt2, a TorchScript archive, package.module:factory or path/to/file.py:factory.
+    """
+    from modelport.inputs import load_sample_inputs
+    from modelport.loading import parse_model_kwargs
+    from modelport.metadata import parse_json_object, read_class_names
+    from modelport.plugins import get_plugin_manager
+
+    cfg = parse_json_object(config, "--export-config")
+    fmts = _split_formats(formats)
+    if not fmts and isinstance(cfg.get("export_format"), str):
+        fmts = _split_formats([cfg.pop("export_format")])
+    cfg.pop("export_format", None)
+    if not fmts:
+        raise ConfigError("no format given; use -f onnx,pt2 (see `modelport formats`)")
+    if model is None:
+        if checkpoint and (checkpoint.endswith((".pt2", ".ts", ".torchscript", ".jit")) or _is_archive(checkpoint)):
+            model, checkpoint = checkpoint, None
+        else:
+            raise ConfigError("missing MODEL (a .pt2, TorchScript file, module:factory or file.py:factory)")
+    kwargs = parse_model_kwargs(model_kwargs)
+    pre = parse_json_object(preprocessing, "--preprocessing")
+    post = parse_json_object(postprocessing, "--postprocessing")
+    names = read_class_names(class_names) if class_names else None
+    if threads is not None and threads <= 0:
+        raise ConfigError("--threads must be a positive integer")
+    host = get_plugin_manager()
+    specs = {f: host.require_format(f) for f in dict.fromkeys(f.lower() for f in fmts)}
+    from modelport.options import resolve_options
+
+    resolve_options(specs, options, cfg)  # fail fast on bad options, before loading torch
+    samples = None
+    if sample_inputs:
+        samples = load_sample_inputs(sample_inputs)
+    spec = build_input_spec(inputs=inputs, vision=vision, text=text, batch=batch, dynamic=dynamic,
+                            dynamic_batch=dynamic_batch, sample_arrays=samples, model_ref=model, config=cfg)
+    if samples is not None:
+        samples = {n: samples[n] for n in spec.names}
+    from modelport.pipeline import plan_targets
+    from modelport.store import safe_name
+
+    mname = safe_name(model_name, "--model-name") if model_name else None
+    progress = _Progress(quiet or as_json)
+    try:
+        from modelport.loading import load_model
+
+        progress("loading the model")
+        if mname is None:
+            mname = _default_model_name(model)
+        plan_targets(list(specs), mname, output_dir, exports_root, force)  # exit 3 before the slow part
+        module, facts = load_model(model, model_kwargs=kwargs, checkpoint=checkpoint, checkpoint_prefix=checkpoint_prefix,
+                                   strict=not no_strict, trust_pickle=trust_pickle)
+        facts["model_kwargs"] = kwargs
+        from modelport.pipeline import export as run_export
+
+        result = run_export(
+            module, list(specs), spec, output_dir=output_dir, exports_root=exports_root, model_name=mname, task=task,
+            class_names=names, preprocessing=pre or None, postprocessing=post or None, options=options, config=cfg,
+            validate=not no_validate, force=force, atol=atol, rtol=rtol, sample_inputs=samples, threads=threads,
+            source=facts, host=host, progress=progress,
+        )
+        bench_rows = None
+        if run_bench:
+            from modelport.bench import bench_dirs
+
+            dirs = [r.path for r in result.values() if r.path is not None]
+            if dirs:
+                progress("benchmarking")
+                bench_rows = bench_dirs(dirs, batches=(1,), threads=threads, host=host, progress=progress)
+    finally:
+        progress.stop()
+    _report_export(result, as_json, quiet, bench_rows)
+    return result.exit_code
+
+
+def _is_archive(path: str) -> bool:
+    from modelport.loading import _archive_kind
+
+    p = Path(path)
+    return p.is_file() and _archive_kind(p) in ("pt2", "torchscript")
+
+
+def _default_model_name(ref: str) -> str:
+    from modelport.store import slug
+
+    if ":" in ref and not Path(ref).exists():
+        return slug(ref.rsplit(":", 1)[1].replace(".", "_"))
+    return slug(Path(ref).stem)
+
+
+def _fmt_bytes(n: int | None) -> str:
+    if n is None:
+        return ""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return ""
+
+
+def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = None) -> None:
+    if as_json:
+        out = {}
+        for fmt, r in result.items():
+            out[fmt] = {
+                "status": r.status, "exit_code": r.exit_code, "path": str(r.path) if r.path else None,
+                "artifact": str(r.artifact_path) if r.artifact_path else None, "error": r.error,
+                "validation": r.record.get("validation") if r.path else None,
+                "size_bytes": (r.record.get("sizes") or {}).get("total_bytes") if r.path else None,
+            }
+        payload: dict[str, Any] = {"exit_code": result.exit_code, "results": out}
+        if bench_rows is not None:
+            payload["bench"] = bench_rows
+        click.echo(json.dumps(payload, indent=2, default=str))
+    elif not quiet:
+        from rich.table import Table
+
+        table = Table(title="Export results", title_justify="left")
+        for col in ("format", "status", "max abs diff", "rule", "size", "export s", "path"):
+            table.add_column(col)
+        for fmt, r in result.items():
+            comp = r.validation
+            style = {"passed": "green", "failed": "red", "error": "red"}.get(r.status, "yellow")
+            table.add_row(
+                fmt, f"[{style}]{r.status}[/]", f"{comp.max_abs_diff:.2e}" if comp else "",
+                (comp.rule if comp else (r.validation_note or "")),
+                _fmt_bytes((r.record.get("sizes") or {}).get("total_bytes")) if r.path else "",
+                str((r.record.get("timings") or {}).get("export_s", "")) if r.path else "",
+                str(r.path) if r.path else "",
+            )
+        _stdout().print(table)
+        if bench_rows:
+            from modelport.bench import render_table
+
+            _stdout().print(render_table(bench_rows))
+    for fmt, r in result.items():
+        if r.error:
+            _err(r.error)
+            if "--debug" in sys.argv and r.record.get("debug_traceback"):
+                click.echo(redact(r.record["debug_traceback"]), err=True)
+
+
+# ----------------------------------------------------------------------------- validate / inspect
+
+
+@main.command()
+@click.argument("export_dir", type=click.Path())
+@click.option("--atol", type=float)
+@click.option("--rtol", type=float)
+@click.option("--threads", type=int)
+@click.option("--json", "as_json", is_flag=True)
+def validate(export_dir: str, atol: float | None, rtol: float | None, threads: int | None, as_json: bool) -> int:
+    """Re-run an export's artifact on its recorded inputs and check it against the recorded outputs."""
+    from modelport.pipeline import validate_export
+    from modelport.types import to_jsonable
+
+    r = validate_export(export_dir, atol=atol, rtol=rtol, threads=threads)
+    if as_json:
+        click.echo(json.dumps({"format": r.format, "status": r.status, "exit_code": r.exit_code, "note": r.validation_note,
+                               "validation": to_jsonable(r.validation) if r.validation else None}, indent=2, default=str))
+    else:
+        comp = r.validation
+        line = f"{r.format}: {r.status}"
+        if comp:
+            line += f" — max abs diff {comp.max_abs_diff:.2e} over {comp.input_sets} input sets ({comp.rule})"
+        elif r.validation_note:
+            line += f" — {r.validation_note}"
+        click.echo(line)
+    if r.error:
+        _err(r.error)
+    return r.exit_code
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--by-module", is_flag=True, help="Group nodes by PyTorch module path (formats that keep it).")
+@click.option("--module", "module_prefix", help="Only the module subtree with this prefix.")
+def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None) -> None:
+    """Show an artifact's or export folder's inputs, outputs, size, ops and metadata."""
+    from modelport.plugins import get_plugin_manager
+
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{p}: no such file or directory")
+    info: dict[str, Any]
+    if p.is_dir():
+        from modelport.metadata import load_metadata
+        from modelport.pipeline import read_record
+
+        md = load_metadata(p / "metadata.json")
+        record = read_record(p)
+        info = {"export_dir": str(p), "metadata": md, "record": {k: record.get(k) for k in ("id", "format", "status", "options", "timings", "sizes", "notes")}}
+        art = p / str(record["artifact"])
+        if art.exists():
+            sub = get_plugin_manager().pm.hook.inspect_artifact(path=art, options={"by_module": by_module, "module": module_prefix})
+            if sub:
+                info["artifact"] = sub
+    else:
+        if p.stat().st_size == 0:
+            raise ConfigError(f"{p}: the file is empty")
+        from modelport.pipeline import call_hook
+
+        try:
+            info = call_hook(get_plugin_manager(), p.suffix.lstrip("."), "inspect_artifact", path=p,
+                             options={"by_module": by_module, "module": module_prefix})
+        except ModelportError as exc:
+            raise ModelportError(f"{p}: cannot be read ({str(exc).split(': ', 2)[-1]})", exit_code=3) from exc
+        if info is None:
+            raise ConfigError(f"{p}: no installed plugin can inspect {p.suffix or 'this'} files (see `modelport formats`)")
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    _print_inspect(info)
+
+
+def _print_inspect(info: dict[str, Any], indent: int = 0) -> None:
+    pad = "  " * indent
+    for key, value in info.items():
+        if isinstance(value, dict) and value and indent < 2:
+            click.echo(f"{pad}{key}:")
+            _print_inspect(value, indent + 1)
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            click.echo(f"{pad}{key}:")
+            for item in value:
+                click.echo(f"{pad}  - " + ", ".join(f"{k}={v}" for k, v in item.items()))
+        else:
+            click.echo(f"{pad}{key}: {value}")
+
+
+# ----------------------------------------------------------------------------- publish / pull
+
+
+def _extra_options(args: Sequence[str]) -> dict[str, Any]:
+    """Publisher-specific flags (``--private``, ``--endpoint URL``) and ``-o key=value`` pairs."""
+    out: dict[str, Any] = {}
+    i = 0
+    args = list(args)
+    while i < len(args):
+        a = args[i]
+        if a in ("-o", "--option"):
+            if i + 1 >= len(args) or "=" not in args[i + 1]:
+                raise ConfigError(f"{a} needs key=value")
+            k, _, v = args[i + 1].partition("=")
+            out[k.strip().replace("-", "_")] = v
+            i += 2
+            continue
+        if not a.startswith("--"):
+            raise ConfigError(f"unexpected argument {a!r}")
+        key = a[2:]
+        if "=" in key:
+            k, _, v = key.partition("=")
+            out[k.replace("-", "_")] = v
+        elif i + 1 < len(args) and not args[i + 1].startswith("--"):
+            out[key.replace("-", "_")] = args[i + 1]
+            i += 1
+        else:
+            out[key.replace("-", "_")] = "true"
+        i += 1
+    return out
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--dry-run", is_flag=True, help="Stage what would be uploaded into a folder and print it.")
+@click.option("--stage-dir", type=click.Path(), help="Where --dry-run stages files (default: a temp folder).")
+@click.option("--force", is_flag=True, help="Overwrite what already exists at the target.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def publish(ctx: click.Context, paths: tuple[str, ...], dry_run: bool, stage_dir: str | None, force: bool, as_json: bool) -> None:
+    """Publish EXPORT_DIR... to TARGET (file://DIR, hf://OWNER/REPO[@REV], github://OWNER/REPO@TAG).
+
+    Publisher options go after the target: --private, --endpoint URL, -o key=value.
+    """
+    from modelport.api import publish as do_publish
+
+    if len(paths) < 2:
+        raise ConfigError("publish needs EXPORT_DIR... TARGET")
+    *dirs, target = paths
+    opts = _extra_options(ctx.args)
+    result = do_publish(dirs, target, dry_run=dry_run, stage_dir=stage_dir, force=force, options=opts)
+    if as_json:
+        from modelport.types import to_jsonable
+
+        click.echo(json.dumps(to_jsonable(result), indent=2))
+        return
+    if dry_run:
+        click.echo(f"dry run: would publish to {result.url}; staged in {stage_dir or 'a temporary folder'}:")
+    else:
+        click.echo(f"published to {result.url}" + (f" ({result.revision})" if result.revision else ""))
+    for f in result.files:
+        click.echo(f"  {f}")
+    for f in result.skipped:
+        click.echo(f"  {f} (unchanged, skipped)")
+    if result.message:
+        click.echo(result.message)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("target")
+@click.argument("dest", type=click.Path())
+@click.option("--force", is_flag=True, help="Replace a non-empty DEST.")
+@click.pass_context
+def pull(ctx: click.Context, target: str, dest: str, force: bool) -> None:
+    """Download a published export into DEST and verify every file's sha256 against its metadata.json."""
+    from modelport.api import pull as do_pull
+
+    result = do_pull(target, dest, force=force, options=_extra_options(ctx.args))
+    click.echo(f"pulled {len(result.files)} files from {result.source} into {dest} (sha256 verified)")
+
+
+# ----------------------------------------------------------------------------- bench / compare
+
+
+@main.command()
+@click.argument("export_dirs", nargs=-1, required=True, type=click.Path())
+@click.option("--batch", "batches", default="1", help="Batch sizes, e.g. 1,8.")
+@click.option("--threads", type=int, help="Threads for every runtime and PyTorch (default: all cores).")
+@click.option("--max-seconds", type=float, default=10.0, show_default=True, help="Time bound per measurement.")
+@click.option("--plot", type=click.Path(), help="Draw latency per format and batch size to this PNG.")
+@click.option("--json", "as_json", is_flag=True)
+def bench(export_dirs: tuple[str, ...], batches: str, threads: int | None, max_seconds: float, plot: str | None,
+          as_json: bool) -> None:
+    """Latency and throughput of each artifact against PyTorch eager, on the same inputs and threads."""
+    from modelport.bench import bench_dirs, plot_rows, render_table
+
+    try:
+        bs = tuple(int(b) for b in batches.split(",") if b.strip())
+    except ValueError:
+        raise ConfigError(f"--batch {batches!r} is not like 1,8") from None
+    if not bs or any(b <= 0 for b in bs):
+        raise ConfigError("--batch needs positive integers")
+    if threads is not None and threads <= 0:
+        raise ConfigError("--threads must be a positive integer")
+    progress = _Progress(as_json)
+    try:
+        rows = bench_dirs([Path(d) for d in export_dirs], batches=bs, threads=threads, max_seconds=max_seconds,
+                          progress=progress)
+    finally:
+        progress.stop()
+    if plot:
+        plot_rows(rows, Path(plot))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+    else:
+        _stdout().print(render_table(rows))
+
+
+@main.command()
+@click.argument("a", type=click.Path())
+@click.argument("b", type=click.Path())
+@click.option("--atol", type=float)
+@click.option("--rtol", type=float)
+@click.option("--json", "as_json", is_flag=True)
+def compare(a: str, b: str, atol: float | None, rtol: float | None, as_json: bool) -> int:
+    """Run the same inputs through two exports (or an export and its PyTorch source) and diff the outputs."""
+    from modelport.bench import compare_dirs
+    from modelport.types import to_jsonable
+
+    report = compare_dirs(Path(a), Path(b), atol=atol, rtol=rtol)
+    if as_json:
+        click.echo(json.dumps(to_jsonable(report), indent=2, default=str))
+    else:
+        from rich.table import Table
+
+        comp = report["comparison"]
+        table = Table(title=f"{a} vs {b}", title_justify="left")
+        for col in ("output", "max abs", "max rel", "cosine", "top-1", "pass"):
+            table.add_column(col)
+        for o in comp.outputs:
+            table.add_row(o.name, f"{o.max_abs_diff:.2e}", f"{o.max_rel_diff:.2e}", f"{o.cosine:.6f}",
+                          "" if o.top1_agreement is None else f"{o.top1_agreement:.3f}", "yes" if o.passed else "NO")
+        _stdout().print(table)
+        for key, diff in (report.get("structure") or {}).items():
+            click.echo(f"{key}: {diff}")
+    if not report["comparison"].passed:
+        _err(f"outputs differ beyond tolerance ({report['comparison'].rule}): " + "; ".join(report["comparison"].failures))
+        return EXIT_VALIDATION
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,138 @@
+"""The hooks a modelport plugin implements — this module is the plugin author's reference.
+
+A plugin is a module (or object) with functions decorated by ``@modelport.hookimpl`` whose names are
+the hooks below. It is found through the ``modelport`` entry-point group::
+
+    [project.entry-points.modelport]
+    onnx = "modelport_onnx"
+
+Rules every plugin follows:
+
+* Import nothing heavy (torch, onnx, tensorflow...) at module level: import it inside hook bodies,
+  so ``modelport formats`` stays fast with every plugin installed.
+* ``firstresult`` hooks return ``None`` for requests that are not theirs (another format, scheme...).
+* Raise :class:`modelport.ExportFailed` / :class:`modelport.ConfigError` with one clear line;
+  any other exception is reported with the plugin's name and version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from modelport.types import (
+    Artifact,
+    ExportRequest,
+    FormatSpec,
+    PublisherSpec,
+    PublishResult,
+    PullResult,
+    Runner,
+    Target,
+    ValidationRun,
+)
+
+NAME = "modelport"
+
+hookspec = pluggy.HookspecMarker(NAME)
+hookimpl = pluggy.HookimplMarker(NAME)
+
+
+# ----------------------------------------------------------------------------- discovery
+
+
+@hookspec
+def register_formats(register: Callable[[FormatSpec], None]) -> None:
+    """Declare the formats this plugin exports, by calling ``register(FormatSpec(...))`` once per format.
+
+    All implementations are called. Two plugins registering the same format name is an error that
+    names both. The spec's ``availability`` must be cheap: it is called by ``modelport formats``.
+    """
+
+
+@hookspec
+def register_publishers(register: Callable[[PublisherSpec], None]) -> None:
+    """Declare publish targets by URL scheme, by calling ``register(PublisherSpec(...))``.
+
+    All implementations are called. Two plugins registering the same scheme is an error.
+    """
+
+
+# ----------------------------------------------------------------------------- export
+
+
+@hookspec(firstresult=True)
+def export(request: ExportRequest) -> Artifact | None:
+    """Write ``request.model`` in ``request.format`` into ``request.workdir``.
+
+    The first non-None result wins: return None when ``request.format`` is not one of yours.
+
+    :param request: the model (eval mode), example inputs, parsed options, the workdir to write in.
+    :returns: an :class:`Artifact` naming the files written (relative to the workdir).
+    :raises modelport.ExportFailed: the converter refused the model (one line: what and why).
+    """
+
+
+@hookspec(firstresult=True)
+def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> Runner | None:
+    """Load an artifact once and return a runner: ``runner({name: ndarray}) -> [ndarray, ...]``.
+
+    The first non-None result wins: return None for formats that are not yours. Validation calls the
+    runner on a few inputs, ``bench`` thousands of times — session creation is never inside a timing.
+    ``options`` holds run settings: ``threads`` (int or None), ``device``.
+    Outputs come back flattened in the model's output order, as numpy arrays.
+    """
+
+
+@hookspec(firstresult=True)
+def validate(artifact: Artifact, inputs: Sequence[Mapping[str, Any]]) -> ValidationRun | None:
+    """Run ``artifact`` in its own runtime on each input set and return the outputs plus checks.
+
+    The first non-None result wins. The core provides a default (``trylast``) that uses
+    ``load_runner``; implement this hook for structural checks (``onnx.checker``) or when the
+    artifact cannot run here — return ``ValidationRun(outputs=None, skipped="why")``.
+    The core compares outputs with PyTorch's; plugins never implement the comparison.
+    """
+
+
+@hookspec
+def describe_metadata(artifact: Artifact, request: ExportRequest | None) -> dict[str, Any] | None:
+    """Contribute fields to metadata.json (opset, runtime versions, IO names...).
+
+    All implementations are called; their dicts are merged in plugin order. Keys that are not part
+    of the metadata schema go under ``extra_metadata``. Return None when the artifact is not yours.
+    ``request`` is None when metadata is described again for an existing export.
+    """
+
+
+@hookspec(firstresult=True)
+def inspect_artifact(path: Path, options: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Describe an artifact file (inputs, outputs, ops...) for ``modelport inspect``.
+
+    The first non-None result wins: return None for files that are not yours.
+    """
+
+
+# ----------------------------------------------------------------------------- publish
+
+
+@hookspec(firstresult=True)
+def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> PublishResult | None:
+    """Upload an export directory (or several, see ``options['export_dirs']``) to ``target``.
+
+    The first non-None result wins: return None for schemes that are not yours. ``options`` holds the
+    parsed publisher options plus ``dry_run`` (stage into ``options['stage_dir']``, touch nothing
+    remote) and ``force``. Never log or write a token.
+    """
+
+
+@hookspec(firstresult=True)
+def pull(target: Target, dest: Path, options: Mapping[str, Any]) -> PullResult | None:
+    """Download a published export into ``dest`` (an empty temporary folder).
+
+    The first non-None result wins. The core verifies every file's sha256 against metadata.json
+    afterwards and deletes the download on mismatch.
+    """

@@ -1,0 +1,129 @@
+"""metadata.json: build it from the model, inputs and plugins, and check it against the shipped schema."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from modelport.errors import ConfigError, ModelportError
+
+SCHEMA_VERSION = 1
+TASKS = ("classification", "detection", "segmentation", "pose", "text-encoding", "text-classification",
+         "regression", "embedding", "other")
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    """The metadata JSON Schema shipped in the package."""
+    text = resources.files("modelport").joinpath("schema/metadata.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def schema_properties() -> set[str]:
+    return set(schema()["properties"])
+
+
+def validation_errors(metadata: Mapping[str, Any]) -> list[str]:
+    """Every schema violation, as ``path: message`` lines (empty when valid)."""
+    import jsonschema
+
+    validator_cls = jsonschema.validators.validator_for(schema())
+    validator = validator_cls(schema(), format_checker=validator_cls.FORMAT_CHECKER)
+    errors = []
+    for err in sorted(validator.iter_errors(dict(metadata)), key=lambda e: list(e.absolute_path)):
+        where = "/".join(str(p) for p in err.absolute_path) or "(root)"
+        errors.append(f"{where}: {err.message}")
+    return errors
+
+
+def check(metadata: Mapping[str, Any], where: str = "metadata.json") -> None:
+    errors = validation_errors(metadata)
+    if errors:
+        raise ModelportError(f"{where} fails the schema: {errors[0]}" + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""),
+                             exit_code=3)
+
+
+def load_metadata(path: Path) -> dict[str, Any]:
+    """Read and schema-check an existing metadata.json (exit 3 when it is missing or invalid)."""
+    if path.is_dir():
+        path = path / "metadata.json"
+    if not path.is_file():
+        raise ConfigError(f"{path}: no metadata.json (is this a modelport export directory?)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: not a JSON object")
+    check(data, str(path))
+    return data
+
+
+def merge_plugin_fields(base: dict[str, Any], contributed: list[Mapping[str, Any] | None]) -> dict[str, Any]:
+    """Merge ``describe_metadata`` dicts: schema fields at the top, anything else under extra_metadata."""
+    props = schema_properties()
+    extra: dict[str, Any] = dict(base.get("extra_metadata") or {})
+    for item in contributed:
+        if not item:
+            continue
+        for key, value in item.items():
+            if key in props and key not in ("extra_metadata",):
+                if isinstance(base.get(key), dict) and isinstance(value, dict):
+                    base[key] = {**base[key], **value}
+                else:
+                    base[key] = value
+            elif key == "extra_metadata" and isinstance(value, Mapping):
+                extra.update(value)
+            else:
+                extra[key] = value
+    if extra:
+        base["extra_metadata"] = extra
+    return base
+
+
+def read_class_names(path: str | Path) -> list[str]:
+    """Class names from a text file (one per line) or JSON (a list, or a {index: name} object)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"--class-names {p}: no such file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"--class-names {p}: not UTF-8 text") from None
+    stripped = text.strip()
+    if stripped.startswith(("[", "{")):
+        try:
+            data = json.loads(stripped)
+        except ValueError as exc:
+            raise ConfigError(f"--class-names {p}: invalid JSON ({exc})") from None
+        if isinstance(data, dict):
+            try:
+                return [str(data[k]) for k in sorted(data, key=lambda k: int(k))]
+            except ValueError:
+                raise ConfigError(f"--class-names {p}: object keys must be class indices") from None
+        if isinstance(data, list):
+            return [str(x) for x in data]
+        raise ConfigError(f"--class-names {p}: expected a list of names")
+    names = [line.strip() for line in text.splitlines() if line.strip()]
+    if not names:
+        raise ConfigError(f"--class-names {p}: the file is empty")
+    return names
+
+
+def parse_json_object(text: str | None, flag: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    candidate = Path(text)
+    if not text.lstrip().startswith("{") and candidate.suffix == ".json" and candidate.is_file():
+        text = candidate.read_text(encoding="utf-8")
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{flag} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{flag} must be a JSON object")
+    return value

@@ -1,0 +1,754 @@
+"""The export pipeline: load → example inputs → reference outputs once → per format: export, validate,
+describe, write metadata.json + export.json, rename into place."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+import shutil
+import tempfile
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelport.compare import Comparison, compare_outputs, profile_for
+from modelport.errors import (
+    ConfigError,
+    ExportFailed,
+    ModelLoadError,
+    ModelportError,
+    PluginContractError,
+    ValidationFailed,
+)
+from modelport.inputs import InputSpec, batches_from_samples
+from modelport.metadata import SCHEMA_VERSION, check, merge_plugin_fields
+from modelport.options import resolve_options
+from modelport.plugins import PluginHost, get_plugin_manager
+from modelport.store import (
+    StagedDir,
+    file_table,
+    index_entry,
+    new_export_id,
+    now_iso,
+    safe_name,
+    safe_relpath,
+    update_index,
+    write_json_atomic,
+)
+from modelport.types import Artifact, ExportRequest, FormatSpec, ValidationRun, to_jsonable
+
+REFERENCE_FILE = "reference.npz"
+RECORD_FILE = "export.json"
+METADATA_FILE = "metadata.json"
+_REFERENCE_CAP_BYTES = 16 * 1024 * 1024
+DEFAULT_EXTRA_BATCHES = (4, 8)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class FormatResult:
+    """The outcome for one format: where it went, how validation went, and the exit code it implies."""
+
+    format: str
+    status: str  # passed | failed | skipped | structure-only | not-validated | error
+    path: Path | None = None
+    artifact: Artifact | None = None
+    validation: Comparison | None = None
+    validation_note: str | None = None
+    error: str | None = None
+    exit_code: int = 0
+    record: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metadata_path(self) -> Path | None:
+        return self.path / METADATA_FILE if self.path else None
+
+    @property
+    def artifact_path(self) -> Path | None:
+        if self.path and self.artifact:
+            return self.path / self.artifact.path.name
+        return None
+
+
+class ExportResult(Mapping[str, FormatResult]):
+    """format → FormatResult, plus the run's worst exit code."""
+
+    def __init__(self, results: dict[str, FormatResult]) -> None:
+        self._results = results
+
+    def __getitem__(self, key: str) -> FormatResult:
+        return self._results[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._results)
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    @property
+    def exit_code(self) -> int:
+        codes = [r.exit_code for r in self._results.values()]
+        for code in (1, 2):
+            if code in codes:
+                return code
+        return max(codes, default=0)
+
+    @property
+    def metadata_path(self) -> Path | None:
+        """metadata.json of the first format (the only one in a single-format export)."""
+        for r in self._results.values():
+            if r.metadata_path:
+                return r.metadata_path
+        return None
+
+
+@dataclass
+class ReferenceSet:
+    """Input sets (numpy) and PyTorch's outputs for them, computed once and shared by every format."""
+
+    inputs: list[dict[str, Any]]
+    outputs: list[list[Any]]
+    output_names: list[str]
+    batch_sizes: list[int]
+
+
+def _quiet(msg: str) -> None:
+    pass
+
+
+def _forward_order(model: Any, spec: InputSpec) -> InputSpec:
+    """Reorder the spec to the forward signature when every input name is a forward parameter."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(model.forward).parameters)
+    except (TypeError, ValueError):
+        return spec
+    if all(n in params for n in spec.names):
+        ordered = sorted(spec.tensors, key=lambda t: params.index(t.name))
+        missing_required = [
+            p for p, v in inspect.signature(model.forward).parameters.items()
+            if p not in spec.names and v.default is inspect.Parameter.empty
+            and v.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+            and params.index(p) < max(params.index(n) for n in spec.names)
+        ]
+        if missing_required:
+            raise ConfigError(f"the model's forward also needs input(s) {', '.join(missing_required)}; add --input for them")
+        return InputSpec(ordered)
+    return spec
+
+
+def run_reference(
+    model: Any,
+    spec: InputSpec,
+    *,
+    sample_inputs: Mapping[str, Any] | None = None,
+    extra_batches: Sequence[int] = DEFAULT_EXTRA_BATCHES,
+    n_random_sets: int = 3,
+) -> ReferenceSet:
+    """Make the validation input sets and run PyTorch eager on each (under no_grad)."""
+    import torch
+
+    from modelport.outputs import flatten_outputs, to_numpy
+
+    sets: list[dict[str, Any]] = []
+    if sample_inputs is not None:
+        sets.extend(batches_from_samples(sample_inputs, spec.batch_size, limit=n_random_sets))
+    for seed in range(n_random_sets - len(sets)):
+        sets.append(spec.make_numpy(seed=seed))
+    if spec.dynamic_batch:
+        for i, b in enumerate(extra_batches):
+            if b != spec.batch_size:
+                if sample_inputs is not None and next(iter(sample_inputs.values())).shape[0] >= b:
+                    sets.extend(batches_from_samples(sample_inputs, b, limit=1))
+                else:
+                    sets.append(spec.make_numpy(batch=b, seed=100 + i))
+    outputs: list[list[Any]] = []
+    names: list[str] | None = None
+    with torch.no_grad():
+        for s in sets:
+            args = spec.to_torch(s)
+            try:
+                out = model(*args)
+            except Exception as exc:
+                shapes = ", ".join(f"{k}{list(v.shape)}:{v.dtype}" for k, v in s.items())
+                raise ModelLoadError(
+                    f"the model rejects the example inputs ({shapes}): {type(exc).__name__}: "
+                    f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:500]
+                ) from exc
+            try:
+                flat = flatten_outputs(out)
+            except TypeError as exc:
+                raise ModelLoadError(str(exc)) from exc
+            if names is None:
+                names = [n for n, _ in flat]
+            outputs.append([to_numpy(t) for _, t in flat])
+    assert names is not None
+    batches = [next(iter(s.values())).shape[0] if next(iter(s.values())).ndim else 1 for s in sets]
+    return ReferenceSet(sets, outputs, names, batches)
+
+
+def save_reference(path: Path, ref: ReferenceSet) -> None:
+    """Store inputs and expected outputs so ``modelport validate`` can re-check the artifact later."""
+    import numpy as np
+
+    arrays: dict[str, Any] = {}
+    total = 0
+    kept = 0
+    for i, (inp, out) in enumerate(zip(ref.inputs, ref.outputs, strict=True)):
+        size = sum(a.nbytes for a in inp.values()) + sum(np.asarray(a).nbytes for a in out)
+        if i > 0 and total + size > _REFERENCE_CAP_BYTES:
+            continue
+        total += size
+        for k, v in inp.items():
+            arrays[f"{kept}/in/{k}"] = v
+        for j, v in enumerate(out):
+            arrays[f"{kept}/out/{j}"] = np.asarray(v)
+        kept += 1
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+def load_reference(path: Path, input_names: Sequence[str], n_outputs: int) -> ReferenceSet:
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            keys = set(data.files)
+            sets, outs = [], []
+            i = 0
+            while f"{i}/out/0" in keys or any(k.startswith(f"{i}/in/") for k in keys):
+                sets.append({n: data[f"{i}/in/{n}"] for n in input_names})
+                outs.append([data[f"{i}/out/{j}"] for j in range(n_outputs)])
+                i += 1
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"{path}: unreadable reference data ({type(exc).__name__}: {exc})") from None
+    if not sets:
+        raise ConfigError(f"{path}: holds no reference input sets")
+    batches = [next(iter(s.values())).shape[0] for s in sets]
+    return ReferenceSet(sets, outs, [], batches)
+
+
+def _check_artifact(artifact: Any, fmt: str, plugin: str, workdir: Path) -> Artifact:
+    if not isinstance(artifact, Artifact):
+        raise PluginContractError(
+            f"plugin {plugin} broke the contract: export returned {type(artifact).__name__}, expected modelport.Artifact"
+        )
+    if not artifact.files:
+        artifact.files = [artifact.path.name]
+    for rel in artifact.files:
+        safe_relpath(rel, f"plugin {plugin}: artifact file")
+        if not (workdir / rel).exists():
+            raise PluginContractError(f"plugin {plugin} broke the contract: it reported {rel} but did not write it")
+    try:
+        Path(artifact.path).resolve().relative_to(workdir.resolve())
+    except ValueError:
+        raise PluginContractError(f"plugin {plugin} broke the contract: artifact path {artifact.path} is outside the workdir") from None
+    return artifact
+
+
+def _plugin_for_format(host: PluginHost, fmt: str) -> str:
+    entry = host.formats.get(fmt)
+    return host.label(entry[1]) if entry else fmt
+
+
+@contextlib.contextmanager
+def _captured_warnings() -> Iterator[list[str]]:
+    """Collect Python warnings raised by converters, to record each once instead of printing them."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        seen: list[str] = []
+        yield seen
+        for w in caught:
+            text = f"{w.category.__name__}: {str(w.message).strip().splitlines()[0] if str(w.message).strip() else ''}"[:300]
+            if text not in seen:
+                seen.append(text)
+
+
+def call_hook(host: PluginHost, fmt: str, hook: str, **kwargs: Any) -> Any:
+    """Call a hook; a plugin's unexpected exception becomes one line naming the plugin and its version."""
+    fn = getattr(host.pm.hook, hook)
+    try:
+        return fn(**kwargs)
+    except ModelportError:
+        raise
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        plugin = _plugin_for_format(host, fmt)
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        err = ExportFailed(f"{fmt}: {hook} failed in {plugin}: {type(exc).__name__}: {msg}"[:800])
+        err.__cause__ = exc
+        err.debug_traceback = traceback.format_exc()  # type: ignore[attr-defined]
+        raise err from exc
+
+
+def run_validation(
+    host: PluginHost,
+    artifact: Artifact,
+    ref: ReferenceSet,
+    *,
+    atol: float | None = None,
+    rtol: float | None = None,
+    classifier: bool = False,
+    threads: int | None = None,
+) -> tuple[str, Comparison | None, ValidationRun | None, str | None]:
+    """Run the artifact on the reference inputs and compare. Returns (status, comparison, run, note)."""
+    artifact.options.setdefault("threads", threads)
+    run = call_hook(host, artifact.format, "validate", artifact=artifact, inputs=ref.inputs)
+    if run is None:
+        # default validation: load once through load_runner, call it on every input set
+        runner = call_hook(host, artifact.format, "load_runner", artifact=artifact, options={"threads": threads})
+        if runner is None:
+            return "skipped", None, None, f"no installed plugin can run {artifact.format} artifacts"
+        try:
+            outputs = [list(runner(dict(s))) for s in ref.inputs]
+        except ModelportError:
+            raise
+        except Exception as exc:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ValidationFailed(f"{artifact.format}: the artifact failed to run: {type(exc).__name__}: {msg}"[:800]) from exc
+        run = ValidationRun(outputs=outputs, runtime=getattr(runner, "runtime", None))
+    if not isinstance(run, ValidationRun):
+        raise PluginContractError(
+            f"plugin {_plugin_for_format(host, artifact.format)} broke the contract: validate returned "
+            f"{type(run).__name__}, expected modelport.ValidationRun"
+        )
+    if run.outputs is None:
+        status = "structure-only" if run.checks else "skipped"
+        return status, None, run, run.skipped or "the artifact cannot be run here"
+    names = ref.output_names or [f"output_{j}" for j in range(len(ref.outputs[0]))]
+    tol = profile_for(artifact.precision, atol, rtol)
+    comp = compare_outputs(ref.outputs, run.outputs, names, tol, artifact.precision, classifier=classifier,
+                           batch_sizes=sorted(set(ref.batch_sizes)))
+    return ("passed" if comp.passed else "failed"), comp, run, None
+
+
+def _dim_labels(spec: InputSpec) -> dict[str, list[Any]]:
+    out = {}
+    for t in spec.tensors:
+        out[t.name] = [t.dynamic.get(i, d) for i, d in enumerate(t.shape)]
+    return out
+
+
+def build_metadata(
+    *,
+    fmt: str,
+    artifact: Artifact,
+    spec: InputSpec,
+    ref: ReferenceSet,
+    options: Mapping[str, Any],
+    model_name: str,
+    task: str | None,
+    class_names: Sequence[str] | None,
+    preprocessing: Mapping[str, Any] | None,
+    postprocessing: Mapping[str, Any] | None,
+    task_extras: Mapping[str, Any] | None,
+    plugin: dict[str, Any],
+    files: dict[str, Any],
+    validation: dict[str, Any],
+    contributed: list[Any],
+) -> dict[str, Any]:
+    import torch
+
+    from modelport import __version__
+
+    in_names = artifact.input_names or spec.names
+    out_names = artifact.output_names or ref.output_names
+    dtypes = {t.name: t.dtype for t in spec.tensors}
+    if artifact.input_dtypes:
+        dtypes.update(artifact.input_dtypes)
+    input_shape = _dim_labels(spec)
+    if artifact.input_names and len(artifact.input_names) == len(spec.names):
+        input_shape = dict(zip(artifact.input_names, input_shape.values(), strict=True))
+        dtypes = {a: dtypes.get(a, dtypes.get(s, "float32")) for a, s in zip(artifact.input_names, spec.names, strict=True)}
+    md: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "framework": "pytorch",
+        "model_name": model_name,
+        "export_format": fmt,
+        "task_type": task or "other",
+        "input_shape": input_shape,
+        "input_dtype": {n: dtypes.get(n, "float32") for n in in_names},
+        "output_shape": {n: list(o.shape) for n, o in zip(out_names, ref.outputs[0], strict=False)},
+        "output_dtype": {n: str(o.dtype) for n, o in zip(out_names, ref.outputs[0], strict=False)},
+        "created_at": now_iso(),
+        "export_config": {**to_jsonable(dict(options)), "batch_size": spec.batch_size,
+                          "dynamic": spec.has_dynamic},
+        "precision": artifact.precision,
+        "modelport_version": __version__,
+        "torch_version": torch.__version__.split("+")[0],
+        "plugin": plugin,
+        "files": files,
+        "validation": validation,
+    }
+    if spec.has_dynamic:
+        md["dynamic_axes"] = {t.name: {str(k): v for k, v in t.dynamic.items()} for t in spec.tensors if t.dynamic}
+    if class_names:
+        md["class_names"] = list(class_names)
+        md["num_classes"] = len(class_names)
+    elif task in ("classification", "detection"):
+        first = ref.outputs[0][0]
+        n = int(first.shape[-1]) if getattr(first, "ndim", 0) else 1
+        md["class_names"] = [str(i) for i in range(n)]
+        md["num_classes"] = n
+    if preprocessing:
+        md["preprocessing"] = dict(preprocessing)
+    if postprocessing:
+        md["postprocessing"] = dict(postprocessing)
+    for k, v in (task_extras or {}).items():
+        md[k] = v
+    if "quantization" in artifact.details:
+        md["quantization"] = artifact.details["quantization"]
+    return merge_plugin_fields(md, contributed)
+
+
+def _validation_summary(status: str, comp: Comparison | None, note: str | None) -> dict[str, Any]:
+    return {
+        "status": status,
+        "max_abs_diff": comp.max_abs_diff if comp else None,
+        "min_cosine": comp.min_cosine if comp else None,
+        "rule": comp.rule if comp else "",
+        "precision": comp.precision if comp else "",
+        "batch_sizes": comp.batch_sizes if comp else [],
+        "input_sets": comp.input_sets if comp else 0,
+        "reason": note if note else (None if not comp or comp.passed else "; ".join(comp.failures)[:500]),
+    }
+
+
+def _environment() -> dict[str, Any]:
+    import numpy
+    import torch
+
+    return {
+        "python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
+        "torch": torch.__version__, "numpy": numpy.__version__,
+    }
+
+
+def plan_targets(
+    formats: Sequence[str],
+    model_name: str,
+    output_dir: str | Path | None,
+    exports_root: str | Path | None,
+    force: bool,
+) -> dict[str, Path]:
+    """Where each format's export folder goes; an existing target without ``force`` is exit 3."""
+    if output_dir is not None and exports_root is not None:
+        raise ConfigError("give either --output-dir or --exports-root, not both")
+    targets: dict[str, Path] = {}
+    if exports_root is not None:
+        root = Path(exports_root)
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"--exports-root {root}: exists and is not a directory")
+        for f in formats:
+            targets[f] = root / new_export_id(model_name, f)
+        return targets
+    base = Path(output_dir) if output_dir is not None else Path("exports") / model_name
+    if base.exists() and not base.is_dir():
+        raise ConfigError(f"output {base} exists and is not a directory")
+    if len(formats) == 1:
+        targets[formats[0]] = base
+    else:
+        for f in formats:
+            targets[f] = base / f
+    if not force:
+        for f, t in targets.items():
+            if t.exists() and (t != base or any(t.iterdir())):
+                raise ConfigError(f"{t} already exists; pass --force to replace it")
+    return targets
+
+
+def export(
+    model: Any,
+    formats: Sequence[str],
+    inputs: InputSpec,
+    *,
+    output_dir: str | Path | None = None,
+    exports_root: str | Path | None = None,
+    model_name: str | None = None,
+    task: str | None = None,
+    class_names: Sequence[str] | None = None,
+    preprocessing: Mapping[str, Any] | None = None,
+    postprocessing: Mapping[str, Any] | None = None,
+    task_extras: Mapping[str, Any] | None = None,
+    options: Sequence[str] = (),
+    config: Mapping[str, Any] | None = None,
+    validate: bool = True,
+    force: bool = False,
+    atol: float | None = None,
+    rtol: float | None = None,
+    sample_inputs: Mapping[str, Any] | None = None,
+    threads: int | None = None,
+    source: Mapping[str, Any] | None = None,
+    host: PluginHost | None = None,
+    progress: Progress = _quiet,
+    extra_batches: Sequence[int] = DEFAULT_EXTRA_BATCHES,
+) -> ExportResult:
+    """Export ``model`` to each format, validate, describe and write each export folder atomically."""
+    import torch
+
+    host = host or get_plugin_manager()
+    formats = list(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
+    if not formats:
+        raise ConfigError("no format given; use -f onnx,pt2 (see `modelport formats`)")
+    specs: dict[str, FormatSpec] = {f: host.require_format(f) for f in formats}
+    resolved = resolve_options(specs, options, config)
+    if not isinstance(model, torch.nn.Module):
+        raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    model_name = safe_name(model_name or type(model).__name__, "model name")
+    if task is not None and not task:
+        task = None
+    targets = plan_targets(formats, model_name, output_dir, exports_root, force)
+    model.eval()
+    inputs = _forward_order(model, inputs)
+    if threads:
+        torch.set_num_threads(threads)
+
+    progress("running the PyTorch model on the example inputs")
+    ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=extra_batches)
+    example = inputs.to_torch(ref.inputs[0])
+    sample_sets = batches_from_samples(sample_inputs, 1) if sample_inputs is not None else None
+    classifier = task in ("classification", "text-classification")
+
+    results: dict[str, FormatResult] = {}
+    for fmt in formats:
+        results[fmt] = _export_one(
+            host, fmt, specs[fmt], resolved[fmt], model, inputs, example, ref, targets[fmt],
+            model_name=model_name, task=task, class_names=class_names, preprocessing=preprocessing,
+            postprocessing=postprocessing, task_extras=task_extras, validate=validate, force=force, atol=atol,
+            rtol=rtol, threads=threads, source=source, progress=progress, classifier=classifier,
+            sample_sets=sample_sets, exports_root=Path(exports_root) if exports_root is not None else None,
+            resolved_all=resolved,
+        )
+    return ExportResult(results)
+
+
+def _export_one(
+    host: PluginHost, fmt: str, spec: FormatSpec, opts: dict[str, Any], model: Any, inputs: InputSpec,
+    example: tuple[Any, ...], ref: ReferenceSet, target: Path, *, model_name: str, task: str | None,
+    class_names: Sequence[str] | None, preprocessing: Mapping[str, Any] | None,
+    postprocessing: Mapping[str, Any] | None, task_extras: Mapping[str, Any] | None, validate: bool,
+    force: bool, atol: float | None, rtol: float | None, threads: int | None, source: Mapping[str, Any] | None,
+    progress: Progress, classifier: bool, sample_sets: list[dict[str, Any]] | None, exports_root: Path | None,
+    resolved_all: Mapping[str, dict[str, Any]],
+) -> FormatResult:
+    import torch
+
+    plugin_name = host.formats[fmt][1]
+    info = host.plugin_of(plugin_name)
+    plugin = {"name": info.distribution or info.name if info else plugin_name, "version": info.version if info else None}
+    export_id = target.name if exports_root is not None else new_export_id(model_name, fmt)
+    timings: dict[str, float] = {}
+    t_start = time.perf_counter()
+    staged = StagedDir(target, force=force)
+    upstream_dirs: list[Path] = []
+    try:
+        def upstream(up_fmt: str, **up_options: Any) -> Artifact:
+            up_spec = host.require_format(up_fmt)
+            up_opts = resolve_options({up_fmt: up_spec}, (), {up_fmt: up_options} if up_options else None)[up_fmt]
+            up_dir = Path(tempfile.mkdtemp(prefix=f".modelport-tmp-upstream-{up_fmt}-", dir=staged.path.parent))
+            upstream_dirs.append(up_dir)
+            up_req = ExportRequest(
+                format=up_fmt, model=model, inputs=inputs, example_inputs=example, options=up_opts, workdir=up_dir,
+                output_names=list(ref.output_names), task=task, model_name=model_name, threads=threads,
+                sample_inputs=sample_sets, _upstream=upstream,
+            )
+            progress(f"{fmt}: exporting upstream {up_fmt}")
+            art = call_hook(host, up_fmt, "export", request=up_req)
+            if art is None:
+                raise PluginContractError(f"no installed plugin exported upstream format {up_fmt!r}")
+            art = _check_artifact(art, up_fmt, _plugin_for_format(host, up_fmt), up_dir)
+            art.options = {**up_opts, **art.options}
+            return art
+
+        request = ExportRequest(
+            format=fmt, model=model, inputs=inputs, example_inputs=example, options=dict(opts),
+            workdir=staged.path, output_names=list(ref.output_names), task=task, model_name=model_name,
+            threads=threads, sample_inputs=sample_sets, _upstream=upstream,
+        )
+        progress(f"{fmt}: exporting")
+        t0 = time.perf_counter()
+        with _captured_warnings() as caught, torch.no_grad():
+            artifact = call_hook(host, fmt, "export", request=request)
+        timings["export_s"] = round(time.perf_counter() - t0, 4)
+        if artifact is None:
+            raise PluginContractError(f"no installed plugin exported format {fmt!r} (its plugin returned None)")
+        artifact = _check_artifact(artifact, fmt, _plugin_for_format(host, fmt), staged.path)
+        artifact.options = {**opts, **artifact.options}
+        artifact.options["threads"] = threads
+        notes = list(dict.fromkeys([*request._notes, *artifact.warnings, *caught]))
+
+        status, comp, run, note = "not-validated", None, None, "validation disabled (--no-validate)"
+        if validate:
+            progress(f"{fmt}: validating on {len(ref.inputs)} input sets (batch {', '.join(map(str, sorted(set(ref.batch_sizes))))})")
+            t0 = time.perf_counter()
+            with _captured_warnings() as vcaught:
+                status, comp, run, note = run_validation(host, artifact, ref, atol=atol, rtol=rtol,
+                                                         classifier=classifier, threads=threads)
+            notes.extend(w for w in vcaught if w not in notes)
+            timings["validate_s"] = round(time.perf_counter() - t0, 4)
+        validation = _validation_summary(status, comp, note)
+
+        progress(f"{fmt}: writing metadata")
+        contributed = host.pm.hook.describe_metadata(artifact=artifact, request=request)
+        save_reference(staged.path / REFERENCE_FILE, ref)
+        files = file_table(staged.path)
+        artifact_files = {k: v for k, v in files.items() if k != REFERENCE_FILE}
+        md = build_metadata(
+            fmt=fmt, artifact=artifact, spec=inputs, ref=ref, options=_public_options(artifact.options),
+            model_name=model_name, task=task, class_names=class_names, preprocessing=preprocessing,
+            postprocessing=postprocessing, task_extras=task_extras, plugin=plugin, files=artifact_files,
+            validation=validation, contributed=contributed,
+        )
+        check(md, f"{fmt}: metadata.json")
+        write_json_atomic(staged.path / METADATA_FILE, md)
+        timings["total_s"] = round(time.perf_counter() - t_start, 4)
+        exit_code = 2 if status == "failed" else 0
+        record = {
+            "id": export_id,
+            "format": fmt,
+            "status": "validation-failed" if status == "failed" else "ok",
+            "created_at": md["created_at"],
+            "model_name": model_name,
+            "task": task,
+            "source": to_jsonable(dict(source or {"reference": "python object"})),
+            "artifact": artifact.path.name,
+            "artifact_files": artifact.files,
+            "precision": artifact.precision,
+            "inputs": inputs.to_dict(),
+            "artifact_inputs": artifact.input_names,
+            "outputs": ref.output_names,
+            "artifact_outputs": artifact.output_names,
+            "options": to_jsonable(_public_options(artifact.options)),
+            "plugin": plugin,
+            "details": to_jsonable(artifact.details),
+            "notes": notes,
+            "timings": timings,
+            "sizes": {"total_bytes": sum(v["bytes"] for v in artifact_files.values())},
+            "files": files,
+            "validation": {
+                **validation,
+                "tolerance": {"atol": comp.atol, "rtol": comp.rtol} if comp else None,
+                "outputs": to_jsonable(comp.outputs) if comp else [],
+                "checks": to_jsonable(run.checks) if run else {},
+                "runtime": run.runtime if run else None,
+            },
+            "environment": _environment(),
+            "exit_code": exit_code,
+        }
+        if artifact.input_dtypes:
+            record["artifact_input_dtypes"] = artifact.input_dtypes
+        write_json_atomic(staged.path / RECORD_FILE, record)
+        final = staged.commit()
+        if exports_root is not None:
+            update_index(exports_root, index_entry(record, final.name))
+        error = None
+        if status == "failed" and comp is not None:
+            error = f"{fmt}: exported to {final} but validation failed: " + "; ".join(comp.failures)
+            if artifact.details.get("validation_hint"):
+                error += f" — {artifact.details['validation_hint']}"
+        return FormatResult(fmt, status, final, artifact, comp, note, error, exit_code, record, md)
+    except ModelportError as exc:
+        staged.discard()
+        code = exc.exit_code
+        result = FormatResult(fmt, "error", None, None, None, None, str(exc), code)
+        result.record = {"debug_traceback": getattr(exc, "debug_traceback", None) or traceback.format_exc()}
+        return result
+    finally:
+        staged.discard()
+        for d in upstream_dirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _public_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options as recorded: run-time settings (threads) left out, values made JSON-safe."""
+    return {k: v for k, v in options.items() if k not in ("threads",)}
+
+
+# ----------------------------------------------------------------------------- re-validate an export dir
+
+
+def read_record(export_dir: Path) -> dict[str, Any]:
+    path = export_dir / RECORD_FILE
+    if not export_dir.exists():
+        raise ConfigError(f"{export_dir}: no such export directory")
+    if not export_dir.is_dir():
+        raise ConfigError(f"{export_dir}: not a directory (expected an export directory)")
+    if not path.is_file():
+        raise ConfigError(f"{export_dir}: no export.json (is this a modelport export directory?)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or "format" not in data or "artifact" not in data:
+        raise ConfigError(f"{path}: not a modelport export record")
+    return data
+
+
+def artifact_from_dir(export_dir: Path, record: Mapping[str, Any] | None = None) -> Artifact:
+    """Rebuild the Artifact of an existing export folder from its export.json."""
+    record = record or read_record(export_dir)
+    main = safe_relpath(str(record["artifact"]), "artifact name in export.json")
+    files = [safe_relpath(str(f), "file name in export.json") for f in record.get("artifact_files") or [main]]
+    return Artifact(
+        format=str(record["format"]), path=export_dir / main, files=files,
+        precision=str(record.get("precision", "fp32")), details=dict(record.get("details") or {}),
+        input_names=record.get("artifact_inputs"), output_names=record.get("artifact_outputs"),
+        input_dtypes=record.get("artifact_input_dtypes"), options=dict(record.get("options") or {}),
+    )
+
+
+def verify_files(export_dir: Path, files: Mapping[str, Any]) -> list[str]:
+    """Names whose sha256 or size differ from the table (or are missing)."""
+    from modelport.store import sha256_file
+
+    bad = []
+    for rel, meta in files.items():
+        p = export_dir / safe_relpath(rel)
+        if not p.is_file():
+            bad.append(f"{rel} (missing)")
+        elif p.stat().st_size != meta.get("bytes") or sha256_file(p) != meta.get("sha256"):
+            bad.append(f"{rel} (sha256 mismatch)")
+    return bad
+
+
+def validate_export(
+    export_dir: str | Path,
+    *,
+    atol: float | None = None,
+    rtol: float | None = None,
+    threads: int | None = None,
+    host: PluginHost | None = None,
+) -> FormatResult:
+    """Re-run an export folder's artifact on its recorded inputs and compare with the recorded outputs."""
+    from modelport.metadata import load_metadata
+
+    export_dir = Path(export_dir)
+    record = read_record(export_dir)
+    md = load_metadata(export_dir / METADATA_FILE)
+    host = host or get_plugin_manager()
+    fmt = str(record["format"])
+    host.require_format(fmt)
+    bad = verify_files(export_dir, md.get("files") or {})
+    if bad:
+        raise ValidationFailed(f"{export_dir}: files changed since export: {', '.join(bad)}")
+    artifact = artifact_from_dir(export_dir, record)
+    spec = InputSpec.from_dict(record["inputs"])
+    ref = load_reference(export_dir / REFERENCE_FILE, spec.names, len(record.get("outputs") or []))
+    ref.output_names = list(record.get("outputs") or [])
+    classifier = record.get("task") in ("classification", "text-classification")
+    status, comp, run, note = run_validation(host, artifact, ref, atol=atol, rtol=rtol, classifier=classifier,
+                                             threads=threads)
+    code = 2 if status == "failed" else 0
+    err = None
+    if status == "failed" and comp is not None:
+        err = f"{fmt}: validation failed: " + "; ".join(comp.failures)
+    return FormatResult(fmt, status, export_dir, artifact, comp, note, err, code, record, md)

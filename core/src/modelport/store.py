@@ -1,0 +1,250 @@
+"""The export store: work in a temporary folder beside the target, rename into place when complete.
+
+With an exports root, each export gets ``<root>/<export-id>/`` and ``<root>/index.json`` lists them;
+the index is updated under a file lock and replaced atomically, so parallel exports never lose entries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from modelport.errors import ConfigError, ModelportError
+
+TMP_PREFIX = ".modelport-tmp-"
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str, what: str = "name") -> str:
+    """A single safe path component; ``..``, separators and absolute paths are refused."""
+    if not text or text in (".", "..") or "/" in text or "\\" in text or "\x00" in text or Path(text).is_absolute():
+        raise ConfigError(f"{what} {text!r} is not a safe file name (no '/', '..' or absolute paths)")
+    return text
+
+
+def slug(text: str) -> str:
+    return _SAFE.sub("-", text).strip("-.")[:64] or "model"
+
+
+def safe_relpath(rel: str, what: str = "file name") -> str:
+    """A relative path that stays inside its folder; refuses ``..`` parts and absolute paths."""
+    p = Path(rel)
+    if not rel or p.is_absolute() or rel.startswith(("/", "\\")) or any(part in ("..", "") for part in p.parts) \
+            or "\\" in rel or "\x00" in rel or ":" in p.parts[0]:
+        raise ConfigError(f"{what} {rel!r} would write outside its folder")
+    return rel
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_table(root: Path, exclude: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    """``{relative name: {bytes, sha256}}`` for every file under ``root``."""
+    table: dict[str, dict[str, Any]] = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and not p.is_symlink():
+            rel = p.relative_to(root).as_posix()
+            if rel in exclude:
+                continue
+            table[rel] = {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+    return table
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def new_export_id(model_name: str, fmt: str) -> str:
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"{slug(model_name)}-{slug(fmt)}-{stamp}-{secrets.token_hex(3)}"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temp file in the same folder, fsync, then replace — readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=False, ensure_ascii=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock (fcntl) held for the duration of the block."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+class StagedDir:
+    """A temporary folder beside ``target`` that becomes ``target`` on :meth:`commit`.
+
+    Anything that goes wrong before commit leaves the target untouched and the temp folder removed.
+    """
+
+    def __init__(self, target: Path, force: bool = False) -> None:
+        self.target = target
+        self.force = force
+        parent = target.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_staging(parent)
+            self.path = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-{target.name}-", dir=parent))
+            os.chmod(self.path, 0o777 & ~_umask())
+        except OSError as exc:
+            raise ModelportError(f"cannot write in {parent}: {exc.strerror or exc}", exit_code=1) from None
+        _LIVE.add(self.path)
+        self.committed = False
+
+    def commit(self) -> Path:
+        old = None
+        try:
+            if self.target.exists() or self.target.is_symlink():
+                if not self.force:
+                    raise ConfigError(f"{self.target} already exists; pass --force to replace it")
+                old = self.target.with_name(f"{TMP_PREFIX}{os.getpid()}-old-{self.target.name}-{secrets.token_hex(3)}")
+                os.replace(self.target, old)
+            os.replace(self.path, self.target)
+        except OSError as exc:
+            if old is not None and not self.target.exists():
+                os.replace(old, self.target)
+            raise ModelportError(f"cannot move the export into {self.target}: {exc.strerror or exc}") from None
+        finally:
+            _LIVE.discard(self.path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        self.committed = True
+        return self.target
+
+    def discard(self) -> None:
+        if not self.committed:
+            shutil.rmtree(self.path, ignore_errors=True)
+            _LIVE.discard(self.path)
+
+    def __enter__(self) -> StagedDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
+
+
+_LIVE: set[Path] = set()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(parent: Path) -> list[Path]:
+    """Remove temp folders left by killed runs (their owning process is gone)."""
+    removed = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        if not p.name.startswith(TMP_PREFIX) or not p.is_dir():
+            continue
+        m = re.match(re.escape(TMP_PREFIX) + r"(\d+)-", p.name)
+        if m and not _pid_alive(int(m.group(1))):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
+def cleanup_live_staging() -> None:
+    """Remove every temp folder still open (called on Ctrl-C and at exit)."""
+    for p in list(_LIVE):
+        shutil.rmtree(p, ignore_errors=True)
+        _LIVE.discard(p)
+
+
+def update_index(root: Path, entry: dict[str, Any]) -> None:
+    """Add or replace ``entry`` (keyed by ``id``) in ``root/index.json`` under a lock, atomically."""
+    index_path = root / "index.json"
+    with file_lock(root / ".index.lock"):
+        data = read_index(root)
+        data["exports"] = [e for e in data["exports"] if e.get("id") != entry["id"]]
+        data["exports"].append(entry)
+        data["updated_at"] = now_iso()
+        write_json_atomic(index_path, data)
+
+
+def read_index(root: Path) -> dict[str, Any]:
+    index_path = root / "index.json"
+    if not index_path.exists():
+        return {"schema_version": 1, "exports": []}
+    try:
+        data = json.loads(index_path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not isinstance(data.get("exports"), list):
+            raise ValueError("unexpected layout")
+        return data
+    except (ValueError, OSError) as exc:
+        raise ModelportError(f"{index_path} is not a valid index ({exc}); move it aside to rebuild") from None
+
+
+def rebuild_index(root: Path) -> dict[str, Any]:
+    """Recreate index.json from the export folders on disk (after a crash or manual edits)."""
+    exports = []
+    for d in sorted(root.iterdir()):
+        rec = d / "export.json"
+        if d.is_dir() and not d.name.startswith(".") and rec.is_file():
+            try:
+                data = json.loads(rec.read_text(encoding="utf-8"))
+            except ValueError:
+                continue
+            exports.append(index_entry(data, d.name))
+    data = {"schema_version": 1, "exports": exports, "updated_at": now_iso()}
+    with file_lock(root / ".index.lock"):
+        write_json_atomic(root / "index.json", data)
+    return data
+
+
+def index_entry(record: dict[str, Any], folder: str) -> dict[str, Any]:
+    return {
+        "id": record.get("id"), "path": folder, "format": record.get("format"),
+        "model_name": record.get("model_name"), "status": record.get("status"),
+        "created_at": record.get("created_at"),
+    }

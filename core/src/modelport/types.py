@@ -1,0 +1,306 @@
+"""Records that cross the plugin boundary: what a plugin declares, receives and returns.
+
+Plain dataclasses, importable without torch, so a plugin module can use them at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from modelport.inputs import InputSpec
+
+
+# --------------------------------------------------------------------------- availability
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a format can export and validate on this machine, and if not, why and how to fix it.
+
+    A format can be *exportable* but not *validatable* here (Core ML prediction needs macOS):
+    ``export=True, validate=False`` with the reason in ``validate_reason``.
+    """
+
+    export: bool = True
+    validate: bool = True
+    reason: str | None = None
+    validate_reason: str | None = None
+    fix: str | None = None
+
+    @classmethod
+    def ok(cls) -> Availability:
+        return cls()
+
+    @classmethod
+    def unavailable(cls, reason: str, fix: str | None = None) -> Availability:
+        return cls(export=False, validate=False, reason=reason, validate_reason=reason, fix=fix)
+
+    @classmethod
+    def export_only(cls, validate_reason: str) -> Availability:
+        return cls(export=True, validate=False, validate_reason=validate_reason)
+
+    @property
+    def available(self) -> bool:
+        return self.export
+
+
+def missing_modules(*modules: str) -> list[str]:
+    """Top-level modules among ``modules`` that are not installed — found without importing them."""
+    import importlib.util
+
+    missing = []
+    for name in modules:
+        try:
+            if importlib.util.find_spec(name) is None:
+                missing.append(name)
+        except (ImportError, ValueError):
+            missing.append(name)
+    return missing
+
+
+def requires(*modules: str, fix: str | None = None) -> Callable[[], Availability]:
+    """Build a cheap availability check: ok when every module is importable (not imported)."""
+
+    def check() -> Availability:
+        missing = missing_modules(*modules)
+        if missing:
+            return Availability.unavailable(f"missing Python module(s): {', '.join(missing)}", fix=fix)
+        return Availability.ok()
+
+    return check
+
+
+# --------------------------------------------------------------------------- options
+
+
+_OPTION_TYPES = ("bool", "int", "float", "str", "choice", "path", "json")
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One ``-o key=value`` option of a format or publisher: its type, default and help."""
+
+    name: str
+    type: str = "str"
+    default: Any = None
+    help: str = ""
+    choices: tuple[str, ...] | None = None
+    aliases: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.type not in _OPTION_TYPES:
+            raise ValueError(f"option {self.name!r}: type must be one of {_OPTION_TYPES}")
+        if self.type == "choice" and not self.choices:
+            raise ValueError(f"option {self.name!r}: a choice option needs choices")
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "type": self.type, "default": self.default, "help": self.help}
+        if self.choices:
+            out["choices"] = list(self.choices)
+        return out
+
+
+# --------------------------------------------------------------------------- formats / publishers
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    """What a plugin declares about a format in ``register_formats``.
+
+    :param name: short name used on the command line (``onnx``).
+    :param display_name: human name (``ONNX``).
+    :param files: what the export writes, e.g. ``("model.onnx", "model.onnx.data?")`` — ``?`` marks optional.
+    :param options: the format's ``-o`` options.
+    :param availability: a cheap check — never imports heavy modules; use ``find_spec`` or a cached subprocess.
+    :param upstream: formats this one is built from (TensorRT from ONNX).
+    :param precision_option: name of the option that selects precision, if any (for the tolerance profile).
+    """
+
+    name: str
+    display_name: str
+    files: tuple[str, ...]
+    options: tuple[OptionSpec, ...] = ()
+    availability: Callable[[], Availability] = Availability.ok
+    upstream: tuple[str, ...] = ()
+    description: str = ""
+    config_aliases: Mapping[str, str] = field(default_factory=dict)
+
+    def option(self, name: str) -> OptionSpec | None:
+        for opt in self.options:
+            if opt.name == name or name in opt.aliases:
+                return opt
+        return None
+
+
+@dataclass(frozen=True)
+class PublisherSpec:
+    """What a plugin declares about a publish target in ``register_publishers``."""
+
+    scheme: str
+    display_name: str
+    options: tuple[OptionSpec, ...] = ()
+    availability: Callable[[], Availability] = Availability.ok
+    can_pull: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A parsed publish/pull target such as ``hf://me/repo@main`` or ``file:///srv/registry``."""
+
+    scheme: str
+    location: str
+    raw: str
+
+    @classmethod
+    def parse(cls, raw: str) -> Target:
+        from modelport.errors import ConfigError
+
+        if "://" not in raw:
+            raise ConfigError(f"target {raw!r} has no scheme; use e.g. file://DIR, hf://OWNER/REPO, github://OWNER/REPO@TAG")
+        scheme, _, location = raw.partition("://")
+        if not scheme or not scheme.isascii() or not scheme.replace("+", "").replace("-", "").isalnum():
+            raise ConfigError(f"target {raw!r} has an invalid scheme")
+        if not location:
+            raise ConfigError(f"target {raw!r} names no location after {scheme}://")
+        return cls(scheme=scheme.lower(), location=location, raw=raw)
+
+
+# --------------------------------------------------------------------------- export
+
+
+@dataclass
+class Artifact:
+    """What ``export`` returns: the files written into ``request.workdir`` and facts about them.
+
+    :param path: the main file or package (``workdir/model.onnx``).
+    :param files: every file written, relative to the workdir (``model.onnx``, ``model.onnx.data``).
+    :param precision: ``fp32`` / ``fp16`` / ``bf16`` / ``int8`` — picks the tolerance profile.
+    :param details: recorded in export.json under ``details`` (exporter used, options resolved...).
+    :param warnings: recorded once in export.json.
+    :param input_names / output_names: as the artifact names them, when it renames them.
+    :param input_dtypes: dtypes the artifact really expects (TFLite turns int64 into int32).
+    """
+
+    format: str
+    path: Path
+    files: list[str] = field(default_factory=list)
+    precision: str = "fp32"
+    details: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    input_names: list[str] | None = None
+    output_names: list[str] | None = None
+    input_dtypes: dict[str, str] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class Runner(Protocol):
+    """A loaded artifact: call it with named numpy inputs, get the flat list of numpy outputs."""
+
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> Sequence[np.ndarray]: ...
+
+
+@dataclass
+class ValidationRun:
+    """What ``validate`` returns.
+
+    :param outputs: one list of numpy outputs (flattened, in the model's output order) per input set,
+        or None when the artifact cannot be run here.
+    :param checks: structural checks performed, name → result (``onnx.checker: ok``).
+    :param skipped: why the numeric check could not run here (``numeric check needs macOS``).
+    :param runtime: runtime name and version used.
+    """
+
+    outputs: list[list[Any]] | None = None
+    checks: dict[str, Any] = field(default_factory=dict)
+    skipped: str | None = None
+    runtime: str | None = None
+
+
+@dataclass
+class ExportRequest:
+    """Everything a format plugin needs to write one artifact.
+
+    ``model`` is an ``nn.Module`` in eval mode. ``example_inputs`` are torch tensors in the order the
+    model's forward takes them. ``options`` are already parsed and defaulted from the format's
+    OptionSpecs. Write only inside ``workdir``.
+    """
+
+    format: str
+    model: Any
+    inputs: InputSpec
+    example_inputs: tuple[Any, ...]
+    options: dict[str, Any]
+    workdir: Path
+    output_names: list[str]
+    task: str | None = None
+    model_name: str = "model"
+    threads: int | None = None
+    sample_inputs: list[dict[str, Any]] | None = None
+    _upstream: Callable[..., Artifact] | None = field(default=None, repr=False)
+    _notes: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def input_names(self) -> list[str]:
+        return self.inputs.names
+
+    def make_inputs(self, batch: int | None = None, seed: int = 0) -> tuple[Any, ...]:
+        """Seeded example tensors for this spec, optionally at another batch size."""
+        return self.inputs.make_torch(batch=batch, seed=seed)
+
+    def upstream(self, format: str, **options: Any) -> Artifact:
+        """Ask the core for an artifact of another format (TensorRT builds from ONNX).
+
+        The core exports it with the given options into a folder inside ``workdir`` and returns it.
+        """
+        if self._upstream is None:
+            from modelport.errors import PluginContractError
+
+            raise PluginContractError("upstream artifacts are only available during an export")
+        return self._upstream(format, **options)
+
+    def note(self, message: str) -> None:
+        """Record a message once in export.json (deprecation warnings, fallbacks taken)."""
+        if message not in self._notes:
+            self._notes.append(message)
+
+
+@dataclass
+class PublishResult:
+    """What ``publish`` returns: where the export went."""
+
+    url: str
+    revision: str | None = None
+    files: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    message: str | None = None
+
+
+@dataclass
+class PullResult:
+    """What ``pull`` returns: the files downloaded into the destination folder."""
+
+    source: str
+    files: list[str] = field(default_factory=list)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Turn records, paths and numpy scalars into plain JSON values."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {k: to_jsonable(v) for k, v in dataclasses.asdict(obj).items() if not k.startswith("_")}
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [to_jsonable(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "shape", None) == ():
+        return obj.item()
+    return obj

@@ -1,0 +1,92 @@
+"""Test sessions. Each distribution is tested in its own virtualenv with only the core and itself
+installed — that is how we prove plugins are independent — plus an integration session with everything.
+
+    nox                      # lint, core, every plugin, integration
+    nox -s core              # the core alone
+    nox -s "plugin(export-onnx)"
+    nox -s bench             # benchmarks/ (not part of the default run)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file())
+CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
+TEST_DEPS = ("pytest>=8", "hypothesis>=6")
+
+nox.options.sessions = ["lint", "core", "plugin", "integration"]
+nox.options.error_on_missing_interpreters = True
+nox.options.default_venv_backend = "venv"
+
+
+def _install(session: nox.Session, *paths: str) -> None:
+    # torch first, from the constraints file, so no resolver ever reaches for a CUDA build
+    session.install(*CONSTRAINTS, "torch")
+    session.install(*CONSTRAINTS, *TEST_DEPS, *paths)
+
+
+def _local_deps(plugin: str) -> list[str]:
+    """Other first-party plugins this plugin depends on (TensorRT needs export-onnx)."""
+    data = tomllib.loads((ROOT / "plugins" / plugin / "pyproject.toml").read_text())
+    deps = data["project"].get("dependencies", [])
+    local = []
+    for other in PLUGINS:
+        dist = tomllib.loads((ROOT / "plugins" / other / "pyproject.toml").read_text())["project"]["name"]
+        if other != plugin and any(d.split(">")[0].split("=")[0].split("[")[0].strip() == dist for d in deps):
+            local.append(f"./plugins/{other}")
+    return local
+
+
+def _pytest(session: nox.Session, *paths: str) -> None:
+    args = session.posargs or ["-q", *paths]
+    session.run("python", "-m", "pytest", *args, env={"MPLBACKEND": "Agg"})
+
+
+@nox.session(python=False)
+def lint(session: nox.Session) -> None:
+    """ruff over the whole repository."""
+    session.run("python3", "-m", "pip", "install", "-q", "ruff>=0.6", external=True)
+    session.run("python3", "-m", "ruff", "check", ".", external=True)
+
+
+@nox.session
+def core(session: nox.Session) -> None:
+    """The core alone: no plugin installed."""
+    _install(session, "./core[plot]")
+    _pytest(session, "core/tests")
+
+
+@nox.session
+@nox.parametrize("name", PLUGINS)
+def plugin(session: nox.Session, name: str) -> None:
+    """One plugin with only the core (and the first-party plugins it depends on)."""
+    extra = (ROOT / "plugins" / name / "test-requirements.txt")
+    paths = ["./core", *_local_deps(name), f"./plugins/{name}"]
+    if extra.is_file():
+        paths += ["-r", str(extra)]
+    _install(session, *paths)
+    _pytest(session, f"plugins/{name}/tests")
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Everything installed together: the CLI end to end, examples, docs, install matrices."""
+    paths = ["./core[plot]", *(f"./plugins/{p}" for p in PLUGINS)]
+    for p in PLUGINS:
+        extra = ROOT / "plugins" / p / "test-requirements.txt"
+        if extra.is_file():
+            paths += ["-r", str(extra)]
+    _install(session, *paths)
+    _pytest(session, "tests")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Reproducible benchmarks; writes benchmarks/RESULTS.md. Not part of the default run."""
+    _install(session, "./core[plot]", *(f"./plugins/{p}" for p in PLUGINS))
+    session.run("python", "benchmarks/run_all.py", *session.posargs)
