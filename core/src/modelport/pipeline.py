@@ -573,6 +573,12 @@ def _export_one(
             format=fmt, model=model, inputs=inputs, example_inputs=example, options=dict(opts),
             workdir=staged.path, output_names=list(ref.output_names), task=task, model_name=model_name,
             threads=threads, sample_inputs=sample_sets, _upstream=upstream,
+            metadata={k: v for k, v in {
+                "model_name": model_name, "task_type": task or "other",
+                "class_names": list(class_names) if class_names else None,
+                "preprocessing": dict(preprocessing) if preprocessing else None,
+                "postprocessing": dict(postprocessing) if postprocessing else None,
+            }.items() if v is not None},
         )
         progress(f"{fmt}: exporting")
         t0 = time.perf_counter()

@@ -230,7 +230,10 @@ class ExportRequest:
 
     ``model`` is an ``nn.Module`` in eval mode. ``example_inputs`` are torch tensors in the order the
     model's forward takes them. ``options`` are already parsed and defaulted from the format's
-    OptionSpecs. Write only inside ``workdir``.
+    OptionSpecs. Write only inside ``workdir``. ``sample_inputs`` holds real inputs (one sample per
+    dict, numpy) when the user gave ``--sample-inputs`` — use them for calibration. ``metadata`` holds
+    what is known before export (model_name, task_type, class_names, preprocessing...) for formats
+    that embed metadata in the artifact.
     """
 
     format: str
@@ -244,6 +247,7 @@ class ExportRequest:
     model_name: str = "model"
     threads: int | None = None
     sample_inputs: list[dict[str, Any]] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
     _upstream: Callable[..., Artifact] | None = field(default=None, repr=False)
     _notes: list[str] = field(default_factory=list, repr=False)
 
