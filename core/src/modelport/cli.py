@@ -81,10 +81,20 @@ def _interrupted() -> NoReturn:
     sys.exit(EXIT_INTERRUPTED)
 
 
+_STDERR_COPY: Any = None
+
+
 def _console() -> Any:
+    """A console on a copy of the original stderr, so it keeps working while converter output is captured."""
+    global _STDERR_COPY
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    if _STDERR_COPY is None:
+        try:
+            _STDERR_COPY = os.fdopen(os.dup(2), "w", buffering=1)
+        except OSError:
+            _STDERR_COPY = sys.stderr
+    return Console(file=_STDERR_COPY, highlight=False)
 
 
 def _stdout() -> Any:
@@ -461,6 +471,7 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
         if r.error:
             _err(r.error)
             if "--debug" in sys.argv and r.record.get("debug_traceback"):
+                click.echo(redact(r.record.get("log") or ""), err=True)
                 click.echo(redact(r.record["debug_traceback"]), err=True)
 
 

@@ -48,10 +48,9 @@ def _archive_kind(path: Path) -> str | None:
             names = zf.namelist()
     except (zipfile.BadZipFile, OSError):
         return None
-    if any(n.endswith("archive_format") or "/models/" in n or n.endswith("serialized_exported_program.json")
-           or n.startswith("models/") for n in names):
+    if any(n.endswith("/archive_format") or n == "archive_format" for n in names):
         return "pt2"
-    if any("/code/" in n or n.endswith("constants.pkl") for n in names):
+    if any(n.split("/")[1:2] == ["code"] for n in names) or any(n.endswith("/constants.pkl") for n in names):
         return "torchscript"
     return "pickle"
 
@@ -98,15 +97,29 @@ def load_model(
             except Exception as exc:
                 raise ModelLoadError(f"model {ref}: not a readable TorchScript archive ({_short(exc)})") from exc
             facts["kind"] = "torchscript"
+        elif path.suffix.lower() == ".pt2":
+            raise ModelLoadError(f"model {ref}: not a torch.export archive (.pt2 files are zip archives written by torch.export.save)")
         else:
-            model = _load_pickled_module(path, trust_pickle)
+            try:
+                model = _load_pickled_module(path, trust_pickle)
+            except ModelLoadError as exc:
+                msg = str(exc)
+                raise ModelLoadError(msg if msg.startswith("model ") else f"model {msg}") from exc
             facts["kind"] = "pickle"
     if not isinstance(model, torch.nn.Module):
         raise ModelLoadError(f"model {ref}: the factory returned {type(model).__name__}, not a torch.nn.Module")
     if checkpoint:
         facts["checkpoint"] = load_checkpoint(model, checkpoint, prefix=checkpoint_prefix, strict=strict)
-    model.eval()
+    set_eval(model)
     return model, facts
+
+
+def set_eval(model: Any) -> None:
+    """Put a module in eval mode; modules from torch.export.load refuse .eval() and are already inference graphs."""
+    try:
+        model.eval()
+    except NotImplementedError:
+        pass
 
 
 def _short(exc: BaseException) -> str:
@@ -170,7 +183,7 @@ def _torch_load_weights(path: Path) -> Any:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         message = str(exc)
-        if "Unsupported global" in message or "weights_only" in message.lower():
+        if "Unsupported global" in message or "GLOBAL" in message:
             raise _PickledObject(message) from exc
         raise ModelLoadError(f"{path}: corrupt or not a PyTorch file ({_short(exc)})") from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:

@@ -26,6 +26,7 @@ from modelport.errors import (
     ValidationFailed,
 )
 from modelport.inputs import InputSpec, batches_from_samples
+from modelport.loading import set_eval
 from modelport.metadata import SCHEMA_VERSION, check, merge_plugin_fields
 from modelport.options import resolve_options
 from modelport.plugins import PluginHost, get_plugin_manager
@@ -272,6 +273,52 @@ def _captured_warnings() -> Iterator[list[str]]:
                 seen.append(text)
 
 
+class CapturedOutput:
+    """Text that converters wrote to stdout/stderr while captured (C++ libraries included)."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def tail(self, limit: int = 4000) -> str:
+        from modelport.cli import redact
+
+        return redact(self.text[-limit:])
+
+
+@contextlib.contextmanager
+def capture_fds() -> Iterator[CapturedOutput]:
+    """Redirect file descriptors 1 and 2 to a temp file, so converter logs land in export.json, not the terminal.
+
+    Set ``MODELPORT_NO_CAPTURE=1`` to let them through.
+    """
+    import os
+    import sys
+
+    out = CapturedOutput()
+    if os.environ.get("MODELPORT_NO_CAPTURE"):
+        yield out
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        try:
+            os.dup2(tmp.fileno(), 1)
+            os.dup2(tmp.fileno(), 2)
+            yield out
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            tmp.seek(0)
+            out.text = tmp.read().decode("utf-8", "replace")
+
+
 def call_hook(host: PluginHost, fmt: str, hook: str, **kwargs: Any) -> Any:
     """Call a hook; a plugin's unexpected exception becomes one line naming the plugin and its version."""
     fn = getattr(host.pm.hook, hook)
@@ -507,7 +554,7 @@ def export(
     if task is not None and not task:
         task = None
     targets = plan_targets(formats, model_name, output_dir, exports_root, force)
-    model.eval()
+    set_eval(model)
     inputs = _forward_order(model, inputs)
     if threads:
         torch.set_num_threads(threads)
@@ -582,7 +629,7 @@ def _export_one(
         )
         progress(f"{fmt}: exporting")
         t0 = time.perf_counter()
-        with _captured_warnings() as caught, torch.no_grad():
+        with capture_fds() as log, _captured_warnings() as caught, torch.no_grad():
             artifact = call_hook(host, fmt, "export", request=request)
         timings["export_s"] = round(time.perf_counter() - t0, 4)
         if artifact is None:
@@ -593,10 +640,11 @@ def _export_one(
         notes = list(dict.fromkeys([*request._notes, *artifact.warnings, *caught]))
 
         status, comp, run, note = "not-validated", None, None, "validation disabled (--no-validate)"
+        vlog = CapturedOutput()
         if validate:
             progress(f"{fmt}: validating on {len(ref.inputs)} input sets (batch {', '.join(map(str, sorted(set(ref.batch_sizes))))})")
             t0 = time.perf_counter()
-            with _captured_warnings() as vcaught:
+            with capture_fds() as vlog, _captured_warnings() as vcaught:
                 status, comp, run, note = run_validation(host, artifact, ref, atol=atol, rtol=rtol,
                                                          classifier=classifier, threads=threads)
             notes.extend(w for w in vcaught if w not in notes)
@@ -647,6 +695,7 @@ def _export_one(
                 "checks": to_jsonable(run.checks) if run else {},
                 "runtime": run.runtime if run else None,
             },
+            "log": (log.tail() + (vlog.tail() if validate else "")).strip()[-6000:],
             "environment": _environment(),
             "exit_code": exit_code,
         }
@@ -666,7 +715,9 @@ def _export_one(
         staged.discard()
         code = exc.exit_code
         result = FormatResult(fmt, "error", None, None, None, None, str(exc), code)
-        result.record = {"debug_traceback": getattr(exc, "debug_traceback", None) or traceback.format_exc()}
+        captured = locals().get("log")
+        result.record = {"debug_traceback": getattr(exc, "debug_traceback", None) or traceback.format_exc(),
+                         "log": captured.tail() if isinstance(captured, CapturedOutput) else ""}
         return result
     finally:
         staged.discard()

@@ -1,0 +1,38 @@
+"""Shared helpers: run the real CLI in a subprocess, find the bundled example models."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "models.py"
+CNN = f"{EXAMPLES}:small_cnn"
+TRANSFORMER = f"{EXAMPLES}:small_transformer"
+DATA_DEPENDENT = f"{EXAMPLES}:data_dependent"
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "modelport", *args], capture_output=True, text=True, cwd=cwd,
+                          env=full_env, timeout=timeout)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+def make_plugin_dist(root: Path, dist: str, module: str, source: str, entry_name: str, version: str = "0.0.1") -> Path:
+    """Install a plugin by hand into ``root`` (module + .dist-info with an entry point) for PYTHONPATH use."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / f"{module}.py").write_text(source)
+    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[modelport]\n{entry_name} = {module}\n")
+    return root

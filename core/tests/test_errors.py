@@ -1,0 +1,162 @@
+"""Bad input: one clear line on stderr, the documented exit code, no traceback, nothing at the target,
+no temporary litter. Table-driven; the same table is documented in docs/errors.md."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import CNN, EXAMPLES, run_cli
+
+
+def _setup(tmp: Path) -> dict[str, str]:
+    """Bad files the cases refer to."""
+    import torch
+
+    files = {}
+    (tmp / "empty.pt2").write_bytes(b"")
+    files["empty"] = str(tmp / "empty.pt2")
+    (tmp / "garbage.pt2").write_bytes(b"\x00not a zip at all" * 10)
+    files["garbage_pt2"] = str(tmp / "garbage.pt2")
+    with zipfile.ZipFile(tmp / "truncated.pt2", "w") as zf:
+        zf.writestr("model/archive_format", "pt2")
+    data = (tmp / "truncated.pt2").read_bytes()
+    (tmp / "truncated.pt2").write_bytes(data[: len(data) // 2])
+    files["truncated_pt2"] = str(tmp / "truncated.pt2")
+    torch.save({"state_dict": {"not.a.key": torch.zeros(2)}}, tmp / "wrongkeys.pt")
+    files["wrong_keys"] = str(tmp / "wrongkeys.pt")
+    (tmp / "corrupt.pt").write_bytes(b"PK\x03\x04garbage" * 50)
+    files["corrupt_ckpt"] = str(tmp / "corrupt.pt")
+    import sys
+
+    sys.path.insert(0, str(EXAMPLES.parent))
+    from models import small_cnn  # type: ignore[import-not-found]
+
+    torch.save(small_cnn(), tmp / "whole_module.pt")
+    files["pickled_module"] = str(tmp / "whole_module.pt")
+    (tmp / "bad.json").write_text("{not json")
+    (tmp / "dir.pt2").mkdir()
+    files["dir"] = str(tmp / "dir.pt2")
+    (tmp / "existing").mkdir()
+    (tmp / "existing" / "keep.txt").write_text("keep me")
+    files["existing"] = str(tmp / "existing")
+    (tmp / "classes.json").write_text("[broken")
+    files["bad_classes"] = str(tmp / "classes.json")
+    (tmp / "no_meta").mkdir()
+    files["no_meta"] = str(tmp / "no_meta")
+    (tmp / "fake.npz").write_bytes(b"not an npz")
+    files["bad_npz"] = str(tmp / "fake.npz")
+    return files
+
+
+V = ["--vision", "3x32x32"]
+CASES = [
+    # (id, args (with {placeholders}), exit code, stderr must contain)
+    ("missing model file", ["export", "{tmp}/nope.pt2", "-f", "pt2", *V], 1, "no such file"),
+    ("empty model file", ["export", "{empty}", "-f", "pt2", *V], 1, "empty"),
+    ("garbage pt2", ["export", "{garbage_pt2}", "-f", "pt2", *V], 1, "not a"),
+    ("truncated pt2", ["export", "{truncated_pt2}", "-f", "pt2", *V], 1, "model"),
+    ("directory as model", ["export", "{dir}", "-f", "pt2", *V], 1, "directory"),
+    ("factory module missing", ["export", "no_such_pkg.models:net", "-f", "pt2", *V], 1, "no module named"),
+    ("factory attr missing", ["export", f"{EXAMPLES}:no_such_factory", "-f", "pt2", *V], 1, "has no attribute"),
+    ("factory file missing", ["export", "{tmp}/missing.py:f", "-f", "pt2", *V], 1, "no such file"),
+    ("bad model kwargs type", ["export", CNN, "--model-kwargs", '{"bogus": 1}', "-f", "pt2", *V], 1, "check --model-kwargs"),
+    ("model kwargs not json", ["export", CNN, "--model-kwargs", "{oops", "-f", "pt2", *V], 3, "not valid JSON"),
+    ("checkpoint wrong keys", ["export", CNN, "--checkpoint", "{wrong_keys}", "-f", "pt2", *V], 1, "does not fit the model"),
+    ("corrupt checkpoint", ["export", CNN, "--checkpoint", "{corrupt_ckpt}", "-f", "pt2", *V], 1, "corrupt"),
+    ("missing checkpoint", ["export", CNN, "--checkpoint", "{tmp}/none.pt", "-f", "pt2", *V], 1, "no such file"),
+    ("pickled module refused", ["export", "{pickled_module}", "-f", "pt2", *V], 1, "--trust-pickle"),
+    ("input shape rejected", ["export", CNN, "--input", "input:1x5x32x32", "-f", "pt2"], 1, "rejects the example inputs"),
+    ("input wrong dtype", ["export", CNN, "--input", "input:1x3x32x32:int64", "-f", "pt2"], 1, "rejects the example inputs"),
+    ("input spec unparsable", ["export", CNN, "--input", "input=1,3", "-f", "pt2"], 3, "not like"),
+    ("input zero dim", ["export", CNN, "--input", "input:0x3x32x32", "-f", "pt2"], 3, "positive"),
+    ("input negative dim", ["export", CNN, "--input", "input:1x-3x32x32", "-f", "pt2"], 3, "shape"),
+    ("input unknown dtype", ["export", CNN, "--input", "input:1x3x32x32:float128", "-f", "pt2"], 3, "unknown dtype"),
+    ("no input spec", ["export", CNN, "-f", "pt2"], 3, "no input spec"),
+    ("two presets", ["export", CNN, "--vision", "3x32x32", "--text", "8", "-f", "pt2"], 3, "one of"),
+    ("bad dynamic spec", ["export", CNN, *V, "--dynamic", "input", "-f", "pt2"], 3, "NAME:AXIS"),
+    ("dynamic unknown input", ["export", CNN, *V, "--dynamic", "nope:0", "-f", "pt2"], 3, "no input named"),
+    ("dynamic axis out of range", ["export", CNN, *V, "--dynamic", "input:7", "-f", "pt2"], 3, "no axis 7"),
+    ("unknown format", ["export", CNN, *V, "-f", "banana"], 3, "unknown format 'banana'"),
+    ("no format", ["export", CNN, *V], 3, "no format"),
+    ("format not installed", ["export", CNN, *V, "-f", "coreml"], 3, "pip install modelport-export-coreml"),
+    ("invalid export config", ["export", CNN, *V, "-f", "pt2", "--export-config", "{not json"], 3, "not valid JSON"),
+    ("export config not object", ["export", CNN, *V, "-f", "pt2", "--export-config", "[1]"], 3, "JSON object"),
+    ("unknown option", ["export", CNN, *V, "-f", "pt2", "-o", "frobnicate=1"], 3, "unknown option 'frobnicate'"),
+    ("option wrong type", ["export", CNN, *V, "-f", "pt2", "-o", "strict=maybe"], 3, "not a valid bool"),
+    ("option without value", ["export", CNN, *V, "-f", "pt2", "-o", "strict"], 3, "key=value"),
+    ("option for other format", ["export", CNN, *V, "-f", "pt2", "-o", "onnx.opset=17"], 3, "not being exported"),
+    ("existing output", ["export", CNN, *V, "-f", "pt2", "--output-dir", "{existing}"], 3, "--force"),
+    ("class names bad json", ["export", CNN, *V, "-f", "pt2", "--class-names", "{bad_classes}"], 3, "invalid JSON"),
+    ("class names missing", ["export", CNN, *V, "-f", "pt2", "--class-names", "{tmp}/none.txt"], 3, "no such file"),
+    ("bad sample inputs", ["export", CNN, *V, "-f", "pt2", "--sample-inputs", "{bad_npz}"], 3, "not a readable .npz"),
+    ("unsafe model name", ["export", CNN, *V, "-f", "pt2", "--model-name", "../evil"], 3, "not a safe file name"),
+    ("bad threads", ["export", CNN, *V, "-f", "pt2", "--threads", "0"], 3, "--threads"),
+    ("unknown flag", ["export", CNN, *V, "-f", "pt2", "--frobnicate"], 3, "No such option"),
+    ("validate missing dir", ["validate", "{tmp}/nothing"], 3, "no such export directory"),
+    ("validate dir without record", ["validate", "{no_meta}"], 3, "no export.json"),
+    ("validate a file", ["validate", "{empty}"], 3, "not a directory"),
+    ("inspect missing", ["inspect", "{tmp}/nothing.onnx"], 3, "no such file"),
+    ("inspect unknown type", ["inspect", "{bad_classes}"], 3, "no installed plugin can inspect"),
+    ("inspect empty file", ["inspect", "{empty}"], 3, "empty"),
+    ("inspect dir without metadata", ["inspect", "{no_meta}"], 3, "no metadata.json"),
+    ("publish unknown scheme", ["publish", "{no_meta}", "ftp://x/y"], 3, "no such export directory|metadata|unknown publish scheme"),
+    ("publish no scheme", ["publish", "{no_meta}", "somewhere"], 3, "no scheme"),
+    ("publish missing dir", ["publish", "{tmp}/nothing", "file://{tmp}/reg"], 3, "no such export directory"),
+    ("publish dir without metadata", ["publish", "{no_meta}", "file://{tmp}/reg"], 3, "no metadata.json"),
+    ("pull missing source", ["pull", "file://{tmp}/nothing", "{tmp}/dest"], 1, "no such export folder"),
+    ("pull uninstalled scheme", ["pull", "hf://a/b", "{tmp}/dest2"], 3, "not installed"),
+    ("compare missing", ["compare", "{tmp}/a", "{tmp}/b"], 3, "no such export directory"),
+    ("bench missing", ["bench", "{tmp}/a"], 3, "no such export directory"),
+    ("bench bad batch", ["bench", "{no_meta}", "--batch", "x"], 3, "--batch"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bad")
+    files = _setup(tmp)
+    files["tmp"] = str(tmp)
+    return files
+
+
+@pytest.mark.parametrize(("case", "args", "code", "needle"), CASES, ids=[c[0] for c in CASES])
+def test_bad_input(bad_files, tmp_path, case, args, code, needle):
+    import re
+
+    target = tmp_path / "target"
+    formatted = []
+    for a in args:
+        for key, value in bad_files.items():
+            a = a.replace("{" + key + "}", value)
+        formatted.append(a)
+    if formatted[0] == "export" and "--output-dir" not in formatted:
+        formatted += ["--output-dir", str(target)]
+    before = set(Path(bad_files["tmp"]).iterdir())
+    r = run_cli(*formatted, cwd=tmp_path)
+    assert r.returncode == code, (case, r.returncode, r.stderr, r.stdout)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, (case, r.stderr)
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in r.stderr
+    assert re.search(needle, lines[0], re.IGNORECASE), (case, lines[0])
+    assert not target.exists(), case
+    litter = [p for p in tmp_path.rglob(".modelport-tmp-*")] + [p for p in Path(bad_files["tmp"]).rglob(".modelport-tmp-*")]
+    assert litter == [], litter
+    assert set(Path(bad_files["tmp"]).iterdir()) == before
+    if case == "existing output":
+        assert (Path(bad_files["existing"]) / "keep.txt").read_text() == "keep me"
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    r = run_cli("--debug", "export", "no_such_pkg.models:net", "-f", "pt2", "--vision", "3x8x8", "--output-dir", str(tmp_path / "o"))
+    assert r.returncode == 1
+    assert "Traceback" in r.stderr
+
+
+def test_bad_input_table_is_documented():
+    doc = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
+    text = doc.read_text()
+    for case, *_ in CASES:
+        assert case in text, f"docs/errors.md lacks the case {case!r}"

@@ -1,0 +1,155 @@
+"""The plugin manager: catalog, status, broken and duplicate plugins, env switches, hook contract."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from conftest import make_plugin_dist, run_cli
+
+import modelport
+from modelport.hookspecs import NAME
+from modelport.plugins import PluginHost
+
+
+def test_one_name_everywhere():
+    assert NAME == "modelport"
+    assert modelport.hookimpl.project_name == "modelport"
+    host = PluginHost(load_entry_points=False)
+    assert host.pm.project_name == "modelport"
+
+
+def test_core_alone_lists_builtins_available_and_catalog_not_installed(cli):
+    r = cli("formats", "--json", env={"MODELPORT_LOAD_PLUGINS": ""})
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    by_name = {f["name"]: f for f in data["formats"]}
+    assert by_name["pt2"]["status"] == "available" and by_name["pt2"]["can_validate"]
+    for name, dist in [("onnx", "modelport-export-onnx"), ("torchscript", "modelport-export-torchscript"),
+                       ("openvino", "modelport-export-openvino"), ("tensorrt", "modelport-export-tensorrt"),
+                       ("coreml", "modelport-export-coreml"), ("tflite", "modelport-export-tflite"),
+                       ("executorch", "modelport-export-executorch")]:
+        assert by_name[name]["status"] in ("not installed", "unavailable"), name
+        if by_name[name]["status"] == "not installed":
+            assert by_name[name]["fix"] == f"pip install {dist}"
+    pubs = {p["name"]: p for p in data["publishers"]}
+    assert pubs["file"]["status"] == "available"
+    assert pubs["hf"]["status"] in ("not installed", "unavailable")
+    assert pubs["github"]["status"] in ("not installed", "unavailable")
+
+
+def test_formats_table_shows_install_command(cli):
+    r = cli("formats", env={"MODELPORT_LOAD_PLUGINS": "", "COLUMNS": "250"})
+    assert r.returncode == 0
+    assert "pt2" in r.stdout and "available" in r.stdout
+    assert "not installed" in r.stdout
+
+
+def test_formats_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from modelport.cli import main\n"
+        "try:\n    main(['formats', '--json'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch','numpy','onnx','onnxruntime','openvino','tensorflow','coremltools','executorch') if m in sys.modules]\n"
+        "sys.stderr.write('HEAVY=' + ','.join(heavy))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "HEAVY=" in r.stderr
+    assert r.stderr.split("HEAVY=")[1].strip() == "", r.stderr
+
+
+BROKEN = "raise RuntimeError('boom at import')\n"
+NO_SPEC = "import modelport\n\n@modelport.hookimpl\ndef not_a_real_hook():\n    return 1\n"
+DUPLICATE = (
+    "import modelport\n\n@modelport.hookimpl\ndef register_formats(register):\n"
+    "    register(modelport.FormatSpec(name='pt2', display_name='fake pt2', files=('x',)))\n"
+)
+
+
+def test_broken_plugin_is_listed_and_everything_still_works(tmp_path, cli):
+    site = make_plugin_dist(tmp_path / "site", "modelport-export-broken", "mp_broken", BROKEN, "broken", "9.9")
+    env = {"PYTHONPATH": str(site) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    r = cli("plugins", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    info = {p["name"]: p for p in json.loads(r.stdout)}
+    assert info["broken"]["status"] == "broken"
+    assert "boom at import" in info["broken"]["error"]
+    assert info["broken"]["version"] == "9.9"
+    r = cli("formats", "--json", env=env)
+    assert r.returncode == 0
+    data = json.loads(r.stdout)
+    assert any(b["name"] == "broken" and b["status"] == "broken" for b in data["broken_plugins"])
+    assert {f["name"]: f for f in data["formats"]}["pt2"]["status"] == "available"
+    r = cli("export", "x.py:f", "-f", "nope", env=env)
+    assert r.returncode == 3 and "unknown format" in r.stderr
+
+
+def test_plugin_with_hook_that_has_no_spec_is_reported(tmp_path, cli):
+    site = make_plugin_dist(tmp_path / "site", "modelport-nospec", "mp_nospec", NO_SPEC, "nospec")
+    env = {"PYTHONPATH": str(site)}
+    r = cli("plugins", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    info = {p["name"]: p for p in json.loads(r.stdout)}
+    assert info["nospec"]["status"] == "broken"
+    assert "not_a_real_hook" in info["nospec"]["error"]
+
+
+def test_two_plugins_claiming_one_format_is_an_error_naming_both(tmp_path, cli):
+    site = make_plugin_dist(tmp_path / "site", "modelport-dupe", "mp_dupe", DUPLICATE, "dupe", "1.2")
+    r = cli("formats", env={"PYTHONPATH": str(site)})
+    assert r.returncode == 1
+    assert "modelport-dupe 1.2" in r.stderr and "modelport 0.1.0" in r.stderr
+    assert "Traceback" not in r.stderr
+    # disabling one of them fixes it
+    r = cli("formats", "--json", env={"PYTHONPATH": str(site), "MODELPORT_DISABLE_PLUGINS": "dupe"})
+    assert r.returncode == 0
+
+
+def test_allow_list_switch(tmp_path, cli):
+    site = make_plugin_dist(tmp_path / "site", "modelport-export-broken", "mp_broken", BROKEN, "broken")
+    r = cli("plugins", "--json", env={"PYTHONPATH": str(site), "MODELPORT_LOAD_PLUGINS": ""})
+    info = {p["name"]: p for p in json.loads(r.stdout)}
+    assert info["broken"]["status"] == "disabled"
+
+
+def test_every_hookspec_has_a_docstring_and_is_callable_through_the_manager(tmp_path):
+    from modelport import hookspecs
+
+    specs = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), "modelport_spec")]
+    assert set(specs) == {"register_formats", "register_publishers", "export", "load_runner", "validate",
+                          "describe_metadata", "inspect_artifact", "publish", "pull"}
+    for name in specs:
+        assert (getattr(hookspecs, name).__doc__ or "").strip(), name
+    host = PluginHost(load_entry_points=False)
+    assert "pt2" in host.formats and "file" in host.publishers
+    assert host.pm.hook.inspect_artifact(path=tmp_path / "x.unknown", options={}) is None
+    assert host.pm.hook.describe_metadata(
+        artifact=modelport.Artifact(format="nope", path=tmp_path / "x"), request=None) == []
+
+
+def test_require_format_errors_are_config_errors():
+    host = PluginHost(load_entry_points=False)
+    with pytest.raises(modelport.ConfigError, match="not installed: pip install modelport-export-onnx"):
+        host.require_format("onnx")
+    with pytest.raises(modelport.ConfigError, match="unknown format 'zzz'"):
+        host.require_format("zzz")
+
+
+def test_unavailable_format_reports_reason_and_exit_3(tmp_path, cli):
+    src = (
+        "import modelport\n\n@modelport.hookimpl\ndef register_formats(register):\n"
+        "    register(modelport.FormatSpec(name='gpuonly', display_name='GPU only', files=('m',),\n"
+        "        availability=lambda: modelport.Availability.unavailable('no CUDA device')))\n"
+    )
+    site = make_plugin_dist(tmp_path / "site", "modelport-gpuonly", "mp_gpu", src, "gpuonly")
+    env = {"PYTHONPATH": str(site)}
+    data = json.loads(cli("formats", "--json", env=env).stdout)
+    row = {f["name"]: f for f in data["formats"]}["gpuonly"]
+    assert row["status"] == "unavailable" and row["reason"] == "no CUDA device"
+    r = cli("export", "m.py:f", "-f", "gpuonly", "--vision", "3x8x8", env=env)
+    assert r.returncode == 3
+    assert r.stderr.strip() == "error: format 'gpuonly' is unavailable: no CUDA device"

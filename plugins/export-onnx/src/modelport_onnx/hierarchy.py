@@ -1,0 +1,218 @@
+"""Each ONNX node's PyTorch module path (``blocks.0.attn.qkv``), kept in node ``metadata_props`` across rewrites.
+
+The dynamo exporter writes ``pkg.torch.onnx.name_scopes`` on the nodes it translates; the legacy exporter encodes
+the scope in node names (``/blocks.0/attn/qkv/MatMul``). onnxslim, onnxruntime's quantization pre-processing and
+the fp16 converter drop or never write node metadata, so the path is captured before those rewrites, keyed by node
+name and by output name, and restored after; nodes that a rewrite created (a fused op, a Cast, a QDQ pair) take the
+common module of their neighbours and are flagged as inferred.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+MODULE_KEY = "pkg.modelport.module"
+INFERRED_KEY = "pkg.modelport.module_inferred"
+NAME_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+CLASS_KEY = "pkg.torch.onnx.class_hierarchy"
+NAMESPACE_KEY = "namespace"
+# Kept on nodes: the module path and class. Dropped: pkg.torch.onnx.stack_trace and fx_node, which carry absolute
+# source paths of the machine that exported the model into a file meant to be published.
+KEEP_KEYS = (MODULE_KEY, INFERRED_KEY, NAME_SCOPES_KEY, CLASS_KEY, NAMESPACE_KEY)
+ROOT_LABEL = "(root)"
+
+
+def iter_nodes(graph: Any) -> Iterator[Any]:
+    """Every node of ``graph`` and of the subgraphs of its If/Loop/Scan nodes."""
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                yield from iter_nodes(attr.g)
+            for g in attr.graphs:
+                yield from iter_nodes(g)
+
+
+def props_of(node: Any) -> dict[str, str]:
+    return {p.key: p.value for p in node.metadata_props}
+
+
+def set_props(node: Any, props: dict[str, str]) -> None:
+    del node.metadata_props[:]
+    for key, value in props.items():
+        entry = node.metadata_props.add()
+        entry.key = key
+        entry.value = value
+
+
+def module_from_props(props: dict[str, str]) -> str | None:
+    """The module path recorded by us or by the dynamo exporter, or None."""
+    if MODULE_KEY in props:
+        return props[MODULE_KEY]
+    scopes = props.get(NAME_SCOPES_KEY)
+    if scopes:
+        try:
+            names = ast.literal_eval(scopes)
+        except (ValueError, SyntaxError):
+            names = None
+        if isinstance(names, list) and names:
+            # the last scope is the op itself (an FX node name); the one before it is the deepest module
+            return str(names[-2]) if len(names) >= 2 else ""
+    namespace = props.get(NAMESPACE_KEY)
+    if namespace:
+        parts = namespace.split("/")
+        if len(parts) >= 2:
+            return parts[-2].split(":", 1)[0].strip()
+    return None
+
+
+def module_from_legacy_name(name: str) -> str | None:
+    """``/blocks.0/attn/qkv/MatMul`` → ``blocks.0.attn.qkv``; ``/Add`` → root; other names → None."""
+    if not name.startswith("/"):
+        return None
+    parts = [p for p in name.split("/") if p]
+    return ".".join(parts[:-1])
+
+
+def module_class(props: dict[str, str]) -> str | None:
+    """The class of the deepest module (``torch.nn.modules.linear.Linear``) when the exporter recorded it."""
+    text = props.get(CLASS_KEY)
+    if not text:
+        return None
+    try:
+        classes = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return None
+    if isinstance(classes, list) and len(classes) >= 2:
+        return str(classes[-2])
+    return None
+
+
+def node_module(node: Any) -> str | None:
+    """The module path kept on a node of a written model (our key, else the exporter's)."""
+    return module_from_props(props_of(node))
+
+
+@dataclass
+class Capture:
+    """Module metadata of every node before a rewrite, by node name and by output name."""
+
+    by_name: dict[str, dict[str, str]] = field(default_factory=dict)
+    by_output: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def capture(model: Any, legacy: bool = False) -> Capture:
+    """Record each node's module path (and the exporter's scope keys) before the graph is rewritten."""
+    cap = Capture()
+    for node in iter_nodes(model.graph):
+        props = props_of(node)
+        path = module_from_props(props)
+        if path is None and legacy:
+            path = module_from_legacy_name(node.name)
+        if path is None:
+            continue
+        kept = {k: v for k, v in props.items() if k in KEEP_KEYS and k != MODULE_KEY}
+        kept[MODULE_KEY] = path
+        if node.name:
+            cap.by_name.setdefault(node.name, kept)
+        for out in node.output:
+            if out:
+                cap.by_output.setdefault(out, kept)
+    return cap
+
+
+def _common_module(paths: list[str]) -> str:
+    split = [p.split(".") if p else [] for p in paths]
+    common: list[str] = []
+    for parts in zip(*split):
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    return ".".join(common)
+
+
+def restore(model: Any, cap: Capture) -> dict[str, int]:
+    """Put the captured module metadata back on every node; infer it for nodes a rewrite created.
+
+    Returns counts: nodes, restored (matched by name or output), inferred (from neighbours).
+    """
+    nodes = list(iter_nodes(model.graph))
+    path_of: dict[int, str] = {}
+    restored = 0
+    for i, node in enumerate(nodes):
+        props = cap.by_name.get(node.name) if node.name else None
+        if props is None:
+            props = next((cap.by_output[o] for o in node.output if o in cap.by_output), None)
+        if props is None:
+            continue
+        set_props(node, dict(props))
+        path_of[i] = props[MODULE_KEY]
+        restored += 1
+
+    producers: dict[str, int] = {}
+    consumers: dict[str, list[int]] = {}
+    for i, node in enumerate(nodes):
+        for o in node.output:
+            producers[o] = i
+        for name in node.input:
+            consumers.setdefault(name, []).append(i)
+    missing = [i for i in range(len(nodes)) if i not in path_of]
+    inferred = 0
+    # propagate from neighbours until nothing changes: a Cast before a MatMul takes the MatMul's module
+    while missing:
+        progress = []
+        for i in missing:
+            node = nodes[i]
+            around = [producers[n] for n in node.input if n in producers]
+            around += [j for o in node.output for j in consumers.get(o, [])]
+            known = [path_of[j] for j in around if j in path_of]
+            if known:
+                progress.append((i, _common_module(known)))
+        if not progress:
+            break
+        for i, path in progress:
+            path_of[i] = path
+        done = {i for i, _ in progress}
+        missing = [i for i in missing if i not in done]
+    for i in range(len(nodes)):
+        if i in path_of and i not in missing and MODULE_KEY not in props_of(nodes[i]):
+            set_props(nodes[i], {MODULE_KEY: path_of[i], INFERRED_KEY: "1"})
+            inferred += 1
+    for i in missing:  # isolated nodes (no neighbour knows its module): the model itself
+        set_props(nodes[i], {MODULE_KEY: "", INFERRED_KEY: "1"})
+        inferred += 1
+    return {"nodes": len(nodes), "restored": restored, "inferred": inferred}
+
+
+def strip(model: Any) -> None:
+    """Remove node metadata (hierarchy off): smaller files, no source paths."""
+    for node in iter_nodes(model.graph):
+        del node.metadata_props[:]
+
+
+def group_by_module(model: Any, prefix: str | None = None) -> list[dict[str, Any]]:
+    """Nodes grouped by module path in graph order: module, class, node count, op types (for ``inspect``)."""
+    groups: dict[str, dict[str, Any]] = {}
+    for node in iter_nodes(model.graph):
+        props = props_of(node)
+        path = module_from_props(props)
+        if path is None:
+            path = module_from_legacy_name(node.name)
+        label = path if path else ROOT_LABEL
+        if prefix and not (path == prefix or (path or "").startswith(prefix + ".")):
+            continue
+        g = groups.setdefault(label, {"module": label, "class": None, "nodes": 0, "ops": {}})
+        g["nodes"] += 1
+        g["ops"][node.op_type] = g["ops"].get(node.op_type, 0) + 1
+        if g["class"] is None:
+            g["class"] = module_class(props)
+    out = []
+    for g in groups.values():
+        g["ops"] = dict(sorted(g["ops"].items(), key=lambda kv: (-kv[1], kv[0])))
+        if g["class"] is None:
+            del g["class"]
+        out.append(g)
+    return out

@@ -1,0 +1,309 @@
+"""modelport plugin: TorchScript archives (``model.torchscript``) from ``torch.jit.trace`` or ``torch.jit.script``.
+
+Format ``torchscript``. Options: ``mode=trace|script`` (trace by default, under ``torch.no_grad()``),
+``optimize_for_inference`` (off by default). The archive is run back with ``torch.jit.load`` for validation
+and benchmarks; outputs are flattened exactly as the core flattens the PyTorch model's (dicts become named
+outputs), so the comparison lines up output by output.
+
+torch.jit warns that it is deprecated (torch 2.13): the warning is recorded once in export.json instead of on
+every trace, script, save and load. Tracing bakes value-dependent Python control flow into the graph; the
+core's validation on several input sets turns that into a validation failure (exit 2), and the message then
+points at ``-o mode=script`` and the pt2 / onnx formats.
+
+Nothing heavy is imported at module level: torch is imported inside the hooks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import warnings
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from modelport import Artifact, ExportFailed, ExportRequest, FormatSpec, OptionSpec, hookimpl
+
+FORMAT = "torchscript"
+FILE = "model.torchscript"
+EXTRA_FILE = "modelport.json"
+SUFFIXES = (".torchscript", ".ts", ".jit")
+MODES = ("trace", "script")
+
+DEPRECATION_NOTE = (
+    "torch.jit is deprecated in torch {torch} (torch.jit.trace/script/save/load warn DeprecationWarning); "
+    "this archive loads with torch.jit.load in this torch — plan a move to the pt2 (torch.export) or onnx format"
+)
+TRACE_HINT = (
+    "torch.jit.trace records only the control flow taken for the example input (Python if/for on tensor values "
+    "is baked in); try -o mode=script, or the pt2 / onnx formats"
+)
+_JIT_DEPRECATED = re.compile(r"torch\.jit\.\w+`? is deprecated")
+_TRACER_WARNING = "TracerWarning"
+
+
+@hookimpl
+def register_formats(register: Any) -> None:
+    """Declare the ``torchscript`` format; torch is the core's own dependency, so it is always available."""
+    register(FormatSpec(
+        name=FORMAT,
+        display_name="TorchScript",
+        files=(FILE,),
+        options=(
+            OptionSpec("mode", "choice", "trace", "torch.jit.trace (records one run) or torch.jit.script "
+                       "(compiles Python control flow)", choices=MODES),
+            OptionSpec("optimize_for_inference", "bool", False,
+                       "freeze the module and apply torch.jit.optimize_for_inference (conv-bn folding...)"),
+        ),
+        description="TorchScript archive; load with torch.jit.load(path) (torch.jit is deprecated in torch 2.13)",
+    ))
+
+
+# ----------------------------------------------------------------------------- warnings
+
+
+@contextlib.contextmanager
+def _jit_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """Collect every warning raised inside, so torch.jit's deprecation can be recorded once, not printed."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught
+
+
+def _split_warnings(caught: Sequence[warnings.WarningMessage]) -> tuple[bool, list[warnings.WarningMessage]]:
+    """(whether torch.jit said it is deprecated, the other warnings deduplicated by text)."""
+    deprecated = False
+    others: list[warnings.WarningMessage] = []
+    seen: set[str] = set()
+    for w in caught:
+        text = str(w.message)
+        if _JIT_DEPRECATED.search(text):
+            deprecated = True
+        elif text not in seen:
+            seen.add(text)
+            others.append(w)
+    return deprecated, others
+
+
+@contextlib.contextmanager
+def _quiet_jit() -> Iterator[None]:
+    """Silence torch.jit's deprecation warning (already recorded at export) around a load."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.\w+`? is deprecated")
+        yield
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _trace(request: ExportRequest) -> tuple[Any, int]:
+    """torch.jit.trace the model; returns the traced module and the batch it was traced at."""
+    import torch
+
+    args = tuple(request.example_inputs)
+    if request.inputs.dynamic_batch and request.inputs.batch_size < 2:
+        # a batch of 1 lets size-1 special cases (squeeze, broadcasting) into the trace; trace with 2
+        args = request.make_inputs(batch=2)
+    batch = int(args[0].shape[0]) if args and args[0].ndim else 1
+    try:
+        # strict=False: models that return dicts (as transformers do) are traced as such
+        return torch.jit.trace(request.model, args, strict=False, check_trace=True), batch
+    except Exception as exc:
+        raise ExportFailed(
+            f"torchscript: torch.jit.trace failed: {type(exc).__name__}: {_one_line(exc)}"[:600]
+            + " — try -o mode=script, or the pt2 / onnx formats"
+        ) from exc
+
+
+def _script(request: ExportRequest) -> Any:
+    import torch
+
+    try:
+        return torch.jit.script(request.model)
+    except Exception as exc:
+        raise ExportFailed(
+            f"torchscript: torch.jit.script cannot compile the model: {type(exc).__name__}: {_one_line(exc)}"[:600]
+            + " — try -o mode=trace (if the control flow does not depend on input values) or the pt2 format"
+        ) from exc
+
+
+def _io_table(request: ExportRequest, module: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Input and output descriptions (name, shape with dynamic labels, dtype) from one run of the module."""
+    from modelport.outputs import flatten_outputs
+
+    inputs = [
+        {"name": t.name, "shape": [t.dynamic.get(i, d) for i, d in enumerate(t.shape)], "dtype": t.dtype}
+        for t in request.inputs.tensors
+    ]
+    flat = flatten_outputs(module(*request.example_inputs))
+    names = list(request.output_names) if len(request.output_names) == len(flat) else [n for n, _ in flat]
+    outputs = [
+        {"name": name, "shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
+        for name, (_, t) in zip(names, flat, strict=True)
+    ]
+    return inputs, outputs
+
+
+@hookimpl
+def export(request: ExportRequest) -> Artifact | None:
+    """Trace or script the model, optionally optimize it for inference, and save ``model.torchscript``."""
+    if request.format != FORMAT:
+        return None
+    import torch
+
+    mode = str(request.options.get("mode") or "trace")
+    optimize = bool(request.options.get("optimize_for_inference"))
+    example_batch = request.inputs.batch_size
+    path = request.workdir / FILE
+    with _jit_warnings() as caught, torch.no_grad():
+        if mode == "trace":
+            module, example_batch = _trace(request)
+        else:
+            module = _script(request)
+        if optimize:
+            try:
+                module = torch.jit.optimize_for_inference(module)
+            except Exception as exc:
+                raise ExportFailed(
+                    f"torchscript: torch.jit.optimize_for_inference failed: {type(exc).__name__}: {_one_line(exc)}"[:600]
+                    + " — export without -o optimize_for_inference=true"
+                ) from exc
+        inputs, outputs = _io_table(request, module)
+        embedded = {
+            "format": FORMAT, "mode": mode, "optimize_for_inference": optimize,
+            "inputs": inputs, "outputs": [o["name"] for o in outputs], "metadata": request.metadata,
+        }
+        torch.jit.save(module, str(path), _extra_files={EXTRA_FILE: json.dumps(embedded, default=str)})
+    deprecated, others = _split_warnings(caught)
+    torch_version = torch.__version__.split("+")[0]
+    if deprecated:
+        request.note(DEPRECATION_NOTE.format(torch=torch_version))
+    tracer_warnings = sum(1 for w in others if w.category.__name__ == _TRACER_WARNING)
+    for w in others:  # hand the rest on to the core, which records each once
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    details: dict[str, Any] = {
+        "mode": mode, "optimize_for_inference": optimize, "torch": torch_version, "example_batch": example_batch,
+        "inputs": inputs, "outputs": outputs, "torch_jit_deprecated": deprecated,
+    }
+    if mode == "trace":
+        details["tracer_warnings"] = tracer_warnings
+        hint = TRACE_HINT
+        if tracer_warnings:
+            hint = f"torch.jit.trace warned {tracer_warnings} time(s) that tensor values became Python constants; " + hint
+        details["validation_hint"] = hint
+    return Artifact(
+        format=FORMAT, path=path, files=[FILE], precision="fp32", details=details,
+        input_names=list(request.inputs.names), output_names=[o["name"] for o in outputs],
+    )
+
+
+# ----------------------------------------------------------------------------- run
+
+
+class TorchScriptRunner:
+    """A TorchScript archive loaded once with torch.jit.load; called with named numpy inputs."""
+
+    def __init__(self, path: Path, input_dtypes: Mapping[str, str], threads: int | None) -> None:
+        import torch
+
+        if threads:
+            torch.set_num_threads(int(threads))
+        with _quiet_jit():
+            self.module = torch.jit.load(str(path), map_location="cpu")
+        self.module.eval()
+        self._bf16 = {name for name, dtype in input_dtypes.items() if dtype == "bfloat16"}
+        self.runtime = f"torch.jit {torch.__version__.split('+')[0]}"
+
+    def __call__(self, inputs: Mapping[str, Any]) -> list[Any]:
+        """Run the module on the inputs in forward order; outputs flattened as the core flattens PyTorch's."""
+        import torch
+
+        from modelport.outputs import flatten_outputs, to_numpy
+
+        args = []
+        for name, value in inputs.items():
+            tensor = torch.from_numpy(value if value.flags.writeable and value.flags.c_contiguous else value.copy())
+            if name in self._bf16:
+                tensor = tensor.to(torch.bfloat16)
+            args.append(tensor)
+        with torch.no_grad():
+            out = self.module(*args)
+        return [to_numpy(t) for _, t in flatten_outputs(out)]
+
+
+@hookimpl
+def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> TorchScriptRunner | None:
+    """Load a ``torchscript`` artifact once for validation and benchmarks."""
+    if artifact.format != FORMAT:
+        return None
+    dtypes = {i["name"]: i["dtype"] for i in artifact.details.get("inputs") or [] if "name" in i and "dtype" in i}
+    return TorchScriptRunner(artifact.path, dtypes, options.get("threads"))
+
+
+# ----------------------------------------------------------------------------- describe
+
+
+@hookimpl
+def describe_metadata(artifact: Artifact, request: ExportRequest | None) -> dict[str, Any] | None:
+    """metadata.json fields: how the archive was made (mode, torch version) and its inputs and outputs."""
+    if artifact.format != FORMAT:
+        return None
+    d = artifact.details
+    return {"extra_metadata": {"torchscript": {
+        "mode": d.get("mode"),
+        "optimize_for_inference": d.get("optimize_for_inference"),
+        "torch_version": d.get("torch"),
+        "example_batch": d.get("example_batch"),
+        "inputs": d.get("inputs"),
+        "outputs": d.get("outputs"),
+        "load": "torch.jit.load(path)",
+    }}}
+
+
+def is_torchscript_archive(path: Path) -> bool:
+    """A zip whose records hold TorchScript code (``*/code/``) and constants — found without torch."""
+    if not path.is_file() or not zipfile.is_zipfile(path):
+        return False
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names)
+
+
+@hookimpl
+def inspect_artifact(path: Path, options: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Describe a TorchScript archive for ``modelport inspect``: inputs, outputs, op histogram, embedded facts."""
+    path = Path(path)
+    if path.suffix not in (*SUFFIXES, ".pt", ".pth") or not is_torchscript_archive(path):
+        return None
+    import collections
+
+    import torch
+
+    extra = {EXTRA_FILE: ""}
+    with _quiet_jit():
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    graph = module.inlined_graph
+    inputs = [{"name": v.debugName().split(".")[0], "type": str(v.type())} for v in list(graph.inputs())[1:]]
+    outputs = [{"type": str(v.type())} for v in graph.outputs()]
+    skip = {"prim::Constant", "prim::GetAttr", "prim::ListConstruct", "prim::TupleConstruct", "prim::DictConstruct"}
+    ops = collections.Counter(n.kind() for n in graph.nodes() if n.kind() not in skip)
+    embedded: dict[str, Any] = {}
+    if extra[EXTRA_FILE]:
+        try:
+            embedded = json.loads(extra[EXTRA_FILE])
+        except ValueError:
+            embedded = {}
+    return {
+        "format": FORMAT, "path": str(path), "bytes": path.stat().st_size, "inputs": inputs, "outputs": outputs,
+        "nodes": sum(ops.values()), "ops": dict(ops.most_common()), "modelport": embedded,
+    }

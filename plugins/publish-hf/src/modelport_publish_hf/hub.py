@@ -1,0 +1,379 @@
+"""Publish export folders to a Hugging Face Hub model repo in one commit, and pull one back.
+
+Everything goes through huggingface_hub's ``HfApi`` (create_repo, create_branch, get_paths_info,
+preupload_lfs_files, create_commit, list_repo_tree, hf_hub_download): it picks Xet, LFS or inline
+upload per file exactly as ``hf upload`` does. This module adds what a release workflow needs on top:
+a model card, a sha256 comparison that skips identical re-publishes, retries that honour Retry-After,
+one-line errors that never carry the token, and a report of what was uploaded when a publish fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from modelport import ConfigError, PublishError, PublishResult, PullResult, Target
+
+from .bundle import (
+    CARD_FILE,
+    EXTRA_FILES,
+    ExportBundle,
+    RetryPolicy,
+    collect_bundles,
+    git_blob_sha1,
+    one_line,
+    parse_retry_after,
+    redact,
+    render_card,
+    safe_relpath,
+    say,
+)
+
+T = TypeVar("T")
+DEFAULT_ENDPOINT = "https://huggingface.co"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
+_TRANSPORT = {"ConnectError", "ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout", "TimeoutException",
+              "RemoteProtocolError", "ReadError", "WriteError", "NetworkError", "ProtocolError", "ConnectionError"}
+
+
+@dataclass(frozen=True)
+class HfTarget:
+    """``hf://OWNER/REPO[/FOLDER][@REVISION]`` taken apart."""
+
+    repo_id: str
+    folder: str
+    revision: str | None
+
+    def url(self, endpoint: str) -> str:
+        base = f"{endpoint.rstrip('/')}/{self.repo_id}"
+        if self.revision or self.folder:
+            base += f"/tree/{self.revision or 'main'}" + (f"/{self.folder}" if self.folder else "")
+        return base
+
+    def raw(self, folder: str | None = None) -> str:
+        folder = self.folder if folder is None else folder
+        return f"hf://{self.repo_id}" + (f"/{folder}" if folder else "") + (f"@{self.revision}" if self.revision else "")
+
+
+def parse_target(target: Target) -> HfTarget:
+    """Split an hf:// target; exit 3 on anything that is not ``OWNER/REPO[/FOLDER][@REVISION]``."""
+    path, _, revision = target.location.partition("@")
+    parts = path.strip("/").split("/")
+    if len(parts) < 2 or not all(_NAME.fullmatch(p) for p in parts[:2]) or (revision == "" and "@" in target.location):
+        raise ConfigError(f"{target.raw}: an hf:// target is hf://OWNER/REPO[/FOLDER][@REVISION]")
+    folder = "/".join(parts[2:])
+    if folder:
+        try:
+            safe_relpath(folder, "folder")
+        except PublishError as exc:
+            raise ConfigError(f"{target.raw}: {exc}") from None
+    return HfTarget(f"{parts[0]}/{parts[1]}", folder, revision or None)
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in out and len(out) < 10:
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
+def _status(exc: BaseException) -> tuple[int | None, Any]:
+    """The HTTP status and response of the first HTTP error in the exception chain."""
+    for e in _chain(exc):
+        response = getattr(e, "response", None)
+        code = getattr(response, "status_code", None)
+        if isinstance(code, int):
+            return code, response
+    return None, None
+
+
+def _transport(exc: BaseException) -> BaseException | None:
+    for e in _chain(exc):
+        if any(c.__name__ in _TRANSPORT for c in type(e).__mro__) or isinstance(e, (ConnectionError, TimeoutError)):
+            return e
+    return None
+
+
+def classify(exc: BaseException) -> tuple[str, float | None] | None:
+    """Transient errors worth a retry: 429, 5xx, a dropped or refused connection."""
+    code, response = _status(exc)
+    if code == 429:
+        return "HTTP 429 rate limited", parse_retry_after(response.headers.get("Retry-After"))
+    if code in (500, 502, 503, 504):
+        return f"HTTP {code} from the server", parse_retry_after(response.headers.get("Retry-After"))
+    if code is None and (t := _transport(exc)) is not None:
+        return f"connection failed ({type(t).__name__})", None
+    return None
+
+
+def describe_error(exc: BaseException, where: str, endpoint: str, repo_id: str) -> str:
+    """One line that says what failed and what to do; never the token."""
+    code, response = _status(exc)
+    server = ""
+    if response is not None:
+        server = one_line(getattr(response, "headers", {}).get("X-Error-Message") or "")
+        if not server:
+            try:
+                body = response.json()
+                server = one_line(body.get("error") or body.get("message") or "") if isinstance(body, dict) else ""
+            except Exception:
+                server = ""
+    suffix = f" ({server})" if server else ""
+    name = type(exc).__name__
+    if code == 401:
+        return (f"{where}: the Hub refused the token (HTTP 401){suffix}; set HF_TOKEN to a valid write token "
+                "or run `hf auth login`")
+    if code == 403:
+        return f"{where}: the token may not do this on {repo_id} (HTTP 403){suffix}; use a token with write access"
+    if code == 404 or name in ("RepositoryNotFoundError", "RevisionNotFoundError", "RemoteEntryNotFoundError"):
+        if name == "RevisionNotFoundError":
+            return f"{where}: no such revision in {repo_id} (HTTP 404){suffix}"
+        if name in ("RemoteEntryNotFoundError", "EntryNotFoundError"):
+            return f"{where}: no such file in {repo_id} (HTTP 404){suffix}"
+        return f"{where}: no such repository {repo_id} on {endpoint}, or the token cannot see it (HTTP 404)"
+    if code == 429:
+        wait = parse_retry_after(response.headers.get("Retry-After")) if response is not None else None
+        hint = f"; the Hub asks to wait {wait:.0f} s" if wait is not None else ""
+        return f"{where}: rate limited by the Hub (HTTP 429) after retrying{hint}; try again later"
+    if code is not None:
+        return f"{where}: HTTP {code} from {endpoint}{suffix}"
+    t = _transport(exc)
+    if t is not None:
+        kind = "timed out" if "Timeout" in type(t).__name__ else (
+            "refused the connection" if "Connect" in type(t).__name__ or isinstance(t, ConnectionRefusedError)
+            else "dropped the connection")
+        return f"{where}: {endpoint} {kind} ({one_line(t) or type(t).__name__}); check --endpoint / HF_ENDPOINT and the network"
+    if isinstance(exc, ValueError) and "README.md" in str(exc):
+        return f"{where}: the Hub rejected the model card: {one_line(exc)}"
+    return f"{where}: {name}: {one_line(exc)}"
+
+
+class _Hub:
+    """The HfApi client plus what every call needs: retries, error lines, redaction."""
+
+    def __init__(self, target: HfTarget, options: Mapping[str, Any], *, need_token: bool) -> None:
+        from huggingface_hub import HfApi, constants, get_token
+
+        import modelport
+
+        self.target = target
+        self.endpoint = str(options.get("endpoint") or constants.ENDPOINT or DEFAULT_ENDPOINT).rstrip("/")
+        if not re.match(r"https?://", self.endpoint):
+            raise ConfigError(f"--endpoint {self.endpoint!r} is not an http(s) URL")
+        self.token = get_token()
+        if need_token and not self.token:
+            raise PublishError(f"{target.raw()}: no Hugging Face token; set HF_TOKEN or run `hf auth login`")
+        self.policy = RetryPolicy(int(options.get("retries") if options.get("retries") is not None else 4))
+        self.api = HfApi(endpoint=self.endpoint, token=self.token or False,
+                         library_name="modelport", library_version=modelport.__version__)
+
+    def call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one Hub call with retries; a failure becomes a one-line PublishError."""
+        try:
+            return self.policy.run(fn, what=what, classify=classify, where=f"{self.target.raw()}: ")
+        except PublishError:
+            raise
+        except Exception as exc:
+            raise self.error(exc, what) from None
+
+    def error(self, exc: BaseException, what: str, extra: str = "") -> PublishError:
+        line = describe_error(exc, f"{self.target.raw()}: {what}", self.endpoint, self.target.repo_id) + extra
+        return PublishError(redact(line, [self.token]))
+
+
+# ----------------------------------------------------------------------------- publish
+
+
+def _plan(bundles: list[ExportBundle], card: str, card_path: str) -> list[tuple[str, Path | bytes]]:
+    plan: list[tuple[str, Path | bytes]] = [(b.in_target(f.rel), f.path) for b in bundles for f in b.files]
+    plan.append((card_path, card.encode("utf-8")))
+    return plan
+
+
+def _same(remote: Any, local: Path | bytes) -> bool:
+    """Whether the repo's file equals ours: LFS sha256 when the Hub stores it in LFS, else the git blob id."""
+    import hashlib
+
+    lfs = getattr(remote, "lfs", None)
+    if lfs is not None and getattr(lfs, "sha256", None):
+        if isinstance(local, bytes):
+            return str(lfs.sha256) == hashlib.sha256(local).hexdigest()
+        from .bundle import sha256_file
+
+        return str(lfs.sha256) == sha256_file(local)
+    blob = getattr(remote, "blob_id", None)
+    if not blob:
+        return False
+    if isinstance(local, bytes):
+        return str(blob) == hashlib.sha1(b"blob %d\0" % len(local) + local, usedforsecurity=False).hexdigest()
+    return str(blob) == git_blob_sha1(local)
+
+
+def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> PublishResult:
+    """Upload one or several export folders (and a generated model card) to an hf:// repo in one commit."""
+    from huggingface_hub import CommitOperationAdd
+
+    t = parse_target(target)
+    if t.revision and re.fullmatch(r"[0-9a-f]{40}", t.revision):
+        raise ConfigError(f"{target.raw}: cannot publish to a commit; name a branch after @")
+    base = t.folder or str(options.get("folder") or "").strip("/")
+    if base:
+        try:
+            safe_relpath(base, "folder")
+        except PublishError as exc:
+            raise ConfigError(str(exc)) from None
+    bundles = collect_bundles([Path(d) for d in (options.get("export_dirs") or [export_dir])], base)
+    card = render_card(bundles, license=options.get("license"),
+                       pull_target=lambda b: t.raw(b.folder) if (len(bundles) > 1 or b.folder) else t.raw(""))
+    card_path = f"{base}/{CARD_FILE}" if base else CARD_FILE
+    plan = _plan(bundles, card, card_path)
+    paths = [p for p, _ in plan]
+
+    if options.get("dry_run"):
+        stage = Path(options["stage_dir"])
+        for path_in_repo, local in plan:
+            dest = stage / path_in_repo
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(local, bytes):
+                dest.write_bytes(local)
+            else:
+                shutil.copyfile(local, dest)
+        endpoint = str(options.get("endpoint") or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+        return PublishResult(url=t.url(endpoint), revision=t.revision, files=paths,
+                             message=f"dry run: nothing was sent; one commit of {len(paths)} files would go to "
+                                     f"{t.repo_id}; the model card is {stage / card_path}")
+
+    hub = _Hub(t, options, need_token=True)
+    private = True if options.get("private") else None
+    hub.call("create repo", lambda: hub.api.create_repo(t.repo_id, private=private, exist_ok=True, repo_type="model"))
+    if t.revision and t.revision != "main":
+        hub.call(f"create branch {t.revision}", lambda: hub.api.create_branch(t.repo_id, branch=t.revision, exist_ok=True))
+
+    def remote_state() -> dict[str, Any]:
+        infos = hub.call("list files", lambda: hub.api.get_paths_info(t.repo_id, paths, revision=t.revision))
+        return {i.path: i for i in infos if hasattr(i, "blob_id")}
+
+    remote = remote_state()
+    changed = [(p, local) for p, local in plan if p not in remote or not _same(remote[p], local)]
+    unchanged = [p for p, local in plan if (p, local) not in changed]
+    if not changed:
+        return PublishResult(url=t.url(hub.endpoint), revision=t.revision, files=[], skipped=unchanged,
+                             message=f"no changes: {t.repo_id} already holds these {len(unchanged)} files "
+                                     "(sha256 match); no commit made")
+
+    ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(local) if isinstance(local, Path) else local)
+           for p, local in changed]
+    uploaded: list[str] = []
+    for i, op in enumerate(ops):
+        try:
+            hub.call(f"upload {op.path_in_repo}", lambda op=op: hub.api.preupload_lfs_files(
+                t.repo_id, additions=[op], revision=t.revision, free_memory=False))
+        except PublishError as exc:
+            rest = [o.path_in_repo for o in ops[i:]]
+            raise PublishError(
+                f"{exc}. Uploaded before the failure: {', '.join(uploaded) or 'nothing'}; not uploaded: {', '.join(rest)}; "
+                "nothing was committed. Re-run the same command to finish (uploaded files are not sent again)") from None
+        uploaded.append(op.path_in_repo)
+
+    names = ", ".join(sorted({b.format for b in bundles}))
+    message = str(options.get("commit_message") or f"Publish {bundles[0].model_name} ({names}) with modelport")
+    description = "Files: " + ", ".join(p for p, _ in changed)
+
+    def commit() -> Any:
+        try:
+            return hub.api.create_commit(t.repo_id, operations=ops, commit_message=message,
+                                         commit_description=description, revision=t.revision)
+        except Exception as exc:
+            # a commit whose answer was lost may have landed: look before committing again
+            if classify(exc) is not None:
+                try:
+                    now = hub.api.get_paths_info(t.repo_id, paths, revision=t.revision)
+                except Exception:
+                    raise exc from None
+                state = {i.path: i for i in now if hasattr(i, "blob_id")}
+                if all(p in state and _same(state[p], local) for p, local in changed):
+                    return None
+            raise
+
+    try:
+        info = hub.call("commit", commit)
+    except PublishError as exc:
+        raise PublishError(f"{exc}. All {len(ops)} changed files were uploaded but nothing was committed; "
+                           "re-run the same command to finish") from None
+    oid = getattr(info, "oid", None)
+    return PublishResult(url=t.url(hub.endpoint), revision=oid or t.revision, files=[p for p, _ in changed],
+                         skipped=unchanged,
+                         message=f"one commit{f' {oid[:12]}' if oid else ''}: {len(changed)} files changed, "
+                                 f"{len(unchanged)} unchanged")
+
+
+# ----------------------------------------------------------------------------- pull
+
+
+def pull(target: Target, dest: Path, options: Mapping[str, Any]) -> PullResult:
+    """Download one export folder of an hf:// repo into ``dest``: metadata.json first, then what it lists."""
+    t = parse_target(target)
+    hub = _Hub(t, options, need_token=False)
+    folder = t.folder or str(options.get("folder") or "").strip("/")
+    listing = hub.call("list files", lambda: list(hub.api.list_repo_tree(
+        t.repo_id, path_in_repo=folder or None, recursive=True, revision=t.revision)))
+    files = {e.path for e in listing if hasattr(e, "blob_id")}
+    if not folder and "metadata.json" not in files:
+        found = sorted(p.rsplit("/", 1)[0] for p in files if p.endswith("/metadata.json"))
+        if not found:
+            raise PublishError(f"{target.raw}: no metadata.json in {t.repo_id}; is it a modelport export?")
+        if len(found) > 1:
+            choices = ", ".join(t.raw(f) for f in found)
+            raise PublishError(f"{target.raw}: the repo holds {len(found)} exports; pull one of them: {choices}")
+        folder = found[0]
+    prefix = f"{folder}/" if folder else ""
+    if f"{prefix}metadata.json" not in files:
+        raise PublishError(f"{target.raw}: no {prefix}metadata.json in {t.repo_id}")
+
+    workdir = Path(tempfile.mkdtemp(prefix=".modelport-hf-", dir=dest.parent))
+    try:
+        def fetch(rel: str) -> Path:
+            safe_relpath(rel, "file name")
+            name = prefix + rel
+            got = hub.call(f"download {name}", lambda: hub.api.hf_hub_download(
+                t.repo_id, name, revision=t.revision, local_dir=workdir))
+            src = Path(got)
+            if src.is_symlink() or not src.is_file() or not src.resolve().is_relative_to(workdir.resolve()):
+                raise PublishError(f"{target.raw}: refusing {name}: it was not saved as a plain file in the download folder")
+            out = dest / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, out)
+            return out
+
+        md_file = fetch("metadata.json")
+        try:
+            metadata = json.loads(md_file.read_text(encoding="utf-8"))
+            table = metadata["files"]
+            assert isinstance(table, dict) and table
+        except Exception:
+            raise PublishError(f"{target.raw}: {prefix}metadata.json is not a modelport metadata file") from None
+        wanted = [safe_relpath(str(rel), "file name in metadata.json") for rel in sorted(table)]
+        missing = [rel for rel in wanted if prefix + rel not in files]
+        if missing:
+            raise PublishError(f"{target.raw}: metadata.json lists files the repo does not hold: {', '.join(missing)}")
+        extras = [n for n in (*EXTRA_FILES, CARD_FILE) if n != "metadata.json" and prefix + n in files and n not in table]
+        got = ["metadata.json"]
+        for rel in [*wanted, *extras]:
+            fetch(rel)
+            got.append(rel)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return PullResult(source=t.url(hub.endpoint).replace("/tree/main", "") if not t.revision else t.url(hub.endpoint),
+                      files=sorted(got))
