@@ -609,10 +609,21 @@ def publish(ctx: click.Context, paths: tuple[str, ...], dry_run: bool, stage_dir
     """
     from modelport.api import publish as do_publish
 
-    if len(paths) < 2:
-        raise ConfigError("publish needs EXPORT_DIR... TARGET")
-    *dirs, target = paths
-    opts = _extra_options(ctx.args)
+    args = [*paths, *ctx.args]
+    at = next((i for i, a in enumerate(args) if "://" in a and not a.startswith("-")), None)
+    if at is None:
+        if len(args) >= 2 and not args[-1].startswith("-"):
+            from modelport.types import Target
+
+            Target.parse(args[-1])  # says what is wrong with the target
+        raise ConfigError("publish needs EXPORT_DIR... TARGET (file://DIR, hf://OWNER/REPO, github://OWNER/REPO@TAG)")
+    dirs, target = args[:at], args[at]
+    if not dirs:
+        raise ConfigError("publish needs at least one EXPORT_DIR before the target")
+    flags = [a for a in dirs if a.startswith("-")]
+    if flags:
+        raise ConfigError(f"put publisher options after the target, not before: {' '.join(flags)}")
+    opts = _extra_options(args[at + 1:])
     result = do_publish(dirs, target, dry_run=dry_run, stage_dir=stage_dir, force=force, options=opts)
     if as_json:
         from modelport.types import to_jsonable

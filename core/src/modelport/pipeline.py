@@ -328,13 +328,46 @@ def call_hook(host: PluginHost, fmt: str, hook: str, **kwargs: Any) -> Any:
         raise
     except KeyboardInterrupt:
         raise
+    except OSError as exc:
+        import errno
+
+        if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EDQUOT):
+            raise  # the disk's fault, not the plugin's: reported as "cannot write"
+        return _plugin_failure(host, fmt, hook, exc)
     except Exception as exc:
-        plugin = _plugin_for_format(host, fmt)
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        err = ExportFailed(f"{fmt}: {hook} failed in {plugin}: {type(exc).__name__}: {msg}"[:800])
-        err.__cause__ = exc
-        err.debug_traceback = traceback.format_exc()  # type: ignore[attr-defined]
-        raise err from exc
+        return _plugin_failure(host, fmt, hook, exc)
+
+
+def _plugin_failure(host: PluginHost, fmt: str, hook: str, exc: BaseException) -> Any:
+    """Re-raise a plugin's unexpected exception as one line naming the plugin and its version."""
+    plugin = _plugin_for_format(host, fmt)
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    err = ExportFailed(f"{fmt}: {hook} failed in {plugin}: {type(exc).__name__}: {msg}"[:800])
+    err.debug_traceback = traceback.format_exc()  # type: ignore[attr-defined]
+    raise err from exc
+
+
+def describe(host: PluginHost, artifact: Artifact, request: ExportRequest | None) -> list[Any]:
+    """Call every describe_metadata implementation; one that raises or returns a non-dict is named."""
+    contributed = []
+    for impl in reversed(host.pm.hook.describe_metadata.get_hookimpls()):
+        if impl.hookwrapper or getattr(impl, "wrapper", False):
+            continue
+        try:
+            value = impl.function(artifact=artifact, request=request)
+        except ModelportError:
+            raise
+        except Exception as exc:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            err = ExportFailed(f"{artifact.format}: describe_metadata failed in {host.label(impl.plugin_name)}: "
+                               f"{type(exc).__name__}: {msg}"[:800])
+            err.debug_traceback = traceback.format_exc()  # type: ignore[attr-defined]
+            raise err from exc
+        if value is not None and not isinstance(value, Mapping):
+            raise PluginContractError(f"plugin {host.label(impl.plugin_name)} broke the contract: describe_metadata "
+                                      f"returned {type(value).__name__}, expected a dict or None")
+        contributed.append(value)
+    return contributed
 
 
 def run_validation(
@@ -652,7 +685,7 @@ def _export_one(
         validation = _validation_summary(status, comp, note)
 
         progress(f"{fmt}: writing metadata")
-        contributed = host.pm.hook.describe_metadata(artifact=artifact, request=request)
+        contributed = describe(host, artifact, request)
         save_reference(staged.path / REFERENCE_FILE, ref)
         files = file_table(staged.path)
         artifact_files = {k: v for k, v in files.items() if k != REFERENCE_FILE}
@@ -711,6 +744,11 @@ def _export_one(
             if artifact.details.get("validation_hint"):
                 error += f" — {artifact.details['validation_hint']}"
         return FormatResult(fmt, status, final, artifact, comp, note, error, exit_code, record, md)
+    except OSError as exc:
+        staged.discard()
+        where = exc.filename or target.parent
+        msg = f"{fmt}: cannot write the export near {target}: {exc.strerror or exc} ({where})"
+        return FormatResult(fmt, "error", None, None, None, None, msg, 1, {"debug_traceback": traceback.format_exc()})
     except ModelportError as exc:
         staged.discard()
         code = exc.exit_code

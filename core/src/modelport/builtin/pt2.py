@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,12 @@ def export(request: ExportRequest) -> Artifact | None:
 
     ep = export_program(request, strict=bool(request.options.get("strict")))
     path = request.workdir / FILE
-    torch.export.save(ep, str(path))
+    # serialize in memory, then write from Python: torch's zip writer aborts the whole process (SIGABRT)
+    # when the disk fills up, while a Python write raises a clean OSError
+    buffer = io.BytesIO()
+    torch.export.save(ep, buffer)
+    with open(path, "wb") as f:
+        f.write(buffer.getbuffer())
     return Artifact(
         format="pt2", path=path, files=[FILE], precision="fp32",
         details={"strict": bool(request.options.get("strict")), "torch": torch.__version__},

@@ -193,8 +193,15 @@ def strip(model: Any) -> None:
         del node.metadata_props[:]
 
 
+def _module_sort_key(label: str) -> list[tuple[int, Any]]:
+    """Tree order with numeric indices compared as numbers: root, blocks.0, blocks.0.attn, blocks.2, blocks.10."""
+    if label == ROOT_LABEL:
+        return []
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in label.split(".")]
+
+
 def group_by_module(model: Any, prefix: str | None = None) -> list[dict[str, Any]]:
-    """Nodes grouped by module path in graph order: module, class, node count, op types (for ``inspect``)."""
+    """Nodes grouped by module path in tree order: module, class, node count, op types (for ``inspect``)."""
     groups: dict[str, dict[str, Any]] = {}
     for node in iter_nodes(model.graph):
         props = props_of(node)
@@ -210,7 +217,7 @@ def group_by_module(model: Any, prefix: str | None = None) -> list[dict[str, Any
         if g["class"] is None:
             g["class"] = module_class(props)
     out = []
-    for g in groups.values():
+    for g in sorted(groups.values(), key=lambda g: _module_sort_key(g["module"])):
         g["ops"] = dict(sorted(g["ops"].items(), key=lambda kv: (-kv[1], kv[0])))
         if g["class"] is None:
             del g["class"]

@@ -226,23 +226,23 @@ _LIBRARY = {"onnx": "onnx", "openvino": "openvino", "tflite": "tflite", "coreml"
             "executorch": "executorch", "pt2": "pytorch", "torchscript": "pytorch"}
 
 _USAGE: dict[str, tuple[str, str]] = {
-    # format: (pip package, python snippet with {path} and {feed})
-    "onnx": ("onnxruntime", 'import numpy as np\nimport onnxruntime as ort\n\nsession = ort.InferenceSession("{path}")\n'
-             "outputs = session.run(None, {feed})"),
-    "openvino": ("openvino", 'import numpy as np\nimport openvino as ov\n\nmodel = ov.Core().compile_model("{path}", "CPU")\n'
-                 "outputs = model({feed})"),
-    "tflite": ("ai-edge-litert", 'import numpy as np\nfrom ai_edge_litert.interpreter import Interpreter\n\n'
+    # format: (pip package, python snippet using {path} and a numpy dict `inputs`)
+    "onnx": ("onnxruntime", 'import onnxruntime as ort\n\nsession = ort.InferenceSession("{path}")\n'
+             "outputs = session.run(None, inputs)"),
+    "openvino": ("openvino", 'import openvino as ov\n\nmodel = ov.Core().compile_model("{path}", "CPU")\n'
+                 "outputs = model(inputs)"),
+    "tflite": ("ai-edge-litert", 'from ai_edge_litert.interpreter import Interpreter\n\n'
                'interpreter = Interpreter(model_path="{path}")\nrunner = interpreter.get_signature_runner()\n'
-               "outputs = runner(**{feed})"),
-    "pt2": ("torch", 'import numpy as np\nimport torch\n\nmodel = torch.export.load("{path}").module()\n'
-            "outputs = model(*[torch.from_numpy(v) for v in {feed}.values()])"),
-    "torchscript": ("torch", 'import numpy as np\nimport torch\n\nmodel = torch.jit.load("{path}").eval()\n'
-                    "outputs = model(*[torch.from_numpy(v) for v in {feed}.values()])"),
-    "coreml": ("coremltools", 'import numpy as np\nimport coremltools as ct\n\nmodel = ct.models.MLModel("{path}")\n'
-               "outputs = model.predict({feed})  # macOS only"),
-    "executorch": ("executorch", 'import numpy as np\nimport torch\nfrom executorch.runtime import Runtime\n\n'
+               "outputs = runner(**inputs)"),
+    "pt2": ("torch", 'import torch\n\nmodel = torch.export.load("{path}").module()\n'
+            "outputs = model(*[torch.from_numpy(v) for v in inputs.values()])"),
+    "torchscript": ("torch", 'import torch\n\nmodel = torch.jit.load("{path}").eval()\n'
+                    "outputs = model(*[torch.from_numpy(v) for v in inputs.values()])"),
+    "coreml": ("coremltools", 'import coremltools as ct\n\nmodel = ct.models.MLModel("{path}")\n'
+               "outputs = model.predict(inputs)  # macOS only"),
+    "executorch": ("executorch", 'import torch\nfrom executorch.runtime import Runtime\n\n'
                    'method = Runtime.get().load_program("{path}").load_method("forward")\n'
-                   "outputs = method.execute([torch.from_numpy(v) for v in {feed}.values()])"),
+                   "outputs = method.execute([torch.from_numpy(v) for v in inputs.values()])"),
     "tensorrt": ("tensorrt", 'import tensorrt as trt\n\nruntime = trt.Runtime(trt.Logger(trt.Logger.WARNING))\n'
                  'with open("{path}", "rb") as f:\n    engine = runtime.deserialize_cuda_engine(f.read())'
                  "  # same GPU model and TensorRT version only"),
@@ -287,7 +287,7 @@ def _feed(metadata: Mapping[str, Any]) -> str:
         if dtype.startswith("int"):
             parts.append(f'"{name}": np.ones({dims!r}, dtype=np.{dtype})')
         else:
-            parts.append(f'"{name}": np.random.rand(*{dims!r}).astype(np.{dtype})')
+            parts.append(f'"{name}": np.random.rand({", ".join(str(d) for d in dims)}).astype(np.{dtype})')
     return "{" + ", ".join(parts) + "}"
 
 
@@ -410,13 +410,14 @@ def render_card(
         out.append(f"### {b.format}" + (f" (`{b.folder}/`)" if b.folder else "") + "\n")
         if pull_target is not None:
             out.append("Download and check every file against its sha256, then re-validate:\n")
-            out.append(f"```bash\npip install modelport\nmodelport pull {pull_target(b)} ./{b.model_name}-{b.format}\n"
-                       f"modelport validate ./{b.model_name}-{b.format}\n```\n")
+            local = f"./{b.model_name}-{b.folder.rsplit('/', 1)[-1] or b.format}"
+            out.append(f"```bash\npip install modelport\nmodelport pull {pull_target(b)} {local}\nmodelport validate {local}\n```\n")
         package, snippet = _USAGE.get(b.format, ("", ""))
         if snippet:
             path = _main_file(b).rsplit("/", 1)[-1] if pull_target is not None else _main_file(b)
             out.append(f"Run it with {package} (`pip install {package}`):\n")
-            out.append("```python\n" + snippet.format(path=path, feed=_feed(b.metadata)) + "\n```\n")
+            prelude = "import numpy as np\n" + f"inputs = {_feed(b.metadata)}\n"
+            out.append("```python\n" + prelude + snippet.format(path=path) + "\n```\n")
         else:
             out.append(f"Load `{_main_file(b)}` with the {b.format} runtime.\n")
     out.append("Generated by modelport from metadata.json, export.json and bench.json.")

@@ -375,5 +375,4 @@ def pull(target: Target, dest: Path, options: Mapping[str, Any]) -> PullResult:
             got.append(rel)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return PullResult(source=t.url(hub.endpoint).replace("/tree/main", "") if not t.revision else t.url(hub.endpoint),
-                      files=sorted(got))
+    return PullResult(source=HfTarget(t.repo_id, folder, t.revision).url(hub.endpoint), files=sorted(got))

@@ -1,0 +1,98 @@
+"""The built-in file:// registry: publish, index, never overwrite, pull with sha256 verification."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import CNN, run_cli
+
+
+@pytest.fixture(scope="module")
+def cnn_export(tmp_path_factory):
+    out = tmp_path_factory.mktemp("exp") / "cnn"
+    r = run_cli("export", CNN, "--vision", "3x32x32", "--dynamic-batch", "-f", "pt2", "--output-dir", str(out),
+                "--model-name", "cnn", "-q")
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_publish_then_pull_round_trip(cnn_export, tmp_path):
+    reg = tmp_path / "registry"
+    r = run_cli("publish", str(cnn_export), f"file://{reg}")
+    assert r.returncode == 0, r.stderr
+    assert (reg / "cnn" / "v1" / "model.pt2").is_file()
+    index = json.loads((reg / "index.json").read_text())
+    assert [e["id"] for e in index["exports"]] == ["cnn/v1"]
+    r = run_cli("publish", str(cnn_export), f"file://{reg}")
+    assert r.returncode == 0 and (reg / "cnn" / "v2").is_dir()
+    r = run_cli("publish", str(cnn_export), f"file://{reg}", "--version", "v1")
+    assert r.returncode == 3 and "--force" in r.stderr
+    r = run_cli("publish", str(cnn_export), f"file://{reg}", "--version", "v1", "--force")
+    assert r.returncode == 0, r.stderr
+
+    dest = tmp_path / "pulled"
+    r = run_cli("pull", f"file://{reg}/cnn/v1", str(dest))
+    assert r.returncode == 0, r.stderr
+    assert "sha256 verified" in r.stdout
+    r = run_cli("validate", str(dest))
+    assert r.returncode == 0, r.stderr
+
+
+def test_pull_refuses_tampered_files_and_leaves_nothing(cnn_export, tmp_path):
+    reg = tmp_path / "registry"
+    assert run_cli("publish", str(cnn_export), f"file://{reg}").returncode == 0
+    model = reg / "cnn" / "v1" / "model.pt2"
+    data = bytearray(model.read_bytes())
+    data[-100] ^= 0xFF
+    model.write_bytes(bytes(data))
+    dest = tmp_path / "pulled"
+    r = run_cli("pull", f"file://{reg}/cnn/v1", str(dest))
+    assert r.returncode == 1
+    assert "sha256 does not match" in r.stderr and "model.pt2" in r.stderr
+    assert not dest.exists()
+    assert not list(tmp_path.glob(".modelport-tmp-*"))
+
+
+def test_publish_refuses_an_export_changed_after_export(cnn_export, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(cnn_export, copy)
+    (copy / "model.pt2").write_bytes(b"tampered")
+    r = run_cli("publish", str(copy), f"file://{tmp_path / 'reg'}")
+    assert r.returncode == 1 and "changed since export" in r.stderr
+    assert not (tmp_path / "reg" / "cnn").exists()
+
+
+def test_dry_run_touches_nothing(cnn_export, tmp_path):
+    reg = tmp_path / "reg"
+    stage = tmp_path / "stage"
+    r = run_cli("publish", str(cnn_export), f"file://{reg}", "--dry-run", "--stage-dir", str(stage))
+    assert r.returncode == 0, r.stderr
+    assert "dry run" in r.stdout
+    assert not reg.exists()
+    assert (stage / "cnn" / "vN" / "model.pt2").is_file()
+
+
+def test_unknown_publisher_option(cnn_export, tmp_path):
+    r = run_cli("publish", str(cnn_export), f"file://{tmp_path}/r", "--private")
+    assert r.returncode == 3 and "unknown option 'private'" in r.stderr
+
+
+def test_metadata_with_path_traversal_is_refused(cnn_export, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(cnn_export, bad)
+    md = json.loads((bad / "metadata.json").read_text())
+    md["model_name"] = "../../escape"
+    (bad / "metadata.json").write_text(json.dumps(md))
+    r = run_cli("publish", str(bad), f"file://{tmp_path / 'reg'}")
+    assert r.returncode == 3
+    assert not (tmp_path / "escape").exists()
+    md["model_name"] = "cnn"
+    md["files"] = {"../outside.bin": {"bytes": 1, "sha256": "0" * 64}}
+    (bad / "metadata.json").write_text(json.dumps(md))
+    r = run_cli("publish", str(bad), f"file://{tmp_path / 'reg'}")
+    assert r.returncode == 3 and "schema" in r.stderr

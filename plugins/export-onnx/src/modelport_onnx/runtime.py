@@ -1,0 +1,103 @@
+"""Run an ONNX artifact in onnxruntime (CPU execution provider) and check it with onnx.checker."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from modelport import Artifact, ValidationFailed, ValidationRun
+
+# onnxruntime element type strings → numpy dtypes for casting the core's arrays when they differ
+_ORT_TYPES = {
+    "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+    "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int16)": "int16", "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8", "tensor(bool)": "bool",
+}
+
+
+def session_options(threads: int | None, quiet: bool = False) -> Any:
+    """CPU session options: ``threads`` intra-op threads (None: onnxruntime's default), sequential execution."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    if threads:
+        so.intra_op_num_threads = int(threads)
+        so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if quiet:
+        so.log_severity_level = 4  # a probe that is expected to fail should not print ORT's error log
+    return so
+
+
+class OnnxRunner:
+    """An onnxruntime session loaded once; call it with {input name: array}, get the outputs in graph order."""
+
+    def __init__(self, path: str | Path, threads: int | None = None, quiet: bool = False) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        self.threads = threads
+        self.session = ort.InferenceSession(str(self.path), sess_options=session_options(threads, quiet),
+                                            providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.input_types = {i.name: _ORT_TYPES.get(i.type) for i in self.session.get_inputs()}
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.runtime = f"onnxruntime {ort.__version__} (CPUExecutionProvider)"
+
+    def feed(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The session's inputs from the core's: by name, in the graph's order (unused inputs are not in the graph)."""
+        import numpy as np
+
+        feed: dict[str, Any] = {}
+        values = list(inputs.values())
+        for i, name in enumerate(self.input_names):
+            if name in inputs:
+                arr = inputs[name]
+            elif len(values) == len(self.input_names):
+                arr = values[i]  # the artifact renamed its inputs: same order as the core's
+            else:
+                raise ValidationFailed(f"onnx: the model needs input {name!r}, not among {', '.join(inputs)}")
+            arr = np.asarray(arr)
+            want = self.input_types.get(name)
+            if want and arr.dtype != np.dtype(want):
+                arr = arr.astype(want)
+            feed[name] = np.ascontiguousarray(arr)
+        return feed
+
+    def __call__(self, inputs: Mapping[str, Any]) -> list[Any]:
+        return list(self.session.run(self.output_names, self.feed(inputs)))
+
+
+def check_model(path: Path) -> str:
+    """onnx.checker on the file by path, so models with external data are checked without loading them whole."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path))
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValidationFailed(f"onnx: onnx.checker rejects {path.name}: {msg}"[:600]) from exc
+    return "ok"
+
+
+def validate_artifact(artifact: Artifact, inputs: Sequence[Mapping[str, Any]]) -> ValidationRun:
+    """onnx.checker (structure) plus outputs from the runner on every input set; the core compares them."""
+    from modelport_onnx.export import first_line
+
+    checks: dict[str, Any] = {"onnx.checker": check_model(artifact.path)}
+    try:
+        runner = OnnxRunner(artifact.path, threads=artifact.options.get("threads"))
+    except Exception as exc:
+        raise ValidationFailed(f"onnx: onnxruntime cannot load {artifact.path.name}: {first_line(exc)}") from exc
+    checks["onnxruntime.load"] = "ok"
+    outputs = []
+    for i, s in enumerate(inputs):
+        try:
+            outputs.append(runner(dict(s)))
+        except ValidationFailed:
+            raise
+        except Exception as exc:
+            shapes = ", ".join(f"{k}{list(getattr(v, 'shape', []))}" for k, v in s.items())
+            raise ValidationFailed(f"onnx: onnxruntime failed on input set {i} ({shapes}): {first_line(exc)}") from exc
+    return ValidationRun(outputs=outputs, checks=checks, runtime=runner.runtime)

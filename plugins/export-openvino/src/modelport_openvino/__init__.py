@@ -1,0 +1,480 @@
+"""modelport plugin: OpenVINO IR (``model.xml`` + ``model.bin``) converted straight from the ``nn.Module``.
+
+Format ``openvino``. The model goes through ``openvino.convert_model`` with the example inputs (under
+``torch.no_grad()``) and the core's input spec: every axis the spec marks dynamic becomes ``-1`` in the IR.
+
+Precision is two separate things in OpenVINO, and both are recorded:
+
+* ``precision=fp32|fp16|bf16`` is the *inference precision hint* the runtime is compiled with. On CPUs with
+  AVX512-BF16/AMX OpenVINO picks bf16 by default, which moves logits by ~1e-2 and would fail an fp32 check, so
+  an fp32 export is always run with ``INFERENCE_PRECISION_HINT=f32``; a bf16/fp16 export is validated against the
+  core's bf16/fp16 tolerance.
+* ``compress_weights=fp16|none`` is how the weights are stored in ``model.bin``. ``openvino.save_model``
+  compresses to fp16 unless told not to; here the default (``auto``) stores what the user asked for: none for
+  fp32, fp16 for fp16/bf16.
+
+``int8=true`` runs NNCF post-training quantization calibrated on the user's ``--sample-inputs``. Calibrating
+on random data is refused (exit 3) unless ``allow_random_calibration=true``, because int8 accuracy measured
+after random calibration means nothing.
+
+Nothing heavy is imported at module level: openvino, nncf and torch are imported inside the hooks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from modelport import (
+    Artifact,
+    ConfigError,
+    ExportFailed,
+    ExportRequest,
+    FormatSpec,
+    OptionSpec,
+    ValidationFailed,
+    ValidationRun,
+    hookimpl,
+    requires,
+)
+
+FORMAT = "openvino"
+XML = "model.xml"
+BIN = "model.bin"
+PRECISIONS = ("fp32", "fp16", "bf16")
+HINTS = {"fp32": "f32", "fp16": "f16", "bf16": "bf16"}
+COMPRESSION = ("auto", "fp16", "none")
+MODEL_TYPES = ("auto", "cnn", "transformer")
+INSTALL = "pip install modelport-export-openvino"
+RT_KEY = "modelport"
+
+RANDOM_CALIBRATION_REFUSED = (
+    "openvino: int8=true calibrates on real inputs and none were given: pass --sample-inputs FILE.npz "
+    "(a few hundred real samples, one array per input), or -o allow_random_calibration=true to calibrate on "
+    "random data (int8 accuracy after random calibration means nothing)"
+)
+_JIT_DEPRECATED = re.compile(r"torch\.jit\.\w+`? is deprecated")
+
+_OV_TYPES = {
+    "float32": "f32", "float16": "f16", "bfloat16": "bf16", "float64": "f64", "int64": "i64", "int32": "i32",
+    "int16": "i16", "int8": "i8", "uint8": "u8", "bool": "boolean",
+}
+
+
+@hookimpl
+def register_formats(register: Any) -> None:
+    """Declare the ``openvino`` format; available when the openvino package is installed."""
+    register(FormatSpec(
+        name=FORMAT,
+        display_name="OpenVINO IR",
+        files=(XML, BIN),
+        options=(
+            OptionSpec("precision", "choice", "fp32", "inference precision hint the runtime compiles with "
+                       "(fp32 → f32: exact; bf16/fp16: faster on CPUs that have them)", choices=PRECISIONS),
+            OptionSpec("compress_weights", "choice", "auto", "weights in model.bin: fp16 or none (float32); "
+                       "auto = none for fp32, fp16 for fp16/bf16", choices=COMPRESSION),
+            OptionSpec("int8", "bool", False, "NNCF post-training int8 quantization, calibrated on --sample-inputs"),
+            OptionSpec("calibration_size", "int", 300, "at most this many samples are used for int8 calibration"),
+            OptionSpec("allow_random_calibration", "bool", False,
+                       "let int8 calibrate on random inputs when no --sample-inputs are given (accuracy unknown)"),
+            OptionSpec("int8_model_type", "choice", "auto", "NNCF model type: transformer keeps attention "
+                       "more precise; auto = transformer when the graph has Softmax", choices=MODEL_TYPES),
+            OptionSpec("device", "str", "CPU", "OpenVINO device to validate and run on (CPU, GPU, NPU, AUTO...)"),
+        ),
+        availability=requires("openvino", fix=INSTALL),
+        description="OpenVINO IR; run with openvino.Core().compile_model('model.xml', 'CPU')",
+    ))
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def resolve_compression(requested: str, precision: str) -> str:
+    """The weight storage actually used: ``auto`` follows the precision (none for fp32, fp16 otherwise)."""
+    if requested == "auto":
+        return "none" if precision == "fp32" else "fp16"
+    return requested
+
+
+def _ov_version() -> str:
+    import openvino as ov
+
+    return str(ov.get_version()).split("-")[0]
+
+
+@contextlib.contextmanager
+def _converter_warnings(request: ExportRequest) -> Iterator[None]:
+    """Record torch.jit's deprecation (raised by OpenVINO's tracing frontend) once; pass other warnings on."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    seen: set[str] = set()
+    for w in caught:
+        text = str(w.message)
+        if _JIT_DEPRECATED.search(text):
+            request.note("openvino.convert_model traced the model with torch.jit, which torch 2.13 marks deprecated; "
+                         "Python control flow on tensor values is baked into the IR (validation checks it)")
+        elif text not in seen:
+            seen.add(text)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def _input_shapes(request: ExportRequest) -> list[tuple[Any, Any]]:
+    """(PartialShape, element type) per input in forward order; dynamic axes of the spec become -1."""
+    import openvino as ov
+
+    out = []
+    for t in request.inputs.tensors:
+        dims = [-1 if axis in t.dynamic else d for axis, d in enumerate(t.shape)]
+        out.append((ov.PartialShape(dims), getattr(ov.Type, _OV_TYPES[t.dtype])))
+    return out
+
+
+def _name_io(model: Any, input_names: Sequence[str], output_names: Sequence[str]) -> list[str]:
+    """Give the IR's tensors the core's names (inputs by forward order, outputs by flattened order).
+
+    The PyTorch frontend already names inputs after forward's parameters and dict outputs after their keys;
+    tensors it leaves unnamed (a plain tensor output) are matched by position. Returns the output names set.
+    """
+    ports = list(model.inputs)
+    for i, port in enumerate(ports):
+        names = port.get_names()
+        match = [n for n in input_names if n in names]
+        if not match and len(ports) == len(input_names):
+            match = [input_names[i]]
+        if match:
+            port.get_tensor().set_names({match[0]})
+    outs = list(model.outputs)
+    by_name = [[n for n in output_names if n in port.get_names()] for port in outs]
+    if all(len(m) == 1 for m in by_name) and len({m[0] for m in by_name}) == len(outs) == len(output_names):
+        chosen = [m[0] for m in by_name]
+    elif len(outs) == len(output_names):
+        chosen = list(output_names)
+    else:
+        raise ExportFailed(
+            f"openvino: the converted model has {len(outs)} output(s) but PyTorch returns {len(output_names)} "
+            f"({', '.join(output_names)}); outputs cannot be matched"
+        )
+    for port, name in zip(outs, chosen, strict=True):
+        port.get_tensor().set_names({name})
+    return chosen
+
+
+def _io_table(model: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def row(port: Any) -> dict[str, Any]:
+        names = sorted(port.get_names())
+        return {"name": names[0] if names else None, "shape": str(port.get_partial_shape()),
+                "dtype": port.get_element_type().get_type_name()}
+
+    return [row(p) for p in model.inputs], [row(p) for p in model.outputs]
+
+
+def _op_histogram(model: Any) -> dict[str, int]:
+    import collections
+
+    ops = collections.Counter(op.get_type_name() for op in model.get_ordered_ops())
+    return dict(ops.most_common())
+
+
+# ----------------------------------------------------------------------------- int8
+
+
+def _calibration_sets(request: ExportRequest) -> tuple[list[dict[str, Any]], str]:
+    """Input sets for NNCF from --sample-inputs (or random, only when explicitly allowed)."""
+    import numpy as np
+
+    limit = int(request.options.get("calibration_size") or 300)
+    if limit <= 0:
+        raise ConfigError("openvino: calibration_size must be a positive integer")
+    spec = request.inputs
+    dtypes = {t.name: ("float32" if t.dtype == "bfloat16" else t.dtype) for t in spec.tensors}
+    group = 1 if spec.dynamic_batch else spec.batch_size
+    if request.sample_inputs:
+        samples = request.sample_inputs[: limit * group]
+        sets = []
+        for start in range(0, len(samples) - group + 1, group):
+            chunk = samples[start : start + group]
+            sets.append({n: np.concatenate([np.asarray(s[n]) for s in chunk]).astype(dtypes[n]) for n in spec.names})
+        if not sets:
+            raise ConfigError(f"openvino: --sample-inputs holds {len(samples)} sample(s), fewer than the static batch {group}")
+        return sets, "sample_inputs"
+    if not request.options.get("allow_random_calibration"):
+        raise ConfigError(RANDOM_CALIBRATION_REFUSED)
+    request.note("openvino: int8 was calibrated on random inputs (allow_random_calibration=true): "
+                 "its accuracy on real data is unknown")
+    return [spec.make_numpy(batch=1 if spec.dynamic_batch else None, seed=10_000 + i) for i in range(limit)], "random"
+
+
+def _quantize(model: Any, sets: list[dict[str, Any]], model_type: str) -> tuple[Any, dict[str, Any]]:
+    try:
+        import nncf
+    except ImportError:
+        raise ConfigError("openvino: int8=true needs NNCF — pip install 'nncf>=2.17'") from None
+    import logging
+
+    if model_type == "auto":
+        model_type = "transformer" if any(op.get_type_name() == "Softmax" for op in model.get_ordered_ops()) else "cnn"
+    kwargs: dict[str, Any] = {}
+    if model_type == "transformer":
+        kwargs["model_type"] = nncf.ModelType.TRANSFORMER
+    feed_names = [sorted(p.get_names())[0] for p in model.inputs]
+    dataset = nncf.Dataset([{n: s[n] for n in feed_names if n in s} for s in sets])
+    nncf.set_log_level(logging.WARNING)
+    try:
+        # NNCF draws progress bars on stdout; keep stdout for --json
+        with contextlib.redirect_stdout(sys.stderr):
+            quantized = nncf.quantize(model, dataset, subset_size=len(sets), **kwargs)
+    except Exception as exc:
+        raise ExportFailed(f"openvino: NNCF int8 quantization failed: {type(exc).__name__}: {_one_line(exc)}"[:600]) from exc
+    info = {
+        "method": "nncf.quantize (post-training static quantization)",
+        "dtype": "int8",
+        "tool": f"nncf {nncf.__version__}",
+        "model_type": model_type,
+        "preset": "performance (symmetric)" if model_type == "cnn" else "mixed (transformer default)",
+    }
+    return quantized, info
+
+
+# ----------------------------------------------------------------------------- export
+
+
+@hookimpl
+def export(request: ExportRequest) -> Artifact | None:
+    """Convert the nn.Module with openvino.convert_model, optionally int8-quantize, save model.xml + model.bin."""
+    if request.format != FORMAT:
+        return None
+    opts = request.options
+    precision = str(opts.get("precision") or "fp32")
+    int8 = bool(opts.get("int8"))
+    compression = resolve_compression(str(opts.get("compress_weights") or "auto"), precision)
+    device = str(opts.get("device") or "CPU")
+    sets, calib_source = _calibration_sets(request) if int8 else ([], None)  # fail fast, before converting
+
+    import openvino as ov
+    import torch
+
+    args = tuple(request.example_inputs)
+    if request.inputs.dynamic_batch and request.inputs.batch_size < 2:
+        # traced at batch 1, size-1 special cases (squeeze, broadcasting) can end up in the IR
+        args = request.make_inputs(batch=2)
+    example_batch = int(args[0].shape[0]) if args and args[0].ndim else 1
+    with _converter_warnings(request), torch.no_grad():
+        try:
+            model = ov.convert_model(request.model, example_input=args, input=_input_shapes(request))
+        except Exception as exc:
+            raise ExportFailed(
+                f"openvino: convert_model failed: {type(exc).__name__}: {_one_line(exc)}"[:600]
+                + " — try the onnx format, or the pt2 format"
+            ) from exc
+    output_names = _name_io(model, request.inputs.names, request.output_names)
+
+    quantization: dict[str, Any] | None = None
+    if int8:
+        model, quantization = _quantize(model, sets, str(opts.get("int8_model_type") or "auto"))
+        quantization["calibration"] = {"source": calib_source, "samples": len(sets)}
+
+    hint = HINTS[precision]
+    for key, value in {
+        "inference_precision_hint": hint, "weight_compression": compression, "int8": str(int8).lower(),
+        "input_names": ",".join(request.inputs.names), "output_names": ",".join(output_names),
+    }.items():
+        model.set_rt_info(value, [RT_KEY, key])
+    xml = request.workdir / XML
+    ov.save_model(model, str(xml), compress_to_fp16=(compression == "fp16"))
+    inputs, outputs = _io_table(model)
+    details: dict[str, Any] = {
+        "openvino": _ov_version(),
+        "converted_with": "openvino.convert_model(nn.Module, example_input=...) under torch.no_grad()",
+        "inference_precision": precision,
+        "inference_precision_hint": hint,
+        "weight_compression": compression,
+        "weight_compression_requested": str(opts.get("compress_weights") or "auto"),
+        "int8": int8,
+        "device": device,
+        "example_batch": example_batch,
+        "inputs": inputs,
+        "outputs": outputs,
+        "validation_hint": (
+            f"the IR ran with INFERENCE_PRECISION_HINT={hint} on {device}; a model whose Python control flow "
+            "depends on input values was traced with one branch baked in (try the onnx or pt2 formats)"
+        ),
+    }
+    if quantization is not None:
+        details["quantization"] = quantization
+    return Artifact(
+        format=FORMAT, path=xml, files=[XML, BIN], precision="int8" if int8 else precision, details=details,
+        input_names=list(request.inputs.names), output_names=output_names,
+    )
+
+
+# ----------------------------------------------------------------------------- run
+
+
+class OpenVINORunner:
+    """An IR compiled once for a device with the export's precision hint; called with named numpy inputs."""
+
+    def __init__(self, xml: Path, *, hint: str, device: str, threads: int | None,
+                 output_names: Sequence[str] | None) -> None:
+        import openvino as ov
+
+        core = ov.Core()
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": hint}
+        if threads and device.upper().startswith("CPU"):
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        self.compiled = core.compile_model(core.read_model(str(xml)), device, config)
+        self.request = self.compiled.create_infer_request()
+        self.inputs = [(sorted(p.get_names())[0] if p.get_names() else None, p) for p in self.compiled.inputs]
+        ports = list(self.compiled.outputs)
+        self.outputs: list[Any] = []
+        for i, name in enumerate(output_names or []):
+            match = [p for p in ports if name in p.get_names()]
+            self.outputs.append(match[0] if match else ports[min(i, len(ports) - 1)])
+        if not output_names:
+            self.outputs = ports
+        try:
+            effective = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        except Exception:
+            effective = hint
+        self.precision = effective
+        self.device = device
+        self.runtime = f"openvino {_ov_version()} {device} {effective}"
+
+    def __call__(self, inputs: Mapping[str, Any]) -> list[Any]:
+        """Feed the inputs the IR has (by name, else by position) and return the outputs in the core's order."""
+        import numpy as np
+
+        values = list(inputs.values())
+        feed = {}
+        for i, (name, port) in enumerate(self.inputs):
+            value = inputs[name] if name in inputs else values[i]
+            dtype = port.get_element_type()
+            if dtype.is_static() and dtype.get_type_name() != "bf16":
+                value = np.ascontiguousarray(value, dtype=dtype.to_dtype())
+            feed[port] = value
+        result = self.request.infer(feed)
+        return [np.array(result[port]) for port in self.outputs]
+
+
+def _hint_of(artifact: Artifact) -> str:
+    hint = artifact.details.get("inference_precision_hint")
+    if hint:
+        return str(hint)
+    return HINTS.get(str(artifact.options.get("precision") or "fp32"), "f32")
+
+
+def _device_of(artifact: Artifact, options: Mapping[str, Any]) -> str:
+    return str(options.get("device") or artifact.options.get("device") or artifact.details.get("device") or "CPU")
+
+
+@hookimpl
+def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> OpenVINORunner | None:
+    """Compile an ``openvino`` artifact once, with its precision hint and ``options['threads']``."""
+    if artifact.format != FORMAT:
+        return None
+    return OpenVINORunner(artifact.path, hint=_hint_of(artifact), device=_device_of(artifact, options),
+                          threads=options.get("threads") or artifact.options.get("threads"),
+                          output_names=artifact.output_names)
+
+
+def _missing_device(device: str) -> str | None:
+    """Why ``device`` cannot run here, or None. Virtual devices (AUTO, HETERO...) are left to OpenVINO."""
+    import openvino as ov
+
+    base = device.split(".")[0].split(":")[0].upper()
+    if base in ("AUTO", "HETERO", "MULTI", "BATCH"):
+        return None
+    available = ov.Core().available_devices
+    if any(d.split(".")[0].upper() == base for d in available):
+        return None
+    return f"OpenVINO device {device} is not available here (available: {', '.join(available) or 'none'})"
+
+
+@hookimpl
+def validate(artifact: Artifact, inputs: Sequence[Mapping[str, Any]]) -> ValidationRun | None:
+    """Run the IR with OpenVINO on each input set, recording the precision the runtime really used."""
+    if artifact.format != FORMAT:
+        return None
+    device = _device_of(artifact, {})
+    why = _missing_device(device)
+    if why:
+        return ValidationRun(outputs=None, skipped=why, checks={"openvino.read_model": "not run"})
+    runner = load_runner(artifact, {"threads": artifact.options.get("threads")})
+    assert runner is not None
+    try:
+        outputs = [runner(dict(s)) for s in inputs]
+    except Exception as exc:
+        raise ValidationFailed(f"openvino: the IR failed to run on {device}: {type(exc).__name__}: {_one_line(exc)}"[:800]) from exc
+    checks = {
+        "openvino.compile_model": "ok",
+        "device": device,
+        "inference_precision_hint": runner.precision,
+        "weight_compression": artifact.details.get("weight_compression"),
+    }
+    return ValidationRun(outputs=outputs, checks=checks, runtime=runner.runtime)
+
+
+# ----------------------------------------------------------------------------- describe
+
+
+@hookimpl
+def describe_metadata(artifact: Artifact, request: ExportRequest | None) -> dict[str, Any] | None:
+    """metadata.json fields: OpenVINO version, precision, weight compression, IO, op histogram."""
+    if artifact.format != FORMAT:
+        return None
+    import openvino as ov
+
+    d = artifact.details
+    model = ov.Core().read_model(str(artifact.path))
+    inputs, outputs = _io_table(model)
+    ops = _op_histogram(model)
+    return {"extra_metadata": {"openvino": {
+        "openvino_version": d.get("openvino") or _ov_version(),
+        "inference_precision": d.get("inference_precision"),
+        "inference_precision_hint": d.get("inference_precision_hint"),
+        "weight_compression": d.get("weight_compression"),
+        "int8": d.get("int8"),
+        "device": d.get("device"),
+        "inputs": inputs,
+        "outputs": outputs,
+        "ops": ops,
+        "load": f"openvino.Core().compile_model('{XML}', '{d.get('device') or 'CPU'}', "
+                f"{{'INFERENCE_PRECISION_HINT': '{d.get('inference_precision_hint') or 'f32'}'}})",
+    }}}
+
+
+@hookimpl
+def inspect_artifact(path: Path, options: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Describe an OpenVINO IR for ``modelport inspect``: inputs, outputs, op histogram, modelport rt_info."""
+    path = Path(path)
+    if path.suffix != ".xml" or not path.is_file():
+        return None
+    with open(path, "rb") as f:
+        if b"<net " not in f.read(4096):
+            return None
+    import openvino as ov
+
+    model = ov.Core().read_model(str(path))
+    inputs, outputs = _io_table(model)
+    rt: dict[str, Any] = {}
+    if model.has_rt_info([RT_KEY]):
+        for key in ("inference_precision_hint", "weight_compression", "int8", "input_names", "output_names"):
+            if model.has_rt_info([RT_KEY, key]):
+                rt[key] = str(model.get_rt_info([RT_KEY, key]))
+    weights = path.with_suffix(".bin")
+    ops = _op_histogram(model)
+    return {
+        "format": FORMAT, "path": str(path),
+        "bytes": path.stat().st_size + (weights.stat().st_size if weights.is_file() else 0),
+        "inputs": inputs, "outputs": outputs, "nodes": sum(ops.values()), "ops": ops, "modelport": rt,
+    }

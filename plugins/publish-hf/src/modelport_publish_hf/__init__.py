@@ -1,0 +1,60 @@
+"""modelport-publish-hf: publish modelport exports to the Hugging Face Hub, and pull them back.
+
+``modelport publish EXPORT_DIR... hf://OWNER/REPO[@REVISION]`` creates the repo if needed and uploads
+the export folder(s) plus a generated model card in one commit; identical re-publishes make no commit.
+``modelport pull hf://OWNER/REPO[/FOLDER][@REVISION] DIR`` downloads one export back. This module imports
+only ``modelport``; huggingface_hub loads inside the hooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from modelport import OptionSpec, PublisherSpec, PublishResult, PullResult, Target, hookimpl, requires
+
+__version__ = "0.1.0"
+SCHEME = "hf"
+
+OPTIONS = (
+    OptionSpec("private", "bool", False, "create the repo private (an existing repo keeps its visibility)"),
+    OptionSpec("endpoint", "str", None, "Hub URL (default: HF_ENDPOINT or https://huggingface.co)"),
+    OptionSpec("license", "str", None, "license id for the model card front matter (mit, apache-2.0...)"),
+    OptionSpec("folder", "str", None, "folder in the repo: where to publish, or which export to pull"),
+    OptionSpec("commit_message", "str", None, "commit summary (default: Publish MODEL (formats) with modelport)"),
+    OptionSpec("retries", "int", 4, "retries of a call that hit HTTP 429/5xx or a dropped connection"),
+)
+
+
+@hookimpl
+def register_publishers(register: Callable[[PublisherSpec], None]) -> None:
+    """Declare the hf:// target."""
+    register(PublisherSpec(
+        scheme=SCHEME,
+        display_name="Hugging Face Hub",
+        options=OPTIONS,
+        availability=requires("huggingface_hub", fix="pip install 'huggingface_hub>=1.0'"),
+        can_pull=True,
+        description="hf://OWNER/REPO[@REVISION]: one commit with the export folder(s) and a model card; token from HF_TOKEN",
+    ))
+
+
+@hookimpl
+def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> PublishResult | None:
+    """Upload export folder(s) to an hf:// repo; None for other schemes."""
+    if target.scheme != SCHEME:
+        return None
+    from modelport_publish_hf.hub import publish as _publish
+
+    return _publish(Path(export_dir), target, options)
+
+
+@hookimpl
+def pull(target: Target, dest: Path, options: Mapping[str, Any]) -> PullResult | None:
+    """Download one export of an hf:// repo into ``dest``; None for other schemes."""
+    if target.scheme != SCHEME:
+        return None
+    from modelport_publish_hf.hub import pull as _pull
+
+    return _pull(target, Path(dest), options)
