@@ -294,7 +294,7 @@ _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format
 
 @main.command(context_settings={"ignore_unknown_options": False})
 @click.argument("model", required=False)
-@click.option("-f", "--format", "--export_format", "formats", multiple=True, help="Format(s): onnx,pt2,...")
+@click.option("-f", "--format", "--export_format", "formats", multiple=True, help="Format(s): onnx,pt2,... or all (every format available here).")
 @click.option("--input", "inputs", multiple=True, metavar="NAME:SHAPE[:DTYPE[:LOW,HIGH]]", help="A model input (repeatable).")
 @click.option("--vision", metavar="CxHxW", help="Image preset: one float32 input N x C x H x W.")
 @click.option("--text", metavar="SEQ_LEN[:VOCAB]", help="Text preset: int64 input_ids + attention_mask.")
@@ -359,7 +359,14 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
     if threads is not None and threads <= 0:
         raise ConfigError("--threads must be a positive integer")
     host = get_plugin_manager()
-    specs = {f: host.require_format(f) for f in dict.fromkeys(f.lower() for f in fmts)}
+    from modelport.pipeline import expand_formats
+
+    every = any(f.strip().lower() == "all" for f in fmts)
+    fmts, skipped = expand_formats(host, fmts)
+    if not quiet and not as_json:
+        for line in skipped:
+            click.echo(f"note: skipping {line}", err=True)
+    specs = {f: host.require_format(f) for f in fmts}
     from modelport.options import resolve_options
 
     resolve_options(specs, options, cfg)  # fail fast on bad options, before loading torch
@@ -381,7 +388,7 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
         progress("loading the model")
         if mname is None:
             mname = _default_model_name(model)
-        plan_targets(list(specs), mname, output_dir, exports_root, force)  # exit 3 before the slow part
+        plan_targets(list(specs), mname, output_dir, exports_root, force, True if every else None)  # exit 3 early
         module, facts = load_model(model, model_kwargs=kwargs, checkpoint=checkpoint, checkpoint_prefix=checkpoint_prefix,
                                    strict=not no_strict, trust_pickle=trust_pickle)
         facts["model_kwargs"] = kwargs
@@ -391,7 +398,7 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
             module, list(specs), spec, output_dir=output_dir, exports_root=exports_root, model_name=mname, task=task,
             class_names=names, preprocessing=pre or None, postprocessing=post or None, options=options, config=cfg,
             validate=not no_validate, force=force, atol=atol, rtol=rtol, sample_inputs=samples, threads=threads,
-            source=facts, host=host, progress=progress,
+            source=facts, host=host, progress=progress, per_format_dirs=True if every else None,
         )
         bench_rows = None
         if run_bench:

@@ -513,12 +513,34 @@ def _environment() -> dict[str, Any]:
     }
 
 
+def expand_formats(host: PluginHost, formats: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Normalize format names; ``all`` means every format that can export here. Returns (formats, skipped lines)."""
+    out: list[str] = []
+    skipped: list[str] = []
+    for f in formats:
+        f = f.strip().lower()
+        if not f:
+            continue
+        if f == "all":
+            for row in host.format_statuses():
+                if row.kind != "format":
+                    continue
+                if row.can_export:
+                    out.append(row.name)
+                elif row.status == "unavailable" or row.status == "broken":
+                    skipped.append(f"{row.name}: {row.status}: {row.reason}")
+        else:
+            out.append(f)
+    return list(dict.fromkeys(out)), skipped
+
+
 def plan_targets(
     formats: Sequence[str],
     model_name: str,
     output_dir: str | Path | None,
     exports_root: str | Path | None,
     force: bool,
+    per_format_dirs: bool | None = None,
 ) -> dict[str, Path]:
     """Where each format's export folder goes; an existing target without ``force`` is exit 3."""
     if output_dir is not None and exports_root is not None:
@@ -534,7 +556,9 @@ def plan_targets(
     base = Path(output_dir) if output_dir is not None else Path("exports") / model_name
     if base.exists() and not base.is_dir():
         raise ConfigError(f"output {base} exists and is not a directory")
-    if len(formats) == 1:
+    if per_format_dirs is None:
+        per_format_dirs = len(formats) > 1
+    if not per_format_dirs:
         targets[formats[0]] = base
     else:
         for f in formats:
@@ -571,12 +595,15 @@ def export(
     host: PluginHost | None = None,
     progress: Progress = _quiet,
     extra_batches: Sequence[int] = DEFAULT_EXTRA_BATCHES,
+    per_format_dirs: bool | None = None,
 ) -> ExportResult:
     """Export ``model`` to each format, validate, describe and write each export folder atomically."""
     import torch
 
     host = host or get_plugin_manager()
-    formats = list(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
+    if per_format_dirs is None and any(f.strip().lower() == "all" for f in formats):
+        per_format_dirs = True
+    formats, _ = expand_formats(host, formats)
     if not formats:
         raise ConfigError("no format given; use -f onnx,pt2 (see `modelport formats`)")
     specs: dict[str, FormatSpec] = {f: host.require_format(f) for f in formats}
@@ -586,7 +613,7 @@ def export(
     model_name = safe_name(model_name or type(model).__name__, "model name")
     if task is not None and not task:
         task = None
-    targets = plan_targets(formats, model_name, output_dir, exports_root, force)
+    targets = plan_targets(formats, model_name, output_dir, exports_root, force, per_format_dirs)
     set_eval(model)
     inputs = _forward_order(model, inputs)
     if threads:

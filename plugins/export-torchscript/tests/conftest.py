@@ -1,27 +1,12 @@
-"""Shared helpers: the real CLI in a subprocess, the bundled example models, read-back of export records."""
+"""Fixtures for the torchscript tests."""
 
 from __future__ import annotations
 
 import importlib.util
-import json
-import subprocess
-import sys
-from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
-
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "models.py"
-
-
-def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m modelport ARGS`` as a user would, capturing stdout and stderr."""
-    return subprocess.run([sys.executable, "-m", "modelport", *args], capture_output=True, text=True, timeout=timeout)
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+from ts_helpers import EXAMPLES
 
 
 @pytest.fixture(scope="session")

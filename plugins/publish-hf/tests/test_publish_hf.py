@@ -299,6 +299,7 @@ def test_failure_half_way_reports_what_was_uploaded_and_rerun_completes(
     line = r.error_lines[0]
     assert "upload pt2-strict/model.pt2" in line and "HTTP 400" in line
     uploaded, _, rest = line.partition("not uploaded:")
+    assert "Done before the failure" in uploaded
     assert "pt2-dynamic/model.pt2" in uploaded and "pt2-dynamic/reference.npz" in uploaded
     assert "pt2-strict/model.pt2" in rest and "README.md" in rest
     assert "nothing was committed" in line and "Re-run" in line

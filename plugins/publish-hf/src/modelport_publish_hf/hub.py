@@ -9,12 +9,14 @@ one-line errors that never carry the token, and a report of what was uploaded wh
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -196,6 +198,21 @@ class _Hub:
 # ----------------------------------------------------------------------------- publish
 
 
+@contextlib.contextmanager
+def _progress_bars_only_on_a_terminal() -> Iterator[None]:
+    """huggingface_hub's upload bars help on a terminal; in logs they only interleave with our lines."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    turn_off = not sys.stderr.isatty() and not are_progress_bars_disabled()
+    if turn_off:
+        disable_progress_bars()
+    try:
+        yield
+    finally:
+        if turn_off:
+            enable_progress_bars()
+
+
 def _plan(bundles: list[ExportBundle], card: str, card_path: str) -> list[tuple[str, Path | bytes]]:
     plan: list[tuple[str, Path | bytes]] = [(b.in_target(f.rel), f.path) for b in bundles for f in b.files]
     plan.append((card_path, card.encode("utf-8")))
@@ -275,17 +292,21 @@ def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> Pub
 
     ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(local) if isinstance(local, Path) else local)
            for p, local in changed]
-    uploaded: list[str] = []
-    for i, op in enumerate(ops):
-        try:
-            hub.call(f"upload {op.path_in_repo}", lambda op=op: hub.api.preupload_lfs_files(
-                t.repo_id, additions=[op], revision=t.revision, free_memory=False))
-        except PublishError as exc:
-            rest = [o.path_in_repo for o in ops[i:]]
-            raise PublishError(
-                f"{exc}. Uploaded before the failure: {', '.join(uploaded) or 'nothing'}; not uploaded: {', '.join(rest)}; "
-                "nothing was committed. Re-run the same command to finish (uploaded files are not sent again)") from None
-        uploaded.append(op.path_in_repo)
+    with _progress_bars_only_on_a_terminal():
+        uploaded: list[str] = []
+        for i, op in enumerate(ops):
+            try:
+                hub.call(f"upload {op.path_in_repo}", lambda op=op: hub.api.preupload_lfs_files(
+                    t.repo_id, additions=[op], revision=t.revision, free_memory=False))
+            except PublishError as exc:
+                if sys.stderr.isatty():
+                    print(file=sys.stderr)  # end the progress bar's line before the error line
+                rest = [o.path_in_repo for o in ops[i:]]
+                raise PublishError(
+                    f"{exc}. Done before the failure: {', '.join(uploaded) or 'nothing'} (small files travel with the commit); "
+                    f"not uploaded: {', '.join(rest)}; nothing was committed. Re-run the same command to finish "
+                    "(uploaded files are not sent again)") from None
+            uploaded.append(op.path_in_repo)
 
     names = ", ".join(sorted({b.format for b in bundles}))
     message = str(options.get("commit_message") or f"Publish {bundles[0].model_name} ({names}) with modelport")
@@ -343,6 +364,8 @@ def pull(target: Target, dest: Path, options: Mapping[str, Any]) -> PullResult:
         raise PublishError(f"{target.raw}: no {prefix}metadata.json in {t.repo_id}")
 
     workdir = Path(tempfile.mkdtemp(prefix=".modelport-hf-", dir=dest.parent))
+    bars = _progress_bars_only_on_a_terminal()
+    bars.__enter__()
     try:
         def fetch(rel: str) -> Path:
             safe_relpath(rel, "file name")
@@ -374,5 +397,6 @@ def pull(target: Target, dest: Path, options: Mapping[str, Any]) -> PullResult:
             fetch(rel)
             got.append(rel)
     finally:
+        bars.__exit__(None, None, None)
         shutil.rmtree(workdir, ignore_errors=True)
     return PullResult(source=HfTarget(t.repo_id, folder, t.revision).url(hub.endpoint), files=sorted(got))

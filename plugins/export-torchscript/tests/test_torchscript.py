@@ -1,0 +1,262 @@
+"""The torchscript format as a user drives it: the CLI end to end, the Python API, and the hooks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from ts_helpers import EXAMPLES, cli, read_json
+from torch import nn
+
+import modelport
+import modelport_torchscript
+from modelport.pipeline import artifact_from_dir
+
+
+def _deprecation_notes(record: dict[str, Any]) -> list[str]:
+    return [n for n in record["notes"] if "deprecated" in n.lower()]
+
+
+# ----------------------------------------------------------------------------- discovery
+
+
+def test_formats_lists_torchscript_as_available() -> None:
+    proc = cli("formats", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["name"]: r for r in json.loads(proc.stdout)["formats"]}
+    row = rows["torchscript"]
+    assert row["status"] == "available"
+    assert row["can_export"] and row["can_validate"]
+    assert row["plugin"] == "modelport-export-torchscript"
+
+
+def test_importing_the_plugin_does_not_import_torch() -> None:
+    code = "import modelport_torchscript, sys; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
+
+
+def test_format_is_registered_through_the_plugin_manager() -> None:
+    host = modelport.get_plugin_manager()
+    spec = host.require_format("torchscript")
+    assert spec.files == ("model.torchscript",)
+    assert spec.option("mode").default == "trace"
+    assert spec.option("mode").choices == ("trace", "script")
+    assert spec.option("optimize_for_inference").default is False
+
+
+def test_hooks_ignore_other_formats(tmp_path: Path) -> None:
+    other = modelport.Artifact(format="onnx", path=tmp_path / "model.onnx")
+    assert modelport_torchscript.load_runner(other, {}) is None
+    assert modelport_torchscript.describe_metadata(other, None) is None
+    (tmp_path / "model.onnx").write_bytes(b"not torchscript")
+    assert modelport_torchscript.inspect_artifact(tmp_path / "model.onnx", {}) is None
+
+
+# ----------------------------------------------------------------------------- the bundled models
+
+
+@pytest.fixture(scope="module")
+def cnn_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("cnn") / "ts"
+    proc = cli("export", f"{EXAMPLES}:small_cnn", "--vision", "3x32x32", "--dynamic-batch", "-f", "torchscript",
+               "--output-dir", str(out))
+    return out, proc
+
+
+def test_cnn_exports_with_dynamic_batch_and_validates_at_batch_1_and_8(cnn_export: Any) -> None:
+    out, proc = cnn_export
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "model.torchscript").is_file()
+    record = read_json(out / "export.json")
+    v = record["validation"]
+    assert v["status"] == "passed"
+    assert {1, 8} <= set(v["batch_sizes"])
+    assert v["max_abs_diff"] <= 1e-4
+    assert v["runtime"].startswith("torch.jit ")
+    assert record["details"]["mode"] == "trace"
+    assert record["details"]["optimize_for_inference"] is False
+
+
+def test_torch_jit_deprecation_is_recorded_once_and_not_printed(cnn_export: Any) -> None:
+    out, proc = cnn_export
+    record = read_json(out / "export.json")
+    notes = _deprecation_notes(record)
+    assert len(notes) == 1, record["notes"]
+    assert "torch.jit is deprecated" in notes[0] and "pt2" in notes[0]
+    assert "DeprecationWarning" not in proc.stderr
+    # re-validating (torch.jit.load again) adds no warning either
+    again = cli("validate", str(out))
+    assert again.returncode == 0, again.stderr
+    assert "deprecated" not in again.stderr.lower()
+
+
+def test_metadata_describes_mode_torch_version_and_io(cnn_export: Any) -> None:
+    out, _ = cnn_export
+    md = read_json(out / "metadata.json")
+    ts = md["extra_metadata"]["torchscript"]
+    assert ts["mode"] == "trace"
+    assert ts["torch_version"] == torch.__version__.split("+")[0]
+    assert ts["inputs"] == [{"name": "input", "shape": ["batch", 3, 32, 32], "dtype": "float32"}]
+    assert ts["outputs"] == [{"name": "output", "shape": [1, 10], "dtype": "float32"}]
+    assert md["export_format"] == "torchscript"
+
+
+def test_the_archive_loads_with_plain_torch_jit_and_carries_modelport_facts(cnn_export: Any) -> None:
+    out, _ = cnn_export
+    extra = {"modelport.json": ""}
+    module = torch.jit.load(str(out / "model.torchscript"), _extra_files=extra)
+    facts = json.loads(extra["modelport.json"])
+    assert facts["mode"] == "trace" and facts["outputs"] == ["output"]
+    with torch.no_grad():
+        assert module(torch.zeros(5, 3, 32, 32)).shape == (5, 10)  # the traced batch axis really is dynamic
+
+
+def test_inspect_shows_inputs_and_ops(cnn_export: Any) -> None:
+    out, _ = cnn_export
+    proc = cli("inspect", str(out / "model.torchscript"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    text = json.dumps(info)
+    assert "aten::_convolution" in text or "aten::conv2d" in text
+    assert "aten::linear" in text
+
+
+def test_runner_honours_threads(cnn_export: Any) -> None:
+    out, _ = cnn_export
+    code = (
+        "import sys, torch; from modelport.pipeline import artifact_from_dir; import modelport_torchscript as m;"
+        f"a = artifact_from_dir(__import__('pathlib').Path({str(out)!r}));"
+        "r = m.load_runner(a, {'threads': 1}); print(torch.get_num_threads(), r.runtime)"
+    )
+    out_text = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out_text.split()[0] == "1"
+
+
+def test_transformer_dict_outputs_trace_and_validate(tmp_path: Path) -> None:
+    out = tmp_path / "ts"
+    proc = cli("export", f"{EXAMPLES}:small_transformer", "--text", "16", "--dynamic-batch", "-f", "torchscript",
+               "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    record = read_json(out / "export.json")
+    assert record["validation"]["status"] == "passed"
+    assert {1, 8} <= set(record["validation"]["batch_sizes"])
+    assert record["outputs"] == ["last_hidden_state", "pooler_output"]
+    assert [o["name"] for o in record["validation"]["outputs"]] == ["last_hidden_state", "pooler_output"]
+    assert len(_deprecation_notes(record)) == 1
+
+
+def test_transformer_scripts_and_validates(examples: ModuleType, tmp_path: Path) -> None:
+    result = modelport.export(examples.small_transformer(), ["torchscript"], modelport.text(16, dynamic_batch=True),
+                              output_dir=tmp_path / "ts", options=["mode=script"])
+    r = result["torchscript"]
+    assert r.exit_code == 0, r.error
+    assert r.status == "passed"
+    assert {1, 8} <= set(r.validation.batch_sizes)
+    assert r.record["details"]["mode"] == "script"
+    assert "validation_hint" not in r.record["details"]
+
+
+def test_optimize_for_inference_freezes_and_still_validates(examples: ModuleType, tmp_path: Path) -> None:
+    result = modelport.export(examples.small_cnn(), ["torchscript"], modelport.vision(3, 32, 32, dynamic_batch=True),
+                              output_dir=tmp_path / "ts", options=["optimize_for_inference=true"])
+    r = result["torchscript"]
+    assert r.exit_code == 0, r.error
+    assert r.validation.passed and {1, 8} <= set(r.validation.batch_sizes)
+    assert r.record["details"]["optimize_for_inference"] is True
+    module = torch.jit.load(str(r.path / "model.torchscript"))
+    # frozen: the batch-norm parameters are folded away, no submodules left to call
+    assert not any(True for _ in module.named_children())
+
+
+# ----------------------------------------------------------------------------- data-dependent control flow
+
+
+def test_data_dependent_model_traced_fails_validation_with_exit_2(tmp_path: Path) -> None:
+    out = tmp_path / "dd"
+    proc = cli("export", f"{EXAMPLES}:data_dependent", "--input", "x:1x8", "-f", "torchscript", "--output-dir", str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert "validation failed" in proc.stderr
+    assert "mode=script" in proc.stderr and "pt2" in proc.stderr and "onnx" in proc.stderr
+    record = read_json(out / "export.json")
+    assert record["status"] == "validation-failed"
+    assert record["details"]["tracer_warnings"] >= 1
+
+
+def test_data_dependent_model_scripted_keeps_its_control_flow(tmp_path: Path) -> None:
+    out = tmp_path / "dd"
+    proc = cli("export", f"{EXAMPLES}:data_dependent", "--input", "x:1x8", "-f", "torchscript", "-o", "mode=script",
+               "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert read_json(out / "export.json")["validation"]["status"] == "passed"
+
+
+# ----------------------------------------------------------------------------- outputs and errors
+
+
+class NestedOutputs(nn.Module):
+    """Returns a dict (keys not in sorted order) holding a tuple: the core flattens it to logits, aux.0, aux.1."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(8, 4)
+        self.b = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> dict[str, Any]:
+        return {"logits": self.a(x), "aux": (self.b(x), x.sum(-1))}
+
+
+def test_runner_flattens_nested_outputs_in_the_core_order(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = NestedOutputs().eval()
+    spec = modelport.InputSpec([modelport.TensorSpec("x", (2, 8))])
+    r = modelport.export(model, ["torchscript"], spec, output_dir=tmp_path / "ts")["torchscript"]
+    assert r.exit_code == 0, r.error
+    assert r.record["outputs"] == ["logits", "aux.0", "aux.1"]
+    runner = modelport_torchscript.load_runner(artifact_from_dir(r.path), {"threads": None})
+    x = np.random.default_rng(1).standard_normal((3, 8)).astype(np.float32)
+    got = runner({"x": x})
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x))
+    expected = [ref["logits"], ref["aux"][0], ref["aux"][1]]
+    assert [g.shape for g in got] == [tuple(e.shape) for e in expected]
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(g, e.numpy(), atol=1e-6)
+
+
+class Unscriptable(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(np.tanh(x.numpy()))
+
+
+def test_script_failure_is_one_clear_line_with_exit_1(tmp_path: Path) -> None:
+    spec = modelport.InputSpec([modelport.TensorSpec("x", (1, 4))])
+    r = modelport.export(Unscriptable(), ["torchscript"], spec, output_dir=tmp_path / "ts", options=["mode=script"])
+    res = r["torchscript"]
+    assert res.exit_code == 1
+    assert res.error.startswith("torchscript: torch.jit.script cannot compile the model")
+    assert "mode=trace" in res.error and "\n" not in res.error
+    assert not (tmp_path / "ts" / "model.torchscript").exists()
+
+
+def test_unknown_mode_is_a_configuration_error(tmp_path: Path) -> None:
+    proc = cli("export", f"{EXAMPLES}:small_cnn", "--vision", "3x32x32", "-f", "torchscript", "-o", "mode=compile",
+               "--output-dir", str(tmp_path / "never"))
+    assert proc.returncode == 3
+    assert "mode" in proc.stderr and "trace" in proc.stderr
+    assert not (tmp_path / "never").exists()
+
+
+def test_describe_metadata_works_again_from_an_existing_export(cnn_export: Any) -> None:
+    out, _ = cnn_export
+    fields = modelport_torchscript.describe_metadata(artifact_from_dir(out), None)
+    assert fields is not None
+    assert fields["extra_metadata"]["torchscript"]["mode"] == "trace"
+    assert fields["extra_metadata"]["torchscript"]["load"] == "torch.jit.load(path)"

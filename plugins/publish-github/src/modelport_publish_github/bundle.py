@@ -1,0 +1,479 @@
+"""What a publisher sends: the files of one or more export folders, where each goes, and the model card.
+
+This module is shared word for word by modelport-publish-hf and modelport-publish-github (a test in each
+plugin keeps the two copies identical): plugins never import each other's code, and the model card on the
+Hub and the release notes on GitHub must say the same thing. It uses only the standard library and
+``modelport``'s public names.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, TypeVar
+
+from modelport import ConfigError, PublishError
+
+#: Files of an export folder that are published besides the artifact files listed in metadata.json.
+EXTRA_FILES = ("metadata.json", "export.json", "bench.json", "reference.npz")
+CARD_FILE = "README.md"
+T = TypeVar("T")
+
+
+# ----------------------------------------------------------------------------- names and hashes
+
+
+def safe_relpath(rel: str, what: str = "file name") -> str:
+    """A relative POSIX path that stays inside its folder: no ``..``, no absolute path, no backslash."""
+    if not isinstance(rel, str) or not rel or rel.startswith(("/", "\\")) or "\\" in rel or "\x00" in rel:
+        raise PublishError(f"refusing {what} {rel!r}: it would write outside its folder")
+    parts = PurePosixPath(rel).parts
+    if any(p in ("", ".", "..") for p in parts) or ":" in parts[0] or rel.endswith("/"):
+        raise PublishError(f"refusing {what} {rel!r}: it would write outside its folder")
+    return rel
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def git_blob_sha1(path: Path) -> str:
+    """The git blob id of a file (what a git host reports for a non-LFS file)."""
+    h = hashlib.sha1(usedforsecurity=False)
+    h.update(b"blob %d\0" % path.stat().st_size)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def human_size(n: int | float | None) -> str:
+    """1536 → '1.5 KiB'."""
+    if n is None:
+        return "?"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"  # pragma: no cover
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """Replace every secret found in ``text`` with ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    """The first non-empty line of a message, shortened."""
+    for line in str(text).splitlines():
+        if line.strip():
+            line = line.strip()
+            return line if len(line) <= limit else line[: limit - 3] + "..."
+    return ""
+
+
+def say(message: str) -> None:
+    """A progress line on stderr (stdout is for results and --json)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- export folders
+
+
+@dataclass
+class PublishedFile:
+    """One file of an export folder: its name inside the export, its local path, size and hashes."""
+
+    rel: str
+    path: Path
+    size: int
+    sha256: str
+
+
+@dataclass
+class ExportBundle:
+    """One export folder and the folder it goes to in the target (``""`` for the target's root)."""
+
+    export_dir: Path
+    folder: str
+    metadata: dict[str, Any]
+    record: dict[str, Any]
+    bench: dict[str, Any] | None
+    files: list[PublishedFile] = field(default_factory=list)
+
+    @property
+    def format(self) -> str:
+        return str(self.metadata.get("export_format") or self.record.get("format") or "?")
+
+    @property
+    def model_name(self) -> str:
+        return str(self.metadata.get("model_name") or "model")
+
+    @property
+    def artifact_files(self) -> list[str]:
+        return sorted((self.metadata.get("files") or {}).keys())
+
+    def in_target(self, rel: str) -> str:
+        """Where ``rel`` of this export goes in the target (``onnx/model.onnx``)."""
+        return f"{self.folder}/{rel}" if self.folder else rel
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read {what} ({one_line(exc)})") from None
+
+
+def load_bundle(export_dir: Path, folder: str) -> ExportBundle:
+    """Read an export folder and check every artifact file against the sha256 in its metadata.json."""
+    export_dir = Path(export_dir)
+    md_path = export_dir / "metadata.json"
+    if not md_path.is_file():
+        raise ConfigError(f"{export_dir}: no metadata.json (is this a modelport export directory?)")
+    metadata = _read_json(md_path, "metadata.json")
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("files"), dict) or not metadata["files"]:
+        raise ConfigError(f"{md_path}: lists no artifact files; re-export the model")
+    record = _read_json(export_dir / "export.json", "export.json") if (export_dir / "export.json").is_file() else {}
+    bench = _read_json(export_dir / "bench.json", "bench.json") if (export_dir / "bench.json").is_file() else None
+    bundle = ExportBundle(export_dir, folder, metadata, record if isinstance(record, dict) else {},
+                          bench if isinstance(bench, dict) else None)
+    changed: list[str] = []
+    names = sorted(metadata["files"]) + [n for n in EXTRA_FILES if n not in metadata["files"]]
+    for rel in names:
+        safe_relpath(rel, "file name in metadata.json")
+        path = export_dir / rel
+        if path.is_symlink():
+            raise PublishError(f"{export_dir}: refusing to publish the symbolic link {rel}")
+        if not path.is_file():
+            if rel in metadata["files"]:
+                changed.append(f"{rel} (missing)")
+            continue
+        digest = sha256_file(path)
+        size = path.stat().st_size
+        meta = metadata["files"].get(rel)
+        if meta is not None and (meta.get("sha256") != digest or meta.get("bytes") != size):
+            changed.append(f"{rel} (sha256 mismatch)")
+        bundle.files.append(PublishedFile(rel, path, size, digest))
+    if changed:
+        raise PublishError(f"{export_dir}: files changed since export, refusing to publish: {', '.join(changed)}")
+    return bundle
+
+
+def collect_bundles(export_dirs: Sequence[Path], base: str = "") -> list[ExportBundle]:
+    """Load every export folder and give each its folder in the target.
+
+    One export goes to ``base`` itself; several exports of one model go to ``base/<format>`` each, or
+    ``base/<export folder name>`` when two share a format (two pt2 exports with different options).
+    """
+    if base:
+        safe_relpath(base, "target folder")
+    dirs = [Path(d) for d in export_dirs]
+    if not dirs:
+        raise ConfigError("publish needs at least one export directory")
+    if len(dirs) == 1:
+        return [load_bundle(dirs[0], base)]
+    first = [load_bundle(d, "") for d in dirs]
+    names = {b.model_name for b in first}
+    if len(names) > 1:
+        raise ConfigError(f"several exports go to one target only when they are of one model; got {', '.join(sorted(names))}")
+    formats = [b.format for b in first]
+    use_format = len(set(formats)) == len(formats)
+    folders: list[str] = []
+    for b in first:
+        leaf = b.format if use_format else b.export_dir.resolve().name
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", leaf):
+            raise ConfigError(f"{b.export_dir}: folder name {leaf!r} is not usable in a target; rename the export folder")
+        folders.append(f"{base}/{leaf}" if base else leaf)
+    if len(set(folders)) != len(folders):
+        raise ConfigError("two exports would go to the same folder; give the export folders different names")
+    for b, folder in zip(first, folders):
+        b.folder = folder
+    return first
+
+
+# ----------------------------------------------------------------------------- model card
+
+_PIPELINE_TAGS = {
+    "detection": "object-detection",
+    "object-detection": "object-detection",
+    "segmentation": "image-segmentation",
+    "image-segmentation": "image-segmentation",
+    "pose": "keypoint-detection",
+    "keypoint-detection": "keypoint-detection",
+    "text-encoding": "feature-extraction",
+    "feature-extraction": "feature-extraction",
+    "text-classification": "text-classification",
+    "image-classification": "image-classification",
+}
+_LIBRARY = {"onnx": "onnx", "openvino": "openvino", "tflite": "tflite", "coreml": "coreml",
+            "executorch": "executorch", "pt2": "pytorch", "torchscript": "pytorch"}
+
+_USAGE: dict[str, tuple[str, str]] = {
+    # format: (pip package, python snippet using {path} and a numpy dict `inputs`)
+    "onnx": ("onnxruntime", 'import onnxruntime as ort\n\nsession = ort.InferenceSession("{path}")\n'
+             "outputs = session.run(None, inputs)"),
+    "openvino": ("openvino", 'import openvino as ov\n\nmodel = ov.Core().compile_model("{path}", "CPU")\n'
+                 "outputs = model(inputs)"),
+    "tflite": ("ai-edge-litert", 'from ai_edge_litert.interpreter import Interpreter\n\n'
+               'interpreter = Interpreter(model_path="{path}")\nrunner = interpreter.get_signature_runner()\n'
+               "outputs = runner(**inputs)"),
+    "pt2": ("torch", 'import torch\n\nmodel = torch.export.load("{path}").module()\n'
+            "outputs = model(*[torch.from_numpy(v) for v in inputs.values()])"),
+    "torchscript": ("torch", 'import torch\n\nmodel = torch.jit.load("{path}").eval()\n'
+                    "outputs = model(*[torch.from_numpy(v) for v in inputs.values()])"),
+    "coreml": ("coremltools", 'import coremltools as ct\n\nmodel = ct.models.MLModel("{path}")\n'
+               "outputs = model.predict(inputs)  # macOS only"),
+    "executorch": ("executorch", 'import torch\nfrom executorch.runtime import Runtime\n\n'
+                   'method = Runtime.get().load_program("{path}").load_method("forward")\n'
+                   "outputs = method.execute([torch.from_numpy(v) for v in inputs.values()])"),
+    "tensorrt": ("tensorrt", 'import tensorrt as trt\n\nruntime = trt.Runtime(trt.Logger(trt.Logger.WARNING))\n'
+                 'with open("{path}", "rb") as f:\n    engine = runtime.deserialize_cuda_engine(f.read())'
+                 "  # same GPU model and TensorRT version only"),
+}
+
+
+def _shape(shape: Any) -> str:
+    if isinstance(shape, (list, tuple)):
+        return " × ".join(str(d) for d in shape) if shape else "scalar"
+    return str(shape)
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if value == 0:
+        return "0"
+    if abs(value) < 1e-3 or abs(value) >= 1e5:
+        return f"{value:.{digits}g}" if abs(value) >= 1e5 else f"{value:.2e}"
+    return f"{value:.{digits}g}" if abs(value) < 1 else f"{value:.{digits + 1}g}"
+
+
+def pipeline_tag(metadata: Mapping[str, Any]) -> str | None:
+    """The Hub's pipeline tag for the task in metadata.json, or None for ``other``."""
+    task = str(metadata.get("task_type") or "").lower()
+    if task in _PIPELINE_TAGS:
+        return _PIPELINE_TAGS[task]
+    if task == "classification":
+        dtypes = list((metadata.get("input_dtype") or {}).values())
+        return "text-classification" if dtypes and all(str(d).startswith("int") for d in dtypes) else "image-classification"
+    return None
+
+
+def _feed(metadata: Mapping[str, Any]) -> str:
+    """A numpy input dict for the usage snippet, dynamic dims set to 1."""
+    parts = []
+    for name, shape in (metadata.get("input_shape") or {}).items():
+        dims = tuple(d if isinstance(d, int) else 1 for d in (shape or []))
+        dtype = str((metadata.get("input_dtype") or {}).get(name, "float32"))
+        if dtype.startswith("int"):
+            parts.append(f'"{name}": np.ones({dims!r}, dtype=np.{dtype})')
+        else:
+            parts.append(f'"{name}": np.random.rand({", ".join(str(d) for d in dims)}).astype(np.{dtype})')
+    return "{" + ", ".join(parts) + "}"
+
+
+def _main_file(bundle: ExportBundle) -> str:
+    artifact = bundle.record.get("artifact")
+    if isinstance(artifact, str) and artifact:
+        return bundle.in_target(artifact)
+    files = bundle.artifact_files
+    return bundle.in_target(files[0]) if files else bundle.in_target("model")
+
+
+def front_matter(bundles: Sequence[ExportBundle], license: str | None) -> str:
+    """YAML front matter for the Hub: library_name, tags (one per format), pipeline_tag, license."""
+    formats = sorted({b.format for b in bundles})
+    library = _LIBRARY.get(formats[0], "modelport") if len(formats) == 1 else "modelport"
+    tags = ["modelport", "pytorch", *formats]
+    lines = ["---", f"library_name: {library}", "tags:"]
+    lines += [f"- {json.dumps(t)}" for t in dict.fromkeys(tags)]
+    tag = pipeline_tag(bundles[0].metadata)
+    if tag:
+        lines.append(f"pipeline_tag: {tag}")
+    if license:
+        lines.append(f"license: {json.dumps(license)}")
+    lines.append("---")
+    return "\n".join(lines) + "\n"
+
+
+def render_card(
+    bundles: Sequence[ExportBundle],
+    *,
+    license: str | None = None,
+    pull_target: Callable[[ExportBundle], str] | None = None,
+    with_front_matter: bool = True,
+) -> str:
+    """The model card (Hub README.md) / release notes: formats, signature, validation, benchmark, sha256, usage.
+
+    Deterministic: the same exports give the same text, so re-publishing them changes nothing.
+    """
+    first = bundles[0]
+    md = first.metadata
+    out: list[str] = []
+    if with_front_matter:
+        out.append(front_matter(bundles, license))
+    out.append(f"# {first.model_name}\n")
+    versions = ", ".join(x for x in (f"modelport {md.get('modelport_version')}" if md.get("modelport_version") else "",
+                                      f"torch {md.get('torch_version')}" if md.get("torch_version") else "") if x)
+    out.append(f"PyTorch model `{first.model_name}` exported to {', '.join(sorted({b.format for b in bundles}))}"
+               f" and checked numerically against PyTorch" + (f" ({versions})" if versions else "") + ".")
+    out.append(f"Task: {md.get('task_type') or 'other'}." + (f" License: {license}." if license else "") + "\n")
+
+    out.append("## Formats\n")
+    out.append("| format | folder | files | size | precision | exported |")
+    out.append("|---|---|---|---|---|---|")
+    for b in bundles:
+        size = sum(f.size for f in b.files if f.rel in b.artifact_files)
+        out.append(f"| {b.format} | `{b.folder or '.'}/` | {', '.join(f'`{n}`' for n in b.artifact_files)} | "
+                   f"{human_size(size)} | {b.metadata.get('precision') or '—'} | {b.metadata.get('created_at') or '—'} |")
+    out.append("")
+
+    out.append("## Signature\n")
+    out.append("| | name | shape | dtype | dynamic axes |")
+    out.append("|---|---|---|---|---|")
+    dyn = md.get("dynamic_axes") or {}
+    for name, shape in (md.get("input_shape") or {}).items():
+        axes = ", ".join(f"{k}: {v}" for k, v in (dyn.get(name) or {}).items()) or "—"
+        out.append(f"| input | `{name}` | {_shape(shape)} | {(md.get('input_dtype') or {}).get(name, '?')} | {axes} |")
+    for name, shape in (md.get("output_shape") or {}).items():
+        out.append(f"| output | `{name}` | {_shape(shape)} | {(md.get('output_dtype') or {}).get(name, '?')} | — |")
+    if md.get("class_names"):
+        names = [str(c) for c in md["class_names"]]
+        shown = ", ".join(names[:20]) + (f", … ({len(names)} classes)" if len(names) > 20 else "")
+        out.append(f"\nClasses: {shown}")
+    if md.get("preprocessing"):
+        out.append(f"\nPreprocessing: `{json.dumps(md['preprocessing'], sort_keys=True)}`")
+    out.append("")
+
+    out.append("## Validation\n")
+    out.append("Each artifact was run in its own runtime on seeded inputs and compared with PyTorch's outputs.\n")
+    out.append("| format | status | max abs diff | min cosine | batch sizes | input sets | rule |")
+    out.append("|---|---|---|---|---|---|---|")
+    for b in bundles:
+        v = b.metadata.get("validation") or {}
+        status = str(v.get("status") or "not run") + (f" ({v['reason']})" if v.get("reason") else "")
+        batches = ", ".join(str(x) for x in v.get("batch_sizes") or []) or "—"
+        rule = str(v.get("rule") or "—").replace("|", "\\|")
+        out.append(f"| {b.format} | {status} | {_num(v.get('max_abs_diff'))} | {_num(v.get('min_cosine'), 6)} | "
+                   f"{batches} | {v.get('input_sets', '—')} | {rule} |")
+    out.append("")
+
+    bench_rows = [(b, row) for b in bundles if b.bench for row in b.bench.get("rows") or [] if isinstance(row, dict)]
+    if bench_rows:
+        out.append("## Benchmark\n")
+        machine = next((b.bench.get("machine") for b in bundles if b.bench and b.bench.get("machine")), None)
+        if isinstance(machine, dict):
+            out.append("Measured on " + ", ".join(f"{k} {v}" for k, v in machine.items() if v is not None) + ".\n")
+        out.append("| format | batch | p50 ms | p90 ms | p99 ms | throughput /s | vs PyTorch eager |")
+        out.append("|---|---|---|---|---|---|---|")
+        seen = set()
+        for _b, row in bench_rows:
+            key = (row.get("format"), row.get("batch"), row.get("export_dir"))
+            if key in seen:
+                continue
+            seen.add(key)
+            speed = row.get("speedup")
+            out.append(f"| {row.get('format')} | {row.get('batch')} | {_num(row.get('p50_ms'))} | {_num(row.get('p90_ms'))} | "
+                       f"{_num(row.get('p99_ms'))} | {_num(row.get('throughput'))} | "
+                       f"{_num(speed) + '×' if isinstance(speed, (int, float)) else '—'} |")
+        out.append("")
+
+    out.append("## Files (sha256)\n")
+    out.append("| file | bytes | sha256 |")
+    out.append("|---|---|---|")
+    for b in bundles:
+        for f in b.files:
+            out.append(f"| `{b.in_target(f.rel)}` | {f.size} | `{f.sha256}` |")
+    out.append("")
+
+    out.append("## Usage\n")
+    for b in bundles:
+        out.append(f"### {b.format}" + (f" (`{b.folder}/`)" if b.folder else "") + "\n")
+        if pull_target is not None:
+            out.append("Download and check every file against its sha256, then re-validate:\n")
+            local = f"./{b.model_name}-{b.folder.rsplit('/', 1)[-1] or b.format}"
+            out.append(f"```bash\npip install modelport\nmodelport pull {pull_target(b)} {local}\nmodelport validate {local}\n```\n")
+        package, snippet = _USAGE.get(b.format, ("", ""))
+        if snippet:
+            path = _main_file(b).rsplit("/", 1)[-1] if pull_target is not None else _main_file(b)
+            out.append(f"Run it with {package} (`pip install {package}`):\n")
+            prelude = "import numpy as np\n" + f"inputs = {_feed(b.metadata)}\n"
+            out.append("```python\n" + prelude + snippet.format(path=path) + "\n```\n")
+        else:
+            out.append(f"Load `{_main_file(b)}` with the {b.format} runtime.\n")
+    out.append("Generated by modelport from metadata.json, export.json and bench.json.")
+    return "\n".join(out) + "\n"
+
+
+# ----------------------------------------------------------------------------- retries
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    if value is None:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class RetryPolicy:
+    """How many times to retry, and how long to wait: the server's Retry-After, else exponential backoff."""
+
+    def __init__(self, retries: int = 4, base: float = 1.0, cap: float = 30.0, max_retry_after: float = 300.0) -> None:
+        self.retries = max(0, int(retries))
+        self.base = base
+        self.cap = cap
+        self.max_retry_after = max_retry_after
+
+    def backoff(self, attempt: int) -> float:
+        return min(self.cap, self.base * (2 ** (attempt - 1)))
+
+    def run(self, fn: Callable[[], T], *, what: str, classify: Callable[[BaseException], tuple[str, float | None] | None],
+            where: str = "") -> T:
+        """Call ``fn``; on an error that ``classify`` calls transient, wait and call it again.
+
+        ``classify(exc)`` returns None for a permanent error, else ``(reason, retry_after_seconds or None)``.
+        A Retry-After longer than ``max_retry_after`` fails at once rather than hang.
+        """
+        attempt = 0
+        while True:
+            try:
+                return fn()
+            except Exception as exc:
+                verdict = classify(exc)
+                attempt += 1
+                if verdict is None or attempt > self.retries:
+                    raise
+                reason, retry_after = verdict
+                if retry_after is not None and retry_after > self.max_retry_after:
+                    raise
+                wait = retry_after if retry_after is not None else self.backoff(attempt)
+                say(f"{where}{what}: {reason}; retrying in {wait:.0f} s (retry {attempt} of {self.retries})")
+                time.sleep(wait)
