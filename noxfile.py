@@ -81,6 +81,8 @@ def integration(session: nox.Session) -> None:
         extra = ROOT / "plugins" / p / "test-requirements.txt"
         if extra.is_file():
             paths += ["-r", str(extra)]
+    if (ROOT / "tests" / "requirements.txt").is_file():
+        paths += ["-r", str(ROOT / "tests" / "requirements.txt")]
     _install(session, *paths)
     _pytest(session, "tests")
 

@@ -132,3 +132,14 @@ def test_several_formats_into_one_output_dir_get_subfolders(tmp_path):
     r = run_cli("export", CNN, "--vision", "3x32x32", "-f", "pt2,nope", "--output-dir", str(tmp_path / "multi"))
     assert r.returncode == 3
     assert not (tmp_path / "multi").exists()
+
+
+def test_no_validate_still_writes_a_checkable_export(tmp_path):
+    out = tmp_path / "nv"
+    r = run_cli("export", CNN, "--vision", "3x32x32", "-f", "pt2", "--no-validate", "--output-dir", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    md = json.loads((out / "metadata.json").read_text())
+    assert md["validation"]["status"] == "not-validated"
+    assert validation_errors(md) == []
+    r = run_cli("validate", str(out))  # the recorded reference makes a later check possible
+    assert r.returncode == 0 and "passed" in r.stdout

@@ -620,7 +620,10 @@ def export(
         torch.set_num_threads(threads)
 
     progress("running the PyTorch model on the example inputs")
-    ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=extra_batches)
+    if validate:
+        ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=extra_batches)
+    else:  # one set: enough for output names and shapes, and for a later `modelport validate`
+        ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=(), n_random_sets=1)
     example = inputs.to_torch(ref.inputs[0])
     sample_sets = batches_from_samples(sample_inputs, 1) if sample_inputs is not None else None
     classifier = task in ("classification", "text-classification")

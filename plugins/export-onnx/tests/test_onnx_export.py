@@ -189,9 +189,15 @@ def test_legacy_exporter_keeps_module_paths_from_node_scopes(tmp_path: Path, exa
 # ----------------------------------------------------------------------------- hooks through the plugin manager
 
 
+def final_artifact(result: Any) -> Artifact:
+    """The artifact at its final place (FormatResult.artifact.path names the staging folder, renamed since)."""
+    return Artifact(format="onnx", path=result.artifact_path, files=result.record["artifact_files"],
+                    precision=result.record["precision"], details=result.record["details"])
+
+
 def test_runner_honours_threads_and_returns_outputs_in_order(transformer_export: Any) -> None:
     host = modelport.get_plugin_manager()
-    art = transformer_export.artifact
+    art = final_artifact(transformer_export)
     runner = host.pm.hook.load_runner(artifact=art, options={"threads": 1})
     assert runner.session.get_session_options().intra_op_num_threads == 1
     assert runner.runtime.startswith("onnxruntime ")
@@ -204,7 +210,7 @@ def test_runner_honours_threads_and_returns_outputs_in_order(transformer_export:
 
 def test_describe_and_inspect_hooks(transformer_export: Any) -> None:
     host = modelport.get_plugin_manager()
-    described = [d for d in host.pm.hook.describe_metadata(artifact=transformer_export.artifact, request=None) if d]
+    described = [d for d in host.pm.hook.describe_metadata(artifact=final_artifact(transformer_export), request=None) if d]
     onnx_md = described[0]["extra_metadata"]["onnx"]
     assert onnx_md["exporter"] == "dynamo"
     assert onnx_md["ir_version"] >= 8

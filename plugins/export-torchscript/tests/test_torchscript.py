@@ -171,9 +171,16 @@ def test_optimize_for_inference_freezes_and_still_validates(examples: ModuleType
     assert r.exit_code == 0, r.error
     assert r.validation.passed and {1, 8} <= set(r.validation.batch_sizes)
     assert r.record["details"]["optimize_for_inference"] is True
+    # the archive a user gets must load: on this torch optimize_for_inference's MKLDNN constants do not, and the
+    # plugin falls back to freezing, saying so in the record
+    assert r.record["details"]["optimization"] in (
+        "torch.jit.optimize_for_inference", "torch.jit.freeze + torch.jit.run_frozen_optimizations")
+    if "freeze" in r.record["details"]["optimization"]:
+        assert any("cannot read" in n for n in r.record["notes"])
     module = torch.jit.load(str(r.path / "model.torchscript"))
-    # frozen: the batch-norm parameters are folded away, no submodules left to call
+    # frozen: batch norm is folded into the convolutions, no submodules are left to call
     assert not any(True for _ in module.named_children())
+    assert "batch_norm" not in str(module.inlined_graph)
 
 
 # ----------------------------------------------------------------------------- data-dependent control flow
@@ -202,15 +209,16 @@ def test_data_dependent_model_scripted_keeps_its_control_flow(tmp_path: Path) ->
 
 
 class NestedOutputs(nn.Module):
-    """Returns a dict (keys not in sorted order) holding a tuple: the core flattens it to logits, aux.0, aux.1."""
+    """Returns a tuple holding a dict whose keys are not sorted: the core flattens it to
+    output.0, output.1.zeta, output.1.alpha — the runner must give the same three, in that order."""
 
     def __init__(self) -> None:
         super().__init__()
         self.a = nn.Linear(8, 4)
         self.b = nn.Linear(8, 3)
 
-    def forward(self, x: torch.Tensor) -> dict[str, Any]:
-        return {"logits": self.a(x), "aux": (self.b(x), x.sum(-1))}
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.a(x), {"zeta": self.b(x), "alpha": x.sum(-1)}
 
 
 def test_runner_flattens_nested_outputs_in_the_core_order(tmp_path: Path) -> None:
@@ -219,13 +227,13 @@ def test_runner_flattens_nested_outputs_in_the_core_order(tmp_path: Path) -> Non
     spec = modelport.InputSpec([modelport.TensorSpec("x", (2, 8))])
     r = modelport.export(model, ["torchscript"], spec, output_dir=tmp_path / "ts")["torchscript"]
     assert r.exit_code == 0, r.error
-    assert r.record["outputs"] == ["logits", "aux.0", "aux.1"]
+    assert r.record["outputs"] == ["output.0", "output.1.zeta", "output.1.alpha"]
     runner = modelport_torchscript.load_runner(artifact_from_dir(r.path), {"threads": None})
     x = np.random.default_rng(1).standard_normal((3, 8)).astype(np.float32)
     got = runner({"x": x})
     with torch.no_grad():
         ref = model(torch.from_numpy(x))
-    expected = [ref["logits"], ref["aux"][0], ref["aux"][1]]
+    expected = [ref[0], ref[1]["zeta"], ref[1]["alpha"]]
     assert [g.shape for g in got] == [tuple(e.shape) for e in expected]
     for g, e in zip(got, expected, strict=True):
         np.testing.assert_allclose(g, e.numpy(), atol=1e-6)
@@ -244,6 +252,19 @@ def test_script_failure_is_one_clear_line_with_exit_1(tmp_path: Path) -> None:
     assert res.error.startswith("torchscript: torch.jit.script cannot compile the model")
     assert "mode=trace" in res.error and "\n" not in res.error
     assert not (tmp_path / "ts" / "model.torchscript").exists()
+
+
+class DictOfMixedValues(nn.Module):
+    def forward(self, x: torch.Tensor) -> dict[str, Any]:
+        return {"a": x * 2, "b": (x, x + 1)}
+
+
+def test_untraceable_output_structure_is_explained_without_dumping_tensors(tmp_path: Path) -> None:
+    spec = modelport.InputSpec([modelport.TensorSpec("x", (2, 8))])
+    res = modelport.export(DictOfMixedValues(), ["torchscript"], spec, output_dir=tmp_path / "ts")["torchscript"]
+    assert res.exit_code == 1
+    assert "torch.jit.trace failed" in res.error and "tensor(" not in res.error
+    assert "dicts of tensors of one kind" in res.error
 
 
 def test_unknown_mode_is_a_configuration_error(tmp_path: Path) -> None:

@@ -99,8 +99,16 @@ def _quiet_jit() -> Iterator[None]:
 
 
 def _one_line(exc: BaseException) -> str:
+    """The first line of an error, without the tensor values some torch.jit errors print."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return lines[0] if lines else type(exc).__name__
+    line = lines[0] if lines else type(exc).__name__
+    if "tensor(" in line:
+        cut = line.index("tensor(")
+        opened = [i for i in (line.find(c, 0, cut) for c in "{[(") if i >= 0]
+        line = line[: min(opened, default=cut)].rstrip() + " …"
+        if "infer type" in line:
+            line += " (traced outputs must be tensors, or tuples / lists / dicts of tensors of one kind)"
+    return line
 
 
 def _trace(request: ExportRequest) -> tuple[Any, int]:
@@ -132,6 +140,37 @@ def _script(request: ExportRequest) -> Any:
             f"torchscript: torch.jit.script cannot compile the model: {type(exc).__name__}: {_one_line(exc)}"[:600]
             + " — try -o mode=trace (if the control flow does not depend on input values) or the pt2 format"
         ) from exc
+
+
+def _optimize(module: Any, path: Path, request: ExportRequest) -> tuple[Any, str]:
+    """torch.jit.optimize_for_inference, or freeze + frozen optimizations when its archive would not load.
+
+    On CPU builds with MKLDNN, optimize_for_inference turns convolution weights into MKLDNN constants that
+    torch.jit.save writes but torch.jit.load cannot read back (torch 2.13: "required keyword attribute 'value'
+    is undefined"). The archive is checked by loading it; if that fails, the portable subset of the same
+    optimizations (freezing, conv-bn folding, linear/conv fusions, no MKLDNN layout) is used and noted.
+    """
+    import torch
+
+    try:
+        optimized = torch.jit.optimize_for_inference(module)
+    except Exception as exc:
+        raise ExportFailed(
+            f"torchscript: torch.jit.optimize_for_inference failed: {type(exc).__name__}: {_one_line(exc)}"[:600]
+            + " — export without -o optimize_for_inference=true"
+        ) from exc
+    try:
+        torch.jit.save(optimized, str(path))
+        torch.jit.load(str(path), map_location="cpu")
+        return optimized, "torch.jit.optimize_for_inference"
+    except Exception as exc:
+        request.note(
+            "torchscript: torch.jit.optimize_for_inference made an archive torch.jit.load cannot read "
+            f"({_one_line(exc)}); used torch.jit.freeze + torch.jit.run_frozen_optimizations instead"
+        )
+    frozen = torch.jit.freeze(module.eval())
+    torch.jit.run_frozen_optimizations(frozen)
+    return frozen, "torch.jit.freeze + torch.jit.run_frozen_optimizations"
 
 
 def _io_table(request: ExportRequest, module: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -167,14 +206,8 @@ def export(request: ExportRequest) -> Artifact | None:
             module, example_batch = _trace(request)
         else:
             module = _script(request)
-        if optimize:
-            try:
-                module = torch.jit.optimize_for_inference(module)
-            except Exception as exc:
-                raise ExportFailed(
-                    f"torchscript: torch.jit.optimize_for_inference failed: {type(exc).__name__}: {_one_line(exc)}"[:600]
-                    + " — export without -o optimize_for_inference=true"
-                ) from exc
+        optimized = _optimize(module, path, request) if optimize else None
+        module = optimized[0] if optimized else module
         inputs, outputs = _io_table(request, module)
         embedded = {
             "format": FORMAT, "mode": mode, "optimize_for_inference": optimize,
@@ -192,6 +225,8 @@ def export(request: ExportRequest) -> Artifact | None:
         "mode": mode, "optimize_for_inference": optimize, "torch": torch_version, "example_batch": example_batch,
         "inputs": inputs, "outputs": outputs, "torch_jit_deprecated": deprecated,
     }
+    if optimized:
+        details["optimization"] = optimized[1]
     if mode == "trace":
         details["tracer_warnings"] = tracer_warnings
         hint = TRACE_HINT

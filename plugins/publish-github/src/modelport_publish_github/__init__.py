@@ -1,0 +1,64 @@
+"""modelport-publish-github: publish modelport exports as GitHub release assets, and pull them back.
+
+``modelport publish EXPORT_DIR... github://OWNER/REPO@TAG`` creates the release for the tag (or reuses it)
+and uploads the model files, metadata.json, export.json and a zip of each export folder, with release
+notes generated from the metadata; assets already there with the same sha256 are skipped.
+``modelport pull github://OWNER/REPO@TAG DIR`` downloads the zip and unpacks it. This module imports only
+``modelport``; httpx loads inside the hooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from modelport import OptionSpec, PublisherSpec, PublishResult, PullResult, Target, hookimpl, requires
+
+__version__ = "0.1.0"
+SCHEME = "github"
+
+OPTIONS = (
+    OptionSpec("draft", "bool", None, "create the release as a draft (on an existing release: change it)"),
+    OptionSpec("prerelease", "bool", None, "mark the release as a pre-release (on an existing release: change it)"),
+    OptionSpec("api_url", "str", None, "REST API root for GitHub Enterprise, e.g. https://ghe.example.com/api/v3 "
+                                       "(default: GITHUB_API_URL or https://api.github.com)"),
+    OptionSpec("license", "str", None, "license named in the release notes"),
+    OptionSpec("name", "str", None, "release title (default: MODEL TAG)"),
+    OptionSpec("target_commitish", "str", None, "branch or commit the tag is created from when it does not exist"),
+    OptionSpec("folder", "str", None, "publish: folder prefix for several exports; pull: which export to download"),
+    OptionSpec("retries", "int", 4, "retries of a call that hit a rate limit, HTTP 5xx or a dropped connection"),
+)
+
+
+@hookimpl
+def register_publishers(register: Callable[[PublisherSpec], None]) -> None:
+    """Declare the github:// target."""
+    register(PublisherSpec(
+        scheme=SCHEME,
+        display_name="GitHub Releases",
+        options=OPTIONS,
+        availability=requires("httpx", fix="pip install 'httpx>=0.27'"),
+        can_pull=True,
+        description="github://OWNER/REPO@TAG: release assets (model files, metadata, a zip per export); token from GITHUB_TOKEN",
+    ))
+
+
+@hookimpl
+def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> PublishResult | None:
+    """Upload export folder(s) to the release of a github:// target; None for other schemes."""
+    if target.scheme != SCHEME:
+        return None
+    from modelport_publish_github.releases import publish as _publish
+
+    return _publish(Path(export_dir), target, options)
+
+
+@hookimpl
+def pull(target: Target, dest: Path, options: Mapping[str, Any]) -> PullResult | None:
+    """Download one export from the release of a github:// target into ``dest``; None for other schemes."""
+    if target.scheme != SCHEME:
+        return None
+    from modelport_publish_github.releases import pull as _pull
+
+    return _pull(target, Path(dest), options)
