@@ -40,6 +40,7 @@ class Fault:
     body: bytes = b""
     drop: bool = False
     times: int = 1
+    after: int = 0  # let this many matching requests through first
 
 
 class FakeGitHub:
@@ -186,6 +187,9 @@ class _Handler(BaseHTTPRequestHandler):
         with gh.lock:
             gh.requests.append(rec)
             fault = next((f for f in gh.faults if f.times > 0 and f.method == method and re.search(f.pattern, rec.path)), None)
+            if fault is not None and fault.after > 0:
+                fault.after -= 1
+                fault = None
             if fault is not None:
                 fault.times -= 1
                 rec.fault = "drop" if fault.drop else str(fault.status)

@@ -262,22 +262,9 @@ def test_429_that_does_not_stop_fails_clearly(exports: Exports, gh: FakeGitHub, 
 
 
 def test_failure_half_way_reports_and_rerun_completes(exports: Exports, gh: FakeGitHub, env: dict[str, str]) -> None:
-    gh.add_fault("POST", r"^/uploads/", drop=True, times=99)
-    gh.faults[-1].times = 0  # armed below, after two uploads went through
-    first_two = {"n": 0}
-
-    # let two uploads through, then drop every connection to the uploads endpoint
-    import threading
-
-    def arm() -> None:
-        while first_two["n"] < 2:
-            first_two["n"] = len(gh.calls("POST", r"^/uploads/"))
-        gh.faults[-1].times = 99
-
-    t = threading.Thread(target=arm, daemon=True)
-    t.start()
+    # two uploads go through, then every connection to the uploads endpoint is dropped
+    gh.add_fault("POST", r"^/uploads/", drop=True, times=99, after=2)
     r = publish(env, gh, str(exports.dynamic), str(exports.strict), f"github://{REPO}@v1", "--retries", "1")
-    t.join(timeout=5)
     assert r.code == 1 and len(r.error_lines) == 1
     line = r.error_lines[0]
     assert "dropped the connection" in line

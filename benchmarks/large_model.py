@@ -1,0 +1,83 @@
+"""Large model: peak memory of exporting a model over 2 GB to ONNX, as a multiple of its parameter bytes.
+
+Target <= 1.5x. The model is a stack of 8192x8192 linear layers (about 2.4 GB of float32 weights), so the
+ONNX export must use external data (model.onnx + one model.onnx.data). Peak RSS is read from the
+child process (ru_maxrss), so it includes building the model itself (1.0x by definition).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+LAYERS = 9
+WIDTH = 8192
+
+
+def model_file(tmp: Path) -> Path:
+    p = tmp / "big.py"
+    p.write_text(textwrap.dedent(f"""
+        import torch
+        from torch import nn
+
+        def big():
+            torch.manual_seed(0)
+            layers = []
+            for _ in range({LAYERS}):
+                lin = nn.Linear({WIDTH}, {WIDTH}, bias=False)
+                nn.init.normal_(lin.weight, std=1.0 / {WIDTH} ** 0.5)
+                layers.append(lin)
+            return nn.Sequential(*layers).eval()
+    """))
+    return p
+
+
+def peak_of(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(peak RSS bytes, seconds) of one child process, measured alone."""
+    code = textwrap.dedent(f"""
+        import resource, subprocess, sys, time, json
+        t0 = time.perf_counter()
+        r = subprocess.run({cmd!r}, capture_output=True, text=True)
+        dt = time.perf_counter() - t0
+        print(json.dumps({{"rc": r.returncode, "peak_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+                           "seconds": dt, "stderr": r.stderr[-800:]}}))
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    data = json.loads(r.stdout)
+    if data["rc"] != 0:
+        raise RuntimeError(data["stderr"])
+    return data["peak_kb"] * 1024, data["seconds"], r
+
+
+def main() -> dict[str, float]:
+    if importlib.util.find_spec("modelport_onnx") is None:
+        print("onnx plugin not installed: skipped")
+        return {}
+    param_bytes = LAYERS * WIDTH * WIDTH * 4
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(tmp_s)
+        src = model_file(tmp)
+        base, _, _ = peak_of([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(tmp)!r}); import big; m = big.big()"])
+        out = tmp / "out"
+        peak, secs, _ = peak_of([sys.executable, "-m", "modelport", "export", f"{src}:big", "--input", f"x:1x{WIDTH}",
+                                 "-f", "onnx", "--no-validate", "-q", "--output-dir", str(out)])
+        files = {p.name: p.stat().st_size for p in out.iterdir()}
+    print(f"parameters: {param_bytes / 1e9:.2f} GB ({LAYERS} x Linear({WIDTH}, {WIDTH}))\n")
+    print("| what | peak RSS GB | x parameter bytes |")
+    print("|---|---|---|")
+    print(f"| build the model only | {base / 1e9:.2f} | {base / param_bytes:.2f} |")
+    print(f"| `modelport export -f onnx --no-validate` ({secs:.0f} s) | {peak / 1e9:.2f} | **{peak / param_bytes:.2f}** |")
+    print(f"\nfiles written: {', '.join(f'{k} ({v / 1e9:.2f} GB)' if v > 1e8 else k for k, v in sorted(files.items()))}")
+    del resource, time
+    return {"peak_ratio": peak / param_bytes, "baseline_ratio": base / param_bytes}
+
+
+if __name__ == "__main__":
+    main()
