@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 LAYERS = 9
@@ -75,7 +73,6 @@ def main() -> dict[str, float]:
     print(f"| build the model only | {base / 1e9:.2f} | {base / param_bytes:.2f} |")
     print(f"| `modelport export -f onnx --no-validate` ({secs:.0f} s) | {peak / 1e9:.2f} | **{peak / param_bytes:.2f}** |")
     print(f"\nfiles written: {', '.join(f'{k} ({v / 1e9:.2f} GB)' if v > 1e8 else k for k, v in sorted(files.items()))}")
-    del resource, time
     return {"peak_ratio": peak / param_bytes, "baseline_ratio": base / param_bytes}
 
 

@@ -39,7 +39,7 @@ class SmallCNN(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(width * 4, num_classes)
 
-    def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002 - the input is named "input"
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
         x = self.layer2(self.layer1(self.stem(input)))
         return self.head(torch.flatten(self.pool(x), 1))
 

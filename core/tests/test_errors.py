@@ -142,7 +142,7 @@ def test_bad_input(bad_files, tmp_path, case, args, code, needle):
     assert "Traceback" not in r.stderr
     assert re.search(needle, lines[0], re.IGNORECASE), (case, lines[0])
     assert not target.exists(), case
-    litter = [p for p in tmp_path.rglob(".modelport-tmp-*")] + [p for p in Path(bad_files["tmp"]).rglob(".modelport-tmp-*")]
+    litter = list(tmp_path.rglob(".modelport-tmp-*")) + list(Path(bad_files["tmp"]).rglob(".modelport-tmp-*"))
     assert litter == [], litter
     assert set(Path(bad_files["tmp"]).iterdir()) == before
     if case == "existing output":

@@ -6,7 +6,6 @@ import json
 
 import pytest
 from conftest import CNN, DATA_DEPENDENT, TRANSFORMER, run_cli
-
 from modelport.metadata import validation_errors
 
 
@@ -111,9 +110,8 @@ def test_python_api(tmp_path):
     import sys
 
     sys.path.insert(0, str(CNN.rsplit(":", 1)[0].rsplit("/", 1)[0]))
-    from models import small_cnn  # type: ignore[import-not-found]
-
     import modelport
+    from models import small_cnn  # type: ignore[import-not-found]
 
     result = modelport.export(small_cnn(), formats=["pt2"], inputs=modelport.vision(3, 32, 32, dynamic_batch=True),
                               output_dir=tmp_path / "api", task="classification", class_names=[str(i) for i in range(10)])

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from modelport.errors import ConfigError
 from modelport.inputs import InputSpec, TensorSpec, parse_dynamic, parse_input, parse_text, parse_vision, text, vision
 from modelport.options import coerce, parse_pairs, resolve_options

@@ -7,12 +7,11 @@ import sys
 import pytest
 import torch
 from conftest import EXAMPLES, run_cli
-
 from modelport.errors import ModelLoadError
 from modelport.loading import extract_state_dict, load_checkpoint, load_model
 
 sys.path.insert(0, str(EXAMPLES.parent))
-from models import small_cnn  # type: ignore[import-not-found]  # noqa: E402
+from models import small_cnn  # type: ignore[import-not-found]
 
 
 class Payload:
@@ -106,6 +105,7 @@ def test_torchscript_archive_as_model(tmp_path):
     scripted.save(str(path))
     model, facts = load_model(str(path))
     assert facts["kind"] == "torchscript"
+    assert isinstance(model, torch.jit.ScriptModule)
 
 
 def test_module_factory_reference_with_kwargs():

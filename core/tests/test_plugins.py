@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
-from conftest import make_plugin_dist, run_cli
-
 import modelport
+import pytest
+from conftest import make_plugin_dist
 from modelport.hookspecs import NAME
 from modelport.plugins import PluginHost
 

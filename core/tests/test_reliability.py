@@ -4,7 +4,6 @@ all through the real CLI in subprocesses."""
 from __future__ import annotations
 
 import json
-import os
 import resource
 import signal
 import subprocess

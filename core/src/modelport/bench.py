@@ -81,7 +81,7 @@ def time_runner(fn: Callable[[], Any], *, max_seconds: float = 10.0, window: int
     samples.sort()
 
     def pct(p: float) -> float:
-        return samples[min(len(samples) - 1, int(round(p / 100 * (len(samples) - 1))))]
+        return samples[min(len(samples) - 1, round(p / 100 * (len(samples) - 1)))]
 
     return {"p50_ms": pct(50) * 1e3, "p90_ms": pct(90) * 1e3, "p99_ms": pct(99) * 1e3, "runs": len(samples),
             "windows": len(medians), "stable": stable, "warmup_runs": warm}

@@ -474,7 +474,7 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
             from modelport.bench import render_table
 
             _stdout().print(render_table(bench_rows))
-    for fmt, r in result.items():
+    for r in result.values():
         if r.error:
             _err(r.error)
             if "--debug" in sys.argv and r.record.get("debug_traceback"):

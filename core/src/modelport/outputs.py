@@ -15,7 +15,7 @@ def flatten_outputs(out: Any, prefix: str = "") -> list[tuple[str, Any]]:
         return [(prefix or "output", out)]
     items: list[tuple[str, Any]]
     if hasattr(out, "to_tuple") and hasattr(out, "keys"):  # transformers.ModelOutput
-        items = [(str(k), out[k]) for k in out.keys()]
+        items = [(str(k), out[k]) for k in out.keys()]  # noqa: SIM118 - ModelOutput iterates keys only via keys()
     elif dataclasses.is_dataclass(out) and not isinstance(out, type):
         items = [(f.name, getattr(out, f.name)) for f in dataclasses.fields(out)]
     elif isinstance(out, Mapping):

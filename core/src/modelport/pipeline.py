@@ -564,7 +564,7 @@ def plan_targets(
         for f in formats:
             targets[f] = base / f
     if not force:
-        for f, t in targets.items():
+        for t in targets.values():
             if t.exists() and (t != base or any(t.iterdir())):
                 raise ConfigError(f"{t} already exists; pass --force to replace it")
     return targets
@@ -870,8 +870,8 @@ def validate_export(
     ref = load_reference(export_dir / REFERENCE_FILE, spec.names, len(record.get("outputs") or []))
     ref.output_names = list(record.get("outputs") or [])
     classifier = record.get("task") in ("classification", "text-classification")
-    status, comp, run, note = run_validation(host, artifact, ref, atol=atol, rtol=rtol, classifier=classifier,
-                                             threads=threads)
+    status, comp, _run, note = run_validation(host, artifact, ref, atol=atol, rtol=rtol, classifier=classifier,
+                                              threads=threads)
     code = 2 if status == "failed" else 0
     err = None
     if status == "failed" and comp is not None:
