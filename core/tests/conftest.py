@@ -8,6 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# shared 2-core machines: timing is not what these properties test
+settings.register_profile("modelport", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("modelport")
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "models.py"

@@ -45,6 +45,11 @@ def _setup(tmp: Path) -> dict[str, str]:
     files["bad_classes"] = str(tmp / "classes.json")
     (tmp / "no_meta").mkdir()
     files["no_meta"] = str(tmp / "no_meta")
+    bad_md = tmp / "bad_metadata"
+    bad_md.mkdir()
+    (bad_md / "export.json").write_text('{"format": "pt2", "artifact": "model.pt2", "inputs": []}')
+    (bad_md / "metadata.json").write_text('{"framework": "pytorch"}')
+    files["bad_metadata"] = str(bad_md)
     (tmp / "fake.npz").write_bytes(b"not an npz")
     files["bad_npz"] = str(tmp / "fake.npz")
     return files
@@ -109,6 +114,11 @@ CASES = [
     ("pull uninstalled scheme", ["pull", "hf://a/b", "{tmp}/dest2"], 3, "not installed"),
     ("compare missing", ["compare", "{tmp}/a", "{tmp}/b"], 3, "no such export directory"),
     ("bench missing", ["bench", "{tmp}/a"], 3, "no such export directory"),
+    ("non-UTF-8 model path", ["export", "{tmp}/\udcff\udcfe.pt2", "-f", "pt2", *V], 1, "no such file"),
+    ("non-UTF-8 export dir", ["validate", "{tmp}/\udcffdir"], 3, "no such export directory"),
+    ("metadata fails the schema", ["validate", "{bad_metadata}"], 3, "fails the schema"),
+    ("publish metadata fails the schema", ["publish", "{bad_metadata}", "file://{tmp}/reg"], 3, "fails the schema"),
+    ("inspect metadata fails the schema", ["inspect", "{bad_metadata}"], 3, "fails the schema"),
     ("bench bad batch", ["bench", "{no_meta}", "--batch", "x"], 3, "--batch"),
 ]
 

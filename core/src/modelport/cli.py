@@ -732,5 +732,23 @@ def compare(a: str, b: str, atol: float | None, rtol: float | None, as_json: boo
     return EXIT_OK
 
 
+@main.group("plugin")
+def plugin_group() -> None:
+    """Write your own plugin: a working distribution to start from (see docs/plugins.md)."""
+
+
+@plugin_group.command("new")
+@click.argument("name")
+@click.option("--output-dir", type=click.Path(), help="Where to write it (default: ./modelport-export-NAME).")
+@click.option("--display-name", help="Human name of the format (default: NAME).")
+@click.option("--force", is_flag=True, help="Write into an existing non-empty folder.")
+def plugin_new(name: str, output_dir: str | None, display_name: str | None, force: bool) -> None:
+    """Generate a plugin distribution for format NAME: pyproject with entry point, module, README, tests."""
+    from modelport.plugin_template import new_plugin, next_steps
+
+    target, files = new_plugin(name, output_dir, display_name=display_name, force=force)
+    click.echo(f"wrote {target}:\n" + "\n".join(f"  {f}" for f in files) + "\n" + next_steps(target, name))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
