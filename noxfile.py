@@ -62,7 +62,7 @@ def core(session: nox.Session) -> None:
 
 
 @nox.session
-@nox.parametrize("name", PLUGINS)
+@nox.parametrize("name", PLUGINS, ids=PLUGINS)
 def plugin(session: nox.Session, name: str) -> None:
     """One plugin with only the core (and the first-party plugins it depends on)."""
     extra = (ROOT / "plugins" / name / "test-requirements.txt")

@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                     "p50": _pct(samples[label], 50), "p90": _pct(samples[label], 90), "runs": len(samples[label]),
                     "speedup": eager_p50 / _pct(samples[label], 50),
                     "validation": (f"{info['status']} (max abs diff {info['max_abs_diff']:.1e}, "
-                                   f"cosine {info['min_cosine']:.5f})") if info else "reference",
+                                   f"cosine {info['min_cosine']:.6f})") if info else "reference",
                 })
 
     print(f"\nsmall_cnn (3x32x32, dynamic batch) · {_cpu_name()} · {os.cpu_count()} cores · threads {args.threads} · "

@@ -9,16 +9,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import modelport
+import modelport_openvino
 import numpy as np
 import openvino as ov
 import pytest
 import torch
+from modelport.pipeline import REFERENCE_FILE, artifact_from_dir, load_reference
 from ov_helpers import EXAMPLES, cli, read_json
 from torch import nn
-
-import modelport
-import modelport_openvino
-from modelport.pipeline import REFERENCE_FILE, artifact_from_dir, load_reference
 
 FP32_ATOL = 1e-4  # the core's fp32 profile
 
@@ -267,9 +266,8 @@ def test_int8_calibrated_on_digits_keeps_top1_within_1_point(tmp_path: Path, cap
                                                         stratify=digits.target)
     model_file = tmp_path / "digits_model.py"
     model_file.write_text(DIGITS_MODEL)
+    torch.manual_seed(0)  # the initial weights and the batch order
     model = _load_file_module(model_file).digits_cnn()
-
-    torch.manual_seed(0)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
     model.train()

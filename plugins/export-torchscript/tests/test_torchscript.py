@@ -9,15 +9,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import modelport
+import modelport_torchscript
 import numpy as np
 import pytest
 import torch
-from ts_helpers import EXAMPLES, cli, read_json
-from torch import nn
-
-import modelport
-import modelport_torchscript
 from modelport.pipeline import artifact_from_dir
+from torch import nn
+from ts_helpers import EXAMPLES, cli, read_json
 
 
 def _deprecation_notes(record: dict[str, Any]) -> list[str]:

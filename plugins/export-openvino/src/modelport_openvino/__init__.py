@@ -408,7 +408,7 @@ def validate(artifact: Artifact, inputs: Sequence[Mapping[str, Any]]) -> Validat
     device = _device_of(artifact, {})
     why = _missing_device(device)
     if why:
-        return ValidationRun(outputs=None, skipped=why, checks={"openvino.read_model": "not run"})
+        return ValidationRun(outputs=None, skipped=why)
     runner = load_runner(artifact, {"threads": artifact.options.get("threads")})
     assert runner is not None
     try:
@@ -470,7 +470,7 @@ def inspect_artifact(path: Path, options: Mapping[str, Any]) -> dict[str, Any] |
     if model.has_rt_info([RT_KEY]):
         for key in ("inference_precision_hint", "weight_compression", "int8", "input_names", "output_names"):
             if model.has_rt_info([RT_KEY, key]):
-                rt[key] = str(model.get_rt_info([RT_KEY, key]))
+                rt[key] = model.get_rt_info([RT_KEY, key]).astype(str)
     weights = path.with_suffix(".bin")
     ops = _op_histogram(model)
     return {

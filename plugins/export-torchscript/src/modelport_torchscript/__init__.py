@@ -259,7 +259,6 @@ class TorchScriptRunner:
     def __call__(self, inputs: Mapping[str, Any]) -> list[Any]:
         """Run the module on the inputs in forward order; outputs flattened as the core flattens PyTorch's."""
         import torch
-
         from modelport.outputs import flatten_outputs, to_numpy
 
         args = []
