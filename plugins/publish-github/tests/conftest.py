@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fake_github import FakeGitHub  # noqa: E402
+from fake_github import FakeGitHub
 
 MODELS = Path(__file__).resolve().parents[3] / "examples" / "models.py"
 SENTINEL = "ghp_SENTINEL_d0_not_l3ak_4b2f8e"

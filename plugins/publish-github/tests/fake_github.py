@@ -54,7 +54,7 @@ class FakeGitHub:
         self.faults: list[Fault] = []
         self.digests = True  # GitHub reports asset sha256 as "digest"; GitHub Enterprise may not
         self.page_size = 100
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self._ids = 1000
         self._stop = threading.Event()
         self.max_requests = max_requests

@@ -16,11 +16,10 @@ import sys
 import zipfile
 from pathlib import Path
 
+import modelport
 import pytest
 from conftest import SENTINEL, Exports, run_cli, scan_for
 from fake_github import FakeGitHub
-
-import modelport
 
 REPO = "alice/models"
 
@@ -142,7 +141,7 @@ def test_republishing_identical_assets_uploads_nothing(exports: Exports, gh: Fak
     # new notes only: the release body is updated, no asset is sent
     relicensed = publish(env, gh, *args, "--license", "apache-2.0")
     assert relicensed.code == 0, relicensed.stderr
-    assert "release notes updated" in relicensed.stdout
+    assert "release notes updated" in relicensed.stdout, relicensed.stdout
     assert len(uploads(gh)) == n
     assert "License: apache-2.0." in gh.release(REPO, "v1")["body"]
 

@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fake_hub import FakeHub  # noqa: E402
+from fake_hub import FakeHub
 
 MODELS = Path(__file__).resolve().parents[3] / "examples" / "models.py"
 SENTINEL = "hf_SENTINEL_d0_not_l3ak_7c1e9a"

@@ -93,7 +93,7 @@ class FakeHub:
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self.validated_yaml: list[str] = []
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.max_requests = max_requests
         self.lifetime_s = lifetime_s
         self._stop = threading.Event()

@@ -14,12 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import modelport
 import pytest
 import yaml
 from conftest import SENTINEL, Exports, run_cli, scan_for
 from fake_hub import FakeHub
-
-import modelport
 
 REPO = "alice/cnn"
 

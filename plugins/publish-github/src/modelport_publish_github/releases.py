@@ -239,7 +239,7 @@ class GitHub:
     def describe(self, exc: BaseException) -> str:
         """What went wrong and what to do, in one line."""
         if isinstance(exc, GitHubError):
-            msg = f" ({exc.message})" if exc.message else ""
+            msg = f": {exc.message}" if exc.message else ""
             if exc.status == 401:
                 return f"GitHub refused the token (HTTP 401{msg}); set GITHUB_TOKEN to a valid token"
             if exc.rate_limited:
@@ -429,6 +429,7 @@ def _publish(gh: GitHub, t: GhTarget, options: Mapping[str, Any], assets: list[A
              scratch: Path) -> PublishResult:
     release = gh.find_release()
     created = release is None
+    patch: dict[str, Any] = {}
     if release is None:
         body: dict[str, Any] = {"tag_name": t.tag, "name": title, "body": notes,
                                 "draft": bool(options.get("draft")), "prerelease": bool(options.get("prerelease"))}
@@ -437,7 +438,6 @@ def _publish(gh: GitHub, t: GhTarget, options: Mapping[str, Any], assets: list[A
         release = dict(gh.request("create the release", "POST", f"/repos/{t.full}/releases", ok=(201,), json=body).json())
         say(f"{t.raw}: created release {t.tag}" + (" (draft)" if body["draft"] else ""))
     else:
-        patch: dict[str, Any] = {}
         if (release.get("body") or "") != notes:
             patch["body"] = notes
         for flag in ("draft", "prerelease"):
@@ -489,8 +489,9 @@ def _publish(gh: GitHub, t: GhTarget, options: Mapping[str, Any], assets: list[A
     url = str(release.get("html_url") or f"{_web_url(gh.api)}/{t.full}/releases/tag/{t.tag}")
     if not uploaded and not created and skipped:
         message = f"no changes: release {t.tag} already holds these {len(skipped)} assets (sha256 match)"
-        if (release.get("body") or "") != notes:
-            message += "; release notes updated"
+        if patch:
+            changed = ["notes" if k == "body" else f"{k}={str(v).lower()}" for k, v in patch.items()]
+            message += f"; release {', '.join(changed)} updated"
         return PublishResult(url=url, revision=t.tag, files=[], skipped=skipped, message=message)
     state = "draft release" if release.get("draft") else ("pre-release" if release.get("prerelease") else "release")
     return PublishResult(url=url, revision=t.tag, files=uploaded, skipped=skipped,
@@ -513,8 +514,8 @@ def _extract(zip_path: Path, dest: Path, raw: str) -> list[str]:
         for m in members:
             if m.is_dir():
                 continue
-            mode = m.external_attr >> 16
-            if mode and not stat.S_ISREG(mode):
+            kind = stat.S_IFMT(m.external_attr >> 16)  # 0 when the zip tool recorded no Unix type
+            if kind and kind != stat.S_IFREG:
                 raise PublishError(f"{raw}: refusing {m.filename!r} in the zip: not a plain file")
             _, _, rel = m.filename.partition("/")
             safe_relpath(rel, "file name in the zip")
@@ -537,15 +538,19 @@ def pull(target: Target, dest: Path, options: Mapping[str, Any]) -> PullResult:
         release = gh.find_release()
         if release is None:
             raise PublishError(f"{t.raw}: {t.full} has no release {t.tag}")
-        zips = [a for a in gh.assets(release) if str(a.get("name", "")).endswith(".zip")]
+        listed = gh.assets(release)
+        zips = [a for a in listed if str(a.get("name", "")).endswith(".zip")]
         folder = str(options.get("folder") or "").strip("/").replace("/", "-")
         if folder:
             zips = [a for a in zips if str(a["name"]).endswith(f"-{folder}.zip")]
         if not zips:
             raise PublishError(f"{t.raw}: release {t.tag} has no export zip" + (f" for folder {folder}" if folder else ""))
         if len(zips) > 1:
-            leaves = ", ".join(f"--folder {str(a['name'])[:-4].rsplit('-', 1)[-1]}" for a in zips)
-            raise PublishError(f"{t.raw}: release {t.tag} holds {len(zips)} exports; pick one with {leaves}")
+            # several exports publish LEAF.metadata.json beside MODEL-LEAF.zip: the leaves are the choices
+            leaves = sorted(str(a["name"])[: -len(".metadata.json")] for a in listed
+                            if str(a.get("name", "")).endswith(".metadata.json"))
+            choices = ", ".join(f"--folder {leaf}" for leaf in leaves) or ", ".join(str(a["name"]) for a in zips)
+            raise PublishError(f"{t.raw}: release {t.tag} holds {len(zips)} exports; pick one with {choices}")
         asset = zips[0]
         safe_relpath(str(asset["name"]), "asset name")
         scratch = Path(tempfile.mkdtemp(prefix=".modelport-gh-", dir=dest.parent))

@@ -34,7 +34,7 @@ def register_publishers(register: Callable[[PublisherSpec], None]) -> None:
         scheme=SCHEME,
         display_name="Hugging Face Hub",
         options=OPTIONS,
-        availability=requires("huggingface_hub", fix="pip install 'huggingface_hub>=1.0'"),
+        availability=requires("huggingface_hub", fix="pip install 'huggingface_hub>=1.4'"),
         can_pull=True,
         description="hf://OWNER/REPO[@REVISION]: one commit with the export folder(s) and a model card; token from HF_TOKEN",
     ))

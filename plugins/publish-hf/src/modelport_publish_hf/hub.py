@@ -35,7 +35,6 @@ from .bundle import (
     redact,
     render_card,
     safe_relpath,
-    say,
 )
 
 T = TypeVar("T")
@@ -166,9 +165,8 @@ class _Hub:
     """The HfApi client plus what every call needs: retries, error lines, redaction."""
 
     def __init__(self, target: HfTarget, options: Mapping[str, Any], *, need_token: bool) -> None:
-        from huggingface_hub import HfApi, constants, get_token
-
         import modelport
+        from huggingface_hub import HfApi, constants, get_token
 
         self.target = target
         self.endpoint = str(options.get("endpoint") or constants.ENDPOINT or DEFAULT_ENDPOINT).rstrip("/")
@@ -364,39 +362,44 @@ def pull(target: Target, dest: Path, options: Mapping[str, Any]) -> PullResult:
         raise PublishError(f"{target.raw}: no {prefix}metadata.json in {t.repo_id}")
 
     workdir = Path(tempfile.mkdtemp(prefix=".modelport-hf-", dir=dest.parent))
-    bars = _progress_bars_only_on_a_terminal()
-    bars.__enter__()
-    try:
-        def fetch(rel: str) -> Path:
-            safe_relpath(rel, "file name")
-            name = prefix + rel
-            got = hub.call(f"download {name}", lambda: hub.api.hf_hub_download(
-                t.repo_id, name, revision=t.revision, local_dir=workdir))
-            src = Path(got)
-            if src.is_symlink() or not src.is_file() or not src.resolve().is_relative_to(workdir.resolve()):
-                raise PublishError(f"{target.raw}: refusing {name}: it was not saved as a plain file in the download folder")
-            out = dest / rel
-            out.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, out)
-            return out
-
-        md_file = fetch("metadata.json")
-        try:
-            metadata = json.loads(md_file.read_text(encoding="utf-8"))
-            table = metadata["files"]
-            assert isinstance(table, dict) and table
-        except Exception:
-            raise PublishError(f"{target.raw}: {prefix}metadata.json is not a modelport metadata file") from None
-        wanted = [safe_relpath(str(rel), "file name in metadata.json") for rel in sorted(table)]
-        missing = [rel for rel in wanted if prefix + rel not in files]
-        if missing:
-            raise PublishError(f"{target.raw}: metadata.json lists files the repo does not hold: {', '.join(missing)}")
-        extras = [n for n in (*EXTRA_FILES, CARD_FILE) if n != "metadata.json" and prefix + n in files and n not in table]
-        got = ["metadata.json"]
-        for rel in [*wanted, *extras]:
-            fetch(rel)
-            got.append(rel)
-    finally:
-        bars.__exit__(None, None, None)
-        shutil.rmtree(workdir, ignore_errors=True)
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, workdir, True)
+        stack.enter_context(_progress_bars_only_on_a_terminal())
+        got = _download_export(hub, t, target, dest, workdir, prefix, files)
     return PullResult(source=HfTarget(t.repo_id, folder, t.revision).url(hub.endpoint), files=sorted(got))
+
+
+def _download_export(hub: _Hub, t: HfTarget, target: Target, dest: Path, workdir: Path, prefix: str,
+                     files: set[str]) -> list[str]:
+    """metadata.json first, then every file it lists (names checked before any request), then the extras."""
+    def fetch(rel: str) -> Path:
+        safe_relpath(rel, "file name")
+        name = prefix + rel
+        got = hub.call(f"download {name}", lambda: hub.api.hf_hub_download(
+            t.repo_id, name, revision=t.revision, local_dir=workdir))
+        src = Path(got)
+        if src.is_symlink() or not src.is_file() or not src.resolve().is_relative_to(workdir.resolve()):
+            raise PublishError(f"{target.raw}: refusing {name}: it was not saved as a plain file in the download folder")
+        out = dest / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, out)
+        return out
+
+    md_file = fetch("metadata.json")
+    try:
+        metadata = json.loads(md_file.read_text(encoding="utf-8"))
+        table = metadata["files"]
+        if not isinstance(table, dict) or not table:
+            raise ValueError
+    except Exception:
+        raise PublishError(f"{target.raw}: {prefix}metadata.json is not a modelport metadata file") from None
+    wanted = [safe_relpath(str(rel), "file name in metadata.json") for rel in sorted(table)]
+    missing = [rel for rel in wanted if prefix + rel not in files]
+    if missing:
+        raise PublishError(f"{target.raw}: metadata.json lists files the repo does not hold: {', '.join(missing)}")
+    extras = [n for n in (*EXTRA_FILES, CARD_FILE) if n != "metadata.json" and prefix + n in files and n not in table]
+    got = ["metadata.json"]
+    for rel in [*wanted, *extras]:
+        fetch(rel)
+        got.append(rel)
+    return got
