@@ -7,9 +7,9 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 
 import pytest
+import tomllib
 from conftest import run_cli
 
 

@@ -96,3 +96,20 @@ def test_metadata_with_path_traversal_is_refused(cnn_export, tmp_path):
     (bad / "metadata.json").write_text(json.dumps(md))
     r = run_cli("publish", str(bad), f"file://{tmp_path / 'reg'}")
     assert r.returncode == 3 and "schema" in r.stderr
+
+
+def test_pull_refuses_a_tampered_reference(cnn_export, tmp_path):
+    import numpy as np
+
+    reg = tmp_path / "registry"
+    assert run_cli("publish", str(cnn_export), f"file://{reg}").returncode == 0
+    ref_path = reg / "cnn" / "v1" / "reference.npz"
+    ref = dict(np.load(ref_path))
+    ref["0/out/0"] = ref["0/out/0"] + 1
+    with open(ref_path, "wb") as f:
+        np.savez(f, **ref)
+    r = run_cli("pull", f"file://{reg}/cnn/v1", str(tmp_path / "pulled"))
+    assert r.returncode == 1 and "reference.npz" in r.stderr
+    assert not (tmp_path / "pulled").exists()
+    r = run_cli("validate", str(reg / "cnn" / "v1"))
+    assert r.returncode == 2 and "reference.npz" in r.stderr

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from conftest import make_plugin_dist
-
 from modelport.plugins import PluginHost
 from modelport.testing import (
     ConformanceError,
@@ -174,7 +173,7 @@ def test_runtime_listed_by_the_author_is_caught(tmp_path, monkeypatch):
 
 def test_hook_answering_every_format_is_caught(tmp_path, monkeypatch):
     host = _fake(tmp_path, monkeypatch, "greedy", greedy=True)
-    with pytest.raises(ConformanceError, match="export raised .* for another plugin's format"):
+    with pytest.raises(ConformanceError, match=r"export raised .* for another plugin's format"):
         check_ignores_other_formats("kitfake_greedy", host=host)
 
 

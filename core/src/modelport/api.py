@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -125,9 +126,20 @@ def pull(target: str, dest: str | Path, *, force: bool = False, options: Mapping
         for rel in result.files:
             safe_relpath(rel, "pulled file name")
         md = load_metadata(staged.path / "metadata.json")
-        files = md.get("files") or {}
+        files = dict(md.get("files") or {})
         if not files:
             raise PublishError(f"{tgt.raw}: metadata.json lists no files to verify")
+        record_path = staged.path / "export.json"
+        if record_path.is_file():  # export.json also lists reference.npz, which `modelport validate` trusts
+            try:
+                record_files = json.loads(record_path.read_text(encoding="utf-8")).get("files") or {}
+            except (ValueError, UnicodeDecodeError, AttributeError):
+                raise PublishError(f"{tgt.raw}: export.json is not valid JSON") from None
+            for rel, meta in record_files.items():
+                safe_relpath(str(rel), "file name in export.json")
+                if rel in files and files[rel] != meta:
+                    raise PublishError(f"{tgt.raw}: metadata.json and export.json disagree about {rel}")
+                files.setdefault(rel, meta)
         bad = verify_files(staged.path, files)
         if bad:
             raise PublishError(f"{tgt.raw}: refusing the download, sha256 does not match metadata.json: {', '.join(bad)}")

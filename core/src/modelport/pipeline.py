@@ -862,7 +862,7 @@ def validate_export(
     host = host or get_plugin_manager()
     fmt = str(record["format"])
     host.require_format(fmt)
-    bad = verify_files(export_dir, md.get("files") or {})
+    bad = verify_files(export_dir, {**(record.get("files") or {}), **(md.get("files") or {})})
     if bad:
         raise ValidationFailed(f"{export_dir}: files changed since export: {', '.join(bad)}")
     artifact = artifact_from_dir(export_dir, record)

@@ -343,7 +343,7 @@ def test_large_uploads_report_progress(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_export_zip_is_byte_identical_when_rebuilt(exports: Exports, tmp_path: Path) -> None:
-    from modelport_publish_github.bundle import collect_bundles
+    from modelport.publishing import collect_bundles
     from modelport_publish_github.releases import zip_export
 
     b = collect_bundles([exports.dynamic])[0]
@@ -352,10 +352,3 @@ def test_export_zip_is_byte_identical_when_rebuilt(exports: Exports, tmp_path: P
     two = zip_export(collect_bundles([exports.dynamic])[0], tmp_path / "later" / "a.zip", "m").read_bytes()
     assert one == two
 
-
-def test_shared_bundle_module_is_identical_in_both_publishers() -> None:
-    here = Path(__file__).resolve().parents[1] / "src" / "modelport_publish_github" / "bundle.py"
-    other = Path(__file__).resolve().parents[2] / "publish-hf" / "src" / "modelport_publish_hf" / "bundle.py"
-    if not other.is_file():
-        pytest.skip("publish-hf is not in this checkout")
-    assert here.read_text() == other.read_text(), "edit bundle.py in both plugins together"

@@ -349,10 +349,3 @@ def test_pull_of_tampered_files_is_refused_and_deleted(exports: Exports, hub: Fa
     assert not dest.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["hf-home"], "no download left behind"
 
-
-def test_shared_bundle_module_is_identical_in_both_publishers() -> None:
-    here = Path(__file__).resolve().parents[1] / "src" / "modelport_publish_hf" / "bundle.py"
-    other = Path(__file__).resolve().parents[2] / "publish-github" / "src" / "modelport_publish_github" / "bundle.py"
-    if not other.is_file():
-        pytest.skip("publish-github is not in this checkout")
-    assert here.read_text() == other.read_text(), "edit bundle.py in both plugins together"

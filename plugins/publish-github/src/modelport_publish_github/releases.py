@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from modelport import ConfigError, PublishError, PublishResult, PullResult, Target
-
-from .bundle import (
+from modelport.publishing import (
     ExportBundle,
     RetryPolicy,
     collect_bundles,

@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from modelport import ConfigError, PublishError, PublishResult, PullResult, Target
-
-from .bundle import (
+from modelport.publishing import (
     CARD_FILE,
     EXTRA_FILES,
     ExportBundle,
@@ -225,7 +224,7 @@ def _same(remote: Any, local: Path | bytes) -> bool:
     if lfs is not None and getattr(lfs, "sha256", None):
         if isinstance(local, bytes):
             return str(lfs.sha256) == hashlib.sha256(local).hexdigest()
-        from .bundle import sha256_file
+        from modelport.publishing import sha256_file
 
         return str(lfs.sha256) == sha256_file(local)
     blob = getattr(remote, "blob_id", None)

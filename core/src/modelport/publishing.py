@@ -1,9 +1,8 @@
 """What a publisher sends: the files of one or more export folders, where each goes, and the model card.
 
-This module is shared word for word by modelport-publish-hf and modelport-publish-github (a test in each
-plugin keeps the two copies identical): plugins never import each other's code, and the model card on the
-Hub and the release notes on GitHub must say the same thing. It uses only the standard library and
-``modelport``'s public names.
+Shared by every publisher (modelport-publish-hf, modelport-publish-github, third-party ones): the model card
+on the Hub and the release notes on GitHub say the same thing because they are rendered here. Standard
+library only — importing it stays cheap.
 """
 
 from __future__ import annotations
@@ -19,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
-from modelport import ConfigError, PublishError
+from modelport.errors import ConfigError, PublishError
+from modelport.store import sha256_file
 
 #: Files of an export folder that are published besides the artifact files listed in metadata.json.
 EXTRA_FILES = ("metadata.json", "export.json", "bench.json", "reference.npz")
@@ -38,15 +38,6 @@ def safe_relpath(rel: str, what: str = "file name") -> str:
     if any(p in ("", ".", "..") for p in parts) or ":" in parts[0] or rel.endswith("/"):
         raise PublishError(f"refusing {what} {rel!r}: it would write outside its folder")
     return rel
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def git_blob_sha1(path: Path) -> str:

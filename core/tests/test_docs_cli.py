@@ -1,0 +1,58 @@
+"""docs/cli.md is generated from the click commands: it fails here when a command or option changed without it."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import click
+import pytest
+from conftest import ROOT
+
+GEN = ROOT / "docs" / "gen_cli.py"
+
+
+def _gen():
+    spec = importlib.util.spec_from_file_location("gen_cli", GEN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_reference_is_up_to_date():
+    gen = _gen()
+    current = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert current == gen.render(), "docs/cli.md is out of date: run `python docs/gen_cli.py` and commit the result"
+
+
+def test_cli_reference_documents_every_command_and_option():
+    from modelport.cli import main
+
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+
+    def walk(cmd: click.Command, path: list[str]) -> None:
+        assert f"## `{' '.join(path)}`" in text, path
+        for p in cmd.params:
+            if isinstance(p, click.Option):
+                assert f"`{p.opts[0]}`" in text, (path, p.opts)
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                walk(sub, [*path, name])
+
+    walk(main, ["modelport"])
+
+
+def test_check_mode_fails_on_a_stale_file(tmp_path, monkeypatch):
+    gen = _gen()
+    stale = tmp_path / "cli.md"
+    stale.write_text("# old\n")
+    monkeypatch.setattr(gen, "OUT", stale)
+    assert gen.main(["--check"]) == 1
+    assert gen.main([]) == 0 and gen.main(["--check"]) == 0
+
+
+@pytest.mark.parametrize("args", [["--help"], ["plugin", "--help"], ["plugin", "new", "--help"]])
+def test_help_of_every_new_command_runs(args):
+    r = subprocess.run([sys.executable, "-m", "modelport", *args], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "Usage:" in r.stdout, r.stderr
