@@ -88,6 +88,8 @@ def register_formats(register):
 def export(request):
     if request.format != FORMAT and not {greedy}:
         return None
+    if {refuse_int} and any(t.dtype.startswith("int") for t in request.inputs.tensors):
+        raise modelport.ExportFailed(f"{{FORMAT}}: integer inputs are not supported")
     import torch
 
     from modelport.builtin.pt2 import export_program
@@ -124,11 +126,12 @@ def load_runner(artifact, options):
 
 
 def _fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, *, heavy_line: str = "", greedy: bool = False,
-          extra_file: bool = False, offset: float = 0.0, runtime: bool = True,
+          extra_file: bool = False, offset: float = 0.0, runtime: bool = True, refuse_int: bool = False,
           availability: str = "Availability.ok()") -> PluginHost:
     """Install a fake plugin ``kitfake_<name>`` (format ``kitfake-<name>``) on sys.path and build a host with it."""
     src = FAKE.format(heavy=heavy_line, fmt=f"kitfake-{name}", greedy=greedy,
-                      extra_file=extra_file, offset=offset, runtime=runtime, availability=availability)
+                      extra_file=extra_file, offset=offset, runtime=runtime, availability=availability,
+                      refuse_int=refuse_int)
     site = make_plugin_dist(tmp_path / "site", f"modelport-export-kitfake-{name}", f"kitfake_{name}", src,
                             f"kitfake-{name}")
     monkeypatch.syspath_prepend(str(site))
@@ -210,6 +213,20 @@ def test_wrong_numbers_are_caught(tmp_path, monkeypatch):
     assert "does not match PyTorch" in failed["mlp: exports and validates"]
     with pytest.raises(ConformanceError):
         report.raise_for_failures()
+
+
+def test_declared_unsupported_model_must_fail_with_its_reason(tmp_path, monkeypatch):
+    host = _fake(tmp_path, monkeypatch, "picky", refuse_int=True)
+    report = check_plugin("kitfake_picky", "kitfake-picky", models=("attention",), output_dir=tmp_path / "a", host=host,
+                          cli=False, raise_on_failure=False)
+    assert [c.name for c in report.failures] == ["attention: exports and validates"]
+    assert "integer inputs are not supported" in report.failures[0].detail
+    report = check_plugin("kitfake_picky", "kitfake-picky", models=("mlp", "attention"), host=host, cli=False,
+                          unsupported={"attention": "integer inputs"}, output_dir=tmp_path / "b")
+    assert "attention: refused with a clear reason" in [c.name for c in report.checks] and report.passed
+    with pytest.raises(ConformanceError, match="remove it from `unsupported`"):
+        check_plugin("kitfake_picky", "kitfake-picky", models=("mlp",), host=host, cli=False,
+                     unsupported={"mlp": "anything"}, output_dir=tmp_path / "c")
 
 
 def test_runner_without_runtime_is_caught(tmp_path, monkeypatch):

@@ -65,7 +65,8 @@ __all__ = [
     "ALWAYS_HEAVY", "CONVENTION_FILES", "DEFAULT_MODELS", "CheckResult", "ConformanceError", "ConformanceReport",
     "PluginConformance", "check_availability", "check_cli_lists_format", "check_export",
     "check_ignores_other_formats", "check_import_is_light", "check_metadata", "check_output_convention",
-    "check_plugin", "check_registration", "check_runner", "check_validate_roundtrip", "export_reference_model",
+    "check_plugin", "check_registration", "check_runner", "check_unsupported", "check_validate_roundtrip",
+    "export_reference_model",
     "find_plugin", "reference_models",
 ]
 
@@ -599,7 +600,10 @@ class CheckResult:
 
 @dataclass
 class ConformanceReport:
-    """Every check run by :func:`check_plugin`, plus the export folders it wrote."""
+    """Every check run by :func:`check_plugin`, plus the export results (model → FormatResult).
+
+    The export folders outlive the call only when ``check_plugin`` was given an ``output_dir``.
+    """
 
     plugin: str
     format: str | None
