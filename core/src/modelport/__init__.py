@@ -48,17 +48,19 @@ __all__ = [
     "NAME", "Artifact", "Availability", "ConfigError", "ExportFailed", "ExportRequest", "FormatSpec", "InputSpec",
     "ModelLoadError", "ModelportError", "OptionSpec", "PluginContractError", "PublishError", "PublishResult",
     "PublisherSpec", "PullResult", "Runner", "Target", "TensorSpec", "ValidationFailed", "ValidationRun", "__version__", "export",
-    "formats", "get_plugin_manager", "hookimpl", "hookspec", "missing_modules", "publish", "pull", "requires",
-    "text", "validate", "vision",
+    "flatten_outputs", "formats", "get_plugin_manager", "hookimpl", "hookspec", "missing_modules", "publish", "pull", "requires",
+    "text", "to_numpy", "validate", "vision",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelport.api import export, formats, publish, pull, validate
+    from modelport.outputs import flatten_outputs, to_numpy
     from modelport.plugins import get_plugin_manager
 
 _LAZY = {
     "export": "modelport.api", "validate": "modelport.api", "publish": "modelport.api", "pull": "modelport.api",
     "formats": "modelport.api", "get_plugin_manager": "modelport.plugins",
+    "flatten_outputs": "modelport.outputs", "to_numpy": "modelport.outputs",
 }
 
 

@@ -39,6 +39,14 @@ class ModelportGroup(click.Group):
     def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         kwargs["standalone_mode"] = False
         debug = "--debug" in sys.argv
+        import signal
+
+        from modelport import store
+
+        try:
+            signal.signal(signal.SIGINT, store.on_sigint)
+        except ValueError:  # not the main thread (embedded use): keep the default handler
+            pass
         try:
             rv = super().main(*args, **kwargs)
             if isinstance(rv, int):
@@ -59,6 +67,8 @@ class ModelportGroup(click.Group):
             _err(exc.format_message().replace("\n", " "))
             sys.exit(EXIT_CONFIG)
         except ModelportError as exc:
+            if store.INTERRUPTED:
+                _interrupted()
             if debug:
                 traceback.print_exc()
             _err(str(exc).replace("\n", " "))
@@ -66,6 +76,8 @@ class ModelportGroup(click.Group):
         except BrokenPipeError:
             sys.exit(EXIT_OK)
         except Exception as exc:
+            if store.INTERRUPTED:
+                _interrupted()
             if debug:
                 traceback.print_exc()
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -487,10 +499,10 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
 
 @main.command()
 @click.argument("export_dir", type=click.Path())
-@click.option("--atol", type=float)
-@click.option("--rtol", type=float)
-@click.option("--threads", type=int)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--atol", type=float, help="Override the absolute tolerance.")
+@click.option("--rtol", type=float, help="Override the relative tolerance.")
+@click.option("--threads", type=int, help="Thread count for the runtime.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 def validate(export_dir: str, atol: float | None, rtol: float | None, threads: int | None, as_json: bool) -> int:
     """Re-run an export's artifact on its recorded inputs and check it against the recorded outputs."""
     from modelport.pipeline import validate_export
@@ -515,7 +527,7 @@ def validate(export_dir: str, atol: float | None, rtol: float | None, threads: i
 
 @main.command()
 @click.argument("path", type=click.Path())
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 @click.option("--by-module", is_flag=True, help="Group nodes by PyTorch module path (formats that keep it).")
 @click.option("--module", "module_prefix", help="Only the module subtree with this prefix.")
 def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None) -> None:
@@ -526,7 +538,15 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
     if not p.exists():
         raise ConfigError(f"{p}: no such file or directory")
     info: dict[str, Any]
-    if p.is_dir():
+    if p.is_dir() and not (p / "export.json").is_file() and not (p / "metadata.json").is_file():
+        from modelport.pipeline import call_hook
+
+        sub = call_hook(get_plugin_manager(), p.suffix.lstrip("."), "inspect_artifact", path=p,
+                        options={"by_module": by_module, "module": module_prefix})
+        if sub is None:
+            raise ConfigError(f"{p}: no metadata.json (is this a modelport export directory?)")
+        info = sub
+    elif p.is_dir():
         from modelport.metadata import load_metadata
         from modelport.pipeline import read_record
 
@@ -607,7 +627,7 @@ def _extra_options(args: Sequence[str]) -> dict[str, Any]:
 @click.option("--dry-run", is_flag=True, help="Stage what would be uploaded into a folder and print it.")
 @click.option("--stage-dir", type=click.Path(), help="Where --dry-run stages files (default: a temp folder).")
 @click.option("--force", is_flag=True, help="Overwrite what already exists at the target.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 @click.pass_context
 def publish(ctx: click.Context, paths: tuple[str, ...], dry_run: bool, stage_dir: str | None, force: bool, as_json: bool) -> None:
     """Publish EXPORT_DIR... to TARGET (file://DIR, hf://OWNER/REPO[@REV], github://OWNER/REPO@TAG).
@@ -671,7 +691,7 @@ def pull(ctx: click.Context, target: str, dest: str, force: bool) -> None:
 @click.option("--threads", type=int, help="Threads for every runtime and PyTorch (default: all cores).")
 @click.option("--max-seconds", type=float, default=10.0, show_default=True, help="Time bound per measurement.")
 @click.option("--plot", type=click.Path(), help="Draw latency per format and batch size to this PNG.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 def bench(export_dirs: tuple[str, ...], batches: str, threads: int | None, max_seconds: float, plot: str | None,
           as_json: bool) -> None:
     """Latency and throughput of each artifact against PyTorch eager, on the same inputs and threads."""
@@ -702,9 +722,9 @@ def bench(export_dirs: tuple[str, ...], batches: str, threads: int | None, max_s
 @main.command()
 @click.argument("a", type=click.Path())
 @click.argument("b", type=click.Path())
-@click.option("--atol", type=float)
-@click.option("--rtol", type=float)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--atol", type=float, help="Override the absolute tolerance.")
+@click.option("--rtol", type=float, help="Override the relative tolerance.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 def compare(a: str, b: str, atol: float | None, rtol: float | None, as_json: bool) -> int:
     """Run the same inputs through two exports (or an export and its PyTorch source) and diff the outputs."""
     from modelport.bench import compare_dirs

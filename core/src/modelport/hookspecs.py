@@ -91,8 +91,9 @@ def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> Runner | None
 def validate(artifact: Artifact, inputs: Sequence[Mapping[str, Any]]) -> ValidationRun | None:
     """Run ``artifact`` in its own runtime on each input set and return the outputs plus checks.
 
-    The first non-None result wins. The core provides a default (``trylast``) that uses
-    ``load_runner``; implement this hook for structural checks (``onnx.checker``) or when the
+    The first non-None result wins. When every implementation returns None, the core loads the
+    artifact through ``load_runner`` and calls the runner on each input set — so most plugins need
+    only ``load_runner``. Implement this hook for structural checks (``onnx.checker``) or when the
     artifact cannot run here — return ``ValidationRun(outputs=None, skipped="why")``.
     The core compares outputs with PyTorch's; plugins never implement the comparison.
     """

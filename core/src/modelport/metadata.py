@@ -72,7 +72,9 @@ def merge_plugin_fields(base: dict[str, Any], contributed: list[Mapping[str, Any
             continue
         for key, value in item.items():
             if key in props and key not in ("extra_metadata",):
-                if isinstance(base.get(key), dict) and isinstance(value, dict):
+                if value is None and key not in ("quantization",):  # a plugin may drop a field that does not apply
+                    base.pop(key, None)
+                elif isinstance(base.get(key), dict) and isinstance(value, dict):
                     base[key] = {**base[key], **value}
                 else:
                     base[key] = value

@@ -47,9 +47,10 @@ def coerce(opt: OptionSpec, value: Any, where: str) -> Any:
         if t == "choice":
             s = str(value).strip().lower() if not isinstance(value, bool) else str(value).lower()
             assert opt.choices is not None
-            if s not in opt.choices:
-                raise ConfigError(f"{where}: {opt.name}={value!r} is not one of {', '.join(opt.choices)}")
-            return s
+            for choice in opt.choices:  # case-insensitive, but the declared spelling is what the plugin gets
+                if choice.lower() == s:
+                    return choice
+            raise ConfigError(f"{where}: {opt.name}={value!r} is not one of {', '.join(opt.choices)}")
         if t == "json":
             return json.loads(value) if isinstance(value, str) else value
         if value is None:

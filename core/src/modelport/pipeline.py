@@ -340,6 +340,10 @@ def call_hook(host: PluginHost, fmt: str, hook: str, **kwargs: Any) -> Any:
 
 def _plugin_failure(host: PluginHost, fmt: str, hook: str, exc: BaseException) -> Any:
     """Re-raise a plugin's unexpected exception as one line naming the plugin and its version."""
+    from modelport import store
+
+    if store.INTERRUPTED:
+        raise KeyboardInterrupt from exc
     plugin = _plugin_for_format(host, fmt)
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     err = ExportFailed(f"{fmt}: {hook} failed in {plugin}: {type(exc).__name__}: {msg}"[:800])
@@ -401,6 +405,8 @@ def run_validation(
             f"plugin {_plugin_for_format(host, artifact.format)} broke the contract: validate returned "
             f"{type(run).__name__}, expected modelport.ValidationRun"
         )
+    if run.problems:
+        return "failed", None, run, "structural check failed: " + "; ".join(run.problems)
     if run.outputs is None:
         status = "structure-only" if run.checks else "skipped"
         return status, None, run, run.skipped or "the artifact cannot be run here"
@@ -660,6 +666,13 @@ def _export_one(
     t_start = time.perf_counter()
     staged = StagedDir(target, force=force)
     upstream_dirs: list[Path] = []
+    request_metadata = {k: v for k, v in {
+        "model_name": model_name, "task_type": task or "other",
+        "class_names": list(class_names) if class_names else None,
+        "preprocessing": dict(preprocessing) if preprocessing else None,
+        "postprocessing": dict(postprocessing) if postprocessing else None,
+        "source": to_jsonable(dict(source)) if source else None,
+    }.items() if v is not None}
     try:
         def upstream(up_fmt: str, **up_options: Any) -> Artifact:
             up_spec = host.require_format(up_fmt)
@@ -669,7 +682,7 @@ def _export_one(
             up_req = ExportRequest(
                 format=up_fmt, model=model, inputs=inputs, example_inputs=example, options=up_opts, workdir=up_dir,
                 output_names=list(ref.output_names), task=task, model_name=model_name, threads=threads,
-                sample_inputs=sample_sets, _upstream=upstream,
+                sample_inputs=sample_sets, _upstream=upstream, metadata=dict(request_metadata),
             )
             progress(f"{fmt}: exporting upstream {up_fmt}")
             art = call_hook(host, up_fmt, "export", request=up_req)
@@ -683,12 +696,7 @@ def _export_one(
             format=fmt, model=model, inputs=inputs, example_inputs=example, options=dict(opts),
             workdir=staged.path, output_names=list(ref.output_names), task=task, model_name=model_name,
             threads=threads, sample_inputs=sample_sets, _upstream=upstream,
-            metadata={k: v for k, v in {
-                "model_name": model_name, "task_type": task or "other",
-                "class_names": list(class_names) if class_names else None,
-                "preprocessing": dict(preprocessing) if preprocessing else None,
-                "postprocessing": dict(postprocessing) if postprocessing else None,
-            }.items() if v is not None},
+            metadata=request_metadata,
         )
         progress(f"{fmt}: exporting")
         t0 = time.perf_counter()
@@ -766,21 +774,25 @@ def _export_one(
             record["artifact_input_dtypes"] = artifact.input_dtypes
         write_json_atomic(staged.path / RECORD_FILE, record)
         final = staged.commit()
+        artifact.path = final / Path(artifact.path).relative_to(staged.path)
         if exports_root is not None:
             update_index(exports_root, index_entry(record, final.name))
         error = None
-        if status == "failed" and comp is not None:
-            error = f"{fmt}: exported to {final} but validation failed: " + "; ".join(comp.failures)
+        if status == "failed":
+            why = "; ".join(comp.failures) if comp is not None else (note or "")
+            error = f"{fmt}: exported to {final} but validation failed: {why}"
             if artifact.details.get("validation_hint"):
                 error += f" — {artifact.details['validation_hint']}"
         return FormatResult(fmt, status, final, artifact, comp, note, error, exit_code, record, md)
     except OSError as exc:
         staged.discard()
+        _reraise_if_interrupted(exc)
         where = exc.filename or target.parent
         msg = f"{fmt}: cannot write the export near {target}: {exc.strerror or exc} ({where})"
         return FormatResult(fmt, "error", None, None, None, None, msg, 1, {"debug_traceback": traceback.format_exc()})
     except ModelportError as exc:
         staged.discard()
+        _reraise_if_interrupted(exc)
         code = exc.exit_code
         result = FormatResult(fmt, "error", None, None, None, None, str(exc), code)
         captured = locals().get("log")
@@ -791,6 +803,13 @@ def _export_one(
         staged.discard()
         for d in upstream_dirs:
             shutil.rmtree(d, ignore_errors=True)
+
+
+def _reraise_if_interrupted(exc: BaseException) -> None:
+    from modelport import store
+
+    if store.INTERRUPTED:
+        raise KeyboardInterrupt from exc
 
 
 def _public_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -874,6 +893,6 @@ def validate_export(
                                               threads=threads)
     code = 2 if status == "failed" else 0
     err = None
-    if status == "failed" and comp is not None:
-        err = f"{fmt}: validation failed: " + "; ".join(comp.failures)
+    if status == "failed":
+        err = f"{fmt}: validation failed: " + ("; ".join(comp.failures) if comp is not None else (note or ""))
     return FormatResult(fmt, status, export_dir, artifact, comp, note, err, code, record, md)

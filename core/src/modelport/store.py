@@ -165,6 +165,15 @@ class StagedDir:
 
 
 _LIVE: set[Path] = set()
+# Set by the CLI's SIGINT handler: converters sometimes wrap KeyboardInterrupt in their own errors,
+# and an interrupted run must still end as "interrupted" (130), not as a failed export (1).
+INTERRUPTED = False
+
+
+def on_sigint(signum: int, frame: object) -> None:
+    global INTERRUPTED
+    INTERRUPTED = True
+    raise KeyboardInterrupt
 
 
 def _pid_alive(pid: int) -> bool:

@@ -216,12 +216,15 @@ class ValidationRun:
     :param checks: structural checks performed, name → result (``onnx.checker: ok``).
     :param skipped: why the numeric check could not run here (``numeric check needs macOS``).
     :param runtime: runtime name and version used.
+    :param problems: structural checks that failed (one line each): the export is still written, and
+        the run ends with exit 2, so the user has the artifact to inspect.
     """
 
     outputs: list[list[Any]] | None = None
     checks: dict[str, Any] = field(default_factory=dict)
     skipped: str | None = None
     runtime: str | None = None
+    problems: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport import Artifact, ConfigError, ExportFailed, ExportRequest, FormatSpec, OptionSpec, hookimpl, requires
+from modelport.outputs import flatten_outputs, to_numpy
 
 __version__ = "0.1.0"
 
@@ -229,19 +230,7 @@ class SafetensorsRunner:
         args = [torch.from_numpy(v if v.flags.writeable else v.copy()) for v in inputs.values()]
         with torch.no_grad():
             out = self.model(*args)
-        return [t.detach().cpu().numpy() for t in _flatten(out)]
-
-
-def _flatten(out: Any) -> list[Any]:
-    """Output tensors in modelport's output order: tuples, lists and dicts depth-first, None skipped."""
-    import torch
-
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if out is None:
-        return []
-    items = list(out.values()) if isinstance(out, Mapping) else list(out)
-    return [t for item in items for t in _flatten(item)]
+        return [to_numpy(t) for _, t in flatten_outputs(out)]
 
 
 @hookimpl
