@@ -219,23 +219,41 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--models", default="cnn,transformer")
-    ap.add_argument("--big", action="store_true", help="also export and validate a > 2 GB model (needs ~15 GB RAM)")
+    ap.add_argument("--big", action="store_true", help="also export and validate a > 2 GB model (peak RSS about 10 GB)")
+    ap.add_argument("--big-only", action="store_true", help="only the > 2 GB run")
     ap.add_argument("--json", action="store_true", help="print the results as JSON instead of markdown")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="modelport-onnx-bench-"))
     try:
-        names = [n.strip() for n in a.models.split(",") if n.strip()]
+        names = [] if a.big_only else [n.strip() for n in a.models.split(",") if n.strip()]
         results: dict[str, Any] = {"machine": f"{os.cpu_count()} CPUs, {sys.platform}, Python {sys.version.split()[0]}"}
         results["cli"] = [export_overhead(n, a.repeats, work) for n in names]
         results["api"] = [in_process(n, a.repeats, work) for n in names]
-        results["latency"] = latency(a.threads, work)
-        if a.big:
+        results["latency"] = [] if a.big_only else latency(a.threads, work)
+        if a.big or a.big_only:
             results["big"] = big_run(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if a.json:
         print(json.dumps(results, indent=2))
         return
+    if names:
+        print_tables(results, a)
+    if "big" in results:
+        b = results["big"]
+        print(f"\n## > 2 GB model (9 x Linear(8192, 8192), 2.4 GB fp32), export + validation through the CLI "
+              f"({results['machine']})\n")
+        print(f"exit {b['exit_code']}, {b['seconds']} s, peak RSS {b['peak_rss_gb']} GB, validation {b['validation']} "
+              f"(max abs diff {b['max_abs_diff']}), onnx.checker {b['checker']}")
+        print("\n| file | bytes |\n|---|---|")
+        for f, size in b["files"].items():
+            print(f"| {f} | {size} |")
+        if b["exit_code"]:
+            print(f"\nstderr: {b['stderr']}")
+
+
+def print_tables(results: dict[str, Any], a: argparse.Namespace) -> None:
+    """The overhead and latency tables in markdown."""
     print(f"## ONNX export overhead ({results['machine']}, {a.repeats} repeats, medians)\n")
     print("| model | `modelport export --no-validate` s | same, simplify=false s | direct torch.onnx.export script s "
           "| wall ratio | wall ratio (simplify=false) | CPU s (modelport / direct) | CPU ratio |")
@@ -253,16 +271,6 @@ def main() -> None:
     print("|---|---|---|---|")
     for r in results["latency"]:
         print(f"| {r['runtime']} | {r['batch']} | {r['p50_ms']} | {r['p90_ms']} |")
-    if "big" in results:
-        b = results["big"]
-        print("\n## > 2 GB model (9 x Linear(8192, 8192), 2.4 GB fp32), export + validation through the CLI\n")
-        print(f"exit {b['exit_code']}, {b['seconds']} s, peak RSS {b['peak_rss_gb']} GB, validation {b['validation']} "
-              f"(max abs diff {b['max_abs_diff']}), onnx.checker {b['checker']}")
-        print("\n| file | bytes |\n|---|---|")
-        for f, size in b["files"].items():
-            print(f"| {f} | {size} |")
-        if b["exit_code"]:
-            print(f"\nstderr: {b['stderr']}")
 
 
 if __name__ == "__main__":

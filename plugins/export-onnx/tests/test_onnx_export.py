@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import modelport
+import modelport_onnx
 import numpy as np
 import onnx
 import pytest
 from modelport import Artifact, TensorSpec, ValidationFailed
-from onnx import TensorProto, helper
-
-import modelport_onnx
 from modelport_onnx.hierarchy import MODULE_KEY, node_module
+from onnx import TensorProto, helper
 
 COMPUTE_OPS = {"MatMul", "Add", "Softmax", "LayerNormalization", "Gelu", "Gather", "Mul", "Div", "Sub", "Split",
                "Reshape", "Transpose", "ReduceSum", "Gemm", "Conv", "Relu", "Cast", "Clip", "Unsqueeze"}
@@ -230,5 +229,13 @@ def test_validate_fails_when_onnx_checker_rejects_the_model(tmp_path: Path) -> N
     graph = helper.make_graph([helper.make_node("Relu", ["not_defined"], ["y"])], "g", [x], [y])
     path = tmp_path / "model.onnx"
     onnx.save(helper.make_model(graph), str(path))
-    with pytest.raises(ValidationFailed, match="onnx.checker rejects"):
+    with pytest.raises(ValidationFailed, match=r"onnx\.checker rejects"):
         modelport_onnx.validate(Artifact(format="onnx", path=path), [{"x": np.zeros(1, np.float32)}])
+
+
+def test_int8_shorthand_picks_dynamic_without_samples(tmp_path: Path, examples: Any) -> None:
+    r = export(examples.small_cnn(), vision(), tmp_path / "int8", "int8=true")
+    assert r.status == "passed", r.error
+    assert r.artifact.precision == "int8"
+    assert r.record["options"]["quantize"] == "dynamic"
+    assert r.record["details"]["quantization"]["quantized_ops"]["ConvInteger"] == 3

@@ -46,6 +46,8 @@ OPTIONS = (
     OptionSpec("fp16", "bool", False, "float16 weights and compute, float32 inputs and outputs kept"),
     OptionSpec("quantize", "choice", "none", "int8 with onnxruntime.quantization: dynamic (weights only, no data "
                "needed) or static (QDQ, calibrated on --sample-inputs)", choices=("none", "dynamic", "static")),
+    OptionSpec("int8", "bool", False, "shorthand of the export convention: quantize=static when --sample-inputs "
+               "are given, quantize=dynamic otherwise"),
     OptionSpec("hierarchy", "bool", True, "keep each node's PyTorch module path in its metadata_props "
                "(pkg.modelport.module), through simplification and quantization"),
     OptionSpec("embed_metadata", "bool", True, "copy the model's metadata (name, task, class names, preprocessing) "

@@ -53,9 +53,8 @@ def summarize(path: Path) -> dict[str, Any]:
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
-    nodes = list(hierarchy.iter_nodes(model.graph))
     ops = Counter(n.op_type for n in model.graph.node)
-    with_module = sum(1 for n in nodes if hierarchy.node_module(n) is not None)
+    with_module = sum(1 for n in model.graph.node if hierarchy.node_module(n) is not None)
     data = external_files(model)
     size = path.stat().st_size + sum((path.parent / f).stat().st_size for f in data if (path.parent / f).is_file())
     return {

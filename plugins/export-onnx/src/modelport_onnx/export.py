@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from modelport import Artifact, ConfigError, ExportFailed, ExportRequest, ValidationFailed
+from modelport import Artifact, ConfigError, ExportFailed, ExportRequest, ValidationFailed, missing_modules
 
 from modelport_onnx import DATA_FILE, FORMAT, MODEL_FILE, hierarchy
 
@@ -89,12 +89,23 @@ def tensor_leaves(out: Any) -> list[Any]:
     return []
 
 
+def resolve_quantize(request: ExportRequest) -> str:
+    """The quantization mode: ``quantize``, or what ``int8=true`` stands for (static with samples, else dynamic)."""
+    mode = request.options.get("quantize") or "none"
+    if mode == "none" and request.options.get("int8"):
+        mode = "static" if request.sample_inputs else "dynamic"
+    return mode
+
+
 def check_options(request: ExportRequest) -> None:
     """Refuse option combinations that cannot work, before any time is spent exporting (exit 3)."""
     opts = request.options
-    quantize = opts.get("quantize") or "none"
+    quantize = resolve_quantize(request)
+    opts["quantize"] = quantize
     if opts.get("fp16") and quantize != "none":
         raise ConfigError("onnx: fp16=true and quantize are exclusive; pick one precision")
+    if (opts.get("fp16") or quantize != "none") and missing_modules("onnxruntime"):
+        raise ConfigError("onnx: fp16 and quantize use onnxruntime's converters; pip install onnxruntime")
     if quantize == "static" and not request.sample_inputs:
         raise ConfigError("onnx: quantize=static calibrates on real inputs; pass --sample-inputs FILE.npz "
                           "(or use quantize=dynamic, which needs no data)")
@@ -498,7 +509,12 @@ def check_batch(path: Path, request: ExportRequest, trace_batch: int, details: d
         return
     with torch.no_grad():
         expected = [tuple(t.shape) for t in tensor_leaves(request.model(*args))]
-    runner = OnnxRunner(path, threads=request.threads, quiet=True)
+    try:
+        runner = OnnxRunner(path, threads=request.threads, quiet=True)
+    except Exception as exc:
+        # not a batch problem: validation reports the load failure (exit 2) and the file stays for other runtimes
+        details["batch_check"] = f"skipped (onnxruntime cannot load the model: {first_line(exc)[:200]})"
+        return
     exporter = details.get("exporter")
     try:
         outs = runner({n: a.numpy() for n, a in zip(request.input_names, args)})
@@ -598,7 +614,7 @@ def export_onnx(request: ExportRequest) -> Artifact:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    options = {"opset": details["opset"]}
+    options = {"opset": details["opset"], "quantize": opts.get("quantize")}
     return Artifact(
         format=FORMAT, path=path, files=files, precision=precision, details=details, warnings=notes,
         input_names=graph_inputs if graph_inputs != request.input_names else None,

@@ -203,7 +203,7 @@ def _module_sort_key(label: str) -> list[tuple[int, Any]]:
 def group_by_module(model: Any, prefix: str | None = None) -> list[dict[str, Any]]:
     """Nodes grouped by module path in tree order: module, class, node count, op types (for ``inspect``)."""
     groups: dict[str, dict[str, Any]] = {}
-    for node in iter_nodes(model.graph):
+    for node in model.graph.node:  # top-level nodes, as counted by ``nodes`` and ``ops``
         props = props_of(node)
         path = module_from_props(props)
         if path is None:

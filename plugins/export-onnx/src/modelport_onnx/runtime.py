@@ -27,6 +27,8 @@ def session_options(threads: int | None, quiet: bool = False) -> Any:
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     if quiet:
         so.log_severity_level = 4  # a probe that is expected to fail should not print ORT's error log
+        # a one-off probe: idle worker threads should not spin on the CPU for the rest of the export
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return so
 
 
@@ -83,9 +85,14 @@ def check_model(path: Path) -> str:
 
 def validate_artifact(artifact: Artifact, inputs: Sequence[Mapping[str, Any]]) -> ValidationRun:
     """onnx.checker (structure) plus outputs from the runner on every input set; the core compares them."""
+    from modelport import missing_modules
+
     from modelport_onnx.export import first_line
 
     checks: dict[str, Any] = {"onnx.checker": check_model(artifact.path)}
+    if missing_modules("onnxruntime"):
+        return ValidationRun(outputs=None, checks=checks,
+                             skipped="onnxruntime is not installed (pip install onnxruntime) — structure checked only")
     try:
         runner = OnnxRunner(artifact.path, threads=artifact.options.get("threads"))
     except Exception as exc:
