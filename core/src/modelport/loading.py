@@ -133,7 +133,16 @@ def _load_factory(target: str, attr: str, kwargs: dict[str, Any]) -> Any:
         file = Path(target)
         if not file.is_file():
             raise ModelLoadError(f"model {target}:{attr}: no such file {target}")
+        # the file's own name, as `python -c "import models"` would give it, so module paths in artifacts
+        # (ONNX hierarchy, TorchScript code) read `models.SmallCNN`, not a generated name
         mod_name = f"_modelport_user_{abs(hash(str(file.resolve())))}"
+        if file.stem.isidentifier() and file.stem not in sys.modules:
+            try:
+                shadows = importlib.util.find_spec(file.stem) is not None  # never shadow an installed module
+            except (ImportError, ValueError):
+                shadows = True
+            if not shadows:
+                mod_name = file.stem
         spec = importlib.util.spec_from_file_location(mod_name, file)
         if spec is None or spec.loader is None:
             raise ModelLoadError(f"model {target}:{attr}: cannot import {target}")
