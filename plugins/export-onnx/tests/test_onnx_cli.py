@@ -151,3 +151,22 @@ def test_inspect_on_a_model_without_module_paths_says_so(tmp_path: Path, transfo
     info = json.loads(run_cli("inspect", str(path), "--by-module", "--json").stdout)
     assert "carries no module paths" in info["modules_note"]
     assert [g["module"] for g in info["modules"]] == ["(root)"]
+
+
+def test_opset_below_18_uses_the_legacy_exporter_or_is_refused(tmp_path):
+    """The dynamo exporter writes opset >= 18; asking for 17 must not write an invalid down-converted graph."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    model = f"{Path(__file__).resolve().parents[3] / 'examples' / 'models.py'}:small_transformer"
+    out = tmp_path / "o17"
+    r = subprocess.run([sys.executable, "-m", "modelport", "export", model, "--text", "8", "-f", "onnx", "-o", "opset=17",
+                        "--output-dir", str(out), "-q"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    record = json.loads((out / "export.json").read_text())
+    assert record["details"]["exporter"] == "legacy" and record["details"]["opset"] == 17
+    r = subprocess.run([sys.executable, "-m", "modelport", "export", model, "--text", "8", "-f", "onnx", "-o", "opset=17",
+                        "-o", "exporter=dynamo", "--output-dir", str(tmp_path / "d17")], capture_output=True, text=True)
+    assert r.returncode == 3 and "exporter=legacy" in r.stderr

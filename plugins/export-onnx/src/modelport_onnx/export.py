@@ -115,6 +115,9 @@ def check_options(request: ExportRequest) -> None:
     opset = opts.get("opset")
     if opset is not None and not 7 <= int(opset) <= 30:
         raise ConfigError(f"onnx: opset={opset} is outside the range ONNX defines (7..30)")
+    if opset is not None and int(opset) < DYNAMO_MIN_OPSET and opts.get("exporter") == "dynamo":
+        raise ConfigError(f"onnx: the dynamo exporter writes opset {DYNAMO_MIN_OPSET} or newer; for opset={opset} use "
+                          "-o exporter=legacy (or exporter=auto, which picks it)")
 
 
 # ----------------------------------------------------------------------------- exporters
@@ -219,11 +222,21 @@ def export_legacy(request: ExportRequest, args: tuple[Any, ...], work: Path, tra
         raise ExportFailed(f"onnx: the legacy exporter failed: {root_cause(exc)}") from exc
 
 
+DYNAMO_MIN_OPSET = 18
+
+
 def run_exporter(request: ExportRequest, args: tuple[Any, ...], work: Path, trace_batch: int,
                  details: dict[str, Any]) -> Any:
     """Export with the requested exporter; in ``auto``, fall back to legacy when dynamo refuses, and say so."""
     choice = request.options.get("exporter") or "auto"
     details["exporter_requested"] = choice
+    opset = request.options.get("opset")
+    if choice == "auto" and opset is not None and int(opset) < DYNAMO_MIN_OPSET:
+        # down-converting the dynamo exporter's opset-18 graph writes invalid models (Split num_outputs)
+        request.note(f"onnx: opset={opset} is below what the dynamo exporter writes ({DYNAMO_MIN_OPSET}); "
+                     "used the legacy exporter (exporter=auto)")
+        details["fallback"] = f"opset {opset} < {DYNAMO_MIN_OPSET}"
+        choice = "legacy"
     if choice in ("auto", "dynamo"):
         try:
             proto = export_dynamo(request, args)
