@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from modelport.errors import ConfigError
+from modelport.errors import ConfigError, ModelportError
 from modelport.inputs import InputSpec
 from modelport.pipeline import (
     REFERENCE_FILE,
@@ -137,7 +137,11 @@ def bench_dirs(
         validation = record.get("validation") or {}
         source_key = json.dumps(record.get("source"), sort_keys=True, default=str)
         progress(f"{artifact.format}: loading")
-        runner = call_hook(host, artifact.format, "load_runner", artifact=artifact, options={"threads": threads})
+        try:
+            runner = call_hook(host, artifact.format, "load_runner", artifact=artifact, options={"threads": threads})
+        except ModelportError as exc:  # e.g. Core ML cannot run on Linux: a row that says so, not a failed bench
+            rows.append({"export_dir": str(d), "format": artifact.format, "error": str(exc).removeprefix(f"{artifact.format}: ")})
+            continue
         if runner is None:
             rows.append({"export_dir": str(d), "format": artifact.format, "error": "no plugin can run this artifact here"})
             continue
