@@ -1,0 +1,10 @@
+"""modelport's conformance kit (modelport.testing), run exactly as a third-party plugin would run it."""
+
+from modelport.testing import PluginConformance
+
+
+class TestConformance(PluginConformance):
+    plugin = "modelport_tensorrt"
+    format = "tensorrt"
+    heavy_modules = ("tensorrt",)
+    models = ("cnn",)
