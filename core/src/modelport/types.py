@@ -262,6 +262,30 @@ class ExportRequest:
         """Seeded example tensors for this spec, optionally at another batch size."""
         return self.inputs.make_torch(batch=batch, seed=seed)
 
+    def torch_dynamic_shapes(self, max_batch: int = 1 << 16) -> Any:
+        """``dynamic_shapes`` for ``torch.export.export`` from the input spec (None when nothing is dynamic).
+
+        The batch axis becomes ``Dim("batch", min=1, max=max_batch)``; other dynamic axes ``Dim.AUTO``.
+        One label shared by several inputs (``input_ids`` / ``attention_mask``) is one ``Dim``.
+        """
+        import re
+
+        import torch
+
+        if not self.inputs.has_dynamic:
+            return None
+        dims: dict[str, Any] = {}
+        shapes = []
+        for t in self.inputs.tensors:
+            per: dict[int, Any] = {}
+            for axis, label in t.dynamic.items():
+                if label not in dims:
+                    dims[label] = (torch.export.Dim(re.sub(r"\W", "_", label), min=1, max=max_batch) if axis == 0
+                                   else torch.export.Dim.AUTO)
+                per[axis] = dims[label]
+            shapes.append(per or None)
+        return tuple(shapes)
+
     def upstream(self, format: str, **options: Any) -> Artifact:
         """Ask the core for an artifact of another format (TensorRT builds from ONNX).
 

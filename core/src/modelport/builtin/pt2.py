@@ -28,21 +28,8 @@ def register_formats(register: Any) -> None:
 
 
 def dynamic_shapes_for(request: ExportRequest) -> Any:
-    """torch.export ``dynamic_shapes`` from the input spec: one ``Dim`` per label, shared across inputs."""
-    import torch
-
-    if not request.inputs.has_dynamic:
-        return None
-    dims: dict[str, Any] = {}
-    shapes = []
-    for t in request.inputs.tensors:
-        per: dict[int, Any] = {}
-        for axis, label in t.dynamic.items():
-            if label not in dims:
-                dims[label] = torch.export.Dim.AUTO if axis != 0 else torch.export.Dim(label, min=1, max=1 << 16)
-            per[axis] = dims[label]
-        shapes.append(per or None)
-    return tuple(shapes)
+    """torch.export ``dynamic_shapes`` from the input spec (see ``ExportRequest.torch_dynamic_shapes``)."""
+    return request.torch_dynamic_shapes()
 
 
 def export_program(request: ExportRequest, strict: bool = False) -> Any:

@@ -85,23 +85,6 @@ def torch_version_warning() -> str | None:
     return None
 
 
-def _dynamic_shapes(request: ExportRequest) -> Any:
-    import torch
-
-    if not request.inputs.has_dynamic:
-        return None
-    dims: dict[str, Any] = {}
-    shapes = []
-    for t in request.inputs.tensors:
-        per: dict[int, Any] = {}
-        for axis, label in t.dynamic.items():
-            if label not in dims:
-                dims[label] = torch.export.Dim(_UNSAFE.sub("_", label), min=1, max=1 << 16) if axis == 0 else torch.export.Dim.AUTO
-            per[axis] = dims[label]
-        shapes.append(per or None)
-    return tuple(shapes)
-
-
 def _shape_of(val: Any, batch_symbol: Any) -> list[Any]:
     out: list[Any] = []
     for i, d in enumerate(getattr(val, "shape", ())):
@@ -138,7 +121,7 @@ def export_coreml(request: ExportRequest) -> Artifact:
         args = request.make_inputs(batch=2)  # a batch of 1 lets torch.export specialize the batch axis
     try:
         with quiet_coremltools():
-            ep = torch.export.export(request.model, args, dynamic_shapes=_dynamic_shapes(request), strict=False)
+            ep = torch.export.export(request.model, args, dynamic_shapes=request.torch_dynamic_shapes(), strict=False)
             ep = ep.run_decompositions({})
     except Exception as exc:
         raise ExportFailed(f"coreml: torch.export failed: {type(exc).__name__}: {_first_line(exc)}"[:600]) from exc

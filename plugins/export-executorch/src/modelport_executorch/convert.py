@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -34,24 +33,6 @@ def quiet() -> Iterator[None]:
             warnings.filterwarnings("ignore", category=category)
         warnings.filterwarnings("ignore", message="This API is experimental")
         yield
-
-
-def _dynamic_shapes(request: ExportRequest, max_batch: int) -> Any:
-    import torch
-
-    if not request.inputs.has_dynamic:
-        return None
-    dims: dict[str, Any] = {}
-    shapes = []
-    for t in request.inputs.tensors:
-        per: dict[int, Any] = {}
-        for axis, label in t.dynamic.items():
-            if label not in dims:
-                dims[label] = (torch.export.Dim(re.sub(r"\W", "_", label), min=1, max=max_batch) if axis == 0
-                               else torch.export.Dim.AUTO)
-            per[axis] = dims[label]
-        shapes.append(per or None)
-    return tuple(shapes)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -103,7 +84,7 @@ def export_executorch(request: ExportRequest) -> Artifact:
 
             partitioner = [XnnpackPartitioner()]
         try:
-            ep = torch.export.export(request.model, args, dynamic_shapes=_dynamic_shapes(request, max_batch), strict=False)
+            ep = torch.export.export(request.model, args, dynamic_shapes=request.torch_dynamic_shapes(max_batch), strict=False)
         except Exception as exc:
             raise ExportFailed(f"executorch: torch.export failed: {type(exc).__name__}: {_first_line(exc)}"[:600]) from exc
         try:
