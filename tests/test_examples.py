@@ -96,7 +96,7 @@ def test_safetensors_plugin_installs_with_pip_and_passes_its_tests(tmp_path):
     _pip_install_target(EXAMPLES / "modelport-export-safetensors", site)
     assert (site / "modelport_safetensors" / "__init__.py").is_file()
     summary = _run_plugin_tests(EXAMPLES / "modelport-export-safetensors", site)
-    assert "14 passed" in summary, summary
+    assert "15 passed" in summary, summary
 
 
 @pytest.mark.skipif(not HAS_ONNX, reason="the ONNX stamp wraps modelport-export-onnx, which is not installed or not "

@@ -95,11 +95,30 @@ def test_relative_factory_is_found_from_the_working_directory(tmp_path, model_fi
     assert meta["extra_metadata"]["safetensors"]["factory_kwargs"] == {"classes": 3}
 
 
-def test_model_from_a_file_needs_a_factory(tmp_path, model_file):
-    r = modelport("export", f"{model_file}:build", "--vision", "3x8x8", "-f", "safetensors", "--output-dir",
-                  str(tmp_path / "out"))
-    assert r.returncode == 3
-    assert "pass -o factory=path/to/file.py:function" in r.stderr
+def test_model_from_a_file_uses_the_recorded_source(tmp_path, model_file):
+    """The core passes the CLI's model reference in request.metadata["source"]: no -o factory needed."""
+    out = tmp_path / "out"
+    r = modelport("export", f"{model_file}:build", "--vision", "3x8x8", "-f", "safetensors", "--model-kwargs",
+                  '{"classes": 4}', "--output-dir", str(out))
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((out / "metadata.json").read_text())["extra_metadata"]["safetensors"]
+    assert meta["factory"] == f"{model_file}:build" and meta["factory_kwargs"] == {"classes": 4}
+
+
+def test_model_object_from_a_file_needs_a_factory(tmp_path, model_file):
+    """Through the Python API there is no recorded source, and a class from a file is not importable by name."""
+    script = tmp_path / "api.py"
+    script.write_text(
+        "import importlib.util, sys\n"
+        "import modelport\n"
+        f"spec = importlib.util.spec_from_file_location('netmod', {str(model_file)!r})\n"
+        "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
+        f"res = modelport.export(mod.build(), ['safetensors'], modelport.vision(3, 8, 8), output_dir={str(tmp_path / 'out')!r})\n"
+        "print(res['safetensors'].exit_code, res['safetensors'].error)\n"
+    )
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert r.stdout.startswith("3 "), r.stdout + r.stderr
+    assert "pass -o factory=path/to/file.py:function" in r.stdout
     assert not (tmp_path / "out").exists()
 
 
