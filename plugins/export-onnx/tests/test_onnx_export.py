@@ -129,6 +129,40 @@ def test_weights_over_the_threshold_go_to_one_data_file(tmp_path: Path, examples
     assert again.status == "passed"
 
 
+def test_large_fp32_models_stream_weights_to_disk_and_keep_dims_hierarchy_and_metadata(
+        tmp_path: Path, examples: Any) -> None:
+    """Over the threshold, weights go from the program straight to model.onnx.data (the memory path of > 2 GB
+    models): the graph still gets its dim names, module paths and embedded metadata, and it validates."""
+    out = tmp_path / "big"
+    r = export(examples.small_transformer(), modelport.text(16, dynamic_batch=True), out,
+               "external_data_threshold=1000", model_name="big_transformer")
+    assert r.status == "passed", r.error
+    assert r.validation.batch_sizes == [1, 4, 8]
+    details = r.record["details"]
+    assert details["written"].startswith("streamed")
+    assert details["simplify"]["applied"] is False and "onnxslim" in details["simplify"]["reason"]
+    assert details["batch_check"].startswith("left to validation")
+    assert r.record["artifact_files"] == ["model.onnx", "model.onnx.data"]
+    graph_only = onnx.load(str(out / "model.onnx"), load_external_data=False)
+    assert {e.value for t in graph_only.graph.initializer for e in t.external_data if e.key == "location"} == {
+        "model.onnx.data"}
+    assert [d.dim_param for i in graph_only.graph.input for d in i.type.tensor_type.shape.dim[:1]] == ["batch"] * 2
+    assert {p.key: p.value for p in graph_only.metadata_props}["model_name"] == "big_transformer"
+    softmax = {node_module(n) for n in graph_only.graph.node if n.op_type == "Softmax"}
+    assert softmax == {"blocks.0.attn", "blocks.1.attn"}
+    assert modelport.validate(out).status == "passed"
+
+
+def test_legacy_exporter_over_the_threshold_also_writes_one_data_file(tmp_path: Path, examples: Any) -> None:
+    out = tmp_path / "legacy"
+    r = export(examples.small_cnn(), vision(), out, "external_data_threshold=1000", "exporter=legacy")
+    assert r.status == "passed", r.error
+    assert r.record["details"]["exporter"] == "legacy"
+    assert "written" not in r.record["details"]
+    assert sorted(p.name for p in out.iterdir()) == ["export.json", "metadata.json", "model.onnx", "model.onnx.data",
+                                                      "reference.npz"]
+
+
 def test_external_data_never_writes_a_single_file(tmp_path: Path, examples: Any) -> None:
     out = tmp_path / "one"
     r = export(examples.small_cnn(), vision(), out, "external_data=never", "external_data_threshold=1")

@@ -174,7 +174,11 @@ def rename_dims(model: Any, request: ExportRequest) -> None:
 
 
 def export_dynamo(request: ExportRequest, args: tuple[Any, ...]) -> Any:
-    """torch.onnx.export(dynamo=True) to an in-memory ModelProto; ExportFailed with one line when it refuses."""
+    """torch.onnx.export(dynamo=True) to an in-memory ONNXProgram; ExportFailed with one line when it refuses.
+
+    The program's initializers still share memory with the PyTorch parameters: nothing is copied until the
+    program is serialized (``program.model_proto`` or ``program.save``).
+    """
     import torch
 
     try:
@@ -186,12 +190,29 @@ def export_dynamo(request: ExportRequest, args: tuple[Any, ...]) -> Any:
             )
         if program is None:
             raise RuntimeError("torch.onnx.export returned no program")
-        proto = program.model_proto
     except Exception as exc:
         raise ExportFailed(f"onnx: the dynamo exporter refused the model: {root_cause(exc)}") from exc
-    del program
+    return program
+
+
+def program_proto(program: Any, request: ExportRequest) -> Any:
+    """The program serialized to one in-memory ModelProto (weights copied in), dims renamed."""
+    try:
+        proto = program.model_proto
+    except Exception as exc:
+        raise ExportFailed(f"onnx: serializing the dynamo exporter's program failed: {root_cause(exc)}") from exc
     rename_dims(proto, request)
     return proto
+
+
+def program_weights_bytes(program: Any) -> int:
+    """Bytes of the program's initializers, read from tensor metadata without serializing anything."""
+    total = 0
+    for value in program.model.graph.initializers.values():
+        tensor = value.const_value
+        if tensor is not None:
+            total += int(tensor.nbytes)
+    return total
 
 
 def export_legacy(request: ExportRequest, args: tuple[Any, ...], work: Path, trace_batch: int) -> Any:
@@ -227,7 +248,11 @@ DYNAMO_MIN_OPSET = 18
 
 def run_exporter(request: ExportRequest, args: tuple[Any, ...], work: Path, trace_batch: int,
                  details: dict[str, Any]) -> Any:
-    """Export with the requested exporter; in ``auto``, fall back to legacy when dynamo refuses, and say so."""
+    """Export with the requested exporter; in ``auto``, fall back to legacy when dynamo refuses, and say so.
+
+    Returns the dynamo exporter's ONNXProgram (still sharing the PyTorch weights) or the legacy exporter's
+    ModelProto; ``details["exporter"]`` says which.
+    """
     choice = request.options.get("exporter") or "auto"
     details["exporter_requested"] = choice
     opset = request.options.get("opset")
@@ -239,9 +264,9 @@ def run_exporter(request: ExportRequest, args: tuple[Any, ...], work: Path, trac
         choice = "legacy"
     if choice in ("auto", "dynamo"):
         try:
-            proto = export_dynamo(request, args)
+            program = export_dynamo(request, args)
             details["exporter"] = "dynamo"
-            return proto
+            return program
         except ExportFailed as exc:
             if choice == "dynamo":
                 raise
@@ -509,6 +534,64 @@ def write(proto: Any, workdir: Path, request: ExportRequest, details: dict[str, 
     return files
 
 
+def streams_to_disk(exported: Any, request: ExportRequest, details: dict[str, Any]) -> bool:
+    """Whether to write the dynamo program straight to model.onnx + model.onnx.data (large fp32 models).
+
+    Serializing a program to one ModelProto copies every weight, and onnxslim copies them again: over 4x the
+    parameter bytes at peak for a 2.4 GB model. Written straight from the program, each weight goes from the
+    PyTorch tensor to the data file, and only the graph is held in memory.
+    """
+    opts = request.options
+    if details.get("exporter") != "dynamo" or opts.get("fp16") or opts.get("quantize", "none") != "none":
+        return False
+    if (opts.get("external_data") or "auto") == "never":
+        return False
+    return program_weights_bytes(exported) > int(opts.get("external_data_threshold") or 0)
+
+
+def write_streaming(program: Any, request: ExportRequest,
+                    details: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """program.save with external data, then the graph alone (no weights) reloaded for dims, hierarchy, metadata."""
+    import onnx
+
+    opts = request.options
+    path = request.workdir / MODEL_FILE
+    data = request.workdir / DATA_FILE
+    data.unlink(missing_ok=True)
+    size = program_weights_bytes(program)
+    try:
+        program.save(str(path), external_data=True)
+    except (ValueError, OSError) as exc:
+        raise ExportFailed(f"onnx: writing {MODEL_FILE} with external data failed: {first_line(exc)}") from exc
+    proto = onnx.load(str(path), load_external_data=False)
+    rename_dims(proto, request)
+    details["opset"] = graph_opset(proto)
+    details["ir_version"] = proto.ir_version
+    details["producer"] = f"{proto.producer_name} {proto.producer_version}".strip()
+    details["simplify"] = {
+        "applied": False, "nodes": len(proto.graph.node),
+        "reason": "weights over external_data_threshold are written straight to model.onnx.data and onnxslim "
+                  "would need them all in memory; the dynamo exporter's own optimizer ran",
+    }
+    if opts.get("hierarchy", True):
+        details["hierarchy"] = hierarchy.restore(proto, hierarchy.capture(proto))
+    else:
+        hierarchy.strip(proto)
+        details["hierarchy"] = False
+    if opts.get("embed_metadata", True):
+        details["embedded_metadata"] = embed_metadata(proto, request.metadata)
+    # the graph only: every initializer already points into model.onnx.data, which is left untouched
+    tmp = path.with_name(MODEL_FILE + ".graph")
+    onnx.save_model(proto, str(tmp))
+    tmp.replace(path)
+    files = [MODEL_FILE] + ([DATA_FILE] if data.exists() else [])
+    details["external_data"] = DATA_FILE if data.exists() else False
+    details["weights_bytes"] = size
+    details["nodes"] = len(proto.graph.node)
+    details["written"] = "streamed from the exported program (weights never copied into memory)"
+    return files, [i.name for i in proto.graph.input], [o.name for o in proto.graph.output]
+
+
 def check_batch(path: Path, request: ExportRequest, trace_batch: int, details: dict[str, Any]) -> None:
     """Run the written model at another batch size: a declared dynamic batch must really be dynamic (exit 2)."""
     import torch
@@ -569,8 +652,26 @@ def export_onnx(request: ExportRequest) -> Artifact:
             details["dynamic_axes"] = {t.name: {str(k): v for k, v in t.dynamic.items()}
                                        for t in request.inputs.tensors if t.dynamic}
         t0 = time.perf_counter()
-        proto = run_exporter(request, args, work, trace_batch, details)
+        exported = run_exporter(request, args, work, trace_batch, details)
         timings["torch_onnx_export_s"] = round(time.perf_counter() - t0, 4)
+        if streams_to_disk(exported, request, details):
+            t0 = time.perf_counter()
+            files, graph_inputs, graph_outputs = write_streaming(exported, request, details)
+            del exported
+            timings["write_s"] = round(time.perf_counter() - t0, 4)
+            details["timings"] = timings
+            if request.inputs.dynamic_batch:
+                details["batch_check"] = (
+                    "left to validation, which runs batches 4 and 8: the weights are over the external-data "
+                    "threshold, and onnxruntime would hold a second copy of them beside the PyTorch model")
+            return Artifact(
+                format=FORMAT, path=request.workdir / MODEL_FILE, files=files, precision="fp32", details=details,
+                warnings=notes, input_names=graph_inputs if graph_inputs != request.input_names else None,
+                output_names=graph_outputs if graph_outputs != list(request.output_names) else None,
+                options={"opset": details["opset"], "quantize": opts.get("quantize")},
+            )
+        proto = program_proto(exported, request) if details["exporter"] == "dynamo" else exported
+        del exported
         details["opset"] = graph_opset(proto)
         details["ir_version"] = proto.ir_version
         details["producer"] = f"{proto.producer_name} {proto.producer_version}".strip()
