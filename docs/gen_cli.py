@@ -1,12 +1,11 @@
 """Write docs/cli.md, the CLI reference, from the click commands themselves.
 
-    python docs/gen_cli.py           # rewrite docs/cli.md
-    python docs/gen_cli.py --check   # exit 1 when docs/cli.md is out of date (core/tests/test_docs_cli.py does this)
+    python docs/gen.py           # rewrite the generated pages, docs/cli.md among them
+    python docs/gen.py --check   # exit 1 when docs/cli.md is out of date (core/tests/test_docs_cli.py does this)
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -95,19 +94,3 @@ def render() -> str:
            f"{(main.get_command(ctx, name).get_short_help_str(limit=100))}" for name in main.list_commands(ctx)]
     body += _command(main, ["modelport"], None)
     return HEADER + "\n" + "\n".join(toc) + "\n\n" + "\n".join(body).rstrip() + "\n"
-
-
-def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if not OUT.is_file() or OUT.read_text(encoding="utf-8") != text:
-            print(f"{OUT} is out of date; run: python docs/gen_cli.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,7 +1,7 @@
 """Write docs/metadata.md, the metadata.json reference, from the JSON Schema shipped in the core.
 
-    python docs/gen_metadata.py           # rewrite docs/metadata.md
-    python docs/gen_metadata.py --check   # exit 1 when docs/metadata.md is out of date (core/tests/test_docs_reference.py)
+    python docs/gen.py           # rewrite the generated pages, docs/metadata.md among them
+    python docs/gen.py --check   # exit 1 when docs/metadata.md is out of date (core/tests/test_docs_reference.py)
 
 The example on the page is checked against the schema every time the page is generated.
 """
@@ -9,7 +9,6 @@ The example on the page is checked against the schema every time the page is gen
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -188,19 +187,3 @@ def render() -> str:
     lines += ["## Example", "", "The metadata.json of an ONNX export of the bundled `small_cnn` classifier (abridged "
               "`extra_metadata`):", "", "```json", json.dumps(EXAMPLE, indent=2), "```", ""]
     return "\n".join(lines)
-
-
-def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if not OUT.is_file() or OUT.read_text(encoding="utf-8") != text:
-            print(f"{OUT} is out of date; run: python docs/gen_metadata.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

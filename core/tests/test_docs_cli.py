@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import subprocess
 import sys
@@ -23,7 +24,7 @@ def _gen():
 def test_cli_reference_is_up_to_date():
     gen = _gen()
     current = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
-    assert current == gen.render(), "docs/cli.md is out of date: run `python docs/gen_cli.py` and commit the result"
+    assert current == gen.render(), "docs/cli.md is out of date: run `python docs/gen.py` and commit the result"
 
 
 def test_cli_reference_documents_every_command_and_option():
@@ -43,13 +44,25 @@ def test_cli_reference_documents_every_command_and_option():
     walk(main, ["modelport"])
 
 
-def test_check_mode_fails_on_a_stale_file(tmp_path, monkeypatch):
-    gen = _gen()
-    stale = tmp_path / "cli.md"
-    stale.write_text("# old\n")
-    monkeypatch.setattr(gen, "OUT", stale)
+def test_docs_gen_check_names_the_stale_page_and_a_rewrite_fixes_it(tmp_path, monkeypatch, capsys):
+    """`python docs/gen.py --check` exits 1 naming the stale page; `python docs/gen.py` rewrites only that one."""
+    monkeypatch.syspath_prepend(str(ROOT / "docs"))
+    gen = importlib.import_module("gen")
+    pages = {}
+    for name in ("gen_cli", "gen_metadata", "gen_plugins"):
+        module = importlib.import_module(name)
+        copy = tmp_path / module.OUT.name
+        copy.write_text(module.OUT.read_text(encoding="utf-8"), encoding="utf-8")
+        monkeypatch.setattr(module, "OUT", copy)
+        pages[name] = copy
+    assert gen.main(["--check"]) == 0
+    pages["gen_cli"].write_text("# old\n")
     assert gen.main(["--check"]) == 1
-    assert gen.main([]) == 0 and gen.main(["--check"]) == 0
+    assert "cli.md is out of date" in capsys.readouterr().err
+    assert gen.main([]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert gen.main(["--check"]) == 0
+    assert pages["gen_cli"].read_text(encoding="utf-8") == (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("args", [["--help"], ["plugin", "--help"], ["plugin", "new", "--help"]])

@@ -21,7 +21,7 @@ def _load(name: str):
 def test_plugins_page_is_up_to_date():
     gen = _load("gen_plugins")
     current = (DOCS / "plugins.md").read_text(encoding="utf-8")
-    assert gen.render(current) == current, "docs/plugins.md is out of date: run `python docs/gen_plugins.py`"
+    assert gen.render(current) == current, "docs/plugins.md is out of date: run `python docs/gen.py`"
 
 
 def test_every_hookspec_is_documented_with_its_signature_and_contract():
@@ -61,7 +61,7 @@ def test_metadata_page_is_up_to_date_and_its_example_passes_the_schema():
 
     gen = _load("gen_metadata")
     current = (DOCS / "metadata.md").read_text(encoding="utf-8")
-    assert gen.render() == current, "docs/metadata.md is out of date: run `python docs/gen_metadata.py`"
+    assert gen.render() == current, "docs/metadata.md is out of date: run `python docs/gen.py`"
     assert validation_errors(gen.EXAMPLE) == []
     for prop in schema()["properties"]:
         assert f"| `{prop}` |" in current, prop
