@@ -2,7 +2,8 @@
 
 Each step records what it did in ``details`` (export.json). The model is held as an ``onnx.ModelProto`` between
 steps; it is written once, as a single file under the protobuf limit and as ``model.onnx`` + one
-``model.onnx.data`` above it, never as loose per-tensor files.
+``model.onnx.data`` above it, never as loose per-tensor files. Large fp32 models from the dynamo exporter skip the
+in-memory ModelProto: the program is saved with external data and only its graph is reloaded (``write_streaming``).
 """
 
 from __future__ import annotations
