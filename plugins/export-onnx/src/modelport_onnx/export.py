@@ -406,6 +406,20 @@ def save_for_tools(proto: Any, path: Path, large: bool) -> None:
         onnx.save_model(proto, str(path))
 
 
+@contextlib.contextmanager
+def temp_files_in(folder: Path) -> Iterator[None]:
+    """Point tempfile at ``folder`` for a call: ORT's static quantization writes its augmented model (a copy of the
+    weights) to the system temp folder, which may be small; the work folder is on the output's filesystem."""
+    import tempfile
+
+    previous = tempfile.tempdir
+    tempfile.tempdir = str(folder)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = previous
+
+
 class _SampleReader:
     """onnxruntime CalibrationDataReader over the user's sample inputs (one sample per call)."""
 
@@ -466,9 +480,10 @@ def quantize(proto: Any, request: ExportRequest, work: Path, large: bool, detail
             if missing:
                 raise ConfigError(f"onnx: --sample-inputs has no array for input(s) {', '.join(missing)}")
             reader = _SampleReader(samples, names, dtypes)
-            q.quantize_static(str(model_in), str(out), reader, quant_format=q.QuantFormat.QDQ,
-                              activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
-                              calibrate_method=q.CalibrationMethod.MinMax, use_external_data_format=large)
+            with temp_files_in(work):
+                q.quantize_static(str(model_in), str(out), reader, quant_format=q.QuantFormat.QDQ,
+                                  activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
+                                  calibrate_method=q.CalibrationMethod.MinMax, use_external_data_format=large)
             info.update(weight_type="int8", activation_type="int8", format="QDQ", calibration="MinMax",
                         calibration_samples=len(samples))
     except ConfigError:
