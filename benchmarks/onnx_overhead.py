@@ -93,13 +93,9 @@ def export_overhead(name: str, repeats: int, work: Path) -> dict[str, Any]:
 
 
 def load_examples() -> Any:
-    import importlib.util
+    from modelport.testing import load_module
 
-    spec = importlib.util.spec_from_file_location("modelport_bench_models", EXAMPLES)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_module(EXAMPLES, "modelport_bench_models")
 
 
 def in_process(name: str, repeats: int, work: Path) -> dict[str, Any]:

@@ -14,7 +14,6 @@ modelport-export-openvino installed.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import platform
 import statistics
@@ -34,11 +33,9 @@ VARIANTS: list[tuple[str, list[str]]] = [
 
 
 def _examples() -> Any:
-    spec = importlib.util.spec_from_file_location("modelport_examples_models", EXAMPLES)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from modelport.testing import load_module
+
+    return load_module(EXAMPLES, "modelport_examples_models")
 
 
 def _cpu_name() -> str:

@@ -13,6 +13,7 @@ from modelport.testing import (
     ConformanceError,
     PluginConformance,
     check_availability,
+    check_cli_lists_format,
     check_export,
     check_ignores_other_formats,
     check_import_is_light,
@@ -119,7 +120,7 @@ class Runner:
 
 @hookimpl
 def load_runner(artifact, options):
-    if artifact.format != FORMAT:
+    if artifact.format not in (FORMAT, {also!r}):
         return None
     return Runner(artifact.path)
 '''
@@ -127,11 +128,14 @@ def load_runner(artifact, options):
 
 def _fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, *, heavy_line: str = "", greedy: bool = False,
           extra_file: bool = False, offset: float = 0.0, runtime: bool = True, refuse_int: bool = False,
-          availability: str = "Availability.ok()") -> PluginHost:
-    """Install a fake plugin ``kitfake_<name>`` (format ``kitfake-<name>``) on sys.path and build a host with it."""
+          availability: str = "Availability.ok()", also: str = "") -> PluginHost:
+    """Install a fake plugin ``kitfake_<name>`` (format ``kitfake-<name>``) on sys.path and build a host with it.
+
+    ``also``: another format whose artifacts its load_runner wrongly answers for too.
+    """
     src = FAKE.format(heavy=heavy_line, fmt=f"kitfake-{name}", greedy=greedy,
                       extra_file=extra_file, offset=offset, runtime=runtime, availability=availability,
-                      refuse_int=refuse_int)
+                      refuse_int=refuse_int, also=also)
     site = make_plugin_dist(tmp_path / "site", f"modelport-export-kitfake-{name}", f"kitfake_{name}", src,
                             f"kitfake-{name}")
     monkeypatch.syspath_prepend(str(site))
@@ -178,6 +182,28 @@ def test_hook_answering_every_format_is_caught(tmp_path, monkeypatch):
     host = _fake(tmp_path, monkeypatch, "greedy", greedy=True)
     with pytest.raises(ConformanceError, match=r"export raised .* for another plugin's format"):
         check_ignores_other_formats("kitfake_greedy", host=host)
+
+
+def test_hook_answering_one_real_other_format_is_caught_when_named(tmp_path, monkeypatch):
+    host = _fake(tmp_path, monkeypatch, "onnxish", also="onnx")
+    checked = check_ignores_other_formats("kitfake_onnxish", host=host)  # the made-up format: left alone
+    assert {"export", "load_runner"} <= set(checked)
+    with pytest.raises(ConformanceError, match=r"load_runner (raised|returned) .* for another plugin.s format"):
+        check_ignores_other_formats("kitfake_onnxish", host=host, other_format="onnx")
+    assert "load_runner" in check_ignores_other_formats("kitfake_onnxish", host=host, other_format="tflite")
+    with pytest.raises(ValueError, match="is a format of kitfake_onnxish itself"):
+        check_ignores_other_formats("kitfake_onnxish", host=host, other_format="kitfake-onnxish")
+
+
+def test_cli_lists_format_can_also_check_the_cli_imports_nothing_heavy(tmp_path, monkeypatch):
+    """With heavy_modules, the real `modelport formats --json` (every plugin loaded) must not import them."""
+    host = _fake(tmp_path, monkeypatch, "clilight")
+    row = check_cli_lists_format("kitfake-clilight", plugin="kitfake_clilight", heavy_modules=("fractions",), host=host)
+    assert row["status"] == "available" and row["plugin"] == "modelport-export-kitfake-clilight"
+    host = _fake(tmp_path, monkeypatch, "cliheavy", heavy_line="import fractions\n")
+    check_cli_lists_format("kitfake-cliheavy", host=host)  # not asked to watch: passes
+    with pytest.raises(ConformanceError, match=r"`modelport formats --json` imported fractions"):
+        check_cli_lists_format("kitfake-cliheavy", heavy_modules=("fractions",), host=host)
 
 
 def test_unavailable_without_reason_is_caught(tmp_path, monkeypatch):

@@ -1,14 +1,16 @@
 """What a publisher sends: the files of one or more export folders, where each goes, and the model card.
 
 Shared by every publisher (modelport-publish-hf, modelport-publish-github, third-party ones): the model card
-on the Hub and the release notes on GitHub say the same thing because they are rendered here. Standard
-library only — importing it stays cheap.
+on the Hub and the release notes on GitHub say the same thing because they are rendered here, and
+:func:`publisher_hooks` writes the three hooks of a publisher whose client loads on first use. Standard
+library only — importing it stays cheap. Publishers test against :mod:`modelport.testing_http`.
 """
 
 from __future__ import annotations
 
 import email.utils
 import hashlib
+import importlib
 import json
 import re
 import sys
@@ -16,10 +18,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from modelport.errors import ConfigError, PublishError
+from modelport.hookspecs import hookimpl
 from modelport.store import sha256_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    from modelport.types import PublisherSpec, PublishResult, PullResult, Target
 
 #: Files of an export folder that are published besides the artifact files listed in metadata.json.
 EXTRA_FILES = ("metadata.json", "export.json", "bench.json", "reference.npz")
@@ -82,6 +88,53 @@ def one_line(text: object, limit: int = 300) -> str:
 def say(message: str) -> None:
     """A progress line on stderr (stdout is for results and --json)."""
     print(message, file=sys.stderr, flush=True)
+
+
+def base_url(url: object, option: str) -> str:
+    """An http(s) base URL without its trailing slash; a ConfigError naming ``option`` for anything else."""
+    text = str(url).rstrip("/")
+    if not re.match(r"https?://", text):
+        raise ConfigError(f"{option} {text!r} is not an http(s) URL")
+    return text
+
+
+# ----------------------------------------------------------------------------- plugin hooks
+
+
+def publisher_hooks(spec: PublisherSpec, module: str) -> tuple[Callable[..., None], Callable[..., PublishResult | None],
+                                                              Callable[..., PullResult | None]]:
+    """The ``register_publishers``, ``publish`` and ``pull`` hooks of a publisher whose work lives in ``module``.
+
+    ``module`` defines ``publish(export_dir, target, options)`` and, when ``spec.can_pull``,
+    ``pull(target, dest, options)``; it is imported on the first publish or pull of ``spec.scheme``, so importing
+    the plugin stays cheap. Both hooks return None for other schemes. In the plugin's ``__init__.py``::
+
+        register_publishers, publish, pull = publisher_hooks(PublisherSpec(scheme="s3", ...), "modelport_s3.upload")
+    """
+    scheme = spec.scheme
+
+    @hookimpl
+    def register_publishers(register: Callable[[PublisherSpec], None]) -> None:
+        register(spec)
+
+    @hookimpl
+    def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> PublishResult | None:
+        if target.scheme != scheme:
+            return None
+        result: PublishResult = importlib.import_module(module).publish(Path(export_dir), target, options)
+        return result
+
+    @hookimpl
+    def pull(target: Target, dest: Path, options: Mapping[str, Any]) -> PullResult | None:
+        if target.scheme != scheme:
+            return None
+        result: PullResult = importlib.import_module(module).pull(target, Path(dest), options)
+        return result
+
+    register_publishers.__doc__ = f"Declare the {scheme}:// target ({spec.display_name})."
+    publish.__doc__ = f"Upload export folder(s) to a {scheme}:// target with {module}.publish; None for other schemes."
+    pull.__doc__ = f"Download one export of a {scheme}:// target into ``dest`` with {module}.pull; None for other schemes."
+    return register_publishers, publish, pull
 
 
 # ----------------------------------------------------------------------------- export folders
@@ -443,6 +496,12 @@ class RetryPolicy:
         self.cap = cap
         self.max_retry_after = max_retry_after
 
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], default: int = 4) -> RetryPolicy:
+        """The policy for a publisher's ``retries`` option (``default`` when it is not set)."""
+        retries = options.get("retries")
+        return cls(int(retries if retries is not None else default))
+
     def backoff(self, attempt: int) -> float:
         return min(self.cap, self.base * (2 ** (attempt - 1)))
 
@@ -468,3 +527,13 @@ class RetryPolicy:
                 wait = retry_after if retry_after is not None else self.backoff(attempt)
                 say(f"{where}{what}: {reason}; retrying in {wait:.0f} s (retry {attempt} of {self.retries})")
                 time.sleep(wait)
+
+    def call(self, fn: Callable[[], T], *, what: str, classify: Callable[[BaseException], tuple[str, float | None] | None],
+             error: Callable[[BaseException, str], PublishError], where: str = "") -> T:
+        """:meth:`run`, and a failure that is not a PublishError already becomes ``error(exc, what)`` (one line, no traceback)."""
+        try:
+            return self.run(fn, what=what, classify=classify, where=where)
+        except PublishError:
+            raise
+        except Exception as exc:
+            raise error(exc, what) from None

@@ -36,6 +36,10 @@ The checks, each also a function of its own:
 * :func:`check_runner` — ``load_runner`` returns a reusable runner with a ``runtime`` string that returns one
   numpy array per output, as ``modelport bench`` needs.
 
+And small helpers for a plugin's own tests: :func:`run_cli` (the real CLI in a subprocess), :func:`load_module`
+(a Python file imported from its path, e.g. a file of example models), :func:`read_record` and
+:func:`read_metadata` (an export folder's export.json and metadata.json).
+
 Importing this module is cheap (no torch); the reference models are built on first use.
 """
 
@@ -43,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import importlib.util
 import json
 import os
 import re
@@ -53,6 +58,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from modelport.types import Availability, FormatSpec
@@ -67,7 +73,7 @@ __all__ = [
     "check_ignores_other_formats", "check_import_is_light", "check_metadata", "check_output_convention",
     "check_plugin", "check_registration", "check_runner", "check_unsupported", "check_validate_roundtrip",
     "export_reference_model",
-    "find_plugin", "reference_models",
+    "find_plugin", "load_module", "read_metadata", "read_record", "reference_models", "run_cli",
 ]
 
 DEFAULT_MODELS: tuple[str, ...] = ("cnn", "mlp", "attention")
@@ -86,6 +92,37 @@ class ConformanceError(AssertionError):
 
 def _fail(message: str) -> None:
     raise ConformanceError(message)
+
+
+# ----------------------------------------------------------------------------- helpers for a plugin's own tests
+
+
+def run_cli(*args: str, env: Mapping[str, str] | None = None, cwd: str | Path | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m modelport ARGS`` with this interpreter as a user would, output captured; ``env`` replaces the environment."""
+    return subprocess.run([sys.executable, "-m", "modelport", *args], capture_output=True, text=True, cwd=cwd,
+                          env=None if env is None else dict(env), timeout=timeout)
+
+
+def load_module(path: str | Path, name: str | None = None) -> ModuleType:
+    """Import the Python file at ``path`` as a module named ``name`` (default: the file's stem), not put in sys.modules."""
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(name or path.stem, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path}: cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_record(export_dir: str | Path) -> dict[str, Any]:
+    """The export folder's export.json, parsed as it is (no checks)."""
+    return json.loads((Path(export_dir) / "export.json").read_text(encoding="utf-8"))
+
+
+def read_metadata(export_dir: str | Path) -> dict[str, Any]:
+    """The export folder's metadata.json, parsed as it is (no schema check: see :func:`check_metadata`)."""
+    return json.loads((Path(export_dir) / "metadata.json").read_text(encoding="utf-8"))
 
 
 # ----------------------------------------------------------------------------- finding the plugin
@@ -270,13 +307,38 @@ def check_availability(format: str, *, host: PluginHost | None = None) -> Availa
     return avail
 
 
-def check_cli_lists_format(format: str, *, plugin: str | None = None, host: PluginHost | None = None,
-                           timeout: float = 180) -> dict[str, Any]:
-    """The real ``modelport formats --json`` lists the format with the same status as this process sees."""
-    proc = subprocess.run([sys.executable, "-m", "modelport", "formats", "--json"], capture_output=True, text=True,
-                          timeout=timeout, env=_child_env())
+_CLI_SCRIPT = r"""
+import json, runpy, sys
+watch = json.loads(sys.argv[1])
+sys.argv = ["modelport", *sys.argv[2:]]
+try:
+    runpy.run_module("modelport", run_name="__main__", alter_sys=True)  # what `python -m modelport` does
+finally:
+    print("MODELPORT-CONFORMANCE" + json.dumps(sorted(m for m in watch if m in sys.modules)), file=sys.stderr)
+"""
+
+
+def check_cli_lists_format(format: str, *, plugin: str | None = None, heavy_modules: Sequence[str] | None = None,
+                           host: PluginHost | None = None, timeout: float = 180) -> dict[str, Any]:
+    """The real ``modelport formats --json`` lists the format with the same status as this process sees.
+
+    With ``heavy_modules`` (even empty), that CLI run must also import neither torch, numpy nor any of them:
+    the whole command, every installed plugin included. Returns the format's row.
+    """
+    watch = [] if heavy_modules is None else list(dict.fromkeys([*ALWAYS_HEAVY, *heavy_modules]))
+    proc = subprocess.run([sys.executable, "-c", _CLI_SCRIPT, json.dumps(watch), "formats", "--json"],
+                          capture_output=True, text=True, timeout=timeout, env=_child_env())
+    lines = proc.stderr.splitlines()
+    marker = next((line for line in reversed(lines) if line.startswith("MODELPORT-CONFORMANCE")), None)
+    stderr = "\n".join(line for line in lines if not line.startswith("MODELPORT-CONFORMANCE"))
     if proc.returncode != 0:
-        _fail(f"`modelport formats --json` exited {proc.returncode}: {proc.stderr.strip()[-1000:]}")
+        _fail(f"`modelport formats --json` exited {proc.returncode}: {stderr.strip()[-1000:]}")
+    if marker is None:
+        _fail(f"`modelport formats --json` did not finish normally: {stderr.strip()[-1000:]}")
+    heavy = json.loads(marker.removeprefix("MODELPORT-CONFORMANCE"))
+    if heavy:
+        _fail(f"`modelport formats --json` imported {', '.join(heavy)}; import heavy modules inside hook bodies and "
+              "check availability with modelport.requires(...) (importlib.util.find_spec, no import)")
     rows = {r["name"]: r for r in json.loads(proc.stdout)["formats"]}
     row = rows.get(format)
     if row is None:
@@ -294,10 +356,13 @@ def check_cli_lists_format(format: str, *, plugin: str | None = None, host: Plug
     return row
 
 
-def check_ignores_other_formats(plugin: str, *, host: PluginHost | None = None, workdir: str | Path | None = None) -> list[str]:
+def check_ignores_other_formats(plugin: str, *, host: PluginHost | None = None, workdir: str | Path | None = None,
+                                other_format: str = _OTHER) -> list[str]:
     """Every first-result hook of the plugin returns None for a request that is not its own.
 
-    A hook that answers for every format would hijack other plugins' exports. Returns the hooks checked.
+    A hook that answers for every format would hijack other plugins' exports. The requests name ``other_format``
+    (format, file suffix and target scheme): a made-up one by default, or a real one such as ``"onnx"`` to check
+    that the plugin leaves that one alone. Returns the hooks checked.
     """
     from modelport.inputs import InputSpec, TensorSpec
     from modelport.types import Artifact, ExportRequest, Target
@@ -305,18 +370,22 @@ def check_ignores_other_formats(plugin: str, *, host: PluginHost | None = None, 
     h = _host(host)
     info = find_plugin(plugin, host=h)
     obj = _plugin_object(info, h)
+    own = {name for name, (_, owner) in h.formats.items() if owner.removeprefix("builtin.") == info.name}
+    if other_format in own:
+        raise ValueError(f"other_format {other_format!r} is a format of {plugin} itself; name another plugin's format")
+    other = other_format
     with tempfile.TemporaryDirectory(prefix="modelport-conformance-", dir=workdir) as tmp:
         root = Path(tmp)
-        foreign_artifact = Artifact(format=_OTHER, path=root / f"model.{_OTHER}", files=[f"model.{_OTHER}"])
-        target = Target(scheme=_OTHER, location="nowhere", raw=f"{_OTHER}://nowhere")
+        foreign_artifact = Artifact(format=other, path=root / f"model.{other}", files=[f"model.{other}"])
+        target = Target(scheme=other, location="nowhere", raw=f"{other}://nowhere")
         calls: dict[str, dict[str, Any]] = {
             "export": {"request": ExportRequest(
-                format=_OTHER, model=None, inputs=InputSpec([TensorSpec("x", (1, 2))]), example_inputs=(),
+                format=other, model=None, inputs=InputSpec([TensorSpec("x", (1, 2))]), example_inputs=(),
                 options={}, workdir=root, output_names=["output"])},
             "load_runner": {"artifact": foreign_artifact, "options": {"threads": 1}},
             "validate": {"artifact": foreign_artifact, "inputs": []},
             "describe_metadata": {"artifact": foreign_artifact, "request": None},
-            "inspect_artifact": {"path": root / f"model.{_OTHER}", "options": {}},
+            "inspect_artifact": {"path": root / f"model.{other}", "options": {}},
             "publish": {"export_dir": root, "target": target, "options": {"dry_run": True, "stage_dir": root}},
             "pull": {"target": target, "dest": root, "options": {}},
         }
@@ -442,8 +511,8 @@ def check_output_convention(export_dir: str | Path, spec: FormatSpec | None = No
     for name in CONVENTION_FILES:
         if not (d / name).is_file():
             _fail(f"{d}: {name} is missing")
-    record = json.loads((d / "export.json").read_text(encoding="utf-8"))
-    md = json.loads((d / "metadata.json").read_text(encoding="utf-8"))
+    record = read_record(d)
+    md = read_metadata(d)
     fmt = str(record.get("format"))
     if spec is None:
         spec = _host(host).formats[fmt][0]
@@ -493,11 +562,11 @@ def check_metadata(export_dir: str | Path, format: str | None = None, *, plugin:
     from modelport.metadata import validation_errors
 
     d = Path(export_dir)
-    md = json.loads((d / "metadata.json").read_text(encoding="utf-8"))
+    md = read_metadata(d)
     errors = validation_errors(md)
     if errors:
         _fail(f"{d}/metadata.json fails the schema: " + "; ".join(errors[:5]))
-    record = json.loads((d / "export.json").read_text(encoding="utf-8"))
+    record = read_record(d)
     if format is not None and md["export_format"] != format:
         _fail(f"{d}/metadata.json: export_format is {md['export_format']!r}, expected {format!r}")
     if plugin is not None:
@@ -521,7 +590,7 @@ def check_validate_roundtrip(export_dir: str | Path, *, expect_validate: bool = 
     import modelport
 
     d = Path(export_dir)
-    record = json.loads((d / "export.json").read_text(encoding="utf-8"))
+    record = read_record(d)
     recorded = (record.get("validation") or {}).get("status")
     result = modelport.validate(d, host=_host(host))
     wanted = _expected_statuses(expect_validate)
@@ -553,7 +622,7 @@ def check_runner(export_dir: str | Path, *, host: PluginHost | None = None, requ
 
     h = _host(host)
     d = Path(export_dir)
-    record = json.loads((d / "export.json").read_text(encoding="utf-8"))
+    record = read_record(d)
     artifact = artifact_from_dir(d, record)
     runner = call_hook(h, artifact.format, "load_runner", artifact=artifact, options={"threads": 1})
     if runner is None:

@@ -4,16 +4,17 @@ the status table says the numeric check needs macOS. The real CLI runs in a subp
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
+from modelport import testing
+from modelport.testing import load_module, read_metadata, read_record
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "models.py"
 HEAVY = ("coremltools", "executorch", "litert_torch", "tensorflow")
@@ -22,17 +23,12 @@ STRUCTURE_ONLY = "structure checked; numeric check needs macOS"
 pytestmark = pytest.mark.skipif(sys.platform == "darwin", reason="these tests describe the Linux behaviour")
 
 
-def run_cli(*args: str, timeout: int = 400) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "modelport", *args], capture_output=True, text=True, timeout=timeout)
+run_cli = partial(testing.run_cli, timeout=400)
 
 
 @pytest.fixture(scope="module")
 def examples() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("modelport_examples_models", EXAMPLES)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(EXAMPLES, "modelport_examples_models")
 
 
 @pytest.fixture(scope="module")
@@ -63,26 +59,12 @@ def fp16_cnn(tmp_path_factory: pytest.TempPathFactory, examples: ModuleType) -> 
                             options=["precision=fp16", "minimum_deployment_target=iOS17", "compute_units=CPU_AND_NE"])["coreml"]
 
 
-def record(path: Path) -> dict[str, Any]:
-    return json.loads((path / "export.json").read_text())
-
-
 # ----------------------------------------------------------------------------- discovery
 
 
 def test_formats_says_export_yes_validate_structure_only_without_importing_coremltools() -> None:
-    code = (
-        "import json, sys\n"
-        "from modelport.cli import main\n"
-        "try:\n"
-        "    main(['formats', '--json'], standalone_mode=False)\n"
-        "finally:\n"
-        f"    print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)), file=sys.stderr)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stderr.strip().splitlines()[-1]) == []
-    row = {f["name"]: f for f in json.loads(proc.stdout)["formats"]}["coreml"]
+    # the real `modelport formats --json` exits 0 and imports neither torch, numpy nor HEAVY
+    row = testing.check_cli_lists_format("coreml", plugin="modelport_coreml", heavy_modules=HEAVY, timeout=120)
     assert row["status"] == "available"
     assert row["can_export"] is True and row["can_validate"] is False
     assert row["reason"] == STRUCTURE_ONLY
@@ -95,21 +77,15 @@ def test_formats_says_export_yes_validate_structure_only_without_importing_corem
 
 
 def test_importing_the_plugin_imports_nothing_heavy() -> None:
-    code = f"import modelport_coreml, sys; print(sorted(m for m in {(*HEAVY, 'torch', 'numpy')!r} if m in sys.modules))"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert proc.stdout.strip() == "[]"
+    testing.check_import_is_light("modelport_coreml", HEAVY)  # a fresh interpreter; torch and numpy are watched too
 
 
 def test_hooks_ignore_other_formats() -> None:
-    import modelport_coreml
-    from modelport import Artifact
     from modelport.plugins import get_plugin_manager
 
-    other = Artifact(format="onnx", path=Path("model.onnx"))
-    assert modelport_coreml.load_runner(other, {}) is None
-    assert modelport_coreml.describe_metadata(other, None) is None
-    assert modelport_coreml.validate(other, []) is None
-    assert modelport_coreml.inspect_artifact(Path("model.onnx"), {}) is None
+    # every hook of the plugin, called with an onnx artifact, file, export request and target, returns None
+    checked = testing.check_ignores_other_formats("modelport_coreml", other_format="onnx")
+    assert {"load_runner", "describe_metadata", "validate", "inspect_artifact"} <= set(checked)
     spec = get_plugin_manager().require_format("coreml")
     assert spec.option("precision").default == "fp32"
     assert spec.option("minimum_deployment_target").default == "ios15"
@@ -120,13 +96,13 @@ def test_hooks_ignore_other_formats() -> None:
 
 
 def test_cnn_exports_a_package_and_passes_the_structural_check(cnn_dir: Path) -> None:
-    rec = record(cnn_dir)
+    rec = read_record(cnn_dir)
     package = cnn_dir / "model.mlpackage"
     assert package.is_dir() and rec["artifact"] == "model.mlpackage"
     on_disk = sorted(p.relative_to(cnn_dir).as_posix() for p in package.rglob("*") if p.is_file())
     assert rec["artifact_files"] == on_disk
     assert "model.mlpackage/Manifest.json" in on_disk and "model.mlpackage/Data/com.apple.CoreML/model.mlmodel" in on_disk
-    md = json.loads((cnn_dir / "metadata.json").read_text())
+    md = read_metadata(cnn_dir)
     assert set(on_disk) <= set(md["files"])  # each file of the package is hashed
     v = rec["validation"]
     assert v["status"] == "structure-only" and v["reason"] == STRUCTURE_ONLY
@@ -156,14 +132,14 @@ def test_cli_validate_and_inspect_on_linux(cnn_dir: Path) -> None:
 
 
 def test_transformer_package_declares_int32_ids_and_named_outputs(transformer_dir: Path) -> None:
-    rec = record(transformer_dir)
+    rec = read_record(transformer_dir)
     assert rec["validation"]["status"] == "structure-only"
     checks = rec["validation"]["checks"]
     assert checks["inputs"] == "ok: input_ids INT32 [1..65536, 16], attention_mask INT32 [1..65536, 16]"
     assert checks["outputs"] == "ok: last_hidden_state FLOAT32 ['?', 16, 64], pooler_output FLOAT32 ['?', 64]"
     assert rec["artifact_input_dtypes"] == {"input_ids": "int32", "attention_mask": "int32"}
     assert rec["artifact_outputs"] == ["last_hidden_state", "pooler_output"]
-    md = json.loads((transformer_dir / "metadata.json").read_text())
+    md = read_metadata(transformer_dir)
     assert md["input_dtype"] == {"input_ids": "int32", "attention_mask": "int32"}
     assert checks["ops"]["softmax"] == 2 and checks["ops"]["layer_norm"] == 5
 

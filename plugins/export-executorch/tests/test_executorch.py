@@ -5,32 +5,26 @@ Lowering is slow on a small machine, so each export is made once per module and 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 import pytest
+from modelport import testing
+from modelport.testing import load_module, read_metadata, read_record
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "models.py"
 HEAVY = ("executorch", "coremltools", "litert_torch", "tensorflow")
 
 
-def run_cli(*args: str, timeout: int = 500) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "modelport", *args], capture_output=True, text=True, timeout=timeout)
+run_cli = partial(testing.run_cli, timeout=500)
 
 
 @pytest.fixture(scope="module")
 def examples() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("modelport_examples_models", EXAMPLES)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(EXAMPLES, "modelport_examples_models")
 
 
 @pytest.fixture(scope="module")
@@ -52,65 +46,37 @@ def transformer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def record(path: Path) -> dict[str, Any]:
-    return json.loads((path / "export.json").read_text())
-
-
-def metadata(path: Path) -> dict[str, Any]:
-    return json.loads((path / "metadata.json").read_text())
-
-
 def test_formats_lists_executorch_available_without_importing_it() -> None:
-    code = (
-        "import json, sys\n"
-        "from modelport.cli import main\n"
-        "try:\n"
-        "    main(['formats', '--json'], standalone_mode=False)\n"
-        "finally:\n"
-        f"    print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)), file=sys.stderr)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stderr.strip().splitlines()[-1]) == []
-    row = {f["name"]: f for f in json.loads(proc.stdout)["formats"]}["executorch"]
+    # the real `modelport formats --json` exits 0 and imports neither torch, numpy nor HEAVY
+    row = testing.check_cli_lists_format("executorch", plugin="modelport_executorch", heavy_modules=HEAVY, timeout=120)
     assert row["status"] == "available" and row["can_export"] is True and row["can_validate"] is True
     assert row["plugin"] == "modelport-export-executorch"
 
-    real = run_cli("formats", "--json")
-    assert real.returncode == 0, real.stderr
-    assert {f["name"]: f for f in json.loads(real.stdout)["formats"]}["executorch"]["status"] == "available"
-
 
 def test_importing_the_plugin_imports_nothing_heavy() -> None:
-    code = f"import modelport_executorch, sys; print(sorted(m for m in {(*HEAVY, 'torch', 'numpy')!r} if m in sys.modules))"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert proc.stdout.strip() == "[]"
+    testing.check_import_is_light("modelport_executorch", HEAVY)  # a fresh interpreter; torch and numpy are watched too
 
 
 def test_hooks_ignore_other_formats() -> None:
-    import modelport_executorch
-    from modelport import Artifact
     from modelport.plugins import get_plugin_manager
 
-    other = Artifact(format="onnx", path=Path("model.onnx"))
-    assert modelport_executorch.load_runner(other, {}) is None
-    assert modelport_executorch.describe_metadata(other, None) is None
-    assert modelport_executorch.validate(other, []) is None
-    assert modelport_executorch.inspect_artifact(Path("model.onnx"), {}) is None
+    # every hook of the plugin, called with an onnx artifact, file, export request and target, returns None
+    checked = testing.check_ignores_other_formats("modelport_executorch", other_format="onnx")
+    assert {"load_runner", "describe_metadata", "validate", "inspect_artifact"} <= set(checked)
     spec = get_plugin_manager().require_format("executorch")
     assert spec.option("backend").default == "xnnpack" and spec.option("backend").choices == ("xnnpack", "portable")
 
 
 def test_cnn_lowers_to_xnnpack_and_validates_at_fp32(cnn_dir: Path) -> None:
     assert sorted(p.name for p in cnn_dir.iterdir()) == ["export.json", "metadata.json", "model.pte", "reference.npz"]
-    rec = record(cnn_dir)
+    rec = read_record(cnn_dir)
     v = rec["validation"]
     assert v["status"] == "passed" and v["precision"] == "fp32" and v["max_abs_diff"] < 1e-4
     assert v["batch_sizes"] == [1, 4, 8]
     assert v["runtime"].startswith("executorch ")
     d = rec["details"]["delegation"]
     assert d["delegated_nodes"] > 0 and d["by_operator"]["aten_convolution_default"] == {"delegated": 3, "non_delegated": 0}
-    md = metadata(cnn_dir)["extra_metadata"]["executorch"]
+    md = read_metadata(cnn_dir)["extra_metadata"]["executorch"]
     assert md["backend"] == "xnnpack"
     assert md["delegation"]["delegated_nodes"] == d["delegated_nodes"]
     # the program's planned capacity is read back from the .pte and recorded, whatever it turned out to be
@@ -125,7 +91,7 @@ def test_cnn_runner_handles_batches_beyond_the_program_capacity(cnn_dir: Path, e
     from modelport.plugins import get_plugin_manager
 
     artifact = artifact_from_dir(cnn_dir)
-    cap = record(cnn_dir)["details"]["batch"]["program_capacity"]
+    cap = read_record(cnn_dir)["details"]["batch"]["program_capacity"]
     runner = get_plugin_manager().pm.hook.load_runner(artifact=artifact, options={"threads": 1})
     x = np.random.default_rng(1).standard_normal((cap + 5, 3, 32, 32), dtype=np.float32)
     (got,) = runner({"input": x})
@@ -149,11 +115,11 @@ def test_cli_revalidates_and_inspects_the_cnn(cnn_dir: Path) -> None:
 
 
 def test_transformer_is_partly_delegated_and_validates_at_fp32(transformer_dir: Path) -> None:
-    rec = record(transformer_dir)
+    rec = read_record(transformer_dir)
     v = rec["validation"]
     assert v["status"] == "passed" and v["precision"] == "fp32" and v["max_abs_diff"] < 1e-4
     assert v["batch_sizes"] == [1, 4, 8]
-    d = metadata(transformer_dir)["extra_metadata"]["executorch"]["delegation"]
+    d = read_metadata(transformer_dir)["extra_metadata"]["executorch"]["delegation"]
     # XNNPACK takes the linear layers and softmax, not the embeddings or layer norms
     assert 0 < d["delegated_nodes"] < d["delegated_nodes"] + d["non_delegated_nodes"]
     assert d["by_operator"]["aten_embedding_default"]["delegated"] == 0
@@ -161,7 +127,7 @@ def test_transformer_is_partly_delegated_and_validates_at_fp32(transformer_dir: 
     assert any(n.startswith("executorch: XNNPACK took ") for n in rec["notes"])
     # int64 ids stay int64 in a .pte: nothing is recorded as changed
     assert "artifact_input_dtypes" not in rec
-    assert metadata(transformer_dir)["input_dtype"] == {"input_ids": "int64", "attention_mask": "int64"}
+    assert read_metadata(transformer_dir)["input_dtype"] == {"input_ids": "int64", "attention_mask": "int64"}
 
 
 def test_portable_backend_delegates_nothing_and_keeps_a_fixed_batch(tmp_path: Path, examples: ModuleType) -> None:

@@ -6,7 +6,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from onnx_test_support import EXAMPLES, TRAPS, load_module
+from modelport.testing import load_module
+from onnx_test_support import EXAMPLES, TRAPS
 
 
 @pytest.fixture(scope="session")

@@ -3,29 +3,24 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx_test_support import EXAMPLES, TRAPS, run_cli
+from modelport.testing import check_cli_lists_format, check_import_is_light, read_metadata, read_record, run_cli
+from onnx_test_support import EXAMPLES, TRAPS
 
 
 def test_formats_lists_onnx_as_available() -> None:
-    proc = run_cli("formats", "--json")
-    assert proc.returncode == 0, proc.stderr
-    formats = {f["name"]: f for f in json.loads(proc.stdout)["formats"]}
-    assert formats["onnx"]["status"] == "available"
-    assert formats["onnx"]["can_validate"] is True
-    assert formats["onnx"]["plugin"] == "modelport-export-onnx"
+    row = check_cli_lists_format("onnx", plugin="modelport_onnx")  # the real CLI, exit 0
+    assert row["status"] == "available"
+    assert row["can_validate"] is True
+    assert row["plugin"] == "modelport-export-onnx"
 
 
 def test_importing_the_plugin_imports_no_heavy_module() -> None:
-    code = ("import modelport_onnx, sys; "
-            "print(sorted(m for m in ('torch', 'onnx', 'onnxruntime', 'onnxslim', 'onnxscript', 'numpy') if m in sys.modules))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert proc.stdout.strip() == "[]"
+    # a fresh interpreter imports the plugin, registers it and checks availability; torch and numpy are watched too
+    check_import_is_light("modelport_onnx", ("onnx", "onnxruntime", "onnxslim", "onnxscript"))
 
 
 def test_cnn_exports_as_one_file_validates_and_revalidates(tmp_path: Path) -> None:
@@ -35,7 +30,7 @@ def test_cnn_exports_as_one_file_validates_and_revalidates(tmp_path: Path) -> No
     assert proc.returncode == 0, proc.stderr
     # trap 4: a small model is one self-contained file, not model.onnx + model.onnx.data
     assert sorted(p.name for p in out.iterdir()) == ["export.json", "metadata.json", "model.onnx", "reference.npz"]
-    record = json.loads((out / "export.json").read_text())
+    record = read_record(out)
     assert record["artifact_files"] == ["model.onnx"]
     assert record["validation"]["status"] == "passed"
     assert record["validation"]["batch_sizes"] == [1, 4, 8]
@@ -43,7 +38,7 @@ def test_cnn_exports_as_one_file_validates_and_revalidates(tmp_path: Path) -> No
     assert record["validation"]["runtime"].startswith("onnxruntime ")
     assert record["details"]["exporter"] == "dynamo"
     assert record["options"]["opset"] == onnx.load(str(out / "model.onnx")).opset_import[0].version
-    md = json.loads((out / "metadata.json").read_text())["extra_metadata"]["onnx"]
+    md = read_metadata(out)["extra_metadata"]["onnx"]
     assert md["inputs"] == [{"name": "input", "shape": ["batch", 3, 32, 32], "dtype": "float32", "dynamic": {"0": "batch"}}]
     assert md["outputs"][0]["shape"] == ["batch", 10]
     assert md["ops"]["Conv"] == 3 and md["nodes"] == sum(md["ops"].values())
@@ -61,7 +56,7 @@ def test_data_dependent_model_with_legacy_exporter_ends_in_validation_failure(tm
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "validation failed" in proc.stderr
     assert "legacy (TorchScript) exporter" in proc.stderr  # the hint says why and what to do
-    record = json.loads((out / "export.json").read_text())
+    record = read_record(out)
     assert record["status"] == "validation-failed"
     assert record["details"]["exporter"] == "legacy"
 
@@ -73,7 +68,7 @@ def test_data_dependent_model_never_succeeds_with_default_exporter(tmp_path: Pat
                    "--json", "-q")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     result = json.loads(proc.stdout)
-    record = json.loads((out / "export.json").read_text())
+    record = read_record(out)
     assert record["details"]["exporter"] == "legacy"
     assert record["details"]["fallback"].startswith("the dynamo exporter refused the model")
     assert any("fell back to the legacy exporter" in n for n in record["notes"])
@@ -104,13 +99,13 @@ def test_static_quantization_calibrates_on_sample_inputs(tmp_path: Path) -> None
     proc = run_cli("export", f"{EXAMPLES}:small_cnn", "--vision", "3x32x32", "--dynamic-batch", "-f", "onnx",
                    "-o", "quantize=static", "--sample-inputs", str(samples), "--output-dir", str(out), "-q")
     assert proc.returncode == 0, proc.stderr
-    record = json.loads((out / "export.json").read_text())
+    record = read_record(out)
     assert record["precision"] == "int8"
     assert record["validation"]["rule"].startswith("cosine >= 0.98")
     q = record["details"]["quantization"]
     assert q["mode"] == "static" and q["format"] == "QDQ" and q["calibration_samples"] == 16
     assert q["quantized_ops"]["QuantizeLinear"] > 0
-    md = json.loads((out / "metadata.json").read_text())
+    md = read_metadata(out)
     assert md["quantization"]["mode"] == "static"
 
 
@@ -155,18 +150,12 @@ def test_inspect_on_a_model_without_module_paths_says_so(tmp_path: Path, transfo
 
 def test_opset_below_18_uses_the_legacy_exporter_or_is_refused(tmp_path):
     """The dynamo exporter writes opset >= 18; asking for 17 must not write an invalid down-converted graph."""
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    model = f"{Path(__file__).resolve().parents[3] / 'examples' / 'models.py'}:small_transformer"
+    model = f"{EXAMPLES}:small_transformer"
     out = tmp_path / "o17"
-    r = subprocess.run([sys.executable, "-m", "modelport", "export", model, "--text", "8", "-f", "onnx", "-o", "opset=17",
-                        "--output-dir", str(out), "-q"], capture_output=True, text=True)
+    r = run_cli("export", model, "--text", "8", "-f", "onnx", "-o", "opset=17", "--output-dir", str(out), "-q")
     assert r.returncode == 0, r.stderr
-    record = json.loads((out / "export.json").read_text())
+    record = read_record(out)
     assert record["details"]["exporter"] == "legacy" and record["details"]["opset"] == 17
-    r = subprocess.run([sys.executable, "-m", "modelport", "export", model, "--text", "8", "-f", "onnx", "-o", "opset=17",
-                        "-o", "exporter=dynamo", "--output-dir", str(tmp_path / "d17")], capture_output=True, text=True)
+    r = run_cli("export", model, "--text", "8", "-f", "onnx", "-o", "opset=17", "-o", "exporter=dynamo",
+                "--output-dir", str(tmp_path / "d17"))
     assert r.returncode == 3 and "exporter=legacy" in r.stderr

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,8 +13,10 @@ import numpy as np
 import openvino as ov
 import pytest
 import torch
+from modelport import testing
 from modelport.pipeline import REFERENCE_FILE, artifact_from_dir, load_reference
-from ov_helpers import EXAMPLES, cli, read_json
+from modelport.testing import load_module, read_metadata, read_record, run_cli
+from ov_helpers import EXAMPLES
 from torch import nn
 
 FP32_ATOL = 1e-4  # the core's fp32 profile
@@ -30,18 +30,14 @@ def _cpu_has(capability: str) -> bool:
 
 
 def test_formats_lists_openvino_as_available() -> None:
-    proc = cli("formats", "--json")
-    assert proc.returncode == 0, proc.stderr
-    row = {r["name"]: r for r in json.loads(proc.stdout)["formats"]}["openvino"]
+    row = testing.check_cli_lists_format("openvino", plugin="modelport_openvino")  # the real CLI, exit 0
     assert row["status"] == "available"
     assert row["can_export"] and row["can_validate"]
     assert row["plugin"] == "modelport-export-openvino"
 
 
 def test_importing_the_plugin_imports_neither_torch_nor_openvino() -> None:
-    code = "import modelport_openvino, sys; print('torch' in sys.modules, 'openvino' in sys.modules, 'nncf' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["False", "False", "False"]
+    testing.check_import_is_light("modelport_openvino", ("openvino", "nncf"))  # in a fresh interpreter; numpy is watched too
 
 
 def test_format_options_and_defaults_through_the_plugin_manager() -> None:
@@ -63,10 +59,10 @@ def test_weight_compression_default_follows_the_requested_precision() -> None:
 
 
 def test_hooks_ignore_other_formats(tmp_path: Path) -> None:
-    other = modelport.Artifact(format="onnx", path=tmp_path / "model.onnx")
-    assert modelport_openvino.load_runner(other, {}) is None
-    assert modelport_openvino.validate(other, []) is None
-    assert modelport_openvino.describe_metadata(other, None) is None
+    # every hook of the plugin, called with an onnx artifact, file, export request and target, returns None
+    checked = testing.check_ignores_other_formats("modelport_openvino", other_format="onnx")
+    assert {"load_runner", "validate", "describe_metadata", "inspect_artifact"} <= set(checked)
+    # and an .xml file that is not an OpenVINO IR is not one
     (tmp_path / "notes.xml").write_text("<notes/>")
     assert modelport_openvino.inspect_artifact(tmp_path / "notes.xml", {}) is None
 
@@ -77,8 +73,8 @@ def test_hooks_ignore_other_formats(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def cnn_fp32(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     out = tmp_path_factory.mktemp("cnn") / "ov"
-    proc = cli("export", f"{EXAMPLES}:small_cnn", "--vision", "3x32x32", "--dynamic-batch", "-f", "openvino",
-               "--output-dir", str(out))
+    proc = run_cli("export", f"{EXAMPLES}:small_cnn", "--vision", "3x32x32", "--dynamic-batch", "-f", "openvino",
+                   "--output-dir", str(out))
     return out, proc
 
 
@@ -86,7 +82,7 @@ def test_cnn_fp32_exports_with_dynamic_batch_and_validates_at_batch_1_and_8(cnn_
     out, proc = cnn_fp32
     assert proc.returncode == 0, proc.stderr
     assert (out / "model.xml").is_file() and (out / "model.bin").is_file()
-    record = read_json(out / "export.json")
+    record = read_record(out)
     v = record["validation"]
     assert v["status"] == "passed"
     assert {1, 8} <= set(v["batch_sizes"])
@@ -128,7 +124,7 @@ def test_fp32_validation_needs_the_f32_hint_on_a_bf16_cpu(cnn_fp32: Any) -> None
 
 def test_metadata_has_version_precision_compression_io_and_ops(cnn_fp32: Any) -> None:
     out, _ = cnn_fp32
-    md = read_json(out / "metadata.json")
+    md = read_metadata(out)
     o = md["extra_metadata"]["openvino"]
     assert o["openvino_version"] == str(ov.get_version()).split("-")[0]
     assert o["inference_precision"] == "fp32" and o["inference_precision_hint"] == "f32"
@@ -141,11 +137,11 @@ def test_metadata_has_version_precision_compression_io_and_ops(cnn_fp32: Any) ->
 
 def test_inspect_and_validate_from_the_cli(cnn_fp32: Any) -> None:
     out, _ = cnn_fp32
-    proc = cli("inspect", str(out / "model.xml"), "--json")
+    proc = run_cli("inspect", str(out / "model.xml"), "--json")
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
     assert '"Convolution"' in text and '"inference_precision_hint": "f32"' in text
-    again = cli("validate", str(out))
+    again = run_cli("validate", str(out))
     assert again.returncode == 0, again.stderr + again.stdout
 
 
@@ -161,10 +157,10 @@ def test_runner_honours_threads(cnn_fp32: Any) -> None:
 
 def test_transformer_fp32_exports_with_dynamic_batch_and_named_outputs(tmp_path: Path) -> None:
     out = tmp_path / "ov"
-    proc = cli("export", f"{EXAMPLES}:small_transformer", "--text", "16", "--dynamic-batch", "-f", "openvino",
-               "--output-dir", str(out))
+    proc = run_cli("export", f"{EXAMPLES}:small_transformer", "--text", "16", "--dynamic-batch", "-f", "openvino",
+                   "--output-dir", str(out))
     assert proc.returncode == 0, proc.stderr
-    record = read_json(out / "export.json")
+    record = read_record(out)
     v = record["validation"]
     assert v["status"] == "passed" and {1, 8} <= set(v["batch_sizes"])
     assert v["max_abs_diff"] <= FP32_ATOL
@@ -202,8 +198,8 @@ def test_explicit_fp16_weights_for_an_fp32_export(examples: ModuleType, tmp_path
 
 
 def test_int8_without_calibration_data_is_refused_with_exit_3(tmp_path: Path) -> None:
-    proc = cli("export", f"{EXAMPLES}:small_cnn", "--vision", "3x32x32", "-f", "openvino", "-o", "int8=true",
-               "--output-dir", str(tmp_path / "ov"))
+    proc = run_cli("export", f"{EXAMPLES}:small_cnn", "--vision", "3x32x32", "-f", "openvino", "-o", "int8=true",
+                   "--output-dir", str(tmp_path / "ov"))
     assert proc.returncode == 3, proc.stderr
     assert "--sample-inputs" in proc.stderr and "allow_random_calibration=true" in proc.stderr
     assert not (tmp_path / "ov" / "model.xml").exists()
@@ -246,16 +242,6 @@ def digits_cnn() -> DigitsCNN:
 '''
 
 
-def _load_file_module(path: Path) -> ModuleType:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("digits_model_under_test", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_int8_calibrated_on_digits_keeps_top1_within_1_point(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -267,7 +253,7 @@ def test_int8_calibrated_on_digits_keeps_top1_within_1_point(tmp_path: Path, cap
     model_file = tmp_path / "digits_model.py"
     model_file.write_text(DIGITS_MODEL)
     torch.manual_seed(0)  # the initial weights and the batch order
-    model = _load_file_module(model_file).digits_cnn()
+    model = load_module(model_file, "digits_model_under_test").digits_cnn()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
     model.train()
@@ -283,11 +269,11 @@ def test_int8_calibrated_on_digits_keeps_top1_within_1_point(tmp_path: Path, cap
         torch_acc = float((model(torch.from_numpy(x_test)).argmax(1).numpy() == y_test).mean())
 
     out = tmp_path / "ov"
-    proc = cli("export", f"{model_file}:digits_cnn", "--checkpoint", str(tmp_path / "digits.pt"),
-               "--sample-inputs", str(tmp_path / "calibration.npz"), "--dynamic-batch", "--task", "classification",
-               "-f", "openvino", "-o", "int8=true", "--output-dir", str(out))
+    proc = run_cli("export", f"{model_file}:digits_cnn", "--checkpoint", str(tmp_path / "digits.pt"),
+                   "--sample-inputs", str(tmp_path / "calibration.npz"), "--dynamic-batch", "--task", "classification",
+                   "-f", "openvino", "-o", "int8=true", "--output-dir", str(out))
     assert proc.returncode == 0, proc.stderr
-    md = read_json(out / "metadata.json")
+    md = read_metadata(out)
     assert md["precision"] == "int8"
     assert md["quantization"]["calibration"] == {"source": "sample_inputs", "samples": 300}
     assert md["extra_metadata"]["openvino"]["ops"].get("FakeQuantize", 0) >= 3

@@ -8,7 +8,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from trt_test_support import EXAMPLES, load_module, onnx_summary
+from modelport.testing import load_module
+from trt_test_support import EXAMPLES, onnx_summary
 
 ENGINE_BYTES = b"\x00engine-bytes-from-the-builder\xff" * 64
 

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from trt_test_support import EXAMPLES, FIX, NOT_IMPORTABLE, cli_env, cuda_driver_present, run_cli, write_stub
+from modelport.testing import run_cli
+from trt_test_support import EXAMPLES, FIX, NOT_IMPORTABLE, cli_env, cuda_driver_present, write_stub
 
 TRT_INSTALLED = importlib.util.find_spec("tensorrt") is not None
 needs_no_tensorrt = pytest.mark.skipif(TRT_INSTALLED, reason="TensorRT is installed here; this checks the message without it")

@@ -9,7 +9,6 @@ model.engine, export.json and metadata.json all run for real.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ import modelport
 import numpy as np
 import pytest
 from conftest import ENGINE_BYTES, BuildRecorder
+from modelport.testing import read_metadata, read_record, run_cli
 from modelport_tensorrt import DEFAULT_OPSET
 from trt_test_support import EXAMPLES
 
@@ -47,13 +47,13 @@ def test_cnn_engine_is_built_from_a_dynamic_batch_fp32_onnx_at_the_default_opset
     # model.engine is exactly the builder's bytes: no header, no trailer
     assert sorted(p.name for p in out.iterdir()) == ["export.json", "metadata.json", "model.engine", "reference.npz"]
     assert (out / "model.engine").read_bytes() == ENGINE_BYTES
-    record = json.loads((out / "export.json").read_text())
+    record = read_record(out)
     assert record["precision"] == "fp16"
     assert record["artifact_files"] == ["model.engine"]
     assert record["details"]["upstream"]["options"] == {"opset": 18, "simplify": True, "exporter": "auto", "fp16": False}
     assert record["details"]["upstream"]["opset"] == 18
     assert record["details"]["engine_bytes"] == len(ENGINE_BYTES)
-    md = json.loads((out / "metadata.json").read_text())
+    md = read_metadata(out)
     assert md["export_format"] == "tensorrt" and md["precision"] == "fp16"
     assert md["extra_metadata"]["tensorrt"]["onnx"] == {"opset": 18, "exporter": "dynamo"}
     assert "no custom header" in md["extra_metadata"]["tensorrt"]["engine_file"]
@@ -170,8 +170,7 @@ def test_an_engine_export_moved_to_a_machine_without_tensorrt_is_refused_by_vali
     result = modelport.export(examples.small_cnn(), ["tensorrt"], modelport.vision(3, 32, 32), output_dir=out,
                               validate=False)
     assert result["tensorrt"].exit_code == 0, result["tensorrt"].error
-    proc = subprocess.run([sys.executable, "-m", "modelport", "validate", str(out)], capture_output=True, text=True,
-                          timeout=300)
+    proc = run_cli("validate", str(out))
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "format 'tensorrt' is unavailable: TensorRT runtime not importable" in proc.stderr
 

@@ -19,8 +19,9 @@ from typing import Any
 import modelport
 import numpy as np
 import pytest
+from modelport.testing import read_record, run_cli
 from modelport_tensorrt.probe import tensorrt_availability
-from trt_test_support import EXAMPLES, run_cli
+from trt_test_support import EXAMPLES
 
 AVAILABILITY = tensorrt_availability()
 pytestmark = [
@@ -96,7 +97,7 @@ def test_engine_builds_validates_and_is_timed_against_pytorch(tmp_path: Path, ex
     proc = run_cli(*args, timeout=900)
     export_s = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    record = json.loads((out / "export.json").read_text())
+    record = read_record(out)
     assert record["validation"]["status"] == "passed"
     assert record["validation"]["batch_sizes"] == [1, 4, 8]
     assert record["validation"]["runtime"].startswith("TensorRT ")
@@ -128,7 +129,7 @@ def test_int8_cnn_calibrates_on_sample_inputs_and_passes_the_int8_profile(tmp_pa
     proc = run_cli("export", f"{EXAMPLES}:small_cnn", "--vision", "3x32x32", "--dynamic-batch", "-f", "tensorrt",
                    "-o", "int8=true", "--sample-inputs", str(samples), "--output-dir", str(out), "-q", timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    record = json.loads((out / "export.json").read_text())
+    record = read_record(out)
     assert record["precision"] == "int8"
     assert record["validation"]["status"] == "passed"
     assert (out / "calibration.cache").stat().st_size > 0

@@ -1,26 +1,14 @@
-"""Shared helpers: paths, the real CLI in a subprocess, stub ``tensorrt`` packages, the build recorder."""
+"""Shared helpers: paths, the CLI's environment, stub ``tensorrt`` packages, an ONNX summary (more in modelport.testing)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "models.py"
 NOT_IMPORTABLE = "TensorRT runtime not importable"
 FIX = "pip install 'modelport-export-tensorrt[runtime]' from NVIDIA's index"
-
-
-def load_module(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def cli_env(cache_dir: Path, stub_dir: Path | None = None) -> dict[str, str]:
@@ -30,13 +18,6 @@ def cli_env(cache_dir: Path, stub_dir: Path | None = None) -> dict[str, str]:
     if stub_dir is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(stub_dir), *filter(None, [env.get("PYTHONPATH")])])
     return env
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-            timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI in a subprocess, as a user would."""
-    return subprocess.run([sys.executable, "-m", "modelport", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=timeout)
 
 
 def write_stub(root: Path, body: str) -> Path:

@@ -5,32 +5,27 @@ Conversions are slow on a small machine, so each export is made once per module 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
+from modelport import testing
+from modelport.testing import load_module, read_metadata, read_record
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "models.py"
 HEAVY = ("litert_torch", "ai_edge_litert", "ai_edge_quantizer", "tensorflow", "jax")
 
 
-def run_cli(*args: str, timeout: int = 400) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "modelport", *args], capture_output=True, text=True, timeout=timeout)
+run_cli = partial(testing.run_cli, timeout=400)
 
 
 @pytest.fixture(scope="module")
 def examples() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("modelport_examples_models", EXAMPLES)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(EXAMPLES, "modelport_examples_models")
 
 
 @pytest.fixture(scope="module")
@@ -54,56 +49,28 @@ def transformer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def record(path: Path) -> dict[str, Any]:
-    return json.loads((path / "export.json").read_text())
-
-
-def metadata(path: Path) -> dict[str, Any]:
-    return json.loads((path / "metadata.json").read_text())
-
-
 # ----------------------------------------------------------------------------- discovery
 
 
 def test_formats_lists_tflite_available_without_importing_the_converter() -> None:
     """`modelport formats --json` answers from find_spec: litert-torch, ai-edge-litert, TensorFlow stay unimported."""
-    code = (
-        "import json, sys\n"
-        "from modelport.cli import main\n"
-        "try:\n"
-        "    main(['formats', '--json'], standalone_mode=False)\n"
-        "finally:\n"
-        f"    print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)), file=sys.stderr)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stderr.strip().splitlines()[-1]) == []
-    formats = {f["name"]: f for f in json.loads(proc.stdout)["formats"]}
-    assert formats["tflite"]["status"] == "available"
-    assert formats["tflite"]["can_export"] is True and formats["tflite"]["can_validate"] is True
-    assert formats["tflite"]["plugin"] == "modelport-export-tflite"
-
-    real = run_cli("formats", "--json")
-    assert real.returncode == 0, real.stderr
-    assert {f["name"]: f for f in json.loads(real.stdout)["formats"]}["tflite"]["status"] == "available"
+    # the real `modelport formats --json` exits 0 and imports neither torch, numpy nor HEAVY
+    row = testing.check_cli_lists_format("tflite", plugin="modelport_tflite", heavy_modules=HEAVY, timeout=120)
+    assert row["status"] == "available"
+    assert row["can_export"] is True and row["can_validate"] is True
+    assert row["plugin"] == "modelport-export-tflite"
 
 
 def test_importing_the_plugin_imports_nothing_heavy() -> None:
-    code = f"import modelport_tflite, sys; print(sorted(m for m in {(*HEAVY, 'torch', 'numpy')!r} if m in sys.modules))"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert proc.stdout.strip() == "[]"
+    testing.check_import_is_light("modelport_tflite", HEAVY)  # a fresh interpreter; torch and numpy are watched too
 
 
 def test_hooks_ignore_other_formats() -> None:
-    import modelport_tflite
-    from modelport import Artifact
     from modelport.plugins import get_plugin_manager
 
-    other = Artifact(format="onnx", path=Path("model.onnx"))
-    assert modelport_tflite.load_runner(other, {}) is None
-    assert modelport_tflite.describe_metadata(other, None) is None
-    assert modelport_tflite.validate(other, []) is None
-    assert modelport_tflite.inspect_artifact(Path("model.onnx"), {}) is None
+    # every hook of the plugin, called with an onnx artifact, file, export request and target, returns None
+    checked = testing.check_ignores_other_formats("modelport_tflite", other_format="onnx")
+    assert {"load_runner", "describe_metadata", "validate", "inspect_artifact"} <= set(checked)
     host = get_plugin_manager()
     spec = host.require_format("tflite")
     assert spec.option("layout").default == "nchw" and spec.option("quantize").default == "none"
@@ -114,7 +81,7 @@ def test_hooks_ignore_other_formats() -> None:
 
 def test_cnn_exports_validates_at_fp32_and_records_the_fixed_batch(cnn_dir: Path) -> None:
     assert sorted(p.name for p in cnn_dir.iterdir()) == ["export.json", "metadata.json", "model.tflite", "reference.npz"]
-    rec = record(cnn_dir)
+    rec = read_record(cnn_dir)
     assert rec["artifact_files"] == ["model.tflite"]
     assert rec["precision"] == "fp32"
     v = rec["validation"]
@@ -126,7 +93,7 @@ def test_cnn_exports_validates_at_fp32_and_records_the_fixed_batch(cnn_dir: Path
     assert rec["details"]["batch"]["flatbuffer"] == "fixed" and rec["details"]["batch"]["size"] == 1
     assert v["checks"]["batch"].startswith("flatbuffer fixed at batch 1; 2 input set(s)")
     assert any("fixed batch of 1" in n and "one sample at a time" in n for n in rec["notes"])
-    md = metadata(cnn_dir)
+    md = read_metadata(cnn_dir)
     assert md["input_shape"] == {"input": [1, 3, 32, 32]}  # what the file takes, not "batch"
     assert md["extra_metadata"]["tflite"]["batch"]["runner"] == "one sample at a time"
     assert md["extra_metadata"]["tflite"]["layout"] == "nchw"
@@ -160,13 +127,13 @@ def test_cli_revalidates_and_inspects_the_cnn(cnn_dir: Path) -> None:
 
 
 def test_transformer_int64_inputs_are_int32_in_the_flatbuffer_and_recorded(transformer_dir: Path) -> None:
-    rec = record(transformer_dir)
+    rec = read_record(transformer_dir)
     assert rec["validation"]["status"] == "passed" and rec["validation"]["precision"] == "fp32"
     assert rec["validation"]["batch_sizes"] == [1, 4, 8]
     assert rec["artifact_input_dtypes"] == {"input_ids": "int32", "attention_mask": "int32"}
     assert rec["artifact_outputs"] == ["last_hidden_state", "pooler_output"]
     assert any("input_ids is int32 in the flatbuffer (was int64)" in n for n in rec["notes"])
-    md = metadata(transformer_dir)
+    md = read_metadata(transformer_dir)
     assert md["input_dtype"] == {"input_ids": "int32", "attention_mask": "int32"}
     assert md["extra_metadata"]["tflite"]["inputs"]["input_ids"] == {"shape": [1, 16], "dtype": "int32"}
 

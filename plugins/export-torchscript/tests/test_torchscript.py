@@ -14,9 +14,11 @@ import modelport_torchscript
 import numpy as np
 import pytest
 import torch
+from modelport import testing
 from modelport.pipeline import artifact_from_dir
+from modelport.testing import read_metadata, read_record, run_cli
 from torch import nn
-from ts_helpers import EXAMPLES, cli, read_json
+from ts_helpers import EXAMPLES
 
 
 def _deprecation_notes(record: dict[str, Any]) -> list[str]:
@@ -27,19 +29,14 @@ def _deprecation_notes(record: dict[str, Any]) -> list[str]:
 
 
 def test_formats_lists_torchscript_as_available() -> None:
-    proc = cli("formats", "--json")
-    assert proc.returncode == 0, proc.stderr
-    rows = {r["name"]: r for r in json.loads(proc.stdout)["formats"]}
-    row = rows["torchscript"]
+    row = testing.check_cli_lists_format("torchscript", plugin="modelport_torchscript")  # the real CLI, exit 0
     assert row["status"] == "available"
     assert row["can_export"] and row["can_validate"]
     assert row["plugin"] == "modelport-export-torchscript"
 
 
 def test_importing_the_plugin_does_not_import_torch() -> None:
-    code = "import modelport_torchscript, sys; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == "False"
+    testing.check_import_is_light("modelport_torchscript")  # in a fresh interpreter; numpy is watched too
 
 
 def test_format_is_registered_through_the_plugin_manager() -> None:
@@ -52,9 +49,10 @@ def test_format_is_registered_through_the_plugin_manager() -> None:
 
 
 def test_hooks_ignore_other_formats(tmp_path: Path) -> None:
-    other = modelport.Artifact(format="onnx", path=tmp_path / "model.onnx")
-    assert modelport_torchscript.load_runner(other, {}) is None
-    assert modelport_torchscript.describe_metadata(other, None) is None
+    # every hook of the plugin, called with an onnx artifact, file, export request and target, returns None
+    checked = testing.check_ignores_other_formats("modelport_torchscript", other_format="onnx")
+    assert {"load_runner", "describe_metadata", "inspect_artifact"} <= set(checked)
+    # and an existing .onnx file is not read as TorchScript
     (tmp_path / "model.onnx").write_bytes(b"not torchscript")
     assert modelport_torchscript.inspect_artifact(tmp_path / "model.onnx", {}) is None
 
@@ -65,8 +63,8 @@ def test_hooks_ignore_other_formats(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def cnn_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     out = tmp_path_factory.mktemp("cnn") / "ts"
-    proc = cli("export", f"{EXAMPLES}:small_cnn", "--vision", "3x32x32", "--dynamic-batch", "-f", "torchscript",
-               "--output-dir", str(out))
+    proc = run_cli("export", f"{EXAMPLES}:small_cnn", "--vision", "3x32x32", "--dynamic-batch", "-f", "torchscript",
+                   "--output-dir", str(out))
     return out, proc
 
 
@@ -74,7 +72,7 @@ def test_cnn_exports_with_dynamic_batch_and_validates_at_batch_1_and_8(cnn_expor
     out, proc = cnn_export
     assert proc.returncode == 0, proc.stderr
     assert (out / "model.torchscript").is_file()
-    record = read_json(out / "export.json")
+    record = read_record(out)
     v = record["validation"]
     assert v["status"] == "passed"
     assert {1, 8} <= set(v["batch_sizes"])
@@ -86,20 +84,20 @@ def test_cnn_exports_with_dynamic_batch_and_validates_at_batch_1_and_8(cnn_expor
 
 def test_torch_jit_deprecation_is_recorded_once_and_not_printed(cnn_export: Any) -> None:
     out, proc = cnn_export
-    record = read_json(out / "export.json")
+    record = read_record(out)
     notes = _deprecation_notes(record)
     assert len(notes) == 1, record["notes"]
     assert "torch.jit is deprecated" in notes[0] and "pt2" in notes[0]
     assert "DeprecationWarning" not in proc.stderr
     # re-validating (torch.jit.load again) adds no warning either
-    again = cli("validate", str(out))
+    again = run_cli("validate", str(out))
     assert again.returncode == 0, again.stderr
     assert "deprecated" not in again.stderr.lower()
 
 
 def test_metadata_describes_mode_torch_version_and_io(cnn_export: Any) -> None:
     out, _ = cnn_export
-    md = read_json(out / "metadata.json")
+    md = read_metadata(out)
     ts = md["extra_metadata"]["torchscript"]
     assert ts["mode"] == "trace"
     assert ts["torch_version"] == torch.__version__.split("+")[0]
@@ -120,7 +118,7 @@ def test_the_archive_loads_with_plain_torch_jit_and_carries_modelport_facts(cnn_
 
 def test_inspect_shows_inputs_and_ops(cnn_export: Any) -> None:
     out, _ = cnn_export
-    proc = cli("inspect", str(out / "model.torchscript"), "--json")
+    proc = run_cli("inspect", str(out / "model.torchscript"), "--json")
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
     text = json.dumps(info)
@@ -141,10 +139,10 @@ def test_runner_honours_threads(cnn_export: Any) -> None:
 
 def test_transformer_dict_outputs_trace_and_validate(tmp_path: Path) -> None:
     out = tmp_path / "ts"
-    proc = cli("export", f"{EXAMPLES}:small_transformer", "--text", "16", "--dynamic-batch", "-f", "torchscript",
-               "--output-dir", str(out))
+    proc = run_cli("export", f"{EXAMPLES}:small_transformer", "--text", "16", "--dynamic-batch", "-f", "torchscript",
+                   "--output-dir", str(out))
     assert proc.returncode == 0, proc.stderr
-    record = read_json(out / "export.json")
+    record = read_record(out)
     assert record["validation"]["status"] == "passed"
     assert {1, 8} <= set(record["validation"]["batch_sizes"])
     assert record["outputs"] == ["last_hidden_state", "pooler_output"]
@@ -187,21 +185,21 @@ def test_optimize_for_inference_freezes_and_still_validates(examples: ModuleType
 
 def test_data_dependent_model_traced_fails_validation_with_exit_2(tmp_path: Path) -> None:
     out = tmp_path / "dd"
-    proc = cli("export", f"{EXAMPLES}:data_dependent", "--input", "x:1x8", "-f", "torchscript", "--output-dir", str(out))
+    proc = run_cli("export", f"{EXAMPLES}:data_dependent", "--input", "x:1x8", "-f", "torchscript", "--output-dir", str(out))
     assert proc.returncode == 2, proc.stderr
     assert "validation failed" in proc.stderr
     assert "mode=script" in proc.stderr and "pt2" in proc.stderr and "onnx" in proc.stderr
-    record = read_json(out / "export.json")
+    record = read_record(out)
     assert record["status"] == "validation-failed"
     assert record["details"]["tracer_warnings"] >= 1
 
 
 def test_data_dependent_model_scripted_keeps_its_control_flow(tmp_path: Path) -> None:
     out = tmp_path / "dd"
-    proc = cli("export", f"{EXAMPLES}:data_dependent", "--input", "x:1x8", "-f", "torchscript", "-o", "mode=script",
-               "--output-dir", str(out))
+    proc = run_cli("export", f"{EXAMPLES}:data_dependent", "--input", "x:1x8", "-f", "torchscript", "-o", "mode=script",
+                   "--output-dir", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert read_json(out / "export.json")["validation"]["status"] == "passed"
+    assert read_record(out)["validation"]["status"] == "passed"
 
 
 # ----------------------------------------------------------------------------- outputs and errors
@@ -267,8 +265,8 @@ def test_untraceable_output_structure_is_explained_without_dumping_tensors(tmp_p
 
 
 def test_unknown_mode_is_a_configuration_error(tmp_path: Path) -> None:
-    proc = cli("export", f"{EXAMPLES}:small_cnn", "--vision", "3x32x32", "-f", "torchscript", "-o", "mode=compile",
-               "--output-dir", str(tmp_path / "never"))
+    proc = run_cli("export", f"{EXAMPLES}:small_cnn", "--vision", "3x32x32", "-f", "torchscript", "-o", "mode=compile",
+                   "--output-dir", str(tmp_path / "never"))
     assert proc.returncode == 3
     assert "mode" in proc.stderr and "trace" in proc.stderr
     assert not (tmp_path / "never").exists()

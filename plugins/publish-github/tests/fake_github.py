@@ -1,9 +1,8 @@
 """A small GitHub REST API on 127.0.0.1 for tests: the release endpoints the plugin calls, as GitHub documents them.
 
-Two listening sockets: the API (with the uploads host under ``/uploads``) and a separate "storage" origin that
-asset downloads redirect to, so a test can see that the token never goes there. Every request is recorded;
-faults (a status with headers, or a dropped connection) are injected per method + path pattern. The serving
-loops are bounded in requests and time and stop by themselves.
+Two listeners: the API (with the uploads host under ``/uploads``) and a separate "storage" origin that asset
+downloads redirect to, so a test can see that the token never goes there. Recording, fault injection and the
+bounded serving loops come from :class:`modelport.testing_http.RecordingServer`.
 """
 
 from __future__ import annotations
@@ -11,95 +10,40 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
-import time
 import urllib.parse
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from modelport.testing_http import Abort, RecordingServer, Request, Response
 
-@dataclass
-class Recorded:
-    server: str
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-    at: float
-    fault: str | None = None
+REPO = r"/repos/([^/]+/[^/]+)"
 
 
-@dataclass
-class Fault:
-    method: str
-    pattern: str
-    status: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    drop: bool = False
-    times: int = 1
-    after: int = 0  # let this many matching requests through first
-
-
-class FakeGitHub:
+class FakeGitHub(RecordingServer):
     """Repos, releases and asset bytes, plus what arrived."""
 
+    name = "fake github"
+    json_type = "application/json; charset=utf-8"
+
     def __init__(self, token: str, *, max_requests: int = 3000, lifetime_s: float = 170.0) -> None:
+        super().__init__(listeners=("api", "storage"), max_requests=max_requests, lifetime_s=lifetime_s)
         self.token = token
         self.repos: dict[str, list[dict[str, Any]]] = {}
         self.blobs: dict[int, bytes] = {}
-        self.requests: list[Recorded] = []
-        self.faults: list[Fault] = []
         self.digests = True  # GitHub reports asset sha256 as "digest"; GitHub Enterprise may not
         self.page_size = 100
-        self.lock = threading.RLock()
         self._ids = 1000
-        self._stop = threading.Event()
-        self.max_requests = max_requests
-        self.lifetime_s = lifetime_s
-        gh = self
-
-        class Api(_Handler):
-            fake = gh
-            role = "api"
-
-        class Storage(_Handler):
-            fake = gh
-            role = "storage"
-
-        self.api_server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
-        self.storage_server = ThreadingHTTPServer(("127.0.0.1", 0), Storage)
-        self.threads = []
-        for srv in (self.api_server, self.storage_server):
-            srv.daemon_threads = True
-            srv.timeout = 0.1
-            self.threads.append(threading.Thread(target=self._serve, args=(srv,), daemon=True))
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.api_server.server_address[1]}"
+        self.route(None, r".*", self._storage, server="storage", public=True)
+        self.route("POST", rf"/uploads{REPO}/releases/(\d+)/assets", self._upload, server="api")
+        self.route("GET", REPO, self._repo_info, server="api")
+        self.route("GET", rf"{REPO}/releases/tags/(.+)", self._release_by_tag, server="api")
+        self.route("GET", rf"{REPO}/releases", self._list_releases, server="api")
+        self.route("POST", rf"{REPO}/releases", self._create_release, server="api")
+        self.route(None, rf"{REPO}/releases/(\d+)(/assets)?", self._release, server="api")
+        self.route(None, rf"{REPO}/releases/assets/(\d+)", self._asset, server="api")
 
     @property
     def storage_url(self) -> str:
-        return f"http://127.0.0.1:{self.storage_server.server_address[1]}"
-
-    def _serve(self, srv: ThreadingHTTPServer) -> None:
-        deadline = time.monotonic() + self.lifetime_s
-        while not self._stop.is_set() and len(self.requests) < self.max_requests and time.monotonic() < deadline:
-            srv.handle_request()
-        srv.server_close()
-
-    def __enter__(self) -> FakeGitHub:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for t in self.threads:
-            t.join(timeout=5)
+        return self.url_of("storage")
 
     # -- helpers for tests
     def next_id(self) -> int:
@@ -109,15 +53,6 @@ class FakeGitHub:
 
     def add_repo(self, full: str) -> None:
         self.repos.setdefault(full, [])
-
-    def add_fault(self, method: str, pattern: str, **kw: Any) -> Fault:
-        f = Fault(method, pattern, **kw)
-        with self.lock:
-            self.faults.append(f)
-        return f
-
-    def calls(self, method: str, pattern: str) -> list[Recorded]:
-        return [r for r in self.requests if r.method == method and re.search(pattern, r.path) and r.fault is None]
 
     def release(self, full: str, tag: str) -> dict[str, Any]:
         return next(r for r in self.repos[full] if r["tag_name"] == tag)
@@ -153,176 +88,102 @@ class FakeGitHub:
         rel["assets"].append(asset)
         return asset
 
+    # -- GitHub's conventions: errors, auth, lookups
+    def error(self, status: int, message: str) -> Response:
+        return self.json(status, {"message": message})
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 10
-    fake: FakeGitHub
-    role: str
+    def check(self, req: Request) -> Response | None:
+        auth = req.headers.get("authorization")
+        if auth is not None and auth != f"Bearer {self.token}":
+            return self.json(401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
+        if req.method != "GET" and auth is None:
+            return self.error(401, "Requires authentication")
+        return None
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    def _releases(self, full: str) -> list[dict[str, Any]]:
+        if full not in self.repos:
+            raise Abort(self.error(404, "Not Found"))
+        return self.repos[full]
 
-    def _body(self) -> bytes:
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
-
-    def _send(self, status: int, payload: Any = None, headers: dict[str, str] | None = None, raw: bytes | None = None) -> None:
-        body = raw if raw is not None else (b"" if payload is None else json.dumps(payload).encode())
-        self.send_response(status)
-        if raw is None and payload is not None:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _handle(self, method: str) -> None:
-        gh = self.fake
-        parsed = urllib.parse.urlsplit(self.path)
-        body = self._body()
-        rec = Recorded(self.role, method, urllib.parse.unquote(parsed.path), urllib.parse.parse_qs(parsed.query),
-                       {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
-        with gh.lock:
-            gh.requests.append(rec)
-            fault = next((f for f in gh.faults if f.times > 0 and f.method == method and re.search(f.pattern, rec.path)), None)
-            if fault is not None and fault.after > 0:
-                fault.after -= 1
-                fault = None
-            if fault is not None:
-                fault.times -= 1
-                rec.fault = "drop" if fault.drop else str(fault.status)
-        if fault is not None:
-            if fault.drop:
-                self.close_connection = True
-                return
-            self._send(fault.status or 500, raw=fault.body, headers=fault.headers)
-            return
-        try:
-            if self.role == "storage":
-                self._storage(method, rec)
-            else:
-                self._api(method, parsed, rec)
-        except Exception as exc:
-            self._send(500, {"message": f"fake github error: {type(exc).__name__}: {exc}"})
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_PATCH(self) -> None:
-        self._handle("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
-
-    def _storage(self, method: str, rec: Recorded) -> None:
-        m = re.fullmatch(r"/dl/(\d+)", rec.path)
-        if method != "GET" or not m or int(m.group(1)) not in self.fake.blobs:
-            self._send(404, raw=b"<Error>NoSuchKey</Error>")
-            return
-        self._send(200, raw=self.fake.blobs[int(m.group(1))], headers={"Content-Type": "application/octet-stream"})
-
-    def _page(self, items: list[dict[str, Any]], rec: Recorded, path: str) -> None:
-        per = min(int((rec.query.get("per_page") or ["30"])[0]), self.fake.page_size)
-        page = int((rec.query.get("page") or ["1"])[0])
+    def _page(self, items: list[dict[str, Any]], req: Request) -> Response:
+        per = min(int((req.query.get("per_page") or ["30"])[0]), self.page_size)
+        page = int((req.query.get("page") or ["1"])[0])
         chunk = items[(page - 1) * per: page * per]
         headers = {}
         if page * per < len(items):
-            headers["Link"] = f'<{self.fake.url}{path}?per_page={per}&page={page + 1}>; rel="next"'
-        self._send(200, chunk, headers)
+            headers["Link"] = f'<{self.url}{req.path}?per_page={per}&page={page + 1}>; rel="next"'
+        return self.json(200, chunk, headers)
 
-    def _api(self, method: str, parsed: urllib.parse.SplitResult, rec: Recorded) -> None:
-        gh = self.fake
-        auth = rec.headers.get("authorization")
-        if auth is not None and auth != f"Bearer {gh.token}":
-            self._send(401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
-            return
-        if method != "GET" and auth is None:
-            self._send(401, {"message": "Requires authentication"})
-            return
-        path = rec.path
-        m = re.fullmatch(r"(?:/uploads)?/repos/([^/]+/[^/]+)(/.*)?", path)
-        if not m or m.group(1) not in gh.repos:
-            self._send(404, {"message": "Not Found"})
-            return
-        full, rest = m.group(1), m.group(2) or ""
-        releases = gh.repos[full]
-        if path.startswith("/uploads/"):
-            mm = re.fullmatch(r"/releases/(\d+)/assets", rest)
-            rel = next((r for r in releases if mm and r["id"] == int(mm.group(1))), None)
-            if method != "POST" or rel is None:
-                self._send(404, {"message": "Not Found"})
-                return
-            if "content-length" not in rec.headers:
-                self._send(411, {"message": "Length Required"})
-                return
-            name = rec.query["name"][0]
-            if any(a["name"] == name for a in rel["assets"]):
-                self._send(422, {"message": "Validation Failed", "errors": [{"resource": "ReleaseAsset", "code": "already_exists",
-                                                                             "field": "name"}]})
-                return
-            with gh.lock:
-                asset = gh._new_asset(full, rel, name, rec.body, rec.headers.get("content-type", ""))
-            self._send(201, asset)
-            return
-        if rest == "" and method == "GET":
-            self._send(200, {"full_name": full, "private": False})
-            return
-        mm = re.fullmatch(r"/releases/tags/(.+)", rest)
-        if mm and method == "GET":
-            rel = next((r for r in releases if r["tag_name"] == mm.group(1) and not r["draft"]), None)
-            self._send(200, rel) if rel else self._send(404, {"message": "Not Found"})
-            return
-        if rest == "/releases" and method == "GET":
-            visible = [r for r in releases if not r["draft"] or auth is not None]
-            self._page(list(reversed(visible)), rec, path)
-            return
-        if rest == "/releases" and method == "POST":
-            data = json.loads(rec.body)
-            if any(r["tag_name"] == data["tag_name"] for r in releases):
-                self._send(422, {"message": "Validation Failed", "errors": [{"resource": "Release", "code": "already_exists",
-                                                                             "field": "tag_name"}]})
-                return
-            with gh.lock:
-                rel = gh._new_release(full, data)
-            self._send(201, rel)
-            return
-        mm = re.fullmatch(r"/releases/(\d+)(/assets)?", rest)
-        if mm:
-            rel = next((r for r in releases if r["id"] == int(mm.group(1))), None)
-            if rel is None:
-                self._send(404, {"message": "Not Found"})
-            elif mm.group(2) and method == "GET":
-                self._page(rel["assets"], rec, path)
-            elif not mm.group(2) and method == "PATCH":
-                data = json.loads(rec.body)
-                for k in ("body", "name", "draft", "prerelease"):
-                    if k in data:
-                        rel[k] = data[k]
-                self._send(200, rel)
-            else:
-                self._send(405, {"message": "Method Not Allowed"})
-            return
-        mm = re.fullmatch(r"/releases/assets/(\d+)", rest)
-        if mm:
-            aid = int(mm.group(1))
-            rel = next((r for r in releases if any(a["id"] == aid for a in r["assets"])), None)
-            if rel is None:
-                self._send(404, {"message": "Not Found"})
-                return
-            asset = next(a for a in rel["assets"] if a["id"] == aid)
-            if method == "DELETE":
-                rel["assets"].remove(asset)
-                self._send(204, raw=b"")
-            elif method == "GET" and rec.headers.get("accept") == "application/octet-stream":
-                self._send(302, raw=b"", headers={"Location": f"{gh.storage_url}/dl/{aid}?X-Amz-Signature=abc"})
-            elif method == "GET":
-                self._send(200, asset)
-            else:
-                self._send(405, {"message": "Method Not Allowed"})
-            return
-        self._send(404, {"message": f"fake github: no route for {method} {path}"})
+    # -- routes
+    def _storage(self, req: Request, m: re.Match[str]) -> Response:
+        mm = re.fullmatch(r"/dl/(\d+)", req.path)
+        if req.method != "GET" or not mm or int(mm[1]) not in self.blobs:
+            return Response(404, b"<Error>NoSuchKey</Error>")
+        return Response(200, self.blobs[int(mm[1])], {"Content-Type": "application/octet-stream"})
+
+    def _upload(self, req: Request, m: re.Match[str]) -> Response:
+        rel = next((r for r in self._releases(m[1]) if r["id"] == int(m[2])), None)
+        if rel is None:
+            return self.error(404, "Not Found")
+        if "content-length" not in req.headers:
+            return self.error(411, "Length Required")
+        name = req.query["name"][0]
+        if any(a["name"] == name for a in rel["assets"]):
+            return self.json(422, {"message": "Validation Failed", "errors": [{"resource": "ReleaseAsset",
+                                                                              "code": "already_exists", "field": "name"}]})
+        with self.lock:
+            asset = self._new_asset(m[1], rel, name, req.body, req.headers.get("content-type", ""))
+        return self.json(201, asset)
+
+    def _repo_info(self, req: Request, m: re.Match[str]) -> Response:
+        self._releases(m[1])
+        return self.json(200, {"full_name": m[1], "private": False})
+
+    def _release_by_tag(self, req: Request, m: re.Match[str]) -> Response:
+        tag = urllib.parse.unquote(m[2])
+        rel = next((r for r in self._releases(m[1]) if r["tag_name"] == tag and not r["draft"]), None)
+        return self.json(200, rel) if rel else self.error(404, "Not Found")
+
+    def _list_releases(self, req: Request, m: re.Match[str]) -> Response:
+        authed = req.headers.get("authorization") is not None
+        visible = [r for r in self._releases(m[1]) if not r["draft"] or authed]
+        return self._page(list(reversed(visible)), req)
+
+    def _create_release(self, req: Request, m: re.Match[str]) -> Response:
+        releases = self._releases(m[1])
+        data = json.loads(req.body)
+        if any(r["tag_name"] == data["tag_name"] for r in releases):
+            return self.json(422, {"message": "Validation Failed", "errors": [{"resource": "Release",
+                                                                              "code": "already_exists", "field": "tag_name"}]})
+        with self.lock:
+            rel = self._new_release(m[1], data)
+        return self.json(201, rel)
+
+    def _release(self, req: Request, m: re.Match[str]) -> Response:
+        rel = next((r for r in self._releases(m[1]) if r["id"] == int(m[2])), None)
+        if rel is None:
+            return self.error(404, "Not Found")
+        if m[3] and req.method == "GET":
+            return self._page(rel["assets"], req)
+        if not m[3] and req.method == "PATCH":
+            data = json.loads(req.body)
+            for k in ("body", "name", "draft", "prerelease"):
+                if k in data:
+                    rel[k] = data[k]
+            return self.json(200, rel)
+        return self.error(405, "Method Not Allowed")
+
+    def _asset(self, req: Request, m: re.Match[str]) -> Response:
+        aid = int(m[2])
+        rel = next((r for r in self._releases(m[1]) if any(a["id"] == aid for a in r["assets"])), None)
+        if rel is None:
+            return self.error(404, "Not Found")
+        asset = next(a for a in rel["assets"] if a["id"] == aid)
+        if req.method == "DELETE":
+            rel["assets"].remove(asset)
+            return Response(204)
+        if req.method == "GET" and req.headers.get("accept") == "application/octet-stream":
+            return Response(302, headers={"Location": f"{self.storage_url}/dl/{aid}?X-Amz-Signature=abc"})
+        if req.method == "GET":
+            return self.json(200, asset)
+        return self.error(405, "Method Not Allowed")

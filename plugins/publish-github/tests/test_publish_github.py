@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import socket
 import stat
 import subprocess
 import sys
@@ -18,18 +17,15 @@ from pathlib import Path
 
 import modelport
 import pytest
-from conftest import SENTINEL, Exports, run_cli, scan_for
+from conftest import SENTINEL
 from fake_github import FakeGitHub
+from modelport.testing_http import ExportPair, folder_files, run_cli, scan_for, unused_port
 
 REPO = "alice/models"
 
 
 def publish(env: dict[str, str], gh: FakeGitHub, *args: str) -> object:
     return run_cli(env, "publish", *args, "--api-url", gh.url)
-
-
-def export_files(d: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(d.iterdir()) if p.is_file()}
 
 
 def sha(data: bytes) -> str:
@@ -64,7 +60,7 @@ def test_publisher_spec_through_the_plugin_manager() -> None:
     assert {o.name for o in spec.options} >= {"draft", "prerelease", "api_url", "license", "folder", "retries"}
 
 
-def test_target_parsing_rejects_bad_targets(env: dict[str, str], exports: Exports, gh: FakeGitHub) -> None:
+def test_target_parsing_rejects_bad_targets(env: dict[str, str], exports: ExportPair, gh: FakeGitHub) -> None:
     for bad in ("github://alice/models", "github://alice@v1", "github://alice/models/x@v1", "github://alice/models@../v1"):
         r = publish(env, gh, str(exports.dynamic), bad)
         assert r.code == 3, (bad, r.stderr)
@@ -76,7 +72,7 @@ def test_target_parsing_rejects_bad_targets(env: dict[str, str], exports: Export
 
 
 def test_two_exports_as_release_assets_with_notes_then_pull_and_validate(
-        exports: Exports, gh: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+        exports: ExportPair, gh: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
     r = publish(env, gh, str(exports.dynamic), str(exports.strict), f"github://{REPO}@v1", "--prerelease", "--license", "mit")
     assert r.code == 0, r.stderr
     assert "published to https://github.example/alice/models/releases/tag/v1 (v1)" in r.stdout
@@ -89,7 +85,7 @@ def test_two_exports_as_release_assets_with_notes_then_pull_and_validate(
         for name in ("model.pt2", "metadata.json", "export.json"):
             assert got[f"{leaf}.{name}"] == (d / name).read_bytes()
         with zipfile.ZipFile(io.BytesIO(got[f"small_cnn-{leaf}.zip"])) as zf:
-            assert {n: zf.read(n) for n in zf.namelist()} == {f"small_cnn-{leaf}/{k}": v for k, v in export_files(d).items()}
+            assert {n: zf.read(n) for n in zf.namelist()} == {f"small_cnn-{leaf}/{k}": v for k, v in folder_files(d).items()}
     assert len(got) == 8
     up = gh.calls("POST", r"^/uploads/")
     assert all(u.headers.get("content-length") == str(len(u.body)) for u in up), "uploads carry Content-Length"
@@ -102,7 +98,7 @@ def test_two_exports_as_release_assets_with_notes_then_pull_and_validate(
     assert "| input | `input` | batch × 3 × 32 × 32 | float32 | 0: batch |" in notes
     assert "| pt2 | passed | 0 | 1 |" in notes
     for d in (exports.dynamic, exports.strict):
-        for name, data in export_files(d).items():
+        for name, data in folder_files(d).items():
             assert sha(data) in notes, f"notes lack the sha256 of {name}"
     assert f"modelport pull github://{REPO}@v1 --folder pt2-dynamic" in notes
     assert 'torch.export.load("model.pt2")' in notes
@@ -111,7 +107,7 @@ def test_two_exports_as_release_assets_with_notes_then_pull_and_validate(
         dest = tmp_path / f"pulled-{leaf}"
         p = run_cli(env, "pull", f"github://{REPO}@v1", str(dest), "--folder", leaf, "--api-url", gh.url)
         assert p.code == 0, p.stderr
-        assert export_files(dest) == export_files(d)
+        assert folder_files(dest) == folder_files(d)
         v = run_cli(env, "validate", str(dest))
         assert v.code == 0, v.stderr
         assert "pt2: passed" in v.stdout
@@ -128,7 +124,7 @@ def test_two_exports_as_release_assets_with_notes_then_pull_and_validate(
     assert scan_for(SENTINEL, tmp_path, exports.dynamic.parent) == []
 
 
-def test_republishing_identical_assets_uploads_nothing(exports: Exports, gh: FakeGitHub, env: dict[str, str]) -> None:
+def test_republishing_identical_assets_uploads_nothing(exports: ExportPair, gh: FakeGitHub, env: dict[str, str]) -> None:
     args = (str(exports.dynamic), str(exports.strict), f"github://{REPO}@v1")
     assert publish(env, gh, *args).code == 0
     n = len(uploads(gh))
@@ -146,7 +142,7 @@ def test_republishing_identical_assets_uploads_nothing(exports: Exports, gh: Fak
     assert "License: apache-2.0." in gh.release(REPO, "v1")["body"]
 
 
-def test_changed_asset_is_an_error_unless_force(exports: Exports, gh: FakeGitHub, env: dict[str, str]) -> None:
+def test_changed_asset_is_an_error_unless_force(exports: ExportPair, gh: FakeGitHub, env: dict[str, str]) -> None:
     assert publish(env, gh, str(exports.dynamic), f"github://{REPO}@v2").code == 0
     assert set(gh.asset_bytes(REPO, "v2")) == {"model.pt2", "metadata.json", "export.json", "small_cnn-pt2.zip"}
     n = len(uploads(gh))
@@ -165,7 +161,7 @@ def test_changed_asset_is_an_error_unless_force(exports: Exports, gh: FakeGitHub
     assert got["model.pt2"] == (exports.strict / "model.pt2").read_bytes()
 
 
-def test_draft_release_is_found_and_reused(exports: Exports, gh: FakeGitHub, env: dict[str, str]) -> None:
+def test_draft_release_is_found_and_reused(exports: ExportPair, gh: FakeGitHub, env: dict[str, str]) -> None:
     r = publish(env, gh, str(exports.dynamic), f"github://{REPO}@v3", "--draft")
     assert r.code == 0, r.stderr
     assert gh.release(REPO, "v3")["draft"] is True
@@ -180,7 +176,7 @@ def test_draft_release_is_found_and_reused(exports: Exports, gh: FakeGitHub, env
     assert gh.release(REPO, "v3")["draft"] is False
 
 
-def test_python_api_and_pagination_and_no_digest(exports: Exports, gh: FakeGitHub, env: dict[str, str],
+def test_python_api_and_pagination_and_no_digest(exports: ExportPair, gh: FakeGitHub, env: dict[str, str],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     # GitHub Enterprise without asset digests, listing two assets per page
     gh.digests = False
@@ -195,7 +191,7 @@ def test_python_api_and_pagination_and_no_digest(exports: Exports, gh: FakeGitHu
     assert len([x for x in gh.requests if x.server == "storage"]) == 8, "without digests, assets are hashed by download"
 
 
-def test_dry_run_stages_assets_and_notes_and_touches_nothing(exports: Exports, gh: FakeGitHub, env: dict[str, str],
+def test_dry_run_stages_assets_and_notes_and_touches_nothing(exports: ExportPair, gh: FakeGitHub, env: dict[str, str],
                                                              tmp_path: Path) -> None:
     del env["GITHUB_TOKEN"]
     stage = tmp_path / "stage"
@@ -211,14 +207,14 @@ def test_dry_run_stages_assets_and_notes_and_touches_nothing(exports: Exports, g
 # ----------------------------------------------------------------------------- failures
 
 
-def test_missing_token_is_one_line(exports: Exports, gh: FakeGitHub, env: dict[str, str]) -> None:
+def test_missing_token_is_one_line(exports: ExportPair, gh: FakeGitHub, env: dict[str, str]) -> None:
     del env["GITHUB_TOKEN"]
     r = publish(env, gh, str(exports.dynamic), f"github://{REPO}@v1")
     assert r.code == 1 and len(r.error_lines) == 1 and "GITHUB_TOKEN" in r.error_lines[0]
     assert gh.requests == []
 
 
-def test_refused_token_401_never_printed(exports: Exports, gh: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+def test_refused_token_401_never_printed(exports: ExportPair, gh: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
     gh.token = "ghp_the_right_one_is_different"
     r = publish(env, gh, str(exports.dynamic), f"github://{REPO}@v1")
     assert r.code == 1 and len(r.error_lines) == 1
@@ -229,7 +225,7 @@ def test_refused_token_401_never_printed(exports: Exports, gh: FakeGitHub, env: 
     assert scan_for(SENTINEL, tmp_path) == []
 
 
-def test_missing_repo_is_404(exports: Exports, gh: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+def test_missing_repo_is_404(exports: ExportPair, gh: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
     r = publish(env, gh, str(exports.dynamic), "github://alice/nothing@v1")
     assert r.code == 1 and len(r.error_lines) == 1
     assert "no such repository alice/nothing" in r.error_lines[0] and "HTTP 404" in r.error_lines[0]
@@ -238,7 +234,7 @@ def test_missing_repo_is_404(exports: Exports, gh: FakeGitHub, env: dict[str, st
     assert not (tmp_path / "d").exists()
 
 
-def test_429_then_201_waits_for_retry_after(exports: Exports, gh: FakeGitHub, env: dict[str, str]) -> None:
+def test_429_then_201_waits_for_retry_after(exports: ExportPair, gh: FakeGitHub, env: dict[str, str]) -> None:
     gh.add_fault("POST", r"^/uploads/", status=429, headers={"Retry-After": "2"}, body=b'{"message": "slow down"}')
     gh.add_fault("GET", r"/releases/tags/", status=403, headers={"Retry-After": "1", "x-ratelimit-remaining": "0"},
                  body=b'{"message": "API rate limit exceeded"}')
@@ -252,7 +248,7 @@ def test_429_then_201_waits_for_retry_after(exports: Exports, gh: FakeGitHub, en
     assert len(gh.asset_bytes(REPO, "v1")) == 4
 
 
-def test_429_that_does_not_stop_fails_clearly(exports: Exports, gh: FakeGitHub, env: dict[str, str]) -> None:
+def test_429_that_does_not_stop_fails_clearly(exports: ExportPair, gh: FakeGitHub, env: dict[str, str]) -> None:
     gh.add_fault("POST", r"^/repos/.*/releases$", status=429, headers={"Retry-After": "1"}, times=5)
     r = publish(env, gh, str(exports.dynamic), f"github://{REPO}@v1", "--retries", "1")
     assert r.code == 1 and len(r.error_lines) == 1
@@ -260,7 +256,7 @@ def test_429_that_does_not_stop_fails_clearly(exports: Exports, gh: FakeGitHub, 
     assert gh.repos[REPO] == []
 
 
-def test_failure_half_way_reports_and_rerun_completes(exports: Exports, gh: FakeGitHub, env: dict[str, str]) -> None:
+def test_failure_half_way_reports_and_rerun_completes(exports: ExportPair, gh: FakeGitHub, env: dict[str, str]) -> None:
     # two uploads go through, then every connection to the uploads endpoint is dropped
     gh.add_fault("POST", r"^/uploads/", drop=True, times=99, after=2)
     r = publish(env, gh, str(exports.dynamic), str(exports.strict), f"github://{REPO}@v1", "--retries", "1")
@@ -281,10 +277,8 @@ def test_failure_half_way_reports_and_rerun_completes(exports: Exports, gh: Fake
     assert len(gh.asset_bytes(REPO, "v1")) == 8
 
 
-def test_connection_refused_is_one_line(exports: Exports, env: dict[str, str]) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def test_connection_refused_is_one_line(exports: ExportPair, env: dict[str, str]) -> None:
+    port = unused_port()
     r = run_cli(env, "publish", str(exports.dynamic), f"github://{REPO}@v1", "--api-url", f"http://127.0.0.1:{port}",
                 "--retries", "0")
     assert r.code == 1 and len(r.error_lines) == 1 and "refused the connection" in r.error_lines[0]
@@ -303,9 +297,9 @@ def _zip(members: dict[str, bytes], symlink: str | None = None) -> bytes:
 
 
 @pytest.mark.parametrize("case", ["dotdot", "absolute", "symlink"])
-def test_pull_refuses_zip_entries_that_leave_the_folder(case: str, exports: Exports, gh: FakeGitHub,
+def test_pull_refuses_zip_entries_that_leave_the_folder(case: str, exports: ExportPair, gh: FakeGitHub,
                                                         env: dict[str, str], tmp_path: Path) -> None:
-    files = {f"m-pt2/{k}": v for k, v in export_files(exports.dynamic).items()}
+    files = {f"m-pt2/{k}": v for k, v in folder_files(exports.dynamic).items()}
     if case == "dotdot":
         files["m-pt2/../../evil.py"] = b"print('boom')\n"
     elif case == "absolute":
@@ -320,8 +314,8 @@ def test_pull_refuses_zip_entries_that_leave_the_folder(case: str, exports: Expo
     assert [p.name for p in (tmp_path / "inner").iterdir()] == [], "nothing left behind"
 
 
-def test_pull_of_tampered_files_is_refused(exports: Exports, gh: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
-    files = {f"m-pt2/{k}": v for k, v in export_files(exports.dynamic).items()}
+def test_pull_of_tampered_files_is_refused(exports: ExportPair, gh: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
+    files = {f"m-pt2/{k}": v for k, v in folder_files(exports.dynamic).items()}
     files["m-pt2/model.pt2"] = files["m-pt2/model.pt2"] + b"\0"
     gh.add_release(REPO, "tampered", {"m-pt2.zip": _zip(files)})
     r = run_cli(env, "pull", f"github://{REPO}@tampered", str(tmp_path / "d"), "--api-url", gh.url)
@@ -342,7 +336,7 @@ def test_large_uploads_report_progress(tmp_path: Path, capsys: pytest.CaptureFix
     assert lines == [f"  uploading big.bin: {p}% of 5.0 MiB" for p in (20, 40, 60, 80, 100)]
 
 
-def test_export_zip_is_byte_identical_when_rebuilt(exports: Exports, tmp_path: Path) -> None:
+def test_export_zip_is_byte_identical_when_rebuilt(exports: ExportPair, tmp_path: Path) -> None:
     from modelport.publishing import collect_bundles
     from modelport_publish_github.releases import zip_export
 

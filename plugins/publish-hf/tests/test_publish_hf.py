@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,18 +16,15 @@ from pathlib import Path
 import modelport
 import pytest
 import yaml
-from conftest import SENTINEL, Exports, run_cli, scan_for
+from conftest import SENTINEL
 from fake_hub import FakeHub
+from modelport.testing_http import ExportPair, folder_files, run_cli, scan_for, unused_port
 
 REPO = "alice/cnn"
 
 
 def publish(env: dict[str, str], hub: FakeHub, *args: str) -> object:
     return run_cli(env, "publish", *args, "--endpoint", hub.url)
-
-
-def export_files(d: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(d.iterdir()) if p.is_file()}
 
 
 def sha(data: bytes) -> str:
@@ -59,7 +55,7 @@ def test_publisher_spec_through_the_plugin_manager() -> None:
     assert {o.name for o in spec.options} >= {"private", "endpoint", "license", "folder", "retries"}
 
 
-def test_target_parsing_rejects_bad_targets(env: dict[str, str], exports: Exports, hub: FakeHub) -> None:
+def test_target_parsing_rejects_bad_targets(env: dict[str, str], exports: ExportPair, hub: FakeHub) -> None:
     for bad in ("hf://alice", "hf://alice/cnn/../x", "hf://alice/cnn@", "hf://al ice/cnn"):
         r = publish(env, hub, str(exports.dynamic), bad)
         assert r.code == 3, (bad, r.stderr)
@@ -71,7 +67,7 @@ def test_target_parsing_rejects_bad_targets(env: dict[str, str], exports: Export
 
 
 def test_two_exports_in_one_commit_with_model_card_then_pull_and_validate(
-        exports: Exports, hub: FakeHub, env: dict[str, str], tmp_path: Path) -> None:
+        exports: ExportPair, hub: FakeHub, env: dict[str, str], tmp_path: Path) -> None:
     r = publish(env, hub, str(exports.dynamic), str(exports.strict), f"hf://{REPO}", "--private", "--license", "mit")
     assert r.code == 0, r.stderr
     assert f"published to {hub.url}/{REPO}" in r.stdout
@@ -80,10 +76,10 @@ def test_two_exports_in_one_commit_with_model_card_then_pull_and_validate(
     assert repo.private
     assert len(repo.commits) == 1, "several exports of one model go in one commit"
     expected = {f"{folder}/{name}" for folder, d in (("pt2-dynamic", exports.dynamic), ("pt2-strict", exports.strict))
-                for name in export_files(d)} | {"README.md"}
+                for name in folder_files(d)} | {"README.md"}
     assert set(repo.commits[0]["paths"]) == expected
     for folder, d in (("pt2-dynamic", exports.dynamic), ("pt2-strict", exports.strict)):
-        for name, data in export_files(d).items():
+        for name, data in folder_files(d).items():
             assert hub.file(REPO, f"{folder}/{name}") == data, f"{folder}/{name} arrived changed"
     # the model files went through LFS (preupload said so), bytes checked against their sha256 by the server
     model = (exports.dynamic / "model.pt2").read_bytes()
@@ -102,7 +98,7 @@ def test_two_exports_in_one_commit_with_model_card_then_pull_and_validate(
     assert "| output | `output` | 1 × 10 | float32 |" in card
     assert f"| pt2 | passed | 0 | 1 | {', '.join(map(str, md['validation']['batch_sizes']))} |" in card
     for d in (exports.dynamic, exports.strict):
-        for name, data in export_files(d).items():
+        for name, data in folder_files(d).items():
             assert sha(data) in card, f"card lacks the sha256 of {name}"
     assert "torch.export.load(\"model.pt2\")" in card
     assert f"modelport pull hf://{REPO}/pt2-dynamic" in card
@@ -117,7 +113,7 @@ def test_two_exports_in_one_commit_with_model_card_then_pull_and_validate(
         p = run_cli(env, "pull", f"hf://{REPO}/{folder}", str(dest), "--endpoint", hub.url)
         assert p.code == 0, p.stderr
         assert "sha256 verified" in p.stdout
-        assert export_files(dest) == export_files(d)
+        assert folder_files(dest) == folder_files(d)
         v = run_cli(env, "validate", str(dest))
         assert v.code == 0, v.stderr
         assert "pt2: passed" in v.stdout
@@ -133,7 +129,7 @@ def test_two_exports_in_one_commit_with_model_card_then_pull_and_validate(
     assert scan_for(SENTINEL, tmp_path, exports.dynamic.parent) == []
 
 
-def test_republishing_identical_files_makes_no_commit(exports: Exports, hub: FakeHub, env: dict[str, str]) -> None:
+def test_republishing_identical_files_makes_no_commit(exports: ExportPair, hub: FakeHub, env: dict[str, str]) -> None:
     args = (str(exports.dynamic), str(exports.strict), f"hf://{REPO}", "--license", "mit")
     assert publish(env, hub, *args).code == 0
     puts = len(hub.calls("PUT", "/lfs-upload/"))
@@ -154,7 +150,7 @@ def test_republishing_identical_files_makes_no_commit(exports: Exports, hub: Fak
     assert "license: \"apache-2.0\"" in hub.file(REPO, "README.md").decode()
 
 
-def test_single_export_to_a_branch_with_hf_endpoint_env(exports: Exports, hub: FakeHub, env: dict[str, str],
+def test_single_export_to_a_branch_with_hf_endpoint_env(exports: ExportPair, hub: FakeHub, env: dict[str, str],
                                                          tmp_path: Path) -> None:
     env = dict(env, HF_ENDPOINT=hub.url)
     r = run_cli(env, "publish", str(exports.dynamic), "hf://alice/single@dev")
@@ -168,10 +164,10 @@ def test_single_export_to_a_branch_with_hf_endpoint_env(exports: Exports, hub: F
     dest = tmp_path / "pulled"
     p = run_cli(env, "pull", "hf://alice/single@dev", str(dest))
     assert p.code == 0, p.stderr
-    assert export_files(dest) == {**export_files(exports.dynamic), "README.md": repo.branches["dev"]["README.md"].data}
+    assert folder_files(dest) == {**folder_files(exports.dynamic), "README.md": repo.branches["dev"]["README.md"].data}
 
 
-def test_python_api_publish_returns_commit_and_skips(exports: Exports, hub: FakeHub, env: dict[str, str],
+def test_python_api_publish_returns_commit_and_skips(exports: ExportPair, hub: FakeHub, env: dict[str, str],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     for k in ("HF_TOKEN", "HF_HOME", "HF_HUB_DISABLE_TELEMETRY"):
         monkeypatch.setenv(k, env[k])
@@ -186,7 +182,7 @@ def test_python_api_publish_returns_commit_and_skips(exports: Exports, hub: Fake
     assert "no changes" in (second.message or "")
 
 
-def test_dry_run_stages_everything_and_touches_nothing(exports: Exports, hub: FakeHub, env: dict[str, str],
+def test_dry_run_stages_everything_and_touches_nothing(exports: ExportPair, hub: FakeHub, env: dict[str, str],
                                                        tmp_path: Path) -> None:
     del env["HF_TOKEN"]  # a dry run needs no token
     stage = tmp_path / "stage"
@@ -195,12 +191,12 @@ def test_dry_run_stages_everything_and_touches_nothing(exports: Exports, hub: Fa
     assert hub.requests == []
     assert "dry run" in r.stdout and "pt2-strict/model.pt2" in r.stdout
     for folder, d in (("pt2-dynamic", exports.dynamic), ("pt2-strict", exports.strict)):
-        assert export_files(stage / folder) == export_files(d)
+        assert folder_files(stage / folder) == folder_files(d)
     card = (stage / "README.md").read_text()
     assert card.startswith("---\nlibrary_name: pytorch\n")
 
 
-def test_model_card_shows_the_benchmark_from_bench_json(exports: Exports, env: dict[str, str], tmp_path: Path) -> None:
+def test_model_card_shows_the_benchmark_from_bench_json(exports: ExportPair, env: dict[str, str], tmp_path: Path) -> None:
     d = tmp_path / "benched"
     shutil.copytree(exports.dynamic, d)
     b = run_cli(env, "bench", str(d), "--batch", "1", "--max-seconds", "0.5", timeout=300)
@@ -213,11 +209,12 @@ def test_model_card_shows_the_benchmark_from_bench_json(exports: Exports, env: d
     card = (stage / "README.md").read_text()
     assert "## Benchmark" in card
     line = next(x for x in card.splitlines() if x.startswith("| pt2 | 1 |"))
-    assert f"{row['p50_ms']:.4g}"[:4] in line
+    p50_cell = line.split("|")[3].strip()  # | format | batch | p50 ms | ...: three significant digits
+    assert float(p50_cell) == pytest.approx(row["p50_ms"], rel=5e-3), (p50_cell, row["p50_ms"])
     assert (stage / "bench.json").read_bytes() == (d / "bench.json").read_bytes()
 
 
-def test_changed_export_is_refused(exports: Exports, hub: FakeHub, env: dict[str, str], tmp_path: Path) -> None:
+def test_changed_export_is_refused(exports: ExportPair, hub: FakeHub, env: dict[str, str], tmp_path: Path) -> None:
     d = tmp_path / "edited"
     shutil.copytree(exports.dynamic, d)
     with open(d / "model.pt2", "ab") as f:
@@ -231,7 +228,7 @@ def test_changed_export_is_refused(exports: Exports, hub: FakeHub, env: dict[str
 # ----------------------------------------------------------------------------- failures
 
 
-def test_missing_token_is_one_line(exports: Exports, hub: FakeHub, env: dict[str, str]) -> None:
+def test_missing_token_is_one_line(exports: ExportPair, hub: FakeHub, env: dict[str, str]) -> None:
     del env["HF_TOKEN"]
     r = publish(env, hub, str(exports.dynamic), f"hf://{REPO}")
     assert r.code == 1
@@ -239,7 +236,7 @@ def test_missing_token_is_one_line(exports: Exports, hub: FakeHub, env: dict[str
     assert hub.requests == []
 
 
-def test_refused_token_401_never_printed(exports: Exports, hub: FakeHub, env: dict[str, str], tmp_path: Path) -> None:
+def test_refused_token_401_never_printed(exports: ExportPair, hub: FakeHub, env: dict[str, str], tmp_path: Path) -> None:
     hub.token = "hf_the_right_one_is_different"
     r = publish(env, hub, str(exports.dynamic), f"hf://{REPO}")
     assert r.code == 1
@@ -259,7 +256,7 @@ def test_pull_from_a_missing_repo_is_404(hub: FakeHub, env: dict[str, str], tmp_
     assert not (tmp_path / "dest").exists()
 
 
-def test_429_then_200_waits_for_retry_after(exports: Exports, hub: FakeHub, env: dict[str, str]) -> None:
+def test_429_then_200_waits_for_retry_after(exports: ExportPair, hub: FakeHub, env: dict[str, str]) -> None:
     hub.add_fault("POST", r"/commit/", status=429, headers={"Retry-After": "2"}, body=b'{"error": "slow down"}')
     r = publish(env, hub, str(exports.dynamic), f"hf://{REPO}")
     assert r.code == 0, r.stderr
@@ -270,7 +267,7 @@ def test_429_then_200_waits_for_retry_after(exports: Exports, hub: FakeHub, env:
     assert len(hub.repos[REPO].commits) == 1
 
 
-def test_429_that_does_not_stop_fails_clearly(exports: Exports, hub: FakeHub, env: dict[str, str]) -> None:
+def test_429_that_does_not_stop_fails_clearly(exports: ExportPair, hub: FakeHub, env: dict[str, str]) -> None:
     hub.add_fault("POST", r"/commit/", status=429, headers={"Retry-After": "1"}, times=5)
     r = publish(env, hub, str(exports.dynamic), f"hf://{REPO}", "--retries", "1")
     assert r.code == 1
@@ -280,7 +277,7 @@ def test_429_that_does_not_stop_fails_clearly(exports: Exports, hub: FakeHub, en
     assert hub.repos[REPO].commits == []
 
 
-def test_dropped_connection_on_commit_is_retried(exports: Exports, hub: FakeHub, env: dict[str, str]) -> None:
+def test_dropped_connection_on_commit_is_retried(exports: ExportPair, hub: FakeHub, env: dict[str, str]) -> None:
     hub.add_fault("POST", r"/commit/", drop=True)
     r = publish(env, hub, str(exports.dynamic), f"hf://{REPO}")
     assert r.code == 0, r.stderr
@@ -289,7 +286,7 @@ def test_dropped_connection_on_commit_is_retried(exports: Exports, hub: FakeHub,
 
 
 def test_failure_half_way_reports_what_was_uploaded_and_rerun_completes(
-        exports: Exports, hub: FakeHub, env: dict[str, str]) -> None:
+        exports: ExportPair, hub: FakeHub, env: dict[str, str]) -> None:
     strict_model = sha((exports.strict / "model.pt2").read_bytes())
     hub.add_fault("PUT", f"/lfs-upload/{strict_model}", status=400, body=b"<Error>RequestTimeTooSkewed</Error>")
     r = publish(env, hub, str(exports.dynamic), str(exports.strict), f"hf://{REPO}")
@@ -313,17 +310,15 @@ def test_failure_half_way_reports_what_was_uploaded_and_rerun_completes(
     assert hub.file(REPO, "pt2-strict/model.pt2") == (exports.strict / "model.pt2").read_bytes()
 
 
-def test_connection_refused_is_one_line(exports: Exports, env: dict[str, str]) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def test_connection_refused_is_one_line(exports: ExportPair, env: dict[str, str]) -> None:
+    port = unused_port()
     r = run_cli(env, "publish", str(exports.dynamic), f"hf://{REPO}", "--endpoint", f"http://127.0.0.1:{port}",
                 "--retries", "0")
     assert r.code == 1
     assert len(r.error_lines) == 1 and "refused the connection" in r.error_lines[0]
 
 
-def test_pull_refuses_names_outside_the_folder(exports: Exports, hub: FakeHub, env: dict[str, str],
+def test_pull_refuses_names_outside_the_folder(exports: ExportPair, hub: FakeHub, env: dict[str, str],
                                                tmp_path: Path) -> None:
     md = json.loads((exports.dynamic / "metadata.json").read_text())
     md["files"]["../evil.py"] = {"bytes": 5, "sha256": sha(b"boom\n")}
@@ -337,9 +332,9 @@ def test_pull_refuses_names_outside_the_folder(exports: Exports, hub: FakeHub, e
     assert not any(x.path.endswith("evil.py") for x in hub.requests)
 
 
-def test_pull_of_tampered_files_is_refused_and_deleted(exports: Exports, hub: FakeHub, env: dict[str, str],
+def test_pull_of_tampered_files_is_refused_and_deleted(exports: ExportPair, hub: FakeHub, env: dict[str, str],
                                                        tmp_path: Path) -> None:
-    files = export_files(exports.dynamic)
+    files = folder_files(exports.dynamic)
     files["model.pt2"] = files["model.pt2"][:-1] + bytes([files["model.pt2"][-1] ^ 1])
     hub.seed("mallory/tampered", files)
     dest = tmp_path / "dest"

@@ -9,11 +9,8 @@ notes generated from the metadata; assets already there with the same sha256 are
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
-
-from modelport import OptionSpec, PublisherSpec, PublishResult, PullResult, Target, hookimpl, requires
+from modelport import OptionSpec, PublisherSpec, requires
+from modelport.publishing import publisher_hooks
 
 __version__ = "0.1.0"
 SCHEME = "github"
@@ -30,35 +27,14 @@ OPTIONS = (
     OptionSpec("retries", "int", 4, "retries of a call that hit a rate limit, HTTP 5xx or a dropped connection"),
 )
 
+SPEC = PublisherSpec(
+    scheme=SCHEME,
+    display_name="GitHub Releases",
+    options=OPTIONS,
+    availability=requires("httpx", fix="pip install 'httpx>=0.27'"),
+    can_pull=True,
+    description="github://OWNER/REPO@TAG: release assets (model files, metadata, a zip per export); token from GITHUB_TOKEN",
+)
 
-@hookimpl
-def register_publishers(register: Callable[[PublisherSpec], None]) -> None:
-    """Declare the github:// target."""
-    register(PublisherSpec(
-        scheme=SCHEME,
-        display_name="GitHub Releases",
-        options=OPTIONS,
-        availability=requires("httpx", fix="pip install 'httpx>=0.27'"),
-        can_pull=True,
-        description="github://OWNER/REPO@TAG: release assets (model files, metadata, a zip per export); token from GITHUB_TOKEN",
-    ))
-
-
-@hookimpl
-def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> PublishResult | None:
-    """Upload export folder(s) to the release of a github:// target; None for other schemes."""
-    if target.scheme != SCHEME:
-        return None
-    from modelport_publish_github.releases import publish as _publish
-
-    return _publish(Path(export_dir), target, options)
-
-
-@hookimpl
-def pull(target: Target, dest: Path, options: Mapping[str, Any]) -> PullResult | None:
-    """Download one export from the release of a github:// target into ``dest``; None for other schemes."""
-    if target.scheme != SCHEME:
-        return None
-    from modelport_publish_github.releases import pull as _pull
-
-    return _pull(target, Path(dest), options)
+# register_publishers declares github://; publish and pull answer github:// targets with modelport_publish_github.releases
+register_publishers, publish, pull = publisher_hooks(SPEC, "modelport_publish_github.releases")

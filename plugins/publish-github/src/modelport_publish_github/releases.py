@@ -27,6 +27,7 @@ from modelport import ConfigError, PublishError, PublishResult, PullResult, Targ
 from modelport.publishing import (
     ExportBundle,
     RetryPolicy,
+    base_url,
     collect_bundles,
     human_size,
     one_line,
@@ -150,13 +151,11 @@ class GitHub:
         import modelport_publish_github
 
         self.target = target
-        self.api = str(options.get("api_url") or os.environ.get("GITHUB_API_URL") or DEFAULT_API).rstrip("/")
-        if not re.match(r"https?://", self.api):
-            raise ConfigError(f"--api-url {self.api!r} is not an http(s) URL")
+        self.api = base_url(options.get("api_url") or os.environ.get("GITHUB_API_URL") or DEFAULT_API, "--api-url")
         self.token = resolve_token()
         if need_token and not self.token:
             raise PublishError(f"{target.raw}: no GitHub token; set GITHUB_TOKEN to a token with contents: write")
-        self.policy = RetryPolicy(int(options.get("retries") if options.get("retries") is not None else 4))
+        self.policy = RetryPolicy.from_options(options)
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
                    "User-Agent": f"modelport-publish-github/{modelport_publish_github.__version__}"}
         timeout = httpx.Timeout(60.0, connect=15.0)
@@ -200,12 +199,7 @@ class GitHub:
                     return
             raise PublishError(f"{self.target.raw}: {what}: too many redirects")
 
-        try:
-            self.policy.run(attempt, what=what, classify=classify, where=f"{self.target.raw}: ")
-        except PublishError:
-            raise
-        except Exception as exc:
-            raise self.error(exc, what) from None
+        self.policy.call(attempt, what=what, classify=classify, error=self.error, where=f"{self.target.raw}: ")
 
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else f"{self.api}{path}"
@@ -225,12 +219,7 @@ class GitHub:
                 kw["content"] = factory()
             return self._once(method, path, ok, **kw)
 
-        try:
-            return self.policy.run(attempt, what=what, classify=classify, where=f"{self.target.raw}: ")
-        except PublishError:
-            raise
-        except Exception as exc:
-            raise self.error(exc, what) from None
+        return self.policy.call(attempt, what=what, classify=classify, error=self.error, where=f"{self.target.raw}: ")
 
     def error(self, exc: BaseException, what: str) -> PublishError:
         return PublishError(redact(f"{self.target.raw}: {what}: {self.describe(exc)}", [self.token]))

@@ -8,11 +8,8 @@ only ``modelport``; huggingface_hub loads inside the hooks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
-
-from modelport import OptionSpec, PublisherSpec, PublishResult, PullResult, Target, hookimpl, requires
+from modelport import OptionSpec, PublisherSpec, requires
+from modelport.publishing import publisher_hooks
 
 __version__ = "0.1.0"
 SCHEME = "hf"
@@ -26,35 +23,14 @@ OPTIONS = (
     OptionSpec("retries", "int", 4, "retries of a call that hit HTTP 429/5xx or a dropped connection"),
 )
 
+SPEC = PublisherSpec(
+    scheme=SCHEME,
+    display_name="Hugging Face Hub",
+    options=OPTIONS,
+    availability=requires("huggingface_hub", fix="pip install 'huggingface_hub>=1.4'"),
+    can_pull=True,
+    description="hf://OWNER/REPO[@REVISION]: one commit with the export folder(s) and a model card; token from HF_TOKEN",
+)
 
-@hookimpl
-def register_publishers(register: Callable[[PublisherSpec], None]) -> None:
-    """Declare the hf:// target."""
-    register(PublisherSpec(
-        scheme=SCHEME,
-        display_name="Hugging Face Hub",
-        options=OPTIONS,
-        availability=requires("huggingface_hub", fix="pip install 'huggingface_hub>=1.4'"),
-        can_pull=True,
-        description="hf://OWNER/REPO[@REVISION]: one commit with the export folder(s) and a model card; token from HF_TOKEN",
-    ))
-
-
-@hookimpl
-def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> PublishResult | None:
-    """Upload export folder(s) to an hf:// repo; None for other schemes."""
-    if target.scheme != SCHEME:
-        return None
-    from modelport_publish_hf.hub import publish as _publish
-
-    return _publish(Path(export_dir), target, options)
-
-
-@hookimpl
-def pull(target: Target, dest: Path, options: Mapping[str, Any]) -> PullResult | None:
-    """Download one export of an hf:// repo into ``dest``; None for other schemes."""
-    if target.scheme != SCHEME:
-        return None
-    from modelport_publish_hf.hub import pull as _pull
-
-    return _pull(target, Path(dest), options)
+# register_publishers declares hf://; publish and pull answer hf:// targets with modelport_publish_hf.hub
+register_publishers, publish, pull = publisher_hooks(SPEC, "modelport_publish_hf.hub")

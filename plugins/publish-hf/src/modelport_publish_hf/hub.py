@@ -27,6 +27,7 @@ from modelport.publishing import (
     EXTRA_FILES,
     ExportBundle,
     RetryPolicy,
+    base_url,
     collect_bundles,
     git_blob_sha1,
     one_line,
@@ -168,24 +169,17 @@ class _Hub:
         from huggingface_hub import HfApi, constants, get_token
 
         self.target = target
-        self.endpoint = str(options.get("endpoint") or constants.ENDPOINT or DEFAULT_ENDPOINT).rstrip("/")
-        if not re.match(r"https?://", self.endpoint):
-            raise ConfigError(f"--endpoint {self.endpoint!r} is not an http(s) URL")
+        self.endpoint = base_url(options.get("endpoint") or constants.ENDPOINT or DEFAULT_ENDPOINT, "--endpoint")
         self.token = get_token()
         if need_token and not self.token:
             raise PublishError(f"{target.raw()}: no Hugging Face token; set HF_TOKEN or run `hf auth login`")
-        self.policy = RetryPolicy(int(options.get("retries") if options.get("retries") is not None else 4))
+        self.policy = RetryPolicy.from_options(options)
         self.api = HfApi(endpoint=self.endpoint, token=self.token or False,
                          library_name="modelport", library_version=modelport.__version__)
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
         """Run one Hub call with retries; a failure becomes a one-line PublishError."""
-        try:
-            return self.policy.run(fn, what=what, classify=classify, where=f"{self.target.raw()}: ")
-        except PublishError:
-            raise
-        except Exception as exc:
-            raise self.error(exc, what) from None
+        return self.policy.call(fn, what=what, classify=classify, error=self.error, where=f"{self.target.raw()}: ")
 
     def error(self, exc: BaseException, what: str, extra: str = "") -> PublishError:
         line = describe_error(exc, f"{self.target.raw()}: {what}", self.endpoint, self.target.repo_id) + extra
