@@ -23,11 +23,42 @@ import speed  # noqa: E402
 import startup  # noqa: E402
 
 
-def _capture(fn, *args, **kwargs) -> str:
+def _capture(fn, *args, **kwargs) -> tuple[str, object]:
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        fn(*args, **kwargs)
-    return buf.getvalue()
+        result = fn(*args, **kwargs)
+    return buf.getvalue(), result
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def targets(startup_r, overhead_r, speed_r, large_r) -> list[str]:
+    """The summary table: each issue target next to the ratio this run measured."""
+    rows = ["| measurement | target | result |", "|---|---|---|"]
+    if startup_r:
+        ratio = startup_r["ratio"]
+        rows.append(f"| start-up: `import torch` / `modelport formats` | >= 5x | **{ratio:.1f}x** ({_verdict(ratio >= 5)}) |")
+    if overhead_r:
+        shown = " / ".join(f"{fmt} {r:.2f}" for fmt, r in overhead_r.items())
+        rows.append(f"| overhead vs the direct converter | <= 1.10 | **{shown}** "
+                    f"({_verdict(all(r <= 1.10 for r in overhead_r.values()))}) |")
+    if speed_r:
+        for model in dict.fromkeys(r["model"] for r in speed_r):
+            best: dict[int, tuple[float, str]] = {}
+            validated = [r for r in speed_r if r["model"] == model and r.get("speedup") and r["format"] != "pytorch"
+                         and r.get("parity") == "passed"]
+            for r in validated:
+                if r["speedup"] > best.get(r["batch"], (0.0, ""))[0]:
+                    best[r["batch"]] = (r["speedup"], r["format"])
+            shown = ", ".join(f"batch {b}: {f} {x:.1f}x" for b, (x, f) in sorted(best.items()))
+            rows.append(f"| artifact speed, {model}: fastest validated format vs PyTorch eager | faster | {shown} |")
+    if large_r:
+        ratio = large_r["peak_ratio"]
+        rows.append(f"| large model peak memory (`--no-validate`) | <= 1.5x parameter bytes | **{ratio:.2f}x** "
+                    f"({_verdict(ratio <= 1.5)}) |")
+    return rows
 
 
 def _versions() -> str:
@@ -60,13 +91,15 @@ def main() -> None:
         f"- versions: {_versions()}",
         "- how: `nox -s bench` (benchmarks/run_all.py); each ratio is measured within one run", "",
     ]
+    results: dict[str, object] = {}
     for title, fn in sections:
         print(f"running {title} ...", file=sys.stderr)
         try:
-            body = _capture(fn)
+            body, results[title] = _capture(fn)
         except Exception as exc:  # a benchmark that cannot run here says so in the results
             body = f"not measured: {type(exc).__name__}: {exc}"
         parts += [f"## {title}", "", body.strip(), ""]
+    parts += ["## Against the targets", "", *targets(*(results.get(title) for title, _ in sections)), ""]
     (HERE / "RESULTS.md").write_text("\n".join(parts))
     print("\n".join(parts))
 
