@@ -363,9 +363,10 @@ class CliRun:
 
 
 def run_cli(env: Mapping[str, str], *args: str, timeout: float = 120) -> CliRun:
-    """Run ``python -m modelport ARGS...`` in a subprocess with exactly ``env``."""
-    p = subprocess.run([sys.executable, "-m", "modelport", *args], env=dict(env), capture_output=True, text=True,
-                       timeout=timeout)
+    """:func:`modelport.testing.run_cli` with exactly ``env`` (env first), as a :class:`CliRun` with ``error_lines``."""
+    from modelport.testing import run_cli as run
+
+    p = run(*args, env=env, timeout=timeout)
     return CliRun(p.returncode, p.stdout, p.stderr)
 
 
