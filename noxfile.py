@@ -5,10 +5,18 @@ installed — that is how we prove plugins are independent — plus an integrati
     nox -s core              # the core alone
     nox -s "plugin(export-onnx)"
     nox -s bench             # benchmarks/ (not part of the default run)
+
+Every session's virtualenv holds its own torch (1-3 GB each, ~17 GB for a full run). With
+MODELPORT_NOX_PRUNE=1 (set by .ci/run) each virtualenv is deleted as its session ends, so a full
+run needs the disk of one session at a time.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nox
@@ -22,6 +30,18 @@ TEST_DEPS = ("pytest>=8", "hypothesis>=6")
 nox.options.sessions = ["lint", "core", "plugin", "integration"]
 nox.options.error_on_missing_interpreters = True
 nox.options.default_venv_backend = "venv"
+
+
+@contextmanager
+def _pruned(session: nox.Session) -> Iterator[None]:
+    """Delete the session's virtualenv when it ends (pass or fail) if MODELPORT_NOX_PRUNE=1."""
+    try:
+        yield
+    finally:
+        location = getattr(session.virtualenv, "location", None)
+        if os.environ.get("MODELPORT_NOX_PRUNE") == "1" and location and Path(location).is_dir():
+            shutil.rmtree(location, ignore_errors=True)
+            session.log(f"pruned {location}")
 
 
 def _install(session: nox.Session, *paths: str) -> None:
@@ -50,16 +70,18 @@ def _pytest(session: nox.Session, *paths: str) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff over the whole repository, at the version pinned in constraints.txt."""
-    session.install("-c", str(ROOT / "constraints.txt"), "ruff")
-    session.run("ruff", "check", ".")
+    with _pruned(session):
+        session.install("-c", str(ROOT / "constraints.txt"), "ruff")
+        session.run("ruff", "check", ".")
 
 
 @nox.session
 def core(session: nox.Session) -> None:
     """The core alone: no plugin installed."""
     # The generated plugin template is linted by the tests, so ruff is installed too.
-    _install(session, "./core[plot]", "ruff")
-    _pytest(session, "core/tests")
+    with _pruned(session):
+        _install(session, "./core[plot]", "ruff")
+        _pytest(session, "core/tests")
 
 
 @nox.session
@@ -70,8 +92,9 @@ def plugin(session: nox.Session, name: str) -> None:
     paths = ["./core", *_local_deps(name), f"./plugins/{name}"]
     if extra.is_file():
         paths += ["-r", str(extra)]
-    _install(session, *paths)
-    _pytest(session, f"plugins/{name}/tests")
+    with _pruned(session):
+        _install(session, *paths)
+        _pytest(session, f"plugins/{name}/tests")
 
 
 @nox.session
@@ -84,12 +107,14 @@ def integration(session: nox.Session) -> None:
             paths += ["-r", str(extra)]
     if (ROOT / "tests" / "requirements.txt").is_file():
         paths += ["-r", str(ROOT / "tests" / "requirements.txt")]
-    _install(session, *paths)
-    _pytest(session, "tests")
+    with _pruned(session):
+        _install(session, *paths)
+        _pytest(session, "tests")
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Reproducible benchmarks; writes benchmarks/RESULTS.md. Not part of the default run."""
-    _install(session, "./core[plot]", *(f"./plugins/{p}" for p in PLUGINS))
-    session.run("python", "benchmarks/run_all.py", *session.posargs)
+    with _pruned(session):
+        _install(session, "./core[plot]", *(f"./plugins/{p}" for p in PLUGINS))
+        session.run("python", "benchmarks/run_all.py", *session.posargs)
