@@ -43,6 +43,17 @@ def test_transformer_outputs_are_named_from_the_dict(tmp_path):
     assert md["input_dtype"] == {"input_ids": "int64", "attention_mask": "int64"}
 
 
+def test_output_axes_that_follow_a_dynamic_batch_are_labelled(tmp_path):
+    """A deployer reads output_shape to size buffers: the batch axis must say it is dynamic, the others stay fixed."""
+    out = tmp_path / "t"
+    r = run_cli("export", TRANSFORMER, "--text", "8:1000", "--dynamic-batch", "-f", "pt2", "--output-dir", str(out),
+                "-q")
+    assert r.returncode == 0, r.stderr
+    md = json.loads((out / "metadata.json").read_text())
+    assert md["output_shape"] == {"last_hidden_state": ["batch", 8, 64], "pooler_output": ["batch", 64]}
+    assert validation_errors(md) == []
+
+
 def test_classification_metadata_and_exports_root_index(tmp_path):
     names = tmp_path / "classes.txt"
     names.write_text("\n".join(f"class{i}" for i in range(10)))

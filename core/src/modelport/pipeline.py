@@ -424,6 +424,24 @@ def _dim_labels(spec: InputSpec) -> dict[str, list[Any]]:
     return out
 
 
+def _output_dims(spec: InputSpec, ref: ReferenceSet) -> list[list[Any]]:
+    """Each output's shape at the example batch, with the batch label on every axis that followed the batch.
+
+    The reference runs cover several batch sizes when the batch is dynamic; an output axis whose size equals the
+    batch size in every one of them is the batch axis (a classifier's logits, a transformer's hidden states).
+    """
+    first = [list(getattr(o, "shape", ())) for o in ref.outputs[0]]
+    label = next((t.dynamic[0] for t in spec.tensors if 0 in t.dynamic), None)
+    if label is None or not spec.dynamic_batch or len(set(ref.batch_sizes)) < 2:
+        return first
+    for k, dims in enumerate(first):
+        for axis in range(len(dims)):
+            if all(len(getattr(out[k], "shape", ())) == len(dims) and out[k].shape[axis] == b
+                   for out, b in zip(ref.outputs, ref.batch_sizes, strict=True)):
+                dims[axis] = label
+    return first
+
+
 def build_metadata(
     *,
     fmt: str,
@@ -463,7 +481,7 @@ def build_metadata(
         "task_type": task or "other",
         "input_shape": input_shape,
         "input_dtype": {n: dtypes.get(n, "float32") for n in in_names},
-        "output_shape": {n: list(o.shape) for n, o in zip(out_names, ref.outputs[0], strict=False)},
+        "output_shape": dict(zip(out_names, _output_dims(spec, ref), strict=False)),
         "output_dtype": {n: str(o.dtype) for n, o in zip(out_names, ref.outputs[0], strict=False)},
         "created_at": now_iso(),
         "export_config": {**to_jsonable(dict(options)), "batch_size": spec.batch_size,

@@ -399,7 +399,8 @@ def render_card(
         axes = ", ".join(f"{k}: {v}" for k, v in (dyn.get(name) or {}).items()) or "—"
         out.append(f"| input | `{name}` | {_shape(shape)} | {(md.get('input_dtype') or {}).get(name, '?')} | {axes} |")
     for name, shape in (md.get("output_shape") or {}).items():
-        out.append(f"| output | `{name}` | {_shape(shape)} | {(md.get('output_dtype') or {}).get(name, '?')} | — |")
+        axes = ", ".join(f"{i}: {d}" for i, d in enumerate(shape) if isinstance(d, str)) or "—"
+        out.append(f"| output | `{name}` | {_shape(shape)} | {(md.get('output_dtype') or {}).get(name, '?')} | {axes} |")
     if md.get("class_names"):
         names = [str(c) for c in md["class_names"]]
         shown = ", ".join(names[:20]) + (f", … ({len(names)} classes)" if len(names) > 20 else "")

@@ -95,7 +95,7 @@ def test_two_exports_in_one_commit_with_model_card_then_pull_and_validate(
     assert "pipeline_tag" not in front  # task "other" has no pipeline tag
     md = json.loads((exports.dynamic / "metadata.json").read_text())
     assert "| input | `input` | batch × 3 × 32 × 32 | float32 | 0: batch |" in card
-    assert "| output | `output` | 1 × 10 | float32 |" in card
+    assert "| output | `output` | batch × 10 | float32 | 0: batch |" in card
     assert f"| pt2 | passed | 0 | 1 | {', '.join(map(str, md['validation']['batch_sizes']))} |" in card
     for d in (exports.dynamic, exports.strict):
         for name, data in folder_files(d).items():
