@@ -71,7 +71,7 @@ CASES = [
     ("checkpoint wrong keys", ["export", CNN, "--checkpoint", "{wrong_keys}", "-f", "pt2", *V], 1, "does not fit the model"),
     ("corrupt checkpoint", ["export", CNN, "--checkpoint", "{corrupt_ckpt}", "-f", "pt2", *V], 1, "corrupt"),
     ("missing checkpoint", ["export", CNN, "--checkpoint", "{tmp}/none.pt", "-f", "pt2", *V], 1, "no such file"),
-    ("pickled module refused", ["export", "{pickled_module}", "-f", "pt2", *V], 1, "--trust-pickle"),
+    ("pickled module refused", ["export", "{pickled_module}", "-f", "pt2", *V], 3, "--trust-code"),
     ("input shape rejected", ["export", CNN, "--input", "input:1x5x32x32", "-f", "pt2"], 1, "rejects the example inputs"),
     ("input wrong dtype", ["export", CNN, "--input", "input:1x3x32x32:int64", "-f", "pt2"], 1, "rejects the example inputs"),
     ("input spec unparsable", ["export", CNN, "--input", "input=1,3", "-f", "pt2"], 3, "not like"),

@@ -116,6 +116,9 @@ def pull(target: str, dest: str | Path, *, force: bool = False, options: Mapping
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())) and not force:
         raise ConfigError(f"{dest} already exists and is not empty; pass --force to replace it")
+    from modelport.store import check_replaceable
+
+    check_replaceable(dest, "pull --force")  # never the registry itself, never a folder of user files
     opts = _publisher_options(host, tgt.scheme, dict(options or {}))
     with StagedDir(dest, force=True) as staged:
         result = call_hook(host, tgt.scheme, "pull", target=tgt, dest=staged.path, options=opts)

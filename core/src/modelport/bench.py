@@ -87,6 +87,10 @@ def time_runner(fn: Callable[[], Any], *, max_seconds: float = 10.0, window: int
             "windows": len(medians), "stable": stable, "warmup_runs": warm}
 
 
+_NOT_IMPORTED = ("PyTorch eager not run: this export was not written by modelport on this machine, and its "
+                 "export.json names the code that would be imported; pass --trust-code if you trust it")
+
+
 def _eager_model(record: Mapping[str, Any]) -> tuple[Any, str | None]:
     """Reload the PyTorch model from the export's recorded source, or say why it cannot be."""
     source = record.get("source") or {}
@@ -114,9 +118,16 @@ def bench_dirs(
     progress: Callable[[str], None] = lambda m: None,
     eager: bool = True,
     write: bool = True,
+    trust_code: bool = False,
 ) -> list[dict[str, Any]]:
-    """Benchmark every export folder (and PyTorch eager once per source) at each batch size."""
+    """Benchmark every export folder (and PyTorch eager once per source) at each batch size.
+
+    PyTorch eager is rebuilt from the record's ``source`` only when modelport sealed the record on this
+    machine or ``trust_code`` is set: a record from elsewhere would otherwise name the code bench runs.
+    """
     import torch
+
+    from modelport.trust import check_export
 
     host = host or get_plugin_manager()
     threads = threads or os.cpu_count() or 1
@@ -126,11 +137,12 @@ def bench_dirs(
         d = Path(d)
         record = read_record(d)
         host.require_format(str(record["format"]))
-        records.append((d, record))
+        verdict = check_export(d, record, artifact_from_dir(d, record).files, trust_code=trust_code)
+        records.append((d, record, verdict))
     rows: list[dict[str, Any]] = []
     eager_done: dict[str, dict[int, dict[str, Any]]] = {}
     info = machine_info(threads)
-    for d, record in records:
+    for d, record, verdict in records:
         spec = InputSpec.from_dict(record["inputs"])
         artifact = artifact_from_dir(d, record)
         artifact.options["threads"] = threads
@@ -147,10 +159,12 @@ def bench_dirs(
             continue
         model = None
         if eager and source_key not in eager_done:
-            model, why = _eager_model(record)
+            model, why = _eager_model(record) if verdict.may_import_source else (None, _NOT_IMPORTED)
             eager_done[source_key] = {}
             if model is None:
                 eager_done[source_key] = {-1: {"note": why}}
+                if why == _NOT_IMPORTED:
+                    rows.append({"export_dir": None, "format": "pytorch", "error": why})
         for b in batches:
             if b != spec.batch_size and not spec.dynamic_batch:
                 rows.append({"export_dir": str(d), "format": artifact.format, "batch": b,
@@ -182,7 +196,7 @@ def bench_dirs(
             })
     _mark_best(rows)
     if write:
-        for d, _ in records:
+        for d, _, _ in records:
             mine = [r for r in rows if r.get("export_dir") == str(d)]
             eager_rows = [r for r in rows if r.get("format") == "pytorch"]
             from modelport.store import now_iso, write_json_atomic
@@ -265,9 +279,10 @@ def plot_rows(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
 
 
 def compare_dirs(a: Path, b: Path | str, *, atol: float | None = None, rtol: float | None = None,
-                 host: PluginHost | None = None) -> dict[str, Any]:
+                 host: PluginHost | None = None, trust_code: bool = False) -> dict[str, Any]:
     """Run A's recorded inputs through A and B (an export folder, or ``pytorch`` for A's reference) and diff."""
     from modelport.compare import PROFILES, compare_outputs, profile_for
+    from modelport.trust import check_export
 
     host = host or get_plugin_manager()
     rec_a = read_record(a)
@@ -278,6 +293,7 @@ def compare_dirs(a: Path, b: Path | str, *, atol: float | None = None, rtol: flo
     def run(d: Path, record: Mapping[str, Any]) -> tuple[list[list[Any]], Any]:
         host.require_format(str(record["format"]))
         art = artifact_from_dir(d, record)
+        check_export(d, record, art.files, trust_code=trust_code)
         runner = call_hook(host, art.format, "load_runner", artifact=art, options={"threads": None})
         if runner is None:
             raise ConfigError(f"{d}: no installed plugin can run {art.format} artifacts here")

@@ -21,12 +21,10 @@ _SECRET_ENV = ("HF_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 
 
 def redact(text: str) -> str:
-    """Remove any token value found in the environment from text we are about to print."""
-    for name in _SECRET_ENV:
-        value = os.environ.get(name)
-        if value and len(value) >= 4:
-            text = text.replace(value, "***")
-    return text
+    """Remove tokens from text we are about to print: environment token values in every form, URL credentials."""
+    from modelport.redaction import redact_all
+
+    return redact_all(text, [os.environ.get(name) for name in _SECRET_ENV])
 
 
 def _err(message: str) -> None:
@@ -45,6 +43,7 @@ class ModelportGroup(click.Group):
 
         try:
             signal.signal(signal.SIGINT, store.on_sigint)
+            signal.signal(signal.SIGTERM, store.on_sigint)  # timeout, docker stop, Kubernetes, CI: like Ctrl-C
         except ValueError:  # not the main thread (embedded use): keep the default handler
             pass
         try:
@@ -86,9 +85,14 @@ class ModelportGroup(click.Group):
 
 
 def _interrupted() -> NoReturn:
-    from modelport.store import cleanup_live_staging
+    import signal
 
-    cleanup_live_staging()
+    from modelport import store
+
+    store.cleanup_live_staging()
+    if store.SIGNAL == signal.SIGTERM:
+        _err("terminated (SIGTERM); temporary files removed")
+        sys.exit(128 + signal.SIGTERM)
     _err("interrupted; temporary files removed")
     sys.exit(EXIT_INTERRUPTED)
 
@@ -223,7 +227,7 @@ def _split_formats(values: Sequence[str]) -> list[str]:
 
 def build_input_spec(
     *, inputs: Sequence[str], vision: str | None, text: str | None, batch: int | None, dynamic: Sequence[str],
-    dynamic_batch: bool, sample_arrays: Any, model_ref: str | None, config: dict[str, Any],
+    dynamic_batch: bool, sample_arrays: Any, model_ref: str | None, config: dict[str, Any], trust_code: bool = False,
 ) -> Any:
     """The input spec from --input / --vision / --text / --sample-inputs / a .pt2's own signature."""
     from modelport.inputs import InputSpec, parse_input, parse_text, parse_vision, spec_from_samples
@@ -257,7 +261,9 @@ def build_input_spec(
         from modelport.loading import input_spec_from_pt2
 
         try:
-            spec = input_spec_from_pt2(model_ref)
+            spec = input_spec_from_pt2(model_ref, trust_code=trust_code)
+        except ModelportError:
+            raise
         except Exception:
             spec = None
         if spec is None:
@@ -320,7 +326,8 @@ _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format
 @click.option("--checkpoint-prefix", help="Prefix to strip from checkpoint keys (e.g. 'model.').")
 @click.option("--no-strict", is_flag=True, help="Allow missing/unexpected checkpoint keys.")
 @click.option("--model-kwargs", metavar="JSON", help="Keyword arguments for the model factory.")
-@click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled whole nn.Module (runs code from the file).")
+@click.option("--trust-code", "--trust-pickle", "trust_code", is_flag=True,
+              help="Allow loading a MODEL that runs code: a pickled nn.Module, TorchScript, a .pt2 with pickled parts.")
 @click.option("--task", help="classification, detection, segmentation, pose, text-encoding, other...")
 @click.option("--model-name", help="Name recorded in metadata.json (default: the model class).")
 @click.option("--class-names", type=click.Path(), help="Text file (one per line) or JSON list of class names.")
@@ -339,7 +346,7 @@ _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format
 def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...], vision: str | None, text: str | None,
            batch: int | None, dynamic: tuple[str, ...], dynamic_batch: bool, sample_inputs: str | None,
            options: tuple[str, ...], config: str | None, checkpoint: str | None, checkpoint_prefix: str | None,
-           no_strict: bool, model_kwargs: str | None, trust_pickle: bool, task: str | None, model_name: str | None,
+           no_strict: bool, model_kwargs: str | None, trust_code: bool, task: str | None, model_name: str | None,
            class_names: str | None, preprocessing: str | None, postprocessing: str | None, output_dir: str | None,
            exports_root: str | None, no_validate: bool, force: bool, atol: float | None, rtol: float | None,
            threads: int | None, run_bench: bool, as_json: bool, quiet: bool) -> int:
@@ -368,8 +375,9 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
     pre = parse_json_object(preprocessing, "--preprocessing")
     post = parse_json_object(postprocessing, "--postprocessing")
     names = read_class_names(class_names) if class_names else None
-    if threads is not None and threads <= 0:
-        raise ConfigError("--threads must be a positive integer")
+    from modelport.limits import check_run_settings
+
+    check_run_settings(threads=threads, atol=atol, rtol=rtol, batch=batch)
     host = get_plugin_manager()
     from modelport.pipeline import expand_formats
 
@@ -386,7 +394,8 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
     if sample_inputs:
         samples = load_sample_inputs(sample_inputs)
     spec = build_input_spec(inputs=inputs, vision=vision, text=text, batch=batch, dynamic=dynamic,
-                            dynamic_batch=dynamic_batch, sample_arrays=samples, model_ref=model, config=cfg)
+                            dynamic_batch=dynamic_batch, sample_arrays=samples, model_ref=model, config=cfg,
+                            trust_code=trust_code)
     if samples is not None:
         samples = {n: samples[n] for n in spec.names}
     from modelport.pipeline import plan_targets
@@ -402,7 +411,7 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
             mname = _default_model_name(model)
         plan_targets(list(specs), mname, output_dir, exports_root, force, True if every else None)  # exit 3 early
         module, facts = load_model(model, model_kwargs=kwargs, checkpoint=checkpoint, checkpoint_prefix=checkpoint_prefix,
-                                   strict=not no_strict, trust_pickle=trust_pickle)
+                                   strict=not no_strict, trust_code=trust_code)
         facts["model_kwargs"] = kwargs
         from modelport.pipeline import export as run_export
 
@@ -503,12 +512,16 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
 @click.option("--rtol", type=float, help="Override the relative tolerance.")
 @click.option("--threads", type=int, help="Thread count for the runtime.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
-def validate(export_dir: str, atol: float | None, rtol: float | None, threads: int | None, as_json: bool) -> int:
+@click.option("--trust-code", is_flag=True, help="Allow loading an artifact that runs code (TorchScript, pickled parts) that modelport did not write here.")
+def validate(export_dir: str, atol: float | None, rtol: float | None, threads: int | None, as_json: bool,
+             trust_code: bool) -> int:
     """Re-run an export's artifact on its recorded inputs and check it against the recorded outputs."""
+    from modelport.limits import check_run_settings
     from modelport.pipeline import validate_export
     from modelport.types import to_jsonable
 
-    r = validate_export(export_dir, atol=atol, rtol=rtol, threads=threads)
+    check_run_settings(threads=threads, atol=atol, rtol=rtol)
+    r = validate_export(export_dir, atol=atol, rtol=rtol, threads=threads, trust_code=trust_code)
     if as_json:
         click.echo(json.dumps({"format": r.format, "status": r.status, "exit_code": r.exit_code, "note": r.validation_note,
                                "validation": to_jsonable(r.validation) if r.validation else None}, indent=2, default=str))
@@ -530,7 +543,8 @@ def validate(export_dir: str, atol: float | None, rtol: float | None, threads: i
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 @click.option("--by-module", is_flag=True, help="Group nodes by PyTorch module path (formats that keep it).")
 @click.option("--module", "module_prefix", help="Only the module subtree with this prefix.")
-def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None) -> None:
+@click.option("--trust-code", is_flag=True, help="Allow reading an artifact that runs code when loaded (TorchScript, pickled parts).")
+def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None, trust_code: bool) -> None:
     """Show an artifact's or export folder's inputs, outputs, size, ops and metadata."""
     from modelport.plugins import get_plugin_manager
 
@@ -550,10 +564,15 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
         from modelport.metadata import load_metadata
         from modelport.pipeline import read_record
 
+        from modelport.pipeline import artifact_from_dir
+        from modelport.trust import check_export
+
         md = load_metadata(p / "metadata.json")
         record = read_record(p)
         info = {"export_dir": str(p), "metadata": md, "record": {k: record.get(k) for k in ("id", "format", "status", "options", "timings", "sizes", "notes")}}
-        art = p / str(record["artifact"])
+        artifact = artifact_from_dir(p, record)  # names that leave the folder are refused
+        check_export(p, record, artifact.files, trust_code=trust_code)
+        art = artifact.path
         if art.exists():
             sub = get_plugin_manager().pm.hook.inspect_artifact(path=art, options={"by_module": by_module, "module": module_prefix})
             if sub:
@@ -562,6 +581,9 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
         if p.stat().st_size == 0:
             raise ConfigError(f"{p}: the file is empty")
         from modelport.pipeline import call_hook
+        from modelport.trust import check_model_file
+
+        check_model_file(p, trust_code=trust_code)
 
         try:
             info = call_hook(get_plugin_manager(), p.suffix.lstrip("."), "inspect_artifact", path=p,
@@ -692,8 +714,9 @@ def pull(ctx: click.Context, target: str, dest: str, force: bool) -> None:
 @click.option("--max-seconds", type=float, default=10.0, show_default=True, help="Time bound per measurement.")
 @click.option("--plot", type=click.Path(), help="Draw latency per format and batch size to this PNG.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+@click.option("--trust-code", is_flag=True, help="Allow loading artifacts that run code and importing the model a record names.")
 def bench(export_dirs: tuple[str, ...], batches: str, threads: int | None, max_seconds: float, plot: str | None,
-          as_json: bool) -> None:
+          as_json: bool, trust_code: bool) -> None:
     """Latency and throughput of each artifact against PyTorch eager, on the same inputs and threads."""
     from modelport.bench import bench_dirs, plot_rows, render_table
 
@@ -703,12 +726,15 @@ def bench(export_dirs: tuple[str, ...], batches: str, threads: int | None, max_s
         raise ConfigError(f"--batch {batches!r} is not like 1,8") from None
     if not bs or any(b <= 0 for b in bs):
         raise ConfigError("--batch needs positive integers")
-    if threads is not None and threads <= 0:
-        raise ConfigError("--threads must be a positive integer")
+    from modelport.limits import check_run_settings
+
+    check_run_settings(threads=threads, max_seconds=max_seconds)
+    for b in bs:
+        check_run_settings(batch=b)
     progress = _Progress(as_json)
     try:
         rows = bench_dirs([Path(d) for d in export_dirs], batches=bs, threads=threads, max_seconds=max_seconds,
-                          progress=progress)
+                          progress=progress, trust_code=trust_code)
     finally:
         progress.stop()
     if plot:
@@ -725,12 +751,15 @@ def bench(export_dirs: tuple[str, ...], batches: str, threads: int | None, max_s
 @click.option("--atol", type=float, help="Override the absolute tolerance.")
 @click.option("--rtol", type=float, help="Override the relative tolerance.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
-def compare(a: str, b: str, atol: float | None, rtol: float | None, as_json: bool) -> int:
+@click.option("--trust-code", is_flag=True, help="Allow loading artifacts that run code (TorchScript, pickled parts).")
+def compare(a: str, b: str, atol: float | None, rtol: float | None, as_json: bool, trust_code: bool) -> int:
     """Run the same inputs through two exports (or an export and its PyTorch source) and diff the outputs."""
     from modelport.bench import compare_dirs
+    from modelport.limits import check_run_settings
     from modelport.types import to_jsonable
 
-    report = compare_dirs(Path(a), Path(b), atol=atol, rtol=rtol)
+    check_run_settings(atol=atol, rtol=rtol)
+    report = compare_dirs(Path(a), Path(b), atol=atol, rtol=rtol, trust_code=trust_code)
     if as_json:
         click.echo(json.dumps(to_jsonable(report), indent=2, default=str))
     else:

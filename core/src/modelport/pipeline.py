@@ -220,6 +220,9 @@ def save_reference(path: Path, ref: ReferenceSet) -> None:
 def load_reference(path: Path, input_names: Sequence[str], n_outputs: int) -> ReferenceSet:
     import numpy as np
 
+    from modelport.limits import check_npz_size
+
+    check_npz_size(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             keys = set(data.files)
@@ -587,10 +590,13 @@ def plan_targets(
     else:
         for f in formats:
             targets[f] = base / f
-    if not force:
-        for t in targets.values():
-            if t.exists() and (t != base or any(t.iterdir())):
-                raise ConfigError(f"{t} already exists; pass --force to replace it")
+    from modelport.store import check_replaceable
+
+    for t in targets.values():
+        if not force and t.exists() and (t != base or any(t.iterdir())):
+            raise ConfigError(f"{t} already exists; pass --force to replace it")
+        if force:
+            check_replaceable(t)  # --force replaces only a folder modelport wrote, never user files
     return targets
 
 
@@ -734,8 +740,11 @@ def _export_one(
             progress(f"{fmt}: validating on {len(ref.inputs)} input sets (batch {', '.join(map(str, sorted(set(ref.batch_sizes))))})")
             t0 = time.perf_counter()
             with capture_fds() as vlog, _captured_warnings() as vcaught:
-                status, comp, run, note = run_validation(host, artifact, ref, atol=atol, rtol=rtol,
-                                                         classifier=classifier, threads=threads)
+                try:
+                    status, comp, run, note = run_validation(host, artifact, ref, atol=atol, rtol=rtol,
+                                                             classifier=classifier, threads=threads)
+                except ValidationFailed as exc:  # exit 2 means "written and kept": keep it, say why
+                    status, comp, run, note = "failed", None, None, str(exc)
             notes.extend(w for w in vcaught if w not in notes)
             timings["validate_s"] = round(time.perf_counter() - t0, 4)
         validation = _validation_summary(status, comp, note)
@@ -790,6 +799,9 @@ def _export_one(
         }
         if artifact.input_dtypes:
             record["artifact_input_dtypes"] = artifact.input_dtypes
+        from modelport.trust import SEAL_KEY, seal
+
+        record[SEAL_KEY] = seal(record, staged.path)  # proves later that modelport wrote this folder here
         write_json_atomic(staged.path / RECORD_FILE, record)
         final = staged.commit()
         artifact.path = final / Path(artifact.path).relative_to(staged.path)
@@ -889,9 +901,15 @@ def validate_export(
     rtol: float | None = None,
     threads: int | None = None,
     host: PluginHost | None = None,
+    trust_code: bool = False,
 ) -> FormatResult:
-    """Re-run an export folder's artifact on its recorded inputs and compare with the recorded outputs."""
+    """Re-run an export folder's artifact on its recorded inputs and compare with the recorded outputs.
+
+    An artifact that runs code when loaded (TorchScript, a .pt2 with pickled parts) is loaded only when
+    modelport sealed the folder on this machine or ``trust_code`` is set (see modelport.trust).
+    """
     from modelport.metadata import load_metadata
+    from modelport.trust import check_export
 
     export_dir = Path(export_dir)
     record = read_record(export_dir)
@@ -903,6 +921,7 @@ def validate_export(
     if bad:
         raise ValidationFailed(f"{export_dir}: files changed since export: {', '.join(bad)}")
     artifact = artifact_from_dir(export_dir, record)
+    check_export(export_dir, record, artifact.files, trust_code=trust_code, verified=True)
     spec = InputSpec.from_dict(record["inputs"])
     ref = load_reference(export_dir / REFERENCE_FILE, spec.names, len(record.get("outputs") or []))
     ref.output_names = list(record.get("outputs") or [])

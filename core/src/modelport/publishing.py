@@ -69,11 +69,10 @@ def human_size(n: int | float | None) -> str:
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Replace every secret found in ``text`` with ``***``."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
+    """Replace every form of each secret (trailing CR/LF, escaped, URL-quoted) and URL credentials with ``***``."""
+    from modelport.redaction import redact_all
+
+    return redact_all(text, secrets)
 
 
 def one_line(text: object, limit: int = 300) -> str:
@@ -218,6 +217,29 @@ def load_bundle(export_dir: Path, folder: str) -> ExportBundle:
     if changed:
         raise PublishError(f"{export_dir}: files changed since export, refusing to publish: {', '.join(changed)}")
     return bundle
+
+
+def public_path(value: object) -> object:
+    """A local path as it may be published: an absolute one (``/home/me/proj/models.py:net``) loses its folders."""
+    if not isinstance(value, str) or not value:
+        return value
+    head, sep, tail = value.rpartition(":") if re.search(r":[A-Za-z_][\w.]*$", value) else (value, "", "")
+    if PurePosixPath(head).is_absolute() or re.match(r"^[A-Za-z]:[\\/]", head) or head.startswith("~"):
+        head = re.split(r"[\\/]", head)[-1]
+    return f"{head}{sep}{tail}"
+
+
+def public_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """export.json as published: local absolute paths (model reference, checkpoint) reduced to file names."""
+    out = json.loads(json.dumps(record, default=str))
+    source = out.get("source")
+    if isinstance(source, dict):
+        source["reference"] = public_path(source.get("reference"))
+        ckpt = source.get("checkpoint")
+        if isinstance(ckpt, dict) and "path" in ckpt:
+            ckpt["path"] = public_path(ckpt.get("path"))
+    out.pop("seal", None)  # made with this machine's key: meaningless anywhere else
+    return out
 
 
 def collect_bundles(export_dirs: Sequence[Path], base: str = "") -> list[ExportBundle]:

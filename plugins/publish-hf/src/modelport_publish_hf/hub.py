@@ -205,7 +205,14 @@ def _progress_bars_only_on_a_terminal() -> Iterator[None]:
 
 
 def _plan(bundles: list[ExportBundle], card: str, card_path: str) -> list[tuple[str, Path | bytes]]:
-    plan: list[tuple[str, Path | bytes]] = [(b.in_target(f.rel), f.path) for b in bundles for f in b.files]
+    import json
+
+    from modelport.publishing import public_record
+
+    plan: list[tuple[str, Path | bytes]] = [
+        (b.in_target(f.rel), json.dumps(public_record(b.record), indent=2).encode("utf-8")
+         if f.rel == "export.json" and b.record else f.path)
+        for b in bundles for f in b.files]
     plan.append((card_path, card.encode("utf-8")))
     return plan
 
