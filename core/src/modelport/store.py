@@ -316,7 +316,7 @@ def remove_stale_staging(parent: Path) -> list[Path]:
             lock = parent / f"{TMP_PREFIX}{m.group('token')}.lock"
             if lock.exists() and not _lock_is_free(lock):
                 continue
-            if not lock.exists() and not _older_than(p, 3600):
+            if not lock.exists() and m.group("kind") == "new" and not _older_than(p, 3600):
                 continue  # a writer between creating its lock and its folder, or one that lost its lock file
             if m.group("kind") == "old":
                 target = parent / m.group("name")
