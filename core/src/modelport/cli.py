@@ -253,6 +253,9 @@ def build_input_spec(
         if not isinstance(shape, list) or not all(isinstance(d, int) for d in shape):
             raise ConfigError("--export-config input_shape must be a list of integers")
         from modelport.inputs import TensorSpec
+        from modelport.limits import check_shape
+
+        check_shape(shape, "--export-config input_shape")
 
         spec = InputSpec([TensorSpec("input", tuple(shape), "float32")])
     elif sample_arrays is not None:
@@ -270,6 +273,9 @@ def build_input_spec(
             raise ConfigError("could not read the input shapes from the .pt2; give --input NAME:SHAPE[:DTYPE]")
     else:
         raise ConfigError("no input spec: give --input NAME:1x3x224x224[:float32], --vision 3x224x224 or --text SEQ_LEN[:VOCAB]")
+    from modelport.limits import check_dynamic_axes
+
+    check_dynamic_axes(config.get("dynamic_axes"))
     if dynamic_batch or config.get("dynamic_axes") is True or config.get("dynamic") is True:
         spec.with_dynamic_batch()
     elif isinstance(config.get("dynamic_axes"), dict):
@@ -574,7 +580,13 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
         check_export(p, record, artifact.files, trust_code=trust_code)
         art = artifact.path
         if art.exists():
-            sub = get_plugin_manager().pm.hook.inspect_artifact(path=art, options={"by_module": by_module, "module": module_prefix})
+            from modelport.pipeline import call_hook
+
+            try:
+                sub = call_hook(get_plugin_manager(), artifact.format, "inspect_artifact", path=art,
+                                options={"by_module": by_module, "module": module_prefix})
+            except ModelportError as exc:
+                raise ModelportError(f"{art}: cannot be read ({str(exc).split(': ', 2)[-1]})", exit_code=3) from exc
             if sub:
                 info["artifact"] = sub
     else:

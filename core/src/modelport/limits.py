@@ -88,6 +88,57 @@ def npz_declared_bytes(path: Path) -> int:
     return total
 
 
+MAX_DIM = (1 << 31) - 1
+MAX_ELEMENTS = 1 << 31
+INT64_MAX = (1 << 63) - 1
+
+
+def check_shape(dims: tuple[int, ...] | list[int], what: str) -> None:
+    """Each dimension 1 … 2^31-1 and at most 2^31 elements: an example input modelport can allocate."""
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, int) or d <= 0:
+            raise ConfigError(f"{what}: every dimension must be a positive integer")
+        if d > MAX_DIM:
+            raise ConfigError(f"{what}: dimension {d} is larger than {MAX_DIM}")
+    if math.prod(dims) > MAX_ELEMENTS:
+        raise ConfigError(f"{what}: {math.prod(dims)} elements is more than an example input can hold ({MAX_ELEMENTS})")
+
+
+def check_int64(value: int, what: str) -> None:
+    """A value that fits in int64 (tensor values, vocabulary sizes)."""
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise ConfigError(f"{what}: {value} does not fit in a 64-bit integer")
+
+
+def check_dynamic_axes(value: object) -> None:
+    """``dynamic_axes`` in --export-config: true, or {input: [axis, …]} / {input: {axis: label}}."""
+    if value is None or isinstance(value, bool):
+        return
+    shape_hint = 'true, or {"input": [0]} / {"input": {"0": "batch"}}'
+    if not isinstance(value, dict):
+        raise ConfigError(f"--export-config dynamic_axes must be {shape_hint}")
+    for name, axes in value.items():
+        keys = list(axes.keys()) if isinstance(axes, dict) else axes if isinstance(axes, list) else None
+        if keys is None or not all(isinstance(a, int) and not isinstance(a, bool) or (isinstance(a, str) and a.isdigit())
+                                   for a in keys):
+            raise ConfigError(f"--export-config dynamic_axes[{name!r}] must be a list of axis numbers or "
+                              f"{{axis: label}}, e.g. {shape_hint}")
+        if isinstance(axes, dict) and not all(v is None or isinstance(v, str) for v in axes.values()):
+            raise ConfigError(f"--export-config dynamic_axes[{name!r}]: labels must be strings")
+
+
+def load_json(text: str, flag: str) -> object:
+    """json.loads with one-line errors for invalid and absurdly nested documents (exit 3)."""
+    import json
+
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{flag} is nested too deeply to be a configuration") from None
+    except ValueError as exc:
+        raise ConfigError(f"{flag} is not valid JSON: {exc}") from None
+
+
 def check_npz_size(path: Path, cap: int = REFERENCE_READ_CAP) -> None:
     """Refuse an .npz whose arrays declare more than ``cap`` bytes, before any array is read."""
     try:

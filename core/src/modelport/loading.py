@@ -30,6 +30,8 @@ def parse_model_kwargs(text: str | None) -> dict[str, Any]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--model-kwargs is not valid JSON: {exc.msg} at char {exc.pos}") from None
+    except RecursionError:
+        raise ConfigError("--model-kwargs is nested too deeply") from None
     if not isinstance(value, dict):
         raise ConfigError("--model-kwargs must be a JSON object, e.g. '{\"num_classes\": 10}'")
     return value

@@ -803,6 +803,9 @@ def _export_one(
 
         record[SEAL_KEY] = seal(record, staged.path)  # proves later that modelport wrote this folder here
         write_json_atomic(staged.path / RECORD_FILE, record)
+        kept_previous = status == "failed" and (target.exists() or target.is_symlink())
+        if kept_previous:  # --force never trades a good export for one that failed validation
+            staged.target = target.with_name(f"{target.name}.failed")
         final = staged.commit()
         artifact.path = final / Path(artifact.path).relative_to(staged.path)
         if exports_root is not None:
@@ -811,6 +814,8 @@ def _export_one(
         if status == "failed":
             why = "; ".join(comp.failures) if comp is not None else (note or "")
             error = f"{fmt}: exported to {final} but validation failed: {why}"
+            if kept_previous:
+                error += f" (the previous export at {target} was kept)"
             if artifact.details.get("validation_hint"):
                 error += f" — {artifact.details['validation_hint']}"
         return FormatResult(fmt, status, final, artifact, comp, note, error, exit_code, record, md)
@@ -824,6 +829,8 @@ def _export_one(
         staged.discard()
         _reraise_if_interrupted(exc)
         code = exc.exit_code
+        if code == 2:  # exit 2 means "written and kept, but validation failed"; nothing was kept here
+            code = 1
         result = FormatResult(fmt, "error", None, None, None, None, str(exc), code)
         captured = locals().get("log")
         result.record = {"debug_traceback": getattr(exc, "debug_traceback", None) or traceback.format_exc(),
@@ -860,8 +867,8 @@ def read_record(export_dir: Path) -> dict[str, Any]:
         raise ConfigError(f"{export_dir}: no export.json (is this a modelport export directory?)")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
     if not isinstance(data, dict) or "format" not in data or "artifact" not in data:
         raise ConfigError(f"{path}: not a modelport export record")
     return data
