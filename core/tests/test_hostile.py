@@ -24,7 +24,6 @@ import pytest
 import torch
 from click.testing import CliRunner
 from conftest import CNN
-
 from modelport import api
 from modelport.inputs import InputSpec, TensorSpec
 from modelport.store import sha256_file
@@ -60,7 +59,7 @@ class _Touch:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def __reduce__(self):  # noqa: D105
+    def __reduce__(self):
         return (open, (self.path, "w"))
 
 
@@ -388,7 +387,7 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path):
                             stderr=subprocess.PIPE, text=True)
     time.sleep(6)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, (proc.returncode, err)
     assert err.strip().splitlines() == ["error: terminated (SIGTERM); temporary files removed"]
     assert not (tmp_path / "o").exists() and not list(tmp_path.glob(".modelport-tmp-*"))

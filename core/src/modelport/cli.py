@@ -568,9 +568,7 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
         info = sub
     elif p.is_dir():
         from modelport.metadata import load_metadata
-        from modelport.pipeline import read_record
-
-        from modelport.pipeline import artifact_from_dir
+        from modelport.pipeline import artifact_from_dir, read_record
         from modelport.trust import check_export
 
         md = load_metadata(p / "metadata.json")

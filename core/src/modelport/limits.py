@@ -119,7 +119,7 @@ def check_dynamic_axes(value: object) -> None:
         raise ConfigError(f"--export-config dynamic_axes must be {shape_hint}")
     for name, axes in value.items():
         keys = list(axes.keys()) if isinstance(axes, dict) else axes if isinstance(axes, list) else None
-        if keys is None or not all(isinstance(a, int) and not isinstance(a, bool) or (isinstance(a, str) and a.isdigit())
+        if keys is None or not all((isinstance(a, int) and not isinstance(a, bool)) or (isinstance(a, str) and a.isdigit())
                                    for a in keys):
             raise ConfigError(f"--export-config dynamic_axes[{name!r}] must be a list of axis numbers or "
                               f"{{axis: label}}, e.g. {shape_hint}")

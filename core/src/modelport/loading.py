@@ -321,7 +321,6 @@ def input_spec_from_pt2(path: str, *, trust_code: bool = False) -> Any:
     A file that is not a .pt2 archive is a ModelLoadError (one line); one with pickled parts is refused
     unless ``trust_code``. Returns None when the placeholders carry no shapes.
     """
-    import torch
 
     from modelport import trust
     from modelport.inputs import InputSpec, TensorSpec

@@ -292,7 +292,9 @@ def check_export(export_dir: Path, record: Mapping[str, Any], artifact_files: It
                  trust_code: bool, verified: bool = False) -> ExportTrust:
     """Check an export folder before its artifact is loaded: stays inside the folder, runs no untrusted code.
 
-    ``verified``: the caller already checked every file against the record's sha256 table.
+    ``verified``: the caller already checked every file against the record's sha256 table. A file that
+    would run code is loaded only with ``trust_code`` or when the sealed record's table covers it unchanged;
+    files that run no code cost one look at their zip directory, never a hash.
     """
     export_dir = Path(export_dir)
     root = export_dir.resolve()
@@ -306,16 +308,24 @@ def check_export(export_dir: Path, record: Mapping[str, Any], artifact_files: It
         except ValueError:
             raise ConfigError(f"{export_dir}: {rel} lies outside the export folder") from None
     local = seal_verifies(record, export_dir)
-    if local and not verified:
-        local = files_match(export_dir, record.get("files") or {}, names)
-    if not trust_code and not local:
-        for rel in names:
-            p = export_dir / rel
-            if p.is_file():
-                kind = archive_kind(p)
-                if kind == "pt2":
-                    check_pt2(p, trust_code=False, what=f"{export_dir}: {rel}")
-                elif kind == "torchscript":
-                    raise refuse(f"{export_dir}: {rel}", "a TorchScript archive is a program that runs when loaded, "
-                                                         "and this export was not written by modelport on this machine")
-    return ExportTrust(local=local, trust_code=trust_code)
+    if trust_code:
+        return ExportTrust(local=local, trust_code=True)
+    for rel in names:
+        p = export_dir / rel
+        if not p.is_file():
+            continue
+        kind = archive_kind(p)
+        if kind not in ("pt2", "torchscript"):
+            continue
+        if kind == "pt2" and not (local and verified):
+            parts = pt2_code_parts(p)  # reads the zip directory and two small JSON files
+            if not parts:
+                continue
+        sealed = local and (verified or files_match(export_dir, record.get("files") or {}, [rel]))
+        if sealed:
+            continue
+        if kind == "torchscript":
+            raise refuse(f"{export_dir}: {rel}", "a TorchScript archive is a program that runs when loaded, "
+                                                 "and this export was not written by modelport on this machine")
+        check_pt2(p, trust_code=False, what=f"{export_dir}: {rel}")
+    return ExportTrust(local=local, trust_code=False)

@@ -25,7 +25,7 @@ class _Touch:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def __reduce__(self):  # noqa: D105
+    def __reduce__(self):
         return (open, (self.path, "w"))
 
 
