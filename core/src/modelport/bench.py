@@ -159,11 +159,14 @@ def bench_dirs(
             inputs = spec.make_numpy(batch=b if spec.dynamic_batch else None, seed=0)
             if model is not None and b not in eager_done[source_key]:
                 progress(f"pytorch eager: batch {b}")
-                args = spec.to_torch(inputs)
+                from modelport.binding import plan_binding
 
-                def run_eager(args: tuple[Any, ...] = args, m: Any = model) -> Any:
+                _, binding = plan_binding(model, spec)
+                named = dict(zip(spec.names, spec.to_torch(inputs), strict=True))
+
+                def run_eager(named: dict[str, Any] = named, m: Any = model, bd: Any = binding) -> Any:
                     with torch.no_grad():
-                        return m(*args)
+                        return bd.call(m, named)  # inputs by name, as the export's reference run
 
                 t = time_runner(run_eager, max_seconds=max_seconds)
                 eager_done[source_key][b] = t

@@ -329,6 +329,8 @@ _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format
 @click.option("--output-dir", "--output_dir", "output_dir", type=click.Path(), help="Where to write (one folder per format when several).")
 @click.option("--exports-root", type=click.Path(), help="Write exports/<export-id>/ and keep exports/index.json.")
 @click.option("--no-validate", is_flag=True, help="Skip running the artifact against PyTorch.")
+@click.option("--allow-inconclusive", is_flag=True,
+              help="Exit 0 when validation is inconclusive (empty, all-zero or constant reference outputs).")
 @click.option("--force", is_flag=True, help="Replace an existing output.")
 @click.option("--atol", type=float, help="Override the absolute tolerance.")
 @click.option("--rtol", type=float, help="Override the relative tolerance.")
@@ -341,8 +343,8 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
            options: tuple[str, ...], config: str | None, checkpoint: str | None, checkpoint_prefix: str | None,
            no_strict: bool, model_kwargs: str | None, trust_pickle: bool, task: str | None, model_name: str | None,
            class_names: str | None, preprocessing: str | None, postprocessing: str | None, output_dir: str | None,
-           exports_root: str | None, no_validate: bool, force: bool, atol: float | None, rtol: float | None,
-           threads: int | None, run_bench: bool, as_json: bool, quiet: bool) -> int:
+           exports_root: str | None, no_validate: bool, allow_inconclusive: bool, force: bool, atol: float | None,
+           rtol: float | None, threads: int | None, run_bench: bool, as_json: bool, quiet: bool) -> int:
     """Export MODEL to one or more formats, validate each artifact, and write metadata.json + export.json.
 
     MODEL is a .pt2, a TorchScript archive, package.module:factory or path/to/file.py:factory.
@@ -411,6 +413,7 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
             class_names=names, preprocessing=pre or None, postprocessing=post or None, options=options, config=cfg,
             validate=not no_validate, force=force, atol=atol, rtol=rtol, sample_inputs=samples, threads=threads,
             source=facts, host=host, progress=progress, per_format_dirs=True if every else None,
+            allow_inconclusive=allow_inconclusive,
         )
         bench_rows = None
         if run_bench:
@@ -502,13 +505,15 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
 @click.option("--atol", type=float, help="Override the absolute tolerance.")
 @click.option("--rtol", type=float, help="Override the relative tolerance.")
 @click.option("--threads", type=int, help="Thread count for the runtime.")
+@click.option("--allow-inconclusive", is_flag=True, help="Exit 0 when validation is inconclusive.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
-def validate(export_dir: str, atol: float | None, rtol: float | None, threads: int | None, as_json: bool) -> int:
+def validate(export_dir: str, atol: float | None, rtol: float | None, threads: int | None, allow_inconclusive: bool,
+             as_json: bool) -> int:
     """Re-run an export's artifact on its recorded inputs and check it against the recorded outputs."""
     from modelport.pipeline import validate_export
     from modelport.types import to_jsonable
 
-    r = validate_export(export_dir, atol=atol, rtol=rtol, threads=threads)
+    r = validate_export(export_dir, atol=atol, rtol=rtol, threads=threads, allow_inconclusive=allow_inconclusive)
     if as_json:
         click.echo(json.dumps({"format": r.format, "status": r.status, "exit_code": r.exit_code, "note": r.validation_note,
                                "validation": to_jsonable(r.validation) if r.validation else None}, indent=2, default=str))
@@ -741,7 +746,7 @@ def compare(a: str, b: str, atol: float | None, rtol: float | None, as_json: boo
         for col in ("output", "max abs", "max rel", "cosine", "top-1", "pass"):
             table.add_column(col)
         for o in comp.outputs:
-            table.add_row(o.name, f"{o.max_abs_diff:.2e}", f"{o.max_rel_diff:.2e}", f"{o.cosine:.6f}",
+            table.add_row(o.name, f"{o.max_abs_diff:.2e}", f"{o.max_rel_diff:.2e}", "n/a" if o.cosine is None else f"{o.cosine:.6f}",
                           "" if o.top1_agreement is None else f"{o.top1_agreement:.3f}", "yes" if o.passed else "NO")
         _stdout().print(table)
         for key, diff in (report.get("structure") or {}).items():
