@@ -53,7 +53,11 @@ class Binding:
         """For export.json: the forward signature and how each input was passed."""
         how = dict.fromkeys(self.keyword, "keyword")
         how.update({n: f"positional #{i}" for i, n in enumerate(self.positional)})
-        return {"forward": self.signature, "inputs": {n: how[n] for n in self.names}, "wrapped": not self.identity}
+        out: dict[str, Any] = {"forward": self.signature, "inputs": {n: how[n] for n in self.names},
+                               "wrapped": not self.identity}
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
 
 
 def forward_signature(model: Any) -> inspect.Signature | None:
@@ -92,6 +96,18 @@ def plan_binding(model: Any, spec: InputSpec) -> tuple[InputSpec, Binding]:
     var_kw = any(p.kind == _P.VAR_KEYWORD for p in params)
     accepted = tuple(p.name for p in named)
     unknown = [n for n in names if n not in by_name]
+    leading = [p for p in named if p.kind in (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)]
+    if unknown and len(unknown) == len(names) and not (var_pos or var_kw) and len(names) <= len(leading):
+        # no name matches any parameter: the inputs are unnamed (a preset's "input", an .npz's keys) and go by
+        # position, as forward lists its parameters
+        missing = [p.name for p in leading[len(names):] if p.default is _P.empty]
+        if missing:
+            raise ConfigError(f"the model's forward{sig} also needs input(s) {', '.join(missing)}; add --input for "
+                              "them (or name every input after forward's parameters)")
+        pairs = ", ".join(f"{n} -> {p.name}" for n, p in zip(names, leading, strict=False))
+        return spec, Binding(names, positional=names, identity=True, accepted=tuple(p.name for p in named),
+                             signature=str(sig), notes=(f"no input is named after a forward parameter: bound by "
+                                                        f"position ({pairs})",))
     if unknown and not (var_pos or var_kw):
         raise ConfigError(
             f"the model's forward{sig} takes no input named {', '.join(repr(n) for n in unknown)}; "
@@ -106,7 +122,6 @@ def plan_binding(model: Any, spec: InputSpec) -> tuple[InputSpec, Binding]:
     positional: list[str] = []
     kw: list[str] = []
     given = set(names)
-    leading = [p for p in named if p.kind in (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)]
     for p in named:
         if p.name not in given:
             continue
