@@ -32,10 +32,3 @@ def test_sample_mixing_outputs_refuse_batch_emulation(tmp_path: Path) -> None:
     assert "output.1" in r.error and "mix samples" in r.error and "--dynamic-batch" in r.error
     assert "output.0" not in r.error  # the per-sample image features are fine
     assert not (tmp_path / "clip").exists()
-
-
-def test_fixed_batch_of_the_same_model_still_exports(tmp_path: Path) -> None:
-    spec = InputSpec([TensorSpec("pixels", (3, 6)), TensorSpec("tokens", (3, 5))])
-    r = modelport.export(ClipLike().eval(), ["tflite"], spec, output_dir=tmp_path / "clip3", force=True)["tflite"]
-    assert r.status == "passed", r.error
-    assert list(r.metadata["output_shape"].values())[1] == [3, 3]
