@@ -10,19 +10,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+import modelport
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from torch import nn
-
-import modelport
 from modelport import Artifact, FormatSpec, hookimpl
 from modelport.cli import main
 from modelport.compare import PROFILES, compare_outputs
 from modelport.inputs import InputSpec, TensorSpec
 from modelport.plugins import PluginHost
 from modelport.testing_models import REFERENCE_MODELS, tiny_decoder
+from torch import nn
 
 
 def _cli(*args: str) -> Any:
