@@ -751,6 +751,11 @@ def plugin_new(name: str, output_dir: str | None, display_name: str | None, forc
 
 plugin_group.add_command(plugin_new)
 
+# `modelport list` / `modelport info`: the zoo side (modelport.zoo_cli)
+from modelport.zoo_cli import register as _register_zoo_commands  # noqa: E402
+
+_register_zoo_commands(main)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()
