@@ -494,6 +494,8 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
             _err(r.error)
             if "--debug" in sys.argv and r.record.get("debug_traceback"):
                 click.echo(redact(r.record.get("log") or ""), err=True)
+                if r.record.get("error_detail"):
+                    click.echo(redact(r.record["error_detail"]), err=True)
                 click.echo(redact(r.record["debug_traceback"]), err=True)
 
 

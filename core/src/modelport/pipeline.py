@@ -167,7 +167,9 @@ def run_reference(
             try:
                 flat = flatten_outputs(out)
             except TypeError as exc:
-                raise ModelLoadError(str(exc)) from exc
+                from modelport.converter_errors import CACHE_HINT, mentions_cache
+
+                raise ModelLoadError(f"{exc} — {CACHE_HINT}" if mentions_cache(str(exc)) else str(exc)) from exc
             if names is None:
                 names = [n for n, _ in flat]
             outputs.append([to_numpy(t) for _, t in flat])
@@ -840,7 +842,8 @@ def _export_one(
         result = FormatResult(fmt, "error", None, None, None, None, str(exc), code)
         captured = locals().get("log")
         result.record = {"debug_traceback": getattr(exc, "debug_traceback", None) or traceback.format_exc(),
-                         "log": captured.tail() if isinstance(captured, CapturedOutput) else ""}
+                         "log": captured.tail() if isinstance(captured, CapturedOutput) else "",
+                         "error_detail": getattr(exc, "detail", None)}
         return result
     finally:
         staged.discard()

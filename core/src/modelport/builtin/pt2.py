@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from modelport.errors import ExportFailed
+from modelport.converter_errors import converter_error, guard_log
 from modelport.hookspecs import hookimpl
 from modelport.types import Artifact, ExportRequest, FormatSpec, OptionSpec
 
@@ -40,11 +40,11 @@ def export_program(request: ExportRequest, strict: bool = False) -> Any:
     if request.inputs.dynamic_batch and request.inputs.batch_size < 2:
         # an example batch of 1 lets torch.export specialize the batch to 1; trace with 2
         args = request.make_inputs(batch=2)
-    try:
-        return torch.export.export(request.model, args, dynamic_shapes=dynamic_shapes_for(request), strict=strict)
-    except Exception as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ExportFailed(f"pt2: torch.export failed: {type(exc).__name__}: {msg}"[:600]) from exc
+    with guard_log() as guards:
+        try:
+            return torch.export.export(request.model, args, dynamic_shapes=dynamic_shapes_for(request), strict=strict)
+        except Exception as exc:
+            raise converter_error("pt2: torch.export failed", exc, guards=guards) from exc
 
 
 @hookimpl

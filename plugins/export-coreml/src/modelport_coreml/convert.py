@@ -124,7 +124,9 @@ def export_coreml(request: ExportRequest) -> Artifact:
             ep = torch.export.export(request.model, args, dynamic_shapes=request.torch_dynamic_shapes(), strict=False)
             ep = ep.run_decompositions({})
     except Exception as exc:
-        raise ExportFailed(f"coreml: torch.export failed: {type(exc).__name__}: {_first_line(exc)}"[:600]) from exc
+        from modelport.converter_errors import converter_error
+
+        raise converter_error("coreml: torch.export failed", exc) from exc
 
     batch_symbol = None
     first = next((n for n in ep.graph.nodes if n.op == "placeholder" and n.name in ep.graph_signature.user_inputs), None)

@@ -49,11 +49,21 @@ def first_line(exc: BaseException) -> str:
 
 def root_cause(exc: BaseException) -> str:
     """The first line of the deepest explicit cause: torch.onnx wraps the real reason in a page of advice."""
+    from modelport.converter_errors import explain, guard_explanation, mentions_cache
+
+    top = exc
     seen = {id(exc)}
     while exc.__cause__ is not None and id(exc.__cause__) not in seen:
         exc = exc.__cause__
         seen.add(id(exc))
-    return first_line(exc)
+    if guard_explanation(str(exc)) or mentions_cache(str(exc)):
+        return explain(exc)[:600]
+    line = first_line(exc)
+    if mentions_cache(str(top)):
+        from modelport.converter_errors import CACHE_HINT
+
+        line += f" — {CACHE_HINT}"
+    return line
 
 
 @contextlib.contextmanager
