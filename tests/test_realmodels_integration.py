@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import modelport
+import pytest
 from modelport.errors import ModelLoadError
 from modelport.inputs import InputSpec, TensorSpec
 
