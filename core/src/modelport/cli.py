@@ -381,8 +381,10 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
         for line in skipped:
             click.echo(f"note: skipping {line}", err=True)
     specs = {f: host.require_format(f) for f in fmts}
+    from modelport.nms import split_options
     from modelport.options import resolve_options
 
+    nms_cfg, options = split_options(options)  # -o nms=true, max_det=...: in-graph NMS for detectors
     resolve_options(specs, options, cfg)  # fail fast on bad options, before loading torch
     samples = None
     if sample_inputs:
@@ -413,7 +415,7 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
             class_names=names, preprocessing=pre or None, postprocessing=post or None, options=options, config=cfg,
             validate=not no_validate, force=force, atol=atol, rtol=rtol, sample_inputs=samples, threads=threads,
             source=facts, host=host, progress=progress, per_format_dirs=True if every else None,
-            allow_inconclusive=allow_inconclusive,
+            allow_inconclusive=allow_inconclusive, nms=nms_cfg,
         )
         bench_rows = None
         if run_bench:
