@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import modelport  # noqa: E402
-from modelport.inputs import InputSpec, TensorSpec  # noqa: E402
-from modelport.plugins import get_plugin_manager  # noqa: E402
-from modelport.testing import export_reference_model  # noqa: E402
+import modelport
+from modelport.inputs import InputSpec, TensorSpec
+from modelport.plugins import get_plugin_manager
+from modelport.testing import export_reference_model
 
 FORMATS = ("pt2", "onnx", "openvino", "torchscript", "executorch", "tflite", "coreml")
 ROWS = {

@@ -7,11 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import modelport
 import numpy as np
 import pytest
 from detection_models import CLASSES, draw, trained_detector
-
-import modelport
 from modelport.inputs import InputSpec, TensorSpec
 from modelport.nms import NMSConfig, match_detections, with_nms
 from modelport.plugins import get_plugin_manager
@@ -104,7 +103,6 @@ def test_tied_scores_in_another_order_do_not_fail() -> None:
 def test_cli_takes_nms_options(tmp_path: Path, detector: Any) -> None:
     import torch
     from click.testing import CliRunner
-
     from modelport.cli import main
 
     torch.save(detector.state_dict(), tmp_path / "det.pt")

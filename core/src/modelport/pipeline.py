@@ -18,6 +18,7 @@ from typing import Any
 
 from modelport.binding import Binding, bind_model, plan_binding, pristine_copy
 from modelport.compare import Comparison, compare_outputs, profile_for
+from modelport.console import CapturedOutput, capture_fds
 from modelport.errors import (
     ConfigError,
     ExportFailed,
@@ -33,6 +34,7 @@ from modelport.options import resolve_options
 from modelport.plugins import PluginHost, get_plugin_manager
 from modelport.store import (
     StagedDir,
+    default_model_name,
     file_table,
     index_entry,
     new_export_id,
@@ -253,52 +255,6 @@ def _captured_warnings() -> Iterator[list[str]]:
             text = f"{w.category.__name__}: {str(w.message).strip().splitlines()[0] if str(w.message).strip() else ''}"[:300]
             if text not in seen:
                 seen.append(text)
-
-
-class CapturedOutput:
-    """Text that converters wrote to stdout/stderr while captured (C++ libraries included)."""
-
-    def __init__(self) -> None:
-        self.text = ""
-
-    def tail(self, limit: int = 4000) -> str:
-        from modelport.cli import redact
-
-        return redact(self.text[-limit:])
-
-
-@contextlib.contextmanager
-def capture_fds() -> Iterator[CapturedOutput]:
-    """Redirect file descriptors 1 and 2 to a temp file, so converter logs land in export.json, not the terminal.
-
-    Set ``MODELPORT_NO_CAPTURE=1`` to let them through.
-    """
-    import os
-    import sys
-
-    out = CapturedOutput()
-    if os.environ.get("MODELPORT_NO_CAPTURE"):
-        yield out
-        return
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        try:
-            os.dup2(tmp.fileno(), 1)
-            os.dup2(tmp.fileno(), 2)
-            yield out
-        finally:
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):
-                    stream.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-            tmp.seek(0)
-            out.text = tmp.read().decode("utf-8", "replace")
 
 
 def call_hook(host: PluginHost, fmt: str, hook: str, **kwargs: Any) -> Any:
@@ -680,7 +636,7 @@ def export(
     resolved = resolve_options(specs, options, config)
     if not isinstance(model, torch.nn.Module):
         raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    model_name = safe_name(model_name or type(model).__name__, "model name")
+    model_name = safe_name(model_name or default_model_name(model, (source or {}).get("reference")), "model name")
     if task is not None and not task:
         task = None
     targets = plan_targets(formats, model_name, output_dir, exports_root, force, per_format_dirs)
@@ -693,11 +649,12 @@ def export(
         torch.set_num_threads(threads)
 
     progress("running the PyTorch model on the example inputs")
-    if validate:
-        ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=extra_batches, binding=binding)
-    else:  # one set: enough for output names and shapes, and for a later `modelport validate`
-        ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=(), n_random_sets=1,
-                            binding=binding)
+    with capture_fds() as reference_log:  # a model that prints must not reach the terminal or --json stdout
+        if validate:
+            ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=extra_batches, binding=binding)
+        else:  # one set: enough for output names and shapes, and for a later `modelport validate`
+            ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=(), n_random_sets=1,
+                                binding=binding)
     example = inputs.to_torch(ref.inputs[0])
     sample_sets = batches_from_samples(sample_inputs, 1) if sample_inputs is not None else None
     classifier = task in ("classification", "text-classification")
@@ -711,7 +668,7 @@ def export(
             postprocessing=postprocessing, task_extras=task_extras, validate=validate, force=force, atol=atol,
             rtol=rtol, threads=threads, source=source, progress=progress, classifier=classifier,
             sample_sets=sample_sets, exports_root=Path(exports_root) if exports_root is not None else None,
-            resolved_all=resolved, allow_inconclusive=allow_inconclusive,
+            resolved_all=resolved, allow_inconclusive=allow_inconclusive, reference_log=reference_log.tail(2000),
         )
     return ExportResult(results)
 
@@ -768,7 +725,7 @@ def _export_one(
     postprocessing: Mapping[str, Any] | None, task_extras: Mapping[str, Any] | None, validate: bool,
     force: bool, atol: float | None, rtol: float | None, threads: int | None, source: Mapping[str, Any] | None,
     progress: Progress, classifier: bool, sample_sets: list[dict[str, Any]] | None, exports_root: Path | None,
-    resolved_all: Mapping[str, dict[str, Any]], allow_inconclusive: bool = False,
+    resolved_all: Mapping[str, dict[str, Any]], allow_inconclusive: bool = False, reference_log: str = "",
 ) -> FormatResult:
     import torch
 
@@ -884,7 +841,8 @@ def _export_one(
                 "checks": to_jsonable(run.checks) if run else {},
                 "runtime": run.runtime if run else None,
             },
-            "log": (log.tail() + (vlog.tail() if validate else "")).strip()[-6000:],
+            "log": _joined_log(("reference run", reference_log), ("export", log.tail()),
+                               ("validation", vlog.tail() if validate else "")),
             "environment": _environment(),
             "exit_code": exit_code,
         }
@@ -931,6 +889,12 @@ def verdict_exit_code(status: str, allow_inconclusive: bool = False) -> int:
     if status == "failed" or (status == "inconclusive" and not allow_inconclusive):
         return 2
     return 0
+
+
+def _joined_log(*parts: tuple[str, str], limit: int = 6000) -> str:
+    """The record's log: what each step printed, under its name; empty steps left out."""
+    text = "\n".join(f"[{name}]\n{body.strip()}" for name, body in parts if body and body.strip())
+    return text[-limit:]
 
 
 def _reraise_if_interrupted(exc: BaseException) -> None:
