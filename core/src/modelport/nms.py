@@ -184,6 +184,14 @@ def pairwise_iou(boxes: Any) -> Any:
     return inter / union.clamp(min=1e-9)
 
 
+def _gather_boxes(boxes: Any, idx: Any) -> Any:
+    """``boxes[b, idx[b, k], :]`` — one gather per coordinate, stacked, so every converter keeps the last axis at 4
+    (coremltools loses a gathered axis's size when the batch is symbolic)."""
+    import torch
+
+    return torch.stack([boxes[..., c].gather(1, idx) for c in range(4)], dim=-1)
+
+
 def batched_nms(boxes: Any, scores: Any, cfg: NMSConfig) -> dict[str, Any]:
     """Fixed-size NMS: ``boxes [B, A, 4]`` (xyxy), ``scores [B, A, C]`` → the four fixed-size outputs."""
     import torch
@@ -191,7 +199,7 @@ def batched_nms(boxes: Any, scores: Any, cfg: NMSConfig) -> dict[str, Any]:
     conf, cls = scores.max(dim=-1)  # [B, A]
     k = min(int(boxes.shape[1]), cfg.pre_nms_topk)  # static: the anchor count does not depend on the batch
     top_conf, idx = conf.topk(k, dim=1)  # sorted, best first
-    top_boxes = boxes.gather(1, idx[..., None].expand(-1, -1, 4))
+    top_boxes = _gather_boxes(boxes, idx)
     top_cls = cls.gather(1, idx)
     valid = (top_conf > cfg.score_threshold).to(top_conf.dtype)
     iou = pairwise_iou(top_boxes)
@@ -208,7 +216,7 @@ def batched_nms(boxes: Any, scores: Any, cfg: NMSConfig) -> dict[str, Any]:
     n = min(cfg.max_det, k)
     out_conf, order = kept_conf.topk(n, dim=1)
     present = (out_conf > 0).to(out_conf.dtype) * (keep.gather(1, order))
-    out_boxes = top_boxes.gather(1, order[..., None].expand(-1, -1, 4)) * present[..., None]
+    out_boxes = _gather_boxes(top_boxes, order) * present[..., None]
     out_cls = torch.where(present > 0, top_cls.gather(1, order), torch.full_like(order, -1))
     out_conf = out_conf * present
     if n < cfg.max_det:  # fewer candidates than max_det: pad to the promised size
