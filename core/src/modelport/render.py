@@ -32,7 +32,7 @@ def _table(title: str | None = None) -> Any:
 
     # one space of padding plus the box's blank separator: two columns between cells, none at the edges
     return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
-                 padding=(0, 1), title_style="bold")
+                 padding=(0, 1, 0, 0), title_style="bold")
 
 
 class Notes:
@@ -214,6 +214,10 @@ def print_export_footer(console: Any, results: Sequence[Any], elapsed_s: float |
 # ----------------------------------------------------------------------------- bench
 
 
+UNSTABLE_NOTE = ("~ the numbers did not settle (windows disagree, p90 far above p50, or too few runs; --json says "
+                 "which per row): rerun with a larger --max-seconds on a quieter machine before trusting them")
+
+
 def print_bench(console: Any, rows: Sequence[Mapping[str, Any]]) -> None:
     """The bench table: latency per call (p50 with the p90 beside it), throughput from the measured runs,
     speed-up against PyTorch eager; unstable numbers are flagged, errors and notes go below."""
@@ -235,7 +239,7 @@ def print_bench(console: Any, rows: Sequence[Mapping[str, Any]]) -> None:
         flag = ""
         if r.get("unstable"):
             flag = "[yellow]~[/yellow]"
-            notes.ref("~ unstable: " + "; ".join(sorted({x.get("unstable") for x in rows if x.get("unstable")})))
+            notes.ref(UNSTABLE_NOTE)
         mark = "[green]★[/green]" if r.get("best") else flag
         diff = r.get("max_abs_diff")
         table.add_row(
