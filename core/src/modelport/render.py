@@ -53,8 +53,9 @@ class Notes:
 
 
 def print_lines(console: Any, lines: Iterable[str]) -> None:
+    """Long lines are left to the terminal to wrap (soft wrap): a command in a note copies and pastes whole."""
     for line in lines:
-        console.print(line, overflow="fold", soft_wrap=False)
+        console.print(line, soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------- formats / plugins
@@ -91,9 +92,10 @@ def print_formats(console: Any, rows: Sequence[Any], pubs: Sequence[Any]) -> Non
 
 
 def _note_ref(notes: Notes, r: Any) -> str:
+    """The reason, and the command that fixes it on a line of its own (so it can be copied whole)."""
     text = r.reason or ""
     if r.fix:
-        text = f"{text} — {r.fix}" if text else r.fix
+        text = f"{text}\n      {r.fix}" if text else r.fix
     return notes.ref(text)
 
 
@@ -101,20 +103,16 @@ def print_plugins(console: Any, plugins: Sequence[Any]) -> None:
     """``modelport plugins``: each plugin, its distribution and status; hooks or the load error below."""
     notes = Notes()
     table = _table("Plugins")
-    for col in ("name", "distribution", "version", "status", "hooks"):
-        table.add_column(col, no_wrap=col != "hooks")
+    for col in ("name", "distribution", "version", "status", "hooks", ""):
+        table.add_column(col, no_wrap=True, justify="right" if col == "hooks" else "left")
     for p in plugins:
-        hooks = notes.ref(f"{p.name}: {p.error}") if p.error else escape(", ".join(_short_hook(h) for h in p.hooks))
-        table.add_row(escape(p.name), escape(p.distribution or ""), escape(p.version or ""), styled(p.status), hooks)
+        table.add_row(escape(p.name), escape(p.distribution or ""), escape(p.version or ""), styled(p.status),
+                      str(len(p.hooks)) if p.hooks else "", notes.ref(f"{p.name}: {p.error}") if p.error else "")
     console.print(table)
     if notes.items:
         console.print("Errors:")
         print_lines(console, notes.lines())
-
-
-def _short_hook(name: str) -> str:
-    return {"register_formats": "formats", "register_publishers": "publishers", "describe_metadata": "describe",
-            "inspect_artifact": "inspect", "load_runner": "runner"}.get(name, name)
+    console.print("which hooks each plugin implements: modelport plugins --json", soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------- export
