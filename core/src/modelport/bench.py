@@ -243,11 +243,14 @@ def bench_dirs(
             inputs = t.spec.make_numpy(batch=b if t.spec.dynamic_batch else None, seed=0)
             model = eager_models.get(t.source_key)
             if model is not None and t.source_key not in eager_rows:
-                args = t.spec.to_torch(inputs)
+                from modelport.binding import plan_binding
 
-                def run_eager(args: tuple[Any, ...] = args, m: Any = model) -> Any:
+                _, binding = plan_binding(model, t.spec)
+                named = dict(zip(t.spec.names, t.spec.to_torch(inputs), strict=True))
+
+                def run_eager(named: dict[str, Any] = named, m: Any = model, bd: Any = binding) -> Any:
                     with torch.no_grad():
-                        return m(*args)
+                        return bd.call(m, named)  # inputs by name, as the export's reference run
 
                 row = {"export_dir": None, "format": "pytorch", "precision": "fp32", "batch": b, "size_bytes": None,
                        "max_abs_diff": 0.0, "parity": "reference", "runtime": f"torch {torch.__version__}"}

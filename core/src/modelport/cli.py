@@ -286,6 +286,8 @@ _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format
 @click.option("--output-dir", "--output_dir", "output_dir", type=click.Path(), help="Where to write (one folder per format when several).")
 @click.option("--exports-root", type=click.Path(), help="Write exports/<export-id>/ and keep exports/index.json.")
 @click.option("--no-validate", is_flag=True, help="Skip running the artifact against PyTorch.")
+@click.option("--allow-inconclusive", is_flag=True,
+              help="Exit 0 when validation is inconclusive (empty, all-zero or constant reference outputs).")
 @click.option("--force", is_flag=True, help="Replace an existing output.")
 @click.option("--atol", type=float, help="Override the absolute tolerance.")
 @click.option("--rtol", type=float, help="Override the relative tolerance.")
@@ -298,8 +300,8 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
            options: tuple[str, ...], config: str | None, checkpoint: str | None, checkpoint_prefix: str | None,
            no_strict: bool, model_kwargs: str | None, trust_pickle: bool, task: str | None, model_name: str | None,
            class_names: str | None, preprocessing: str | None, postprocessing: str | None, output_dir: str | None,
-           exports_root: str | None, no_validate: bool, force: bool, atol: float | None, rtol: float | None,
-           threads: int | None, run_bench: bool, as_json: bool, quiet: bool) -> int:
+           exports_root: str | None, no_validate: bool, allow_inconclusive: bool, force: bool, atol: float | None,
+           rtol: float | None, threads: int | None, run_bench: bool, as_json: bool, quiet: bool) -> int:
     """Export MODEL to one or more formats, validate each artifact, and write metadata.json + export.json.
 
     MODEL is a .pt2, a TorchScript archive, package.module:factory or path/to/file.py:factory.
@@ -372,6 +374,7 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
             class_names=names, preprocessing=pre or None, postprocessing=post or None, options=options, config=cfg,
             validate=not no_validate, force=force, atol=atol, rtol=rtol, sample_inputs=samples, threads=threads,
             source=facts, host=host, progress=progress, per_format_dirs=True if every else None,
+            allow_inconclusive=allow_inconclusive,
             **({"extra_batches": batches[1:]} if len(batches) > 1 else {}),
         )
         bench_rows = None
@@ -448,14 +451,16 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
 @click.option("--atol", type=float, help="Override the absolute tolerance.")
 @click.option("--rtol", type=float, help="Override the relative tolerance.")
 @click.option("--threads", type=int, help="Thread count for the runtime.")
+@click.option("--allow-inconclusive", is_flag=True, help="Exit 0 when validation is inconclusive.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
-def validate(export_dir: str, atol: float | None, rtol: float | None, threads: int | None, as_json: bool) -> int:
+def validate(export_dir: str, atol: float | None, rtol: float | None, threads: int | None, allow_inconclusive: bool,
+             as_json: bool) -> int:
     """Re-run an export's artifact on its recorded inputs and check it against the recorded outputs."""
     from modelport.pipeline import validate_export
     from modelport.types import to_jsonable
 
     with _Progress(as_json):
-        r = validate_export(export_dir, atol=atol, rtol=rtol, threads=threads)
+        r = validate_export(export_dir, atol=atol, rtol=rtol, threads=threads, allow_inconclusive=allow_inconclusive)
     if as_json:
         click.echo(json.dumps({"format": r.format, "status": r.status, "exit_code": r.exit_code, "note": r.validation_note,
                                "validation": to_jsonable(r.validation) if r.validation else None}, indent=2, default=str))
@@ -745,6 +750,11 @@ def plugin_new(name: str, output_dir: str | None, display_name: str | None, forc
 
 
 plugin_group.add_command(plugin_new)
+
+# `modelport list` / `modelport info`: the zoo side (modelport.zoo_cli)
+from modelport.zoo_cli import register as _register_zoo_commands  # noqa: E402
+
+_register_zoo_commands(main)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -277,7 +277,7 @@ def print_compare(console: Any, a: str, b: str, comp: Any) -> None:
     for col in ("output", "max abs", "max rel", "cosine", "top-1", "pass"):
         table.add_column(col, justify="left" if col == "output" else "right")
     for o in comp.outputs:
-        table.add_row(escape(o.name), f"{o.max_abs_diff:.2e}", f"{o.max_rel_diff:.2e}", f"{o.cosine:.6f}",
+        table.add_row(escape(o.name), f"{o.max_abs_diff:.2e}", f"{o.max_rel_diff:.2e}", "n/a" if o.cosine is None else f"{o.cosine:.6f}",
                       "" if o.top1_agreement is None else f"{o.top1_agreement:.3f}",
                       styled("yes", "green") if o.passed else styled("NO", "red"))
     console.print(table)
