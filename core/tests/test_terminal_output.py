@@ -175,3 +175,20 @@ def test_formats_are_timed_in_turns():
     first_b = timed.index("b")
     assert first_b == a.window  # a's first window, then b's, then a's again...
     assert "a" in timed[first_b:]
+
+
+def test_zoo_list_and_info_print_remote_text_literally(tmp_path):
+    """What a registry holds is not ours: a class name like "[red]cat[/red]" is text, not rich markup."""
+    names = tmp_path / "classes.json"
+    names.write_text(json.dumps(["[red]cat[/red]", "[/]", *[f"c{i}" for i in range(8)]]))
+    out = tmp_path / "cnn"
+    r = run_cli("export", CNN, "--vision", "3x16x16", "-f", "pt2", "--task", "classification", "--class-names", str(names),
+                "--model-name", "[b]cnn", "--output-dir", str(out), "-q")
+    assert r.returncode == 0, r.stderr
+    assert run_cli("publish", str(out), f"file://{tmp_path / 'reg'}", "--version", "v1").returncode == 0
+    listed = run_cli("list", f"file://{tmp_path / 'reg'}")
+    assert listed.returncode == 0, listed.stderr
+    assert "[b]cnn" in listed.stdout
+    info = run_cli("info", f"file://{tmp_path / 'reg'}/[b]cnn@v1")
+    assert info.returncode == 0, info.stderr
+    assert "[red]cat[/red], [/]" in info.stdout
