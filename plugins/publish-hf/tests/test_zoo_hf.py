@@ -1,0 +1,110 @@
+"""The zoo side against the fake Hub: list an owner's modelport repositories, read a card, load a verified model.
+
+The real CLI publishes; listing and loading go through the real huggingface_hub client. Assertions are on what a
+user gets and on the requests the Hub received (a cache hit downloads no model file again).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SENTINEL
+from fake_hub import Blob, FakeHub
+from modelport.testing_http import ExportPair, run_cli
+
+from modelport import ConfigError, PublishError, zoo
+
+REPO = "alice/cnn"
+
+
+@pytest.fixture
+def published(exports: ExportPair, hub: FakeHub, env: dict[str, str]) -> FakeHub:
+    """alice/cnn holds both exports (one commit, with the card); alice/notes and bob/cnn are other repositories."""
+    r = run_cli(env, "publish", str(exports.dynamic), str(exports.strict), f"hf://{REPO}", "--endpoint", hub.url)
+    assert r.code == 0, r.stderr
+    hub.seed("alice/notes", {"README.md": b"---\ntags:\n- notes\n---\n# not a model\n"})
+    hub.seed("bob/cnn", {"README.md": b"---\ntags:\n- modelport\n---\n# bob's\n"})
+    return hub
+
+
+@pytest.fixture
+def user(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This process as the user: HF_TOKEN set, a fresh modelport cache."""
+    for key in ("HF_TOKEN", "HF_HOME", "HF_HUB_DISABLE_XET", "NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(key, env[key])
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("MODELPORT_OFFLINE", raising=False)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MODELPORT_CACHE", str(cache))
+    return cache
+
+
+def model_downloads(hub: FakeHub) -> list[str]:
+    return [r.path for r in hub.calls("GET", r"/resolve/[^/]+/.*model\.pt2$")]
+
+
+def test_list_shows_the_owners_modelport_repositories(published: FakeHub, env: dict[str, str],
+                                                      exports: ExportPair) -> None:
+    r = run_cli(env, "list", "hf://alice", "--endpoint", published.url, "--json")
+    assert r.code == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert [(row["name"], row["version"]) for row in rows] == [("cnn", "main")]
+    row = rows[0]
+    assert row["ref"] == "hf://alice/cnn@main" and row["formats"] == ["pt2", "pt2"]
+    assert [e["folder"] for e in row["exports"]] == ["pt2-dynamic", "pt2-strict"]
+    assert row["exports"][0]["pull_target"] == "hf://alice/cnn/pt2-dynamic"
+    local = json.loads((exports.dynamic / "metadata.json").read_text())
+    assert row["exports"][0]["metadata"] == local
+    assert row["revision"] == published.repos[REPO].heads["main"]
+    query = published.calls("GET", r"^/api/models$")[0].query
+    assert query["author"] == ["alice"] and query["filter"] == ["modelport"]
+    assert SENTINEL not in r.stdout + r.stderr
+
+    table = run_cli(env, "list", "hf://alice", "--endpoint", published.url)
+    assert table.code == 0 and "cnn" in table.stdout and "pt2: passed" in table.stdout
+
+
+def test_info_prints_the_card(published: FakeHub, env: dict[str, str]) -> None:
+    r = run_cli(env, "info", f"hf://{REPO}", "--endpoint", published.url)
+    assert r.code == 0, r.stderr
+    for text in ("cnn main", "Signature", "pt2-dynamic", "pt2-strict", "passed", f"{published.url}/{REPO}"):
+        assert text in r.stdout
+    r = run_cli(env, "info", "hf://alice/nothing", "--endpoint", published.url)
+    assert r.code == 1 and len(r.error_lines) == 1 and "no such repository" in r.error_lines[0]
+
+
+def test_load_pretrained_verifies_caches_and_works_offline(published: FakeHub, user: Path, exports: ExportPair) -> None:
+    opts = {"endpoint": published.url}
+    with pytest.raises(ConfigError, match="trust_code"):
+        zoo.load_pretrained(f"hf://{REPO}", options=opts)
+    assert model_downloads(published) == []
+
+    model = zoo.load_pretrained(f"hf://{REPO}", trust_code=True, options=opts)
+    assert model.downloaded and model.path.parent == user / "exports"
+    assert len(model_downloads(published)) == 1
+    with np.load(exports.dynamic / "reference.npz", allow_pickle=False) as ref:
+        x, expected = ref["2/in/input"], ref["2/out/0"]
+    np.testing.assert_allclose(model(input=x)[0], expected, rtol=1e-4, atol=1e-5)
+
+    again = zoo.load_pretrained(f"hf://{REPO}", trust_code=True, options=opts)
+    assert not again.downloaded and len(model_downloads(published)) == 1, "a cache hit downloads no model file"
+
+    published.stop()
+    offline = zoo.load_pretrained(f"hf://{REPO}", trust_code=True, options={"endpoint": published.url, "retries": 0})
+    assert not offline.downloaded
+    np.testing.assert_allclose(offline(input=x)[0], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_a_model_file_changed_on_the_hub_is_refused(published: FakeHub, user: Path) -> None:
+    branch = published.repos[REPO].branches["main"]
+    path = next(p for p in branch if re.fullmatch(r"pt2-dynamic/model\.pt2", p))
+    data = bytearray(branch[path].data)
+    data[-100] ^= 0xFF
+    branch[path] = Blob(bytes(data), True)
+    with pytest.raises(PublishError, match="sha256 does not match.*model.pt2"):
+        zoo.load_pretrained(f"hf://{REPO}", "pt2", trust_code=True, options={"endpoint": published.url})
+    assert not any((user / "exports").iterdir())
