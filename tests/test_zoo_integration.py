@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from modelport import ModelEntry, PublishedExport, zoo
 from modelport.plugins import get_plugin_manager
 

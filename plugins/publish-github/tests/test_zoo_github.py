@@ -10,14 +10,13 @@ import json
 import zipfile
 from pathlib import Path
 
+import modelport
 import numpy as np
 import pytest
 from conftest import SENTINEL
 from fake_github import FakeGitHub
-from modelport.testing_http import ExportPair, run_cli
-
-import modelport
 from modelport import PublishError, zoo
+from modelport.testing_http import ExportPair, run_cli
 
 REPO = "alice/models"
 
@@ -98,6 +97,6 @@ def test_a_tampered_file_in_a_release_zip_is_refused(released: FakeGitHub, expor
             dst.writestr(item, data)
     released.add_release(REPO, "v3", {"metadata.json": assets["metadata.json"], zname: out.getvalue()})
     name = json.loads(assets["metadata.json"])["model_name"]
-    with pytest.raises(PublishError, match="sha256 does not match.*model.pt2"):
+    with pytest.raises(PublishError, match=r"sha256 does not match.*model\.pt2"):
         zoo.load_pretrained(f"github://{REPO}/{name}@v3", trust_code=True, options={"api_url": released.url})
     assert not any((user / "exports").iterdir())

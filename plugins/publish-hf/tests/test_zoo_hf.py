@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 from conftest import SENTINEL
 from fake_hub import Blob, FakeHub
-from modelport.testing_http import ExportPair, run_cli
-
 from modelport import ConfigError, PublishError, zoo
+from modelport.testing_http import ExportPair, run_cli
 
 REPO = "alice/cnn"
 
@@ -105,6 +104,6 @@ def test_a_model_file_changed_on_the_hub_is_refused(published: FakeHub, user: Pa
     data = bytearray(branch[path].data)
     data[-100] ^= 0xFF
     branch[path] = Blob(bytes(data), True)
-    with pytest.raises(PublishError, match="sha256 does not match.*model.pt2"):
+    with pytest.raises(PublishError, match=r"sha256 does not match.*model\.pt2"):
         zoo.load_pretrained(f"hf://{REPO}", "pt2", trust_code=True, options={"endpoint": published.url})
     assert not any((user / "exports").iterdir())

@@ -11,12 +11,11 @@ import types
 from pathlib import Path
 from typing import Any
 
+import modelport
 import numpy as np
 import pytest
 from modelport.testing import run_cli
 from modelport.testing_http import export_models
-
-import modelport
 from modelport_publish_triton.checks import data_type_name, parse_config
 from modelport_publish_triton.repository import build_config
 
@@ -104,7 +103,7 @@ def test_generated_model_py_answers_like_pytorch(exports: dict[str, Path], tmp_p
 
     cfg = config_of(repo / "cnn" / "config.pbtxt")
     namespace: dict[str, Any] = {"__file__": str(repo / "cnn" / "1" / "model.py")}
-    exec(compile((repo / "cnn" / "1" / "model.py").read_text(), namespace["__file__"], "exec"), namespace)  # noqa: S102
+    exec(compile((repo / "cnn" / "1" / "model.py").read_text(), namespace["__file__"], "exec"), namespace)
     model = namespace["TritonPythonModel"]()
     model.initialize({"model_config": json_format.MessageToJson(cfg, preserving_proto_field_name=True)})
     with np.load(exports["dynamic"] / "reference.npz", allow_pickle=False) as ref:
