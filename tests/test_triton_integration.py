@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from modelport_publish_triton.checks import data_type_name, parse_config
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "models.py"
