@@ -107,3 +107,45 @@ def test_a_model_file_changed_on_the_hub_is_refused(published: FakeHub, user: Pa
     with pytest.raises(PublishError, match=r"sha256 does not match.*model\.pt2"):
         zoo.load_pretrained(f"hf://{REPO}", "pt2", trust_code=True, options={"endpoint": published.url})
     assert not any((user / "exports").iterdir())
+
+
+# ----------------------------------------------------------------------------- weights beside the exports, collections
+
+
+def test_checkpoint_goes_up_as_safetensors_and_the_repo_joins_a_collection(
+        exports: ExportPair, hub: FakeHub, env: dict[str, str], tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load
+
+    state = {"conv.weight": torch.randn(4, 3, 3, 3), "conv.bias": torch.zeros(4)}
+    state["head.weight"] = state["conv.bias"]  # tied: shares memory, which safetensors refuses unless copied
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"epoch": 3, "state_dict": state}, ckpt)  # a Lightning-style checkpoint
+    hub.collections["alice/cnn-zoo-0123abcd"] = []
+    r = run_cli(env, "publish", str(exports.dynamic), f"hf://{REPO}", "--endpoint", hub.url,
+                "-o", f"checkpoint={ckpt}", "-o", "collection=alice/cnn-zoo-0123abcd")
+    assert r.code == 0, r.stderr
+    assert "in collection alice/cnn-zoo-0123abcd" in r.stdout
+    assert "pytorch/model.safetensors" in hub.repos[REPO].commits[0]["paths"]
+    weights = load(hub.file(REPO, "pytorch/model.safetensors"))
+    assert sorted(weights) == ["conv.bias", "conv.weight", "head.weight"]
+    assert torch.equal(weights["conv.weight"], state["conv.weight"])
+    assert b"\x80" not in hub.file(REPO, "pytorch/model.safetensors")[:8]  # not a pickle
+    card = hub.file(REPO, "README.md").decode()
+    assert "## PyTorch weights" in card and "converted from `last.ckpt`" in card
+    assert [i["id"] for i in hub.collections["alice/cnn-zoo-0123abcd"]] == [REPO]
+
+    again = run_cli(env, "publish", str(exports.dynamic), f"hf://{REPO}", "--endpoint", hub.url,
+                    "-o", f"checkpoint={ckpt}", "-o", "collection=alice/cnn-zoo-0123abcd")
+    assert again.code == 0, again.stderr
+    assert "no changes" in again.stdout and len(hub.repos[REPO].commits) == 1, "conversion is deterministic"
+
+    class Payload:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (print, ("code ran",))
+
+    bad = tmp_path / "pickled.pt"
+    torch.save({"state_dict": state, "extra": Payload()}, bad)
+    refused = run_cli(env, "publish", str(exports.dynamic), f"hf://{REPO}", "--endpoint", hub.url,
+                      "-o", f"checkpoint={bad}")
+    assert refused.code == 3 and "weights_only" in refused.error_lines[0] and "code ran" not in refused.stdout
