@@ -100,3 +100,23 @@ def test_a_tampered_file_in_a_release_zip_is_refused(released: FakeGitHub, expor
     with pytest.raises(PublishError, match=r"sha256 does not match.*model\.pt2"):
         zoo.load_pretrained(f"github://{REPO}/{name}@v3", trust_code=True, options={"api_url": released.url})
     assert not any((user / "exports").iterdir())
+
+
+def test_a_checkpoint_asset_is_added_to_an_existing_release(released: FakeGitHub, exports: ExportPair,
+                                                            tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load
+
+    name = json.loads((exports.strict / "metadata.json").read_text())["model_name"]
+    before = set(released.asset_bytes(REPO, "v2"))
+    state = {"fc.weight": torch.randn(10, 8), "fc.bias": torch.randn(10)}
+    ckpt = tmp_path / "weights.pt"
+    torch.save({"model_state_dict": state, "optimizer": {"lr": 0.1}}, ckpt)
+    result = modelport.publish(exports.strict, f"github://{REPO}@v2",
+                               options={"api_url": released.url, "checkpoint": str(ckpt)})
+    assert result.files == [f"{name}.safetensors"], "only the new asset is uploaded to the existing release"
+    assets = released.asset_bytes(REPO, "v2")
+    assert set(assets) - before == {f"{name}.safetensors"}
+    weights = load(assets[f"{name}.safetensors"])
+    assert sorted(weights) == ["fc.bias", "fc.weight"] and torch.equal(weights["fc.weight"], state["fc.weight"])
+    assert "## PyTorch weights" in released.release(REPO, "v2")["body"]
