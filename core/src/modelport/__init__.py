@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from modelport.catalog import install_hint
 from modelport.errors import (
     ConfigError,
     ExportFailed,
@@ -50,7 +51,7 @@ __all__ = [
     "NAME", "Artifact", "Availability", "ConfigError", "ExportFailed", "ExportRequest", "FormatSpec", "InputSpec",
     "ModelEntry", "ModelLoadError", "ModelportError", "OptionSpec", "PluginContractError", "PublishError", "PublishResult", "PublishedExport",
     "PublisherSpec", "PullResult", "Runner", "Target", "TensorSpec", "ValidationFailed", "ValidationRun", "__version__", "export",
-    "flatten_outputs", "formats", "get_plugin_manager", "hookimpl", "hookspec", "missing_modules", "publish", "pull", "requires",
+    "flatten_outputs", "formats", "get_plugin_manager", "hookimpl", "hookspec", "install_hint", "missing_modules", "publish", "pull", "requires",
     "text", "to_numpy", "validate", "vision",
 ]
 
