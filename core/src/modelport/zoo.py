@@ -345,7 +345,7 @@ def _resolve(ref: str, fmt: str | None, *, options: Mapping[str, Any] | None, ho
         return hit
     export = choose_export(entry, fmt, host=host, trust_code=trust_code, to_run=to_run)
     registry, _, _ = parse_ref(ref)
-    pub_opts = {k: v for k, v in (options or {}).items()}
+    pub_opts = dict(options or {})
     folder, downloaded = _fetch(export, pub_opts, host)
     record = {"ref": ref, "format": fmt, "key": export.metadata_sha256, "registry": registry.raw,
               "entry": _entry_dump(ModelEntry(entry.name, entry.version, entry.target, [export], entry.published_at,
