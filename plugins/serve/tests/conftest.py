@@ -47,14 +47,16 @@ def build(delay: float = 1.0) -> SlowNet:
 
 
 def make_models_dir(root: Path, slow_delay: float = 1.5) -> Path:
-    """The bundled example (tiny-cnn with best/last checkpoints) plus ``slow``, a model whose forward sleeps."""
+    """The bundled example (tiny-cnn with best/last checkpoints) plus ``slow``, a model whose forward sleeps
+    ``slow_delay`` seconds, and ``slower`` (20 s: a job that can only end by timeout or cancel)."""
     models = root / "models"
     shutil.copytree(bundled_models(), models, ignore=shutil.ignore_patterns("__pycache__"))
-    slow = models / "slow"
-    slow.mkdir()
-    (slow / "model.py").write_text(SLOW_MODEL)
-    (slow / "modelport.toml").write_text(
-        f'factory = "model.py:build"\nmodel_kwargs = {{ delay = {slow_delay} }}\ninputs = ["x:1x8:float32"]\n')
+    for name, delay in (("slow", slow_delay), ("slower", 20.0)):
+        folder = models / name
+        folder.mkdir()
+        (folder / "model.py").write_text(SLOW_MODEL)
+        (folder / "modelport.toml").write_text(
+            f'factory = "model.py:build"\nmodel_kwargs = {{ delay = {delay} }}\ninputs = ["x:1x8:float32"]\n')
     return models
 
 

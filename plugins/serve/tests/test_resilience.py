@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import Server, make_models_dir, start_server, store_entries
 
 
@@ -28,64 +31,62 @@ def _no_staging_left(root: Path) -> None:
     assert not leftovers, leftovers
 
 
-def test_worker_killed_mid_export_fails_the_job_and_leaves_nothing(tmp_path: Path) -> None:
-    server = start_server(tmp_path, make_models_dir(tmp_path, slow_delay=2.0), workers=1)
-    try:
-        with server.client() as c:
-            job_id = c.post("/api/exports", json={"model": "slow", "formats": ["pt2"], "validate": False}).json()["id"]
-            job = _wait_phase(server, c, job_id, "exporting pt2")
-            pid = job["worker_pid"]
-            assert pid and pid != server.proc.pid
-            assert any(p.name.startswith(".modelport-tmp-") for p in server.root.iterdir()), "export was mid-way"
-            os.kill(pid, signal.SIGKILL)
-            job = server.wait_job(c, job_id)
-            assert job["state"] == "failed" and job["exit_code"] == 1
-            assert "died" in job["error"] and "SIGKILL" in job["error"]
-            assert store_entries(server.root) in ([], ["index.json"])
-            _no_staging_left(server.root)
-            # the server and a fresh worker carry on
-            nxt = c.post("/api/exports", json={"model": "tiny-cnn", "formats": ["pt2"]}).json()["id"]
-            assert server.wait_job(c, nxt)["state"] == "succeeded"
-    finally:
-        server.stop()
+@pytest.fixture(scope="module")
+def one_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One worker (so jobs queue behind each other), a 12 s job timeout, and a model whose forward sleeps 2 s."""
+    root = tmp_path_factory.mktemp("resilience")
+    server = start_server(root, make_models_dir(root, slow_delay=2.0), workers=1, extra=("--job-timeout", "12"))
+    yield server
+    server.stop()
 
 
-def test_cancel_running_job_stops_its_worker_and_cleans_up(tmp_path: Path) -> None:
-    server = start_server(tmp_path, make_models_dir(tmp_path, slow_delay=2.0), workers=1,
-                          extra=("--job-timeout", "60"))
-    try:
-        with server.client() as c:
-            job_id = c.post("/api/exports", json={"model": "slow", "formats": ["pt2"], "validate": False}).json()["id"]
-            queued = c.post("/api/exports", json={"model": "tiny-cnn", "formats": ["pt2"]}).json()["id"]
-            job = _wait_phase(server, c, job_id, "exporting pt2")
-            r = c.delete(f"/api/exports/{job_id}")
-            assert r.status_code == 200 and r.json()["state"] == "cancelled"
-            assert c.get(f"/api/exports/{job_id}").json()["state"] == "cancelled"
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and Path(f"/proc/{job['worker_pid']}").exists():
-                time.sleep(0.1)
-            assert not Path(f"/proc/{job['worker_pid']}").exists(), "the cancelled job's worker still runs"
-            _no_staging_left(server.root)
-            assert server.wait_job(c, queued)["state"] == "succeeded"
-    finally:
-        server.stop()
+def test_worker_killed_mid_export_fails_the_job_and_leaves_nothing(one_worker: Server) -> None:
+    server = one_worker
+    with server.client() as c:
+        job_id = c.post("/api/exports", json={"model": "slow", "formats": ["pt2"], "validate": False}).json()["id"]
+        job = _wait_phase(server, c, job_id, "exporting pt2")
+        pid = job["worker_pid"]
+        assert pid and pid != server.proc.pid
+        assert any(p.name.startswith(".modelport-tmp-") for p in server.root.iterdir()), "export was mid-way"
+        os.kill(pid, signal.SIGKILL)
+        job = server.wait_job(c, job_id)
+        assert job["state"] == "failed" and job["exit_code"] == 1
+        assert "died" in job["error"] and "SIGKILL" in job["error"]
+        assert store_entries(server.root) in ([], ["index.json"])
+        _no_staging_left(server.root)
+        assert c.get("/api/health").json()["executor_status"]["workers"] == 1, "the dead worker is replaced"
 
 
-def test_job_timeout_kills_the_job(tmp_path: Path) -> None:
-    server = start_server(tmp_path, make_models_dir(tmp_path, slow_delay=3.0), workers=1,
-                          extra=("--job-timeout", "2"))
-    try:
-        with server.client() as c:
-            job_id = c.post("/api/exports", json={"model": "slow", "formats": ["pt2"]}).json()["id"]
-            job = server.wait_job(c, job_id, timeout=60)
-            assert job["state"] == "failed" and "timed out after 2 s" in job["error"]
-            assert store_entries(server.root) in ([], ["index.json"])
-            _no_staging_left(server.root)
-    finally:
-        server.stop()
+def test_cancel_running_job_stops_its_worker_and_cleans_up(one_worker: Server) -> None:
+    server = one_worker
+    with server.client() as c:
+        job_id = c.post("/api/exports", json={"model": "slow", "formats": ["pt2"], "validate": False}).json()["id"]
+        queued = c.post("/api/exports", json={"model": "tiny-cnn", "formats": ["pt2"]}).json()["id"]
+        job = _wait_phase(server, c, job_id, "exporting pt2")
+        r = c.delete(f"/api/exports/{job_id}")
+        assert r.status_code == 200 and r.json()["state"] == "cancelled"
+        assert c.get(f"/api/exports/{job_id}").json()["state"] == "cancelled"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and Path(f"/proc/{job['worker_pid']}").exists():
+            time.sleep(0.1)
+        assert not Path(f"/proc/{job['worker_pid']}").exists(), "the cancelled job's worker still runs"
+        _no_staging_left(server.root)
+        assert server.wait_job(c, queued)["state"] == "succeeded"
+        c.delete(f"/api/exports/{queued}")
 
 
-def test_server_restarted_mid_queue_resumes_or_fails_each_job(tmp_path: Path) -> None:
+def test_job_timeout_kills_the_job(one_worker: Server) -> None:
+    server = one_worker
+    with server.client() as c:
+        # the reference run alone calls the 20 s forward 5 times: only the 12 s timeout can end it
+        job_id = c.post("/api/exports", json={"model": "slower", "formats": ["pt2"]}).json()["id"]
+        job = server.wait_job(c, job_id, timeout=90)
+        assert job["state"] == "failed" and "timed out after 12 s" in job["error"], job
+        assert store_entries(server.root) in ([], ["index.json"])
+        _no_staging_left(server.root)
+
+
+def test_server_restarted_mid_queue_then_shut_down_gracefully(tmp_path: Path) -> None:
     models = make_models_dir(tmp_path, slow_delay=2.0)
     server = start_server(tmp_path, models, workers=1)
     with server.client() as c:
@@ -110,24 +111,20 @@ def test_server_restarted_mid_queue_resumes_or_fails_each_job(tmp_path: Path) ->
                 assert again.wait_job(c, job_id)["state"] == "succeeded", "queued jobs resume after a restart"
             states = {j["id"]: j["state"] for j in c.get("/api/exports").json()["exports"]}
             assert states == {running: "failed", queued[0]: "succeeded", queued[1]: "succeeded"}
-        index = json.loads((again.root / "index.json").read_text())["exports"]
-        assert len(index) == 2 and all(e["model_name"] == "tiny-cnn" for e in index)
-        _no_staging_left(again.root)
+            index = json.loads((again.root / "index.json").read_text())["exports"]
+            assert len(index) == 2 and all(e["model_name"] == "tiny-cnn" for e in index)
+            _no_staging_left(again.root)
+
+            # a graceful stop (SIGTERM) fails the running job with the reason and leaves no partial output
+            last = c.post("/api/exports", json={"model": "slow", "formats": ["pt2"], "validate": False}).json()["id"]
+            _wait_phase(again, c, last, "exporting pt2")
+        again.stop(signal.SIGTERM)
+        assert "Application shutdown complete" in again.log_text()
     finally:
-        again.stop()
-
-
-def test_graceful_shutdown_fails_running_jobs_with_the_reason(tmp_path: Path) -> None:
-    models = make_models_dir(tmp_path, slow_delay=2.0)
-    server = start_server(tmp_path, models, workers=1)
-    with server.client() as c:
-        job_id = c.post("/api/exports", json={"model": "slow", "formats": ["pt2"], "validate": False}).json()["id"]
-        _wait_phase(server, c, job_id, "exporting pt2")
-    server.stop(signal.SIGTERM)
-    assert server.proc.returncode == 0, server.log_text()[-2000:]
-    import sqlite3
-
-    db = sqlite3.connect(server.root / ".serve" / "jobs.sqlite")
-    state, error = db.execute("SELECT state, error FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        again.stop(signal.SIGKILL)
+    db = sqlite3.connect(again.root / ".serve" / "jobs.sqlite")
+    state, error = db.execute("SELECT state, error FROM jobs WHERE id = ?", (last,)).fetchone()
+    db.close()
     assert state == "failed" and "shut down" in error
-    _no_staging_left(server.root)
+    _no_staging_left(again.root)
+    assert len(json.loads((again.root / "index.json").read_text())["exports"]) == 2

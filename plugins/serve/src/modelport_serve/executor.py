@@ -106,13 +106,18 @@ class LocalExecutor:
 
     def free_slots(self) -> int:
         with self._lock:
-            return sum(1 for s in self._slots if s.job_id is None and s.process.is_alive())
+            return sum(1 for s in self._slots if self._idle(s))
+
+    @staticmethod
+    def _idle(slot: _Slot) -> bool:
+        """Ready (warmed up) and not running a job: a job's clock starts when a worker can really run it."""
+        return slot.ready and slot.job_id is None and slot.process.is_alive()
 
     def submit(self, spec: dict[str, Any]) -> int | None:
         """Send the job to an idle worker; returns the worker's pid."""
         with self._lock:
             for slot in self._slots:
-                if slot.job_id is None and slot.process.is_alive():
+                if self._idle(slot):
                     slot.job_id = spec["job_id"]
                     slot.conn.send(spec)
                     return int(slot.process.pid)
