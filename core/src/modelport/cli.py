@@ -228,6 +228,7 @@ def plugins(as_json: bool) -> None:
     host = get_plugin_manager()
     host.formats  # noqa: B018 - registering formats can mark a plugin broken
     host.publishers  # noqa: B018
+    main._add_plugin_commands()  # ... and so can registering commands
     if as_json:
         click.echo(json.dumps([p.__dict__ for p in host.plugins], indent=2))
         return
