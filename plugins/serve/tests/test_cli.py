@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from modelport.cli import main
 
 
-def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "modelport", *args], capture_output=True, text=True, timeout=120,
-                          env=env)
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "modelport", *args], capture_output=True, text=True, timeout=120)
 
 
 def test_serve_is_listed_and_has_help() -> None:
@@ -32,16 +33,18 @@ def test_plugin_is_loaded_with_its_hook() -> None:
     assert serve["distribution"] == "modelport-serve"
 
 
-def test_public_host_without_token_is_a_configuration_error(tmp_path: object) -> None:
-    import os
-
-    env = {k: v for k, v in os.environ.items() if k != "MODELPORT_SERVE_TOKEN"}
-    out = _run("serve", "--host", "0.0.0.0", "--exports-root", str(tmp_path), env=env)
-    assert out.returncode == 3
-    assert out.stderr.startswith("error: --host 0.0.0.0 would expose the server without authentication")
-    assert "Traceback" not in out.stderr
-    out = _run("serve", "--models-dir", str(tmp_path) + "/nope", "--exports-root", str(tmp_path), env=env)
-    assert out.returncode == 3 and "no such directory" in out.stderr
+def test_public_host_without_token_is_a_configuration_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MODELPORT_SERVE_TOKEN", raising=False)
+    runner = CliRunner()
+    result = runner.invoke(main, ["serve", "--host", "0.0.0.0", "--exports-root", str(tmp_path)])
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: --host 0.0.0.0 would expose the server without authentication")
+    assert "Traceback" not in result.stderr
+    result = runner.invoke(main, ["serve", "--models-dir", str(tmp_path / "nope"), "--exports-root", str(tmp_path)])
+    assert result.exit_code == 3 and "no such directory" in result.stderr
+    monkeypatch.setenv("MODELPORT_SERVE_TOKEN", "abc123xyz")
+    result = runner.invoke(main, ["serve", "--exports-root", str(tmp_path)])
+    assert result.exit_code == 3 and "too short" in result.stderr and "abc123xyz" not in result.stderr
 
 
 def test_listing_commands_does_not_import_the_server() -> None:
