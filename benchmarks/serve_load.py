@@ -148,7 +148,8 @@ def render(ld: dict[str, Any], warm: dict[str, float], cold: dict[str, float]) -
         "## Serve: load and warm workers",
         "",
         f"`python benchmarks/serve_load.py --write` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: a real "
-        "`modelport serve` on 127.0.0.1, each job the bundled tiny-cnn to pt2 with validation, `--threads 1`.",
+        "`modelport serve` on 127.0.0.1, each job the bundled tiny-cnn to pt2 with validation, `--threads 1`; "
+        f"{os.cpu_count()} cores, 1-minute load average {os.getloadavg()[0]:.1f} at the end (other work shares them).",
         "",
         "| measurement | result |",
         "|---|---|",

@@ -128,9 +128,8 @@ def warm_up() -> float:
     t0 = time.perf_counter()
     import tempfile
 
-    import torch
-
     import modelport
+    import torch
     from modelport.plugins import get_plugin_manager
 
     get_plugin_manager().formats  # noqa: B018 - loads every plugin's entry point
