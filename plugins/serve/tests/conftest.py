@@ -133,9 +133,9 @@ def start_server(root: Path, models: Path, *, token: str | None = TOKEN, workers
     raise AssertionError(f"server did not start in {startup_timeout}s:\n{server.log_text()[-3000:]}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server with a token, 2 warm workers and a 1 MB upload cap, shared by the tests of a module."""
+    """A server with a token, 2 warm workers and a 1 MB upload cap, shared by the API and browser tests."""
     root = tmp_path_factory.mktemp("serve")
     srv = start_server(root, make_models_dir(root), extra=("--max-upload-mb", "1"))
     yield srv

@@ -2,7 +2,8 @@
 
 Every ``/api`` route needs ``Authorization: Bearer <MODELPORT_SERVE_TOKEN>`` when a token is configured.
 Errors are JSON ``{"error": "...", "status": N}``: 400 bad request, 401 no/wrong token, 404 unknown job or file,
-409 not ready, 413 upload too large, 422 malformed body. A 500 means a bug, never bad input.
+409 not ready, 413 upload too large, 415 neither JSON nor multipart, 422 malformed body. A 500 means a bug,
+never bad input.
 """
 
 from __future__ import annotations
