@@ -56,6 +56,9 @@ def register_formats(register: Any) -> None:
                        "(compiles Python control flow)", choices=MODES),
             OptionSpec("optimize_for_inference", "bool", False,
                        "freeze the module and apply torch.jit.optimize_for_inference (conv-bn folding...)"),
+            OptionSpec("quantize", "choice", "none", "dynamic: int8 weights for every nn.Linear "
+                       "(torch.ao.quantization.quantize_dynamic, activations quantized at run time); validated "
+                       "with int8 tolerances", choices=("none", "dynamic")),
         ),
         description="TorchScript archive; load with torch.jit.load(path) (torch.jit is deprecated in torch 2.13)",
     ))
@@ -224,6 +227,28 @@ def _io_table(request: ExportRequest, module: Any) -> tuple[list[dict[str, Any]]
     return inputs, outputs
 
 
+def _quantize_dynamic(request: ExportRequest) -> tuple[ExportRequest, dict[str, Any]]:
+    """The request with its model's nn.Linear layers dynamically quantized to int8 (a copy; the model is untouched)."""
+    import dataclasses
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            quantized = torch.ao.quantization.quantize_dynamic(request.model, {torch.nn.Linear}, dtype=torch.qint8,
+                                                               inplace=False)
+        except Exception as exc:
+            raise ExportFailed(f"torchscript: dynamic quantization failed: {type(exc).__name__}: {_one_line(exc)}"[:600]) from exc
+    layers = sum(1 for m in quantized.modules() if type(m).__name__ == "DynamicQuantizedLinear" or
+                 (type(m).__name__ == "Linear" and "quantized" in type(m).__module__))
+    if layers == 0:
+        raise ExportFailed("torchscript: quantize=dynamic found no nn.Linear layer to quantize; export without it")
+    info = {"method": "dynamic", "dtype": "qint8", "layers": layers, "modules": ["torch.nn.Linear"],
+            "engine": torch.backends.quantized.engine}
+    return dataclasses.replace(request, model=quantized), info
+
+
 @hookimpl
 def export(request: ExportRequest) -> Artifact | None:
     """Trace or script the model, optionally optimize it for inference, and save ``model.torchscript``."""
@@ -233,6 +258,9 @@ def export(request: ExportRequest) -> Artifact | None:
 
     mode = str(request.options.get("mode") or "trace")
     optimize = bool(request.options.get("optimize_for_inference"))
+    quantization = None
+    if str(request.options.get("quantize") or "none") == "dynamic":
+        request, quantization = _quantize_dynamic(request)
     example_batch = request.inputs.batch_size
     path = request.workdir / FILE
     with _jit_warnings() as caught, torch.no_grad():
@@ -261,6 +289,8 @@ def export(request: ExportRequest) -> Artifact | None:
     }
     if optimized:
         details["optimization"] = optimized[1]
+    if quantization:
+        details["quantization"] = quantization
     if mode == "trace":
         details["tracer_warnings"] = tracer_warnings
         hint = TRACE_HINT
@@ -268,7 +298,7 @@ def export(request: ExportRequest) -> Artifact | None:
             hint = f"torch.jit.trace warned {tracer_warnings} time(s) that tensor values became Python constants; " + hint
         details["validation_hint"] = hint
     return Artifact(
-        format=FORMAT, path=path, files=[FILE], precision="fp32", details=details,
+        format=FORMAT, path=path, files=[FILE], precision="int8" if quantization else "fp32", details=details,
         input_names=list(request.inputs.names), output_names=[o["name"] for o in outputs],
     )
 
@@ -332,7 +362,7 @@ def describe_metadata(artifact: Artifact, request: ExportRequest | None) -> dict
         "inputs": d.get("inputs"),
         "outputs": d.get("outputs"),
         "load": "torch.jit.load(path)",
-    }}}
+    }}, "quantization": d.get("quantization")}
 
 
 def is_torchscript_archive(path: Path) -> bool:
