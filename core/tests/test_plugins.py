@@ -172,7 +172,8 @@ def test_every_hookspec_has_a_docstring_and_is_callable_through_the_manager(tmp_
 
     specs = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), "modelport_spec")]
     assert set(specs) == {"register_formats", "register_publishers", "export", "load_runner", "validate",
-                          "describe_metadata", "inspect_artifact", "publish", "pull", "register_commands"}
+                          "describe_metadata", "inspect_artifact", "publish", "pull", "list_models",
+                          "register_commands"}
     for name in specs:
         assert (getattr(hookspecs, name).__doc__ or "").strip(), name
     host = PluginHost(load_entry_points=False)

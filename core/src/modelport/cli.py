@@ -383,8 +383,10 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
         for line in skipped:
             click.echo(f"note: skipping {line}", err=True)
     specs = {f: host.require_format(f) for f in fmts}
+    from modelport.nms import split_options
     from modelport.options import resolve_options
 
+    nms_cfg, options = split_options(options)  # -o nms=true, max_det=...: in-graph NMS for detectors
     resolve_options(specs, options, cfg)  # fail fast on bad options, before loading torch
     samples = None
     if sample_inputs:
@@ -414,7 +416,7 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
             class_names=names, preprocessing=pre or None, postprocessing=post or None, options=options, config=cfg,
             validate=not no_validate, force=force, atol=atol, rtol=rtol, sample_inputs=samples, threads=threads,
             source=facts, host=host, progress=progress, per_format_dirs=True if every else None,
-            allow_inconclusive=allow_inconclusive,
+            allow_inconclusive=allow_inconclusive, nms=nms_cfg,
             **({"extra_batches": batches[1:]} if len(batches) > 1 else {}),
         )
         bench_rows = None
@@ -480,6 +482,8 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
             _err(r.error)
             if "--debug" in sys.argv and r.record.get("debug_traceback"):
                 click.echo(redact(r.record.get("log") or ""), err=True)
+                if r.record.get("error_detail"):
+                    click.echo(redact(r.record["error_detail"]), err=True)
                 click.echo(redact(r.record["debug_traceback"]), err=True)
 
 
