@@ -47,11 +47,11 @@ from modelport.types import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "NAME", "Artifact", "Availability", "ConfigError", "ExportFailed", "ExportRequest", "FormatSpec", "GraphNode", "InputSpec", "IntermediateRunner",
-    "ModelLoadError", "ModelportError", "debug", "OptionSpec", "PluginContractError", "PublishError", "PublishResult",
-    "PublisherSpec", "PullResult", "Runner", "Target", "TensorSpec", "ValidationFailed", "ValidationRun", "__version__", "export",
-    "flatten_outputs", "formats", "get_plugin_manager", "hookimpl", "hookspec", "missing_modules", "publish", "pull", "requires",
-    "text", "to_numpy", "validate", "vision",
+    "NAME", "Artifact", "Availability", "ConfigError", "ExportFailed", "ExportRequest", "FormatSpec", "GraphNode", "InputSpec",
+    "IntermediateRunner", "ModelLoadError", "ModelportError", "OptionSpec", "PluginContractError", "PublishError", "PublishResult",
+    "PublisherSpec", "PullResult", "Runner", "Target", "TensorSpec", "ValidationFailed", "ValidationRun", "__version__", "debug",
+    "export", "flatten_outputs", "formats", "get_plugin_manager", "hookimpl", "hookspec", "missing_modules", "publish", "pull",
+    "requires", "text", "to_numpy", "validate", "vision",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -26,8 +26,8 @@ import pluggy
 from modelport.types import (
     Artifact,
     ExportRequest,
-    IntermediateRunner,
     FormatSpec,
+    IntermediateRunner,
     PublisherSpec,
     PublishResult,
     PullResult,

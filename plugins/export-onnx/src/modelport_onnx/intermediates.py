@@ -42,7 +42,7 @@ def tensor_types(model: Any) -> dict[str, int]:
 
     try:
         inferred = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # noqa: BLE001 - untyped tensors are exposed as they are
+    except Exception:
         return {}
     out: dict[str, int] = {}
     for vi in (*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input):
@@ -59,7 +59,6 @@ class OnnxIntermediates:
     def __init__(self, path: Path, threads: int | None) -> None:
         import onnx
         import onnxruntime as ort
-
         from modelport.debug import module_boundaries
 
         self.path = Path(path)

@@ -58,7 +58,6 @@ class OpenVINOIntermediates:
 
     def __init__(self, xml: Path, *, hint: str, device: str, threads: int | None) -> None:
         import openvino as ov
-
         from modelport.debug import module_boundaries
 
         self.xml = Path(xml)

@@ -73,7 +73,6 @@ class TFLiteIntermediates:
     def __init__(self, path: Path, details: Mapping[str, Any], modules: Mapping[str, str],
                  threads: int | None = None) -> None:
         from ai_edge_litert.interpreter import Interpreter
-
         from modelport.debug import module_boundaries
 
         from modelport_tflite.runtime import TFLiteRunner
@@ -85,7 +84,7 @@ class TFLiteIntermediates:
         self.base._runner = self.interpreter.get_signature_runner(self.base.signature)
         names = {d["index"]: d["name"] for d in self.interpreter.get_tensor_details()}
         nodes: list[GraphNode] = []
-        for op in self.interpreter._get_ops_details():  # noqa: SLF001 - the interpreter's only op table
+        for op in self.interpreter._get_ops_details():
             if op.get("op_name") == "DELEGATE":
                 continue
             outs = [int(i) for i in op["outputs"] if int(i) >= 0]

@@ -333,7 +333,7 @@ def _has_forward(module: Any) -> bool:
     """Containers (ModuleList, ModuleDict) have no compiled forward; they are never called."""
     try:
         return "forward" in module._c._method_names()
-    except Exception:  # noqa: BLE001 - an archive from another torch: ask the Python side
+    except Exception:
         return hasattr(module, "forward")
 
 
