@@ -358,7 +358,8 @@ class _Search:
                 if ref is None:
                     row.note = "the module returned no tensor"
                 elif m not in got:
-                    row.note = "the artifact returned no tensor for it"
+                    why = (getattr(self.runner, "unavailable", None) or {}).get(m)
+                    row.note = why or "the artifact returned no tensor for it"
                 else:
                     status, fields = compare_tensor(m, ref, got[m], self.tol, self.precision)
                     row.status = status
@@ -611,7 +612,7 @@ def worst_input_set(host: Any, artifact: Any, ref: Any, names: Sequence[str], th
     if runner is None:
         return 0, None
     tol = profile_for(artifact.precision)
-    worst, score = 0, -1.0
+    worst, score, failing = 0, -1.0, False
     for i, (inp, expected) in enumerate(zip(ref.inputs, ref.outputs, strict=True)):
         try:
             got = list(runner(dict(inp)))
@@ -621,9 +622,10 @@ def worst_input_set(host: Any, artifact: Any, ref: Any, names: Sequence[str], th
         bad = sum(0 if o.passed else 1 for o in comp.outputs)
         value = bad * 1e9 + (1.0 - min(o.cosine for o in comp.outputs)) if comp.outputs else 0.0
         if value > score:
-            worst, score = i, value
+            worst, score, failing = i, value, bad > 0
     del runner
-    why = f"input set {worst} of {len(ref.inputs)} is the one the artifact gets most wrong; debugging on it" if worst else None
+    why = (f"input set {worst} of {len(ref.inputs)} is the one the artifact gets most wrong; debugging on it"
+           if worst and failing else None)
     return worst, why
 
 
