@@ -53,6 +53,9 @@ def debug(export_dir: str | Path, model: Any = None, *, trust_code: bool = False
     return debug_export(export_dir, model, trust_code=trust_code, **kwargs)
 
 
+
+
+
 def formats(host: PluginHost | None = None) -> list[FormatStatus]:
     """Every known format and its status on this machine."""
     return (host or get_plugin_manager()).format_statuses()

@@ -802,6 +802,8 @@ def _run_debug(export_dir: str, *, model_ref: str | None, model_kwargs: str | No
     kwargs = parse_model_kwargs(model_kwargs)
     if (kwargs or checkpoint) and not model_ref:
         raise ConfigError("--model-kwargs and --checkpoint go with --model")
+    if plot and Path(plot).suffix.lower() not in (".html", ".htm", ".png"):
+        raise ConfigError(f"--plot {plot}: write .html or .png")
     progress = _Progress(as_json)
     try:
         progress("loading the model")

@@ -14,7 +14,9 @@ the first failing boundary). The peak memory of the process and the bytes held b
 from __future__ import annotations
 
 import math
+import sys
 import time
+import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +57,7 @@ class ModuleRow:
     depth: int
     order: int
     shape: list[int] | None
-    status: str  # ok | over tolerance | not exposed | not compared
+    status: str  # ok | over tolerance | not compared | not exposed | not probed
     tensor: str | None = None
     max_abs_diff: float | None = None
     rel_error: float | None = None
@@ -577,6 +579,9 @@ def debug_export(
         if c.module not in taps:
             why = unavailable.get(c.module) or "the artifact has no tensor for this module's output"
             rows.append(ModuleRow(c.module, c.cls, c.depth, c.order, c.shape, "not exposed", note=why))
+        else:
+            rows.append(ModuleRow(c.module, c.cls, c.depth, c.order, c.shape, "not probed", tensor=taps[c.module],
+                                  note="the search did not need it (an enclosing or earlier boundary decided)"))
     rows.sort(key=lambda r: r.order)
     first_bad = next((r for r in rows if r.status == "over tolerance"), None)
     if first_bad is not None:
@@ -660,7 +665,7 @@ def render_table(report: DebugReport, *, all_rows: bool = True) -> Any:
     for col in ("#", "module", "class", "shape", "max abs diff", "rel err", "cosine", "status", "note"):
         table.add_column(col)
     for r in report.rows:
-        if not all_rows and r.status == "not exposed":
+        if not all_rows and r.status in ("not exposed", "not probed"):
             continue
         mark = ""
         style = {"ok": "green", "over tolerance": "red"}.get(r.status, "dim")
@@ -773,3 +778,18 @@ def load_model_for_debug(ref: str, model_kwargs: Mapping[str, Any] | None, check
     except ModelLoadError:
         raise
     return module
+
+
+class _CallableModule(types.ModuleType):
+    """``modelport.debug(...)`` is the Python API, and ``modelport.debug`` is also this module once imported.
+
+    Python sets the package attribute to the submodule on import, so the module itself is made callable: both
+    spellings reach :func:`debug_export`.
+    """
+
+    def __call__(self, export_dir: str | Path, model: Any = None, *, trust_code: bool = False,
+                 **kwargs: Any) -> DebugReport:
+        return debug_export(export_dir, model, trust_code=trust_code, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -191,14 +191,19 @@ class Pt2Intermediates:
 
         from modelport.outputs import to_numpy
 
-        wanted = {self.taps[m]: m for m in modules if m in self.taps}
+        wanted: dict[str, list[str]] = {}
+        for m in modules:
+            if m in self.taps:
+                wanted.setdefault(self.taps[m], []).append(m)  # a block and its last child can share a tensor
         found: dict[str, Any] = {}
 
         class _Keep(torch.fx.Interpreter):
             def run_node(self, n: Any) -> Any:
                 result = super().run_node(n)
                 if n.name in wanted and isinstance(result, torch.Tensor):
-                    found[wanted[n.name]] = to_numpy(result).copy()
+                    arr = to_numpy(result).copy()
+                    for m in wanted[n.name]:
+                        found[m] = arr
                 return result
 
         args = [torch.from_numpy(v.copy() if not v.flags.writeable else v) for v in inputs.values()]
