@@ -174,3 +174,12 @@ def test_cli_refuses_bad_arguments_with_one_line(cli_export: tuple[Path, str], t
     assert res.exit_code == 3 and "no such export directory" in res.output
     res = CliRunner().invoke(main, ["debug", str(out), "--model", ref, "--plot", str(tmp_path / "x.svg")])
     assert res.exit_code == 3 and ".html or .png" in res.output
+
+
+def test_png_plot(cli_export: tuple[Path, str], tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    out, ref = cli_export
+    plot = tmp_path / "err.png"
+    res = CliRunner().invoke(main, ["debug", str(out), "--model", ref, "--plot", str(plot)])
+    assert res.exit_code == 0, res.output
+    assert plot.read_bytes()[:4] == b"\x89PNG"
