@@ -151,10 +151,11 @@ def int8_sensitive(seed: int = 0) -> Int8Sensitive:
 class WideMLP(nn.Module):
     """``layers`` square linear layers in ``stages`` of equal length (module tree depth 3)."""
 
-    def __init__(self, width: int, stages: int, per_stage: int) -> None:
+    def __init__(self, width: int, stages: int, per_stage: int, hot: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.stages = nn.ModuleList(
-            nn.Sequential(*[Block(width) for _ in range(per_stage)]) for _ in range(stages))
+            nn.Sequential(*[AmpBlock(width) if (s, i) == hot else Block(width) for i in range(per_stage)])
+            for s in range(stages))
         self.head = nn.Linear(width, 4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -163,14 +164,19 @@ class WideMLP(nn.Module):
         return self.head(x)
 
 
-def wide_mlp(gigabytes: float = 1.0, width: int = 2048, stages: int = 8) -> WideMLP:
-    """About ``gigabytes`` of float32 parameters; input ``x`` N x ``width``. Weights are scaled to keep values tame."""
+def wide_mlp(gigabytes: float = 1.0, width: int = 2048, stages: int = 8, hot: tuple[int, int] | None = None,
+             seed: int = 0) -> WideMLP:
+    """About ``gigabytes`` of float32 parameters; input ``x`` N x ``width``.
+
+    ``hot=(stage, index)`` makes that block an :class:`AmpBlock`, whose ``amp`` leaves the fp16 range.
+    """
     per_layer = (width * width + width) * 4
     per_stage = max(1, round(gigabytes * 1e9 / per_layer / stages))
-    model = WideMLP(width, stages, per_stage)
+    model = WideMLP(width, stages, per_stage, hot)
+    gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(0.5)
+        for p in model.parameters():  # small weights: a deep residual stack stays in range
+            p.copy_(torch.randn(p.shape, generator=gen) * (0.2 / (p.shape[-1] ** 0.5) if p.ndim > 1 else 0.01))
     return model.eval()
 
 
