@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from modelport.catalog import install_hint
 from modelport.errors import (
     ConfigError,
     ExportFailed,
@@ -33,7 +34,9 @@ from modelport.types import (
     FormatSpec,
     GraphNode,
     IntermediateRunner,
+    ModelEntry,
     OptionSpec,
+    PublishedExport,
     PublisherSpec,
     PublishResult,
     PullResult,
@@ -48,10 +51,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "NAME", "Artifact", "Availability", "ConfigError", "ExportFailed", "ExportRequest", "FormatSpec", "GraphNode", "InputSpec",
-    "IntermediateRunner", "ModelLoadError", "ModelportError", "OptionSpec", "PluginContractError", "PublishError", "PublishResult",
-    "PublisherSpec", "PullResult", "Runner", "Target", "TensorSpec", "ValidationFailed", "ValidationRun", "__version__", "debug",
-    "export", "flatten_outputs", "formats", "get_plugin_manager", "hookimpl", "hookspec", "missing_modules", "publish", "pull",
-    "requires", "text", "to_numpy", "validate", "vision",
+    "IntermediateRunner", "ModelEntry", "ModelLoadError", "ModelportError", "OptionSpec", "PluginContractError", "PublishError",
+    "PublishResult", "PublishedExport", "PublisherSpec", "PullResult", "Runner", "Target", "TensorSpec", "ValidationFailed",
+    "ValidationRun", "__version__", "debug", "export", "flatten_outputs", "formats", "get_plugin_manager", "hookimpl", "hookspec",
+    "install_hint", "missing_modules", "publish", "pull", "requires", "text", "to_numpy", "validate", "vision",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
