@@ -17,7 +17,7 @@ import math
 import sys
 import time
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,10 +223,11 @@ class TorchRun:
 
 
 def run_torch(model: Any, args: tuple[Any, ...], keep: set[str] | None = None,
-              keep_inputs: set[str] | None = None) -> TorchRun:
-    """Run ``model(*args)`` with a forward hook on every module; keep outputs (and inputs) only of ``keep``.
+              keep_inputs: set[str] | None = None, call: Callable[[], Any] | None = None) -> TorchRun:
+    """Run ``model(*args)`` (or ``call()``) with a forward hook on every module; keep outputs (and inputs) of ``keep``.
 
-    Only the first call of a module is kept (a shared module called twice is counted, and said so).
+    Only the first call of a module is kept (a shared module called twice is counted, and said so). ``call`` runs
+    the model with its inputs bound by name, as the export's reference run did.
     """
     import torch
 
@@ -267,7 +268,7 @@ def run_torch(model: Any, args: tuple[Any, ...], keep: set[str] | None = None,
         handles.append(mod.register_forward_hook(post(name)))
     try:
         with torch.no_grad():
-            model(*args)
+            call() if call is not None else model(*args)
     finally:
         for h in handles:
             h.remove()
@@ -336,6 +337,7 @@ class _Search:
     tol: Tolerance
     precision: str
     calls: dict[str, ModuleCall]
+    call: Callable[[], Any] | None = None
     rows: dict[str, ModuleRow] = field(default_factory=dict)
     rounds: int = 0
     probe_bytes_max: int = 0
@@ -345,7 +347,8 @@ class _Search:
         todo = [m for m in modules if m not in self.rows]
         if todo:
             per_module = getattr(self.runner, "mode", "end-to-end") == "per-module"
-            torch_run = run_torch(self.model, self.args, keep=set(todo), keep_inputs=set(todo) if per_module else None)
+            torch_run = run_torch(self.model, self.args, keep=set(todo), keep_inputs=set(todo) if per_module else None,
+                                  call=self.call)
             got = self.runner.run(self.feed, todo, torch_run.inputs if per_module else None)
             held = torch_run.held_bytes + sum(getattr(v, "nbytes", 0) for v in got.values())
             self.probe_bytes_max = max(self.probe_bytes_max, held)
@@ -545,14 +548,20 @@ def debug_export(
         raise ConfigError(f"--input-set {input_set}: the export recorded {len(ref.inputs)} input set(s)")
     feed = dict(ref.inputs[input_set])
     args = spec.to_torch(feed)
+    from modelport.binding import plan_binding
+
+    _spec, binding = plan_binding(model, spec)  # inputs reach forward by name, as in the export's reference run
+
+    def call() -> Any:
+        return binding.call(model, dict(zip(spec.names, args, strict=True)))
 
     # the order every module runs in, and whether this model reproduces the recorded reference
-    first = run_torch(model, args)
+    first = run_torch(model, args, call=call)
     calls = {c.module: c for c in first.calls}
     from modelport.outputs import flatten_outputs, to_numpy
 
     with torch.no_grad():
-        got = [to_numpy(t) for _, t in flatten_outputs(model(*args))]
+        got = [to_numpy(t) for _, t in flatten_outputs(call())]
     fp32 = profile_for("fp32")
     same = compare_outputs([ref.outputs[input_set]], [got], names or [f"output_{j}" for j in range(len(got))], fp32)
     if not same.passed:
@@ -568,7 +577,7 @@ def debug_export(
     unavailable = dict(getattr(runner, "unavailable", {}) or {})
     exposable = [c.module for c in first.calls if c.module in taps]
     tol = profile_for(artifact.precision, atol, rtol)
-    s = _Search(model, args, feed, runner, tol, artifact.precision, calls)
+    s = _Search(model, args, feed, runner, tol, artifact.precision, calls, call)
     named = search(s, exposable, max_probes)
 
     rows = list(s.rows.values())

@@ -229,7 +229,8 @@ class IntermediateRunner(Protocol):
     the artifact computed there, so errors accumulate as they do in deployment) or ``"per-module"`` (each module's
     artifact counterpart runs alone on the inputs PyTorch gave that module, so each row is that module's own error).
     ``taps`` maps module path → the artifact's name for that module's output; ``unavailable`` maps module path →
-    why the artifact cannot expose it (fused away, delegated, folded into a constant).
+    why the artifact cannot expose it (fused away, delegated, folded into a constant). An optional ``notes`` list
+    of one-line strings is shown under the table (how the tensors were obtained, what they do not show).
     """
 
     mode: str
