@@ -183,3 +183,16 @@ def test_png_plot(cli_export: tuple[Path, str], tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["debug", str(out), "--model", ref, "--plot", str(plot)])
     assert res.exit_code == 0, res.output
     assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_keyword_inputs_reach_forward_by_name(tmp_path: Path) -> None:
+    """A decoder given input_ids and position_ids: a positional call would feed position_ids into attention_mask."""
+    from modelport.testing_models import REFERENCE_MODELS
+
+    ref = REFERENCE_MODELS["decoder"]
+    model = ref.build()
+    host = PluginHost(load_entry_points=False)
+    modelport.export(model, ["pt2"], ref.inputs(dynamic_batch=False), output_dir=tmp_path / "pt2", host=host)
+    report = modelport.debug(tmp_path / "pt2", model, host=host)
+    assert report.notes == []  # the model reproduces the recorded outputs: it was called as the export called it
+    assert report.exit_code == 0 and {r.module for r in report.rows} == {"embed", "position", "head"}

@@ -177,6 +177,25 @@ def module_boundaries(nodes: Sequence[GraphNode], graph_outputs: Sequence[str] =
     return result
 
 
+WRAPPER_PREFIXES = ("model.",)
+
+
+def align_paths(taps: Mapping[str, str], known: set[str]) -> dict[str, str]:
+    """Model path → artifact path when the artifact was exported through a wrapper (``model.blocks.0``).
+
+    modelport exports a model whose inputs need binding by name through a wrapper module holding it as ``model``
+    (see :mod:`modelport.binding`), so the artifact's module paths carry that prefix. Returns {} when the paths
+    already match.
+    """
+    direct = sum(1 for m in taps if m in known)
+    best: dict[str, str] = {}
+    for prefix in WRAPPER_PREFIXES:
+        mapped = {m[len(prefix):]: m for m in taps if m.startswith(prefix) and m[len(prefix):] in known}
+        if len(mapped) > max(direct, len(best)):
+            best = mapped
+    return best
+
+
 # ----------------------------------------------------------------------------- PyTorch side
 
 
@@ -338,6 +357,7 @@ class _Search:
     precision: str
     calls: dict[str, ModuleCall]
     call: Callable[[], Any] | None = None
+    alias: dict[str, str] = field(default_factory=dict)  # model's module path → the artifact's, when they differ
     rows: dict[str, ModuleRow] = field(default_factory=dict)
     rounds: int = 0
     probe_bytes_max: int = 0
@@ -349,21 +369,24 @@ class _Search:
             per_module = getattr(self.runner, "mode", "end-to-end") == "per-module"
             torch_run = run_torch(self.model, self.args, keep=set(todo), keep_inputs=set(todo) if per_module else None,
                                   call=self.call)
-            got = self.runner.run(self.feed, todo, torch_run.inputs if per_module else None)
+            alias = self.alias
+            inputs = {alias.get(m, m): v for m, v in torch_run.inputs.items()} if per_module else None
+            raw = self.runner.run(self.feed, [alias.get(m, m) for m in todo], inputs)
+            got = {m: raw[alias.get(m, m)] for m in todo if alias.get(m, m) in raw}
             held = torch_run.held_bytes + sum(getattr(v, "nbytes", 0) for v in got.values())
             self.probe_bytes_max = max(self.probe_bytes_max, held)
             self.rounds += 1
             for m in todo:
                 call = self.calls[m]
                 row = ModuleRow(m, call.cls, call.depth, call.order, call.shape, "not compared",
-                                tensor=self.runner.taps.get(m))
+                                tensor=self.runner.taps.get(self.alias.get(m, m)))
                 if call.calls > 1:
                     row.note = f"called {call.calls} times; the first call is compared"
                 ref = torch_run.outputs.get(m)
                 if ref is None:
                     row.note = "the module returned no tensor"
                 elif m not in got:
-                    why = (getattr(self.runner, "unavailable", None) or {}).get(m)
+                    why = (getattr(self.runner, "unavailable", None) or {}).get(self.alias.get(m, m))
                     row.note = why or "the artifact returned no tensor for it"
                 else:
                     status, fields = compare_tensor(m, ref, got[m], self.tol, self.precision)
@@ -573,11 +596,13 @@ def debug_export(
     if runner is None:
         raise ConfigError(f"{fmt}: no installed plugin can expose intermediate tensors of {fmt} artifacts "
                           "(the format does not implement the load_intermediates hook)")
-    taps = dict(getattr(runner, "taps", {}) or {})
-    unavailable = dict(getattr(runner, "unavailable", {}) or {})
+    alias = align_paths(dict(getattr(runner, "taps", {}) or {}), set(calls))
+    inverse = {v: k for k, v in alias.items()}
+    taps = {inverse.get(m, m): t for m, t in (getattr(runner, "taps", {}) or {}).items()}
+    unavailable = {inverse.get(m, m): why for m, why in (getattr(runner, "unavailable", {}) or {}).items()}
     exposable = [c.module for c in first.calls if c.module in taps]
     tol = profile_for(artifact.precision, atol, rtol)
-    s = _Search(model, args, feed, runner, tol, artifact.precision, calls, call)
+    s = _Search(model, args, feed, runner, tol, artifact.precision, calls, call, alias)
     named = search(s, exposable, max_probes)
 
     rows = list(s.rows.values())

@@ -15,6 +15,8 @@ def test_tensor_names_resolve_through_containers() -> None:
     assert resolve("m.Net/m.Block_1/torch.nn.modules.linear.Linear_fc", modules) == "blocks.1.fc"
     assert resolve("m.Net/torch.nn.modules.linear.Linear_out_proj", modules) == "out_proj"
     assert resolve("w.ModelportTFLiteWrapper/m.Net_model/torch.nn.modules.linear.Linear_stem", modules) == "stem"
+    assert resolve("w.ModelportTFLiteWrapper/b.ModelportBound_model/m.Net_model/m.Block_0/torch.nn.modules.linear."
+                   "Linear_fc", modules) == "blocks.0.fc"  # inputs bound by name: one more wrapper
     assert resolve("m.Net/m.Other_9", modules) is None
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from modelport import ConfigError, GraphNode
 
 _WRAPPER = "ModelportTFLiteWrapper"
+_BOUND = "ModelportBound"
 
 
 def _split(component: str) -> list[tuple[str, str]]:
@@ -34,10 +35,12 @@ def resolve(location: str, modules: Mapping[str, str]) -> str | None:
     ``blocks.1``: each step takes the shallowest known descendant whose last name and class match.
     """
     parts = [p for p in location.split("/") if p]
-    if parts and _WRAPPER in parts[0]:
-        parts = parts[2:]  # the wrapper modelport converts through, then the user's model (its ``model``)
-    else:
-        parts = parts[1:]  # the root module
+    wrapped = bool(parts) and _WRAPPER in parts[0]
+    parts = parts[1:]  # the root module
+    while parts and _BOUND in parts[0]:  # the binding wrapper (inputs by name) around the user's model
+        parts, wrapped = parts[1:], True
+    if wrapped:
+        parts = parts[1:]  # the user's model itself, held by a wrapper as ``model``
     path = ""
     for comp in parts:
         best: str | None = None
