@@ -29,7 +29,7 @@ def main() -> int:
     ap.add_argument("--json")
     args = ap.parse_args()
     root = Path(args.out or tempfile.mkdtemp(prefix="modelport-debug-bench-"))
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True)  # ~2 GB of exports: give --out on a disk with room
     factory = root / "wide.py"
     factory.write_text("from modelport.testing_debug import wide_mlp\n\n"
                        f"def build():\n    return wide_mlp({args.gigabytes}, hot={HOT})\n")
