@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.compare import Tolerance, compare_outputs, profile_for
-from modelport.errors import ConfigError, ModelLoadError
+from modelport.errors import ConfigError
 from modelport.types import GraphNode
 
 DEFAULT_MAX_PROBES = 64
@@ -336,7 +336,7 @@ def compare_tensor(module: str, ref: Any, act: Any, tol: Tolerance, precision: s
     return ("ok" if o.passed else "over tolerance"), fields
 
 
-def _cos(a: Any, b: Any) -> float:
+def _cos(a: Any, b: Any) -> float | None:
     from modelport.compare import _cosine
 
     return _cosine(a, b)
@@ -516,8 +516,6 @@ def debug_export(
     ``input_set`` picks one of the recorded input sets; by default the one whose outputs the artifact gets most
     wrong (a traced branch may agree on the example input and disagree on another).
     """
-    import numpy as np
-
     from modelport.inputs import InputSpec
     from modelport.loading import set_eval
     from modelport.metadata import load_metadata
@@ -637,7 +635,6 @@ def debug_export(
     if not exposable:
         report.notes.append(f"{fmt}: the artifact exposes no module boundary"
                             + (f" ({next(iter(unavailable.values()))})" if unavailable else ""))
-    del np
     return report
 
 
@@ -662,7 +659,8 @@ def worst_input_set(host: Any, artifact: Any, ref: Any, names: Sequence[str], th
             continue
         comp = compare_outputs([expected], [got], list(names) or [f"output_{j}" for j in range(len(got))], tol)
         bad = sum(0 if o.passed else 1 for o in comp.outputs)
-        value = bad * 1e9 + (1.0 - min(o.cosine for o in comp.outputs)) if comp.outputs else 0.0
+        cosines = [1.0 if o.cosine is None else o.cosine for o in comp.outputs]  # None: both all-zero
+        value = bad * 1e9 + (1.0 - min(cosines)) if cosines else 0.0
         if value > score:
             worst, score, failing = i, value, bad > 0
     del runner
@@ -810,10 +808,7 @@ def load_model_for_debug(ref: str, model_kwargs: Mapping[str, Any] | None, check
     """``--model REF``: the same references ``export`` takes; pickles need ``--trust-code``."""
     from modelport.loading import load_model
 
-    try:
-        module, _ = load_model(ref, model_kwargs=model_kwargs, checkpoint=checkpoint, trust_pickle=trust_code)
-    except ModelLoadError:
-        raise
+    module, _ = load_model(ref, model_kwargs=model_kwargs, checkpoint=checkpoint, trust_pickle=trust_code)
     return module
 
 

@@ -137,15 +137,16 @@ def branchy(seed: int = 0) -> Branchy:
 
 
 def int8_sensitive(seed: int = 0) -> Int8Sensitive:
-    model = _seed(Int8Sensitive(), seed)
+    model = Int8Sensitive()
+    _seed(model, seed)
     with torch.no_grad():
         # the stem's channel 0 is always 0, and the outlier weight reads only that channel: in float32 it changes
         # nothing, but it sets the per-tensor int8 scale of the layer, so every other weight rounds to 0 or ±1
-        model.stem.weight[0] = 0.0  # type: ignore[index]
-        model.stem.bias[0] = 0.0  # type: ignore[index]
-        w = model.sensitive.weight  # type: ignore[union-attr]
+        model.stem.weight[0] = 0.0
+        model.stem.bias[0] = 0.0
+        w = model.sensitive.weight
         w[0, 0] = 300.0 * float(w.abs().max())
-    return model  # type: ignore[return-value]
+    return model
 
 
 class WideMLP(nn.Module):
