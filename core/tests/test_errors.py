@@ -165,6 +165,23 @@ def test_debug_shows_the_traceback(tmp_path):
     assert "Traceback" in r.stderr
 
 
+def test_errors_page_is_generated_from_this_corpus_with_relative_examples():
+    """docs/errors.md is `python docs/gen.py` output: every case, as typed from the repository root — no absolute
+    path of the machine that wrote it and no unexplained {placeholder}."""
+    import importlib.util
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("gen_errors", root / "docs" / "gen_errors.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    text = (root / "docs" / "errors.md").read_text(encoding="utf-8")
+    assert text == gen.render(), "docs/errors.md is out of date: run `python docs/gen.py`"
+    assert str(root) not in text and "/tmp/" not in text
+    assert not re.findall(r"\{[a-z_]+\}", text)
+    assert "`modelport export examples/models.py:small_cnn --checkpoint wrongkeys.pt -f pt2 --vision 3x32x32`" in text
+
+
 def test_bad_input_table_is_documented():
     doc = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
     text = doc.read_text()

@@ -10,7 +10,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import click
 
@@ -35,7 +35,46 @@ def _err(message: str) -> None:
 
 
 class ModelportGroup(click.Group):
-    """Maps exceptions to exit codes in one place; usage errors are configuration errors (3)."""
+    """Maps exceptions to exit codes in one place; usage errors are configuration errors (3).
+
+    Commands from plugins (the ``register_commands`` hook) load on first use: when a name is not a core
+    command, or when the commands are listed. ``load_plugin_commands = False`` keeps to the core ones.
+    """
+
+    load_plugin_commands = True
+    _plugin_commands_loaded = False
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            self._add_plugin_commands()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugin_commands()
+        return super().list_commands(ctx)
+
+    def _add_plugin_commands(self) -> None:
+        """Call every ``register_commands`` hook once; a plugin that raises or replaces a core command is broken."""
+        if self._plugin_commands_loaded or not self.load_plugin_commands:
+            return
+        self._plugin_commands_loaded = True
+        from modelport.plugins import get_plugin_manager
+
+        host = get_plugin_manager()
+        for impl in host.pm.hook.register_commands.get_hookimpls():
+            before = dict(self.commands)
+            try:
+                impl.function(cli=self)
+                replaced = [n for n, c in before.items() if self.commands.get(n) is not c]
+                if replaced:
+                    raise ValueError(f"register_commands replaced core command(s) {', '.join(replaced)}")
+            except Exception as exc:  # one broken plugin never breaks the CLI
+                self.commands.clear()
+                self.commands.update(before)
+                info = host.plugin_of(impl.plugin_name)
+                if info is not None:
+                    info.status = "broken"
+                    info.error = f"register_commands raised {type(exc).__name__}: {exc}".splitlines()[0]
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -163,6 +202,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
         host = get_plugin_manager()
         host.formats  # noqa: B018 - registering formats can mark a plugin broken
         host.publishers  # noqa: B018
+        cast(ModelportGroup, main)._add_plugin_commands()  # ... and so can registering commands
     if as_json:
         click.echo(json.dumps([p.__dict__ for p in host.plugins], indent=2))
         return
@@ -343,8 +383,10 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
         for line in skipped:
             click.echo(f"note: skipping {line}", err=True)
     specs = {f: host.require_format(f) for f in fmts}
+    from modelport.nms import split_options
     from modelport.options import resolve_options
 
+    nms_cfg, options = split_options(options)  # -o nms=true, max_det=...: in-graph NMS for detectors
     resolve_options(specs, options, cfg)  # fail fast on bad options, before loading torch
     samples = None
     if sample_inputs:
@@ -374,7 +416,7 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
             class_names=names, preprocessing=pre or None, postprocessing=post or None, options=options, config=cfg,
             validate=not no_validate, force=force, atol=atol, rtol=rtol, sample_inputs=samples, threads=threads,
             source=facts, host=host, progress=progress, per_format_dirs=True if every else None,
-            allow_inconclusive=allow_inconclusive,
+            allow_inconclusive=allow_inconclusive, nms=nms_cfg,
             **({"extra_batches": batches[1:]} if len(batches) > 1 else {}),
         )
         bench_rows = None
@@ -440,6 +482,8 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
             _err(r.error)
             if "--debug" in sys.argv and r.record.get("debug_traceback"):
                 click.echo(redact(r.record.get("log") or ""), err=True)
+                if r.record.get("error_detail"):
+                    click.echo(redact(r.record["error_detail"]), err=True)
                 click.echo(redact(r.record["debug_traceback"]), err=True)
 
 

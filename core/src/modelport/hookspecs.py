@@ -168,3 +168,18 @@ def list_models(target: Target, options: Mapping[str, Any]) -> list[ModelEntry] 
     ``pull`` accepts. ``options`` holds the parsed publisher options plus ``name`` and ``version`` (either may be
     None): filters that let you fetch less; the core filters the result again. Never log or return a token.
     """
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+@hookspec
+def register_commands(cli: Any) -> None:
+    """Add commands to the ``modelport`` command line (``cli`` is its click group), as llm and datasette do.
+
+    All implementations are called once, the first time the CLI looks up a command it does not know or
+    lists its commands. Use it for commands with dependencies of their own (``modelport serve`` comes
+    from ``modelport-serve``): define them with ``@cli.command()`` and import heavy modules inside the
+    command body, so ``modelport --help`` stays fast. A plugin whose implementation raises, or that
+    replaces a core command, is shown as broken by ``modelport plugins`` and its commands are dropped.
+    """

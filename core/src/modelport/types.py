@@ -272,8 +272,9 @@ class ValidationRun:
 class ExportRequest:
     """Everything a format plugin needs to write one artifact.
 
-    ``model`` is an ``nn.Module`` in eval mode. ``example_inputs`` are torch tensors in the order the
-    model's forward takes them. ``options`` are already parsed and defaulted from the format's
+    ``model`` is an ``nn.Module`` in eval mode, this format's own copy (never run before: export may run it
+    freely). Its forward takes ``example_inputs`` positionally, in the input spec's order; when the user's model
+    binds inputs by keyword, the core hands over a wrapper that passes each to the parameter of its name. ``options`` are already parsed and defaulted from the format's
     OptionSpecs. Write only inside ``workdir``. ``sample_inputs`` holds real inputs (one sample per
     dict, numpy) when the user gave ``--sample-inputs`` — use them for calibration. ``metadata`` holds
     what is known before export (model_name, task_type, class_names, preprocessing...) for formats
