@@ -345,6 +345,70 @@ def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> TorchScriptRu
     return TorchScriptRunner(artifact.path, dtypes, options.get("threads"))
 
 
+# ----------------------------------------------------------------------------- debug
+
+
+class TorchScriptIntermediates:
+    """Each submodule of the archive run alone on the inputs PyTorch gave the same module (``modelport debug``).
+
+    A traced or scripted archive keeps the module tree (``named_modules()`` of the loaded archive is the model's);
+    each submodule is its own compiled method, so calling it shows what the archive computes for that module —
+    a branch that tracing baked in shows up in the module that branches. Frozen or optimized archives inline their
+    submodules and expose none.
+    """
+
+    mode = "per-module"
+
+    def __init__(self, path: Path) -> None:
+        import torch
+
+        with _quiet_jit():
+            self.module = torch.jit.load(str(path), map_location="cpu")
+        self.module.eval()
+        self.submodules = {name: m for name, m in self.module.named_modules() if name and hasattr(m, "forward")}
+        self.taps = {name: f"{name}.forward" for name, m in self.submodules.items() if _has_forward(m)}
+        self.unavailable: dict[str, str] = {}
+        self.notes: list[str] = []
+        if not self.submodules:
+            self.notes.append("torchscript: the archive has no submodules (frozen or optimized for inference): "
+                              "export without -o optimize_for_inference=true to debug it per module")
+        self.runtime = f"torch.jit {torch.__version__.split('+')[0]}"
+
+    def run(self, inputs: Mapping[str, Any], modules: Sequence[str], module_inputs: Any = None) -> dict[str, Any]:
+        import torch
+        from modelport.debug import first_tensor
+        from modelport.outputs import to_numpy
+
+        found: dict[str, Any] = {}
+        for name in modules:
+            sub = self.submodules.get(name)
+            given = (module_inputs or {}).get(name)
+            if sub is None or given is None:
+                continue
+            args, kwargs = given
+            with torch.no_grad():
+                out = first_tensor(sub(*args, **kwargs))
+            if out is not None:
+                found[name] = to_numpy(out).copy()
+        return found
+
+
+def _has_forward(module: Any) -> bool:
+    """Containers (ModuleList, ModuleDict) have no compiled forward; they are never called."""
+    try:
+        return "forward" in module._c._method_names()
+    except Exception:
+        return hasattr(module, "forward")
+
+
+@hookimpl
+def load_intermediates(artifact: Artifact, options: Mapping[str, Any]) -> TorchScriptIntermediates | None:
+    """Per-module outputs of a ``torchscript`` archive for ``modelport debug``."""
+    if artifact.format != FORMAT:
+        return None
+    return TorchScriptIntermediates(artifact.path)
+
+
 # ----------------------------------------------------------------------------- describe
 
 
