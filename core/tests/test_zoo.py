@@ -6,11 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
+import modelport
 import numpy as np
 import pytest
 from conftest import CNN, run_cli
-
-import modelport
 from modelport import ConfigError, ModelEntry, PublishedExport, PublishError, PublisherSpec, zoo
 
 
@@ -140,7 +139,7 @@ def test_tampered_registry_file_is_refused_and_nothing_is_cached(reg: Path, cach
     data = bytearray(model.read_bytes())
     data[-100] ^= 0xFF
     model.write_bytes(bytes(data))
-    with pytest.raises(PublishError, match="sha256 does not match.*model.pt2"):
+    with pytest.raises(PublishError, match=r"sha256 does not match.*model\.pt2"):
         zoo.load_pretrained(f"file://{reg}/cnn@v1", trust_code=True)
     assert [p.name for p in (cache / "exports").iterdir()] == []
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-from torch import nn
-
 import modelport
+import torch
 from modelport.inputs import InputSpec, TensorSpec
+from torch import nn
 
 
 class ClipLike(nn.Module):

@@ -119,9 +119,7 @@ def mixed_outputs(request: ExportRequest, batch: int = 3, atol: float = 1e-4, rt
         if stacked.shape != full.shape:
             problems.append(f"{name}: shape {list(full.shape)} at batch {batch}, but {list(stacked.shape)} when its "
                             "samples run one at a time")
-        elif full.is_floating_point() and not torch.allclose(stacked.float(), full.float(), atol=atol, rtol=rtol):
-            problems.append(f"{name}: each row depends on the other samples of the batch")
-        elif not full.is_floating_point() and not torch.equal(stacked, full):
+        elif (full.is_floating_point() and not torch.allclose(stacked.float(), full.float(), atol=atol, rtol=rtol)) or (not full.is_floating_point() and not torch.equal(stacked, full)):
             problems.append(f"{name}: each row depends on the other samples of the batch")
     return problems
 
