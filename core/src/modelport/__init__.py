@@ -26,6 +26,7 @@ from modelport.errors import (
 )
 from modelport.hookspecs import NAME, hookimpl, hookspec
 from modelport.inputs import InputSpec, TensorSpec, text, vision
+from modelport.sources import ResolvedModel, SourceRequest, SourceSpec
 from modelport.types import (
     Artifact,
     Availability,
@@ -47,18 +48,19 @@ __version__ = "0.1.0"
 __all__ = [
     "NAME", "Artifact", "Availability", "ConfigError", "ExportFailed", "ExportRequest", "FormatSpec", "InputSpec",
     "ModelLoadError", "ModelportError", "OptionSpec", "PluginContractError", "PublishError", "PublishResult",
-    "PublisherSpec", "PullResult", "Runner", "Target", "TensorSpec", "ValidationFailed", "ValidationRun", "__version__", "export",
-    "flatten_outputs", "formats", "get_plugin_manager", "hookimpl", "hookspec", "missing_modules", "publish", "pull", "requires",
+    "PublisherSpec", "PullResult", "ResolvedModel", "Runner", "SourceRequest", "SourceSpec", "Target", "TensorSpec", "ValidationFailed", "ValidationRun", "__version__", "export",
+    "flatten_outputs", "formats", "get_plugin_manager", "hookimpl", "hookspec", "missing_modules", "publish", "pull", "requires", "resolve",
     "text", "to_numpy", "validate", "vision",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from modelport.api import export, formats, publish, pull, validate
+    from modelport.api import export, formats, publish, pull, resolve, validate
     from modelport.outputs import flatten_outputs, to_numpy
     from modelport.plugins import get_plugin_manager
 
 _LAZY = {
     "export": "modelport.api", "validate": "modelport.api", "publish": "modelport.api", "pull": "modelport.api",
+    "resolve": "modelport.api",
     "formats": "modelport.api", "get_plugin_manager": "modelport.plugins",
     "flatten_outputs": "modelport.outputs", "to_numpy": "modelport.outputs",
 }

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class CatalogEntry:
     name: str
-    kind: str  # "format" or "publisher"
+    kind: str  # "format", "publisher" or "source"
     distribution: str
     display_name: str
     note: str = ""
@@ -28,6 +28,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry("executorch", "format", "modelport-export-executorch", "ExecuTorch"),
     CatalogEntry("hf", "publisher", "modelport-publish-hf", "Hugging Face Hub"),
     CatalogEntry("github", "publisher", "modelport-publish-github", "GitHub Releases"),
+    CatalogEntry("hf", "source", "modelport-source-hf", "Hugging Face transformers (hf:PATH_OR_ID)"),
 )
 
 

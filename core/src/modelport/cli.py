@@ -224,8 +224,9 @@ def _split_formats(values: Sequence[str]) -> list[str]:
 def build_input_spec(
     *, inputs: Sequence[str], vision: str | None, text: str | None, batch: int | None, dynamic: Sequence[str],
     dynamic_batch: bool, sample_arrays: Any, model_ref: str | None, config: dict[str, Any],
+    source_spec: Any = None,
 ) -> Any:
-    """The input spec from --input / --vision / --text / --sample-inputs / a .pt2's own signature."""
+    """The input spec from --input / --vision / --text / --sample-inputs / what the model source knows."""
     from modelport.inputs import InputSpec, parse_input, parse_text, parse_vision, spec_from_samples
 
     given = sum(bool(x) for x in (inputs, vision, text))
@@ -253,15 +254,13 @@ def build_input_spec(
         spec = InputSpec([TensorSpec("input", tuple(shape), "float32")])
     elif sample_arrays is not None:
         spec = spec_from_samples(sample_arrays, batch=b)
+    elif source_spec is not None:
+        spec = source_spec
+        if batch:
+            for t in spec.tensors:
+                t.shape = (batch, *t.shape[1:])
     elif model_ref and model_ref.endswith(".pt2") and Path(model_ref).is_file():
-        from modelport.loading import input_spec_from_pt2
-
-        try:
-            spec = input_spec_from_pt2(model_ref)
-        except Exception:
-            spec = None
-        if spec is None:
-            raise ConfigError("could not read the input shapes from the .pt2; give --input NAME:SHAPE[:DTYPE]")
+        raise ConfigError("could not read the input shapes from the .pt2; give --input NAME:SHAPE[:DTYPE]")
     else:
         raise ConfigError("no input spec: give --input NAME:1x3x224x224[:float32], --vision 3x224x224 or --text SEQ_LEN[:VOCAB]")
     if dynamic_batch or config.get("dynamic_axes") is True or config.get("dynamic") is True:
@@ -320,7 +319,10 @@ _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format
 @click.option("--checkpoint-prefix", help="Prefix to strip from checkpoint keys (e.g. 'model.').")
 @click.option("--no-strict", is_flag=True, help="Allow missing/unexpected checkpoint keys.")
 @click.option("--model-kwargs", metavar="JSON", help="Keyword arguments for the model factory.")
-@click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled whole nn.Module (runs code from the file).")
+@click.option("--trust-code", "--trust-pickle", "trust_pickle", is_flag=True,
+              help="Allow code shipped with the model to run: a pickled whole nn.Module, a Hugging Face model's "
+                   "custom code (trust_remote_code).")
+@click.option("--input-text", metavar="TEXT", help="Real text a text model's example inputs are tokenized from (hf:).")
 @click.option("--task", help="classification, detection, segmentation, pose, text-encoding, other...")
 @click.option("--model-name", help="Name recorded in metadata.json (default: the model class).")
 @click.option("--class-names", type=click.Path(), help="Text file (one per line) or JSON list of class names.")
@@ -339,13 +341,15 @@ _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format
 def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...], vision: str | None, text: str | None,
            batch: int | None, dynamic: tuple[str, ...], dynamic_batch: bool, sample_inputs: str | None,
            options: tuple[str, ...], config: str | None, checkpoint: str | None, checkpoint_prefix: str | None,
-           no_strict: bool, model_kwargs: str | None, trust_pickle: bool, task: str | None, model_name: str | None,
+           no_strict: bool, model_kwargs: str | None, trust_pickle: bool, input_text: str | None, task: str | None,
+           model_name: str | None,
            class_names: str | None, preprocessing: str | None, postprocessing: str | None, output_dir: str | None,
            exports_root: str | None, no_validate: bool, force: bool, atol: float | None, rtol: float | None,
            threads: int | None, run_bench: bool, as_json: bool, quiet: bool) -> int:
     """Export MODEL to one or more formats, validate each artifact, and write metadata.json + export.json.
 
-    MODEL is a .pt2, a TorchScript archive, package.module:factory or path/to/file.py:factory.
+    MODEL is a .pt2, a TorchScript archive, package.module:factory or path/to/file.py:factory, or SOURCE:REF
+    for an installed model source (hf:PATH_OR_ID with modelport-source-hf).
     """
     from modelport.inputs import load_sample_inputs
     from modelport.loading import parse_model_kwargs
@@ -385,32 +389,36 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
     samples = None
     if sample_inputs:
         samples = load_sample_inputs(sample_inputs)
-    spec = build_input_spec(inputs=inputs, vision=vision, text=text, batch=batch, dynamic=dynamic,
-                            dynamic_batch=dynamic_batch, sample_arrays=samples, model_ref=model, config=cfg)
-    if samples is not None:
-        samples = {n: samples[n] for n in spec.names}
+    spec_args = dict(inputs=inputs, vision=vision, text=text, batch=batch, dynamic=dynamic,
+                     dynamic_batch=dynamic_batch, sample_arrays=samples, model_ref=model, config=cfg)
+    spec = None
+    if inputs or vision or text or cfg.get("input_shape") or samples is not None:  # fail fast, before loading
+        spec = build_input_spec(**spec_args)  # type: ignore[arg-type]
+        if samples is not None:
+            samples = {n: samples[n] for n in spec.names}
     from modelport.pipeline import plan_targets
     from modelport.store import safe_name
 
     mname = safe_name(model_name, "--model-name") if model_name else None
     progress = _Progress(quiet or as_json)
     try:
-        from modelport.loading import load_model
-
         progress("loading the model")
         if mname is None:
             mname = _default_model_name(model)
         plan_targets(list(specs), mname, output_dir, exports_root, force, True if every else None)  # exit 3 early
-        module, facts = load_model(model, model_kwargs=kwargs, checkpoint=checkpoint, checkpoint_prefix=checkpoint_prefix,
-                                   strict=not no_strict, trust_pickle=trust_pickle)
-        facts["model_kwargs"] = kwargs
-        from modelport.pipeline import export as run_export
+        from modelport.sources import export_resolved, resolve
 
-        result = run_export(
-            module, list(specs), spec, output_dir=output_dir, exports_root=exports_root, model_name=mname, task=task,
-            class_names=names, preprocessing=pre or None, postprocessing=post or None, options=options, config=cfg,
+        resolved = resolve(model, host=host, task=task, trust_code=trust_pickle, input_text=input_text, batch=batch,
+                           model_kwargs=kwargs, checkpoint=checkpoint, checkpoint_prefix=checkpoint_prefix,
+                           strict=not no_strict)
+        if spec is None and not resolved.components:
+            spec = build_input_spec(**spec_args, source_spec=resolved.inputs)  # type: ignore[arg-type]
+        result = export_resolved(
+            resolved, list(specs), spec, output_dir=output_dir, exports_root=exports_root,
+            model_name=mname if model_name else (resolved.model_name or mname), class_names=names,
+            preprocessing=pre or None, postprocessing=post or None, options=options, config=cfg,
             validate=not no_validate, force=force, atol=atol, rtol=rtol, sample_inputs=samples, threads=threads,
-            source=facts, host=host, progress=progress, per_format_dirs=True if every else None,
+            host=host, progress=progress, per_format_dirs=True if every else None,
         )
         bench_rows = None
         if run_bench:

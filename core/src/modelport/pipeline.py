@@ -153,16 +153,21 @@ def run_reference(
     sample_inputs: Mapping[str, Any] | None = None,
     extra_batches: Sequence[int] = DEFAULT_EXTRA_BATCHES,
     n_random_sets: int = 3,
+    reference_inputs: Sequence[Mapping[str, Any]] | None = None,
 ) -> ReferenceSet:
-    """Make the validation input sets and run PyTorch eager on each (under no_grad)."""
+    """Make the validation input sets and run PyTorch eager on each (under no_grad).
+
+    ``reference_inputs`` (real inputs a model source made: tokenized text, a chain of decoding steps) come
+    first — the first one is also the export's example — then samples, then seeded random sets.
+    """
     import torch
 
     from modelport.outputs import flatten_outputs, to_numpy
 
-    sets: list[dict[str, Any]] = []
+    sets: list[dict[str, Any]] = [{n: s[n] for n in spec.names} for s in reference_inputs or ()]
     if sample_inputs is not None:
         sets.extend(batches_from_samples(sample_inputs, spec.batch_size, limit=n_random_sets))
-    for seed in range(n_random_sets - len(sets)):
+    for seed in range(max(n_random_sets - len(sets), 1 if not sets else 0)):
         sets.append(spec.make_numpy(seed=seed))
     if spec.dynamic_batch:
         for i, b in enumerate(extra_batches):
@@ -620,8 +625,12 @@ def export(
     progress: Progress = _quiet,
     extra_batches: Sequence[int] = DEFAULT_EXTRA_BATCHES,
     per_format_dirs: bool | None = None,
+    reference_inputs: Sequence[Mapping[str, Any]] | None = None,
 ) -> ExportResult:
-    """Export ``model`` to each format, validate, describe and write each export folder atomically."""
+    """Export ``model`` to each format, validate, describe and write each export folder atomically.
+
+    ``reference_inputs``: real input sets (``{name: ndarray}``) used first as the example and for validation.
+    """
     import torch
 
     host = host or get_plugin_manager()
@@ -645,9 +654,11 @@ def export(
 
     progress("running the PyTorch model on the example inputs")
     if validate:
-        ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=extra_batches)
+        ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=extra_batches,
+                            reference_inputs=reference_inputs)
     else:  # one set: enough for output names and shapes, and for a later `modelport validate`
-        ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=(), n_random_sets=1)
+        ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=(), n_random_sets=1,
+                            reference_inputs=list(reference_inputs or ())[:1])
     example = inputs.to_torch(ref.inputs[0])
     sample_sets = batches_from_samples(sample_inputs, 1) if sample_inputs is not None else None
     classifier = task in ("classification", "text-classification")
