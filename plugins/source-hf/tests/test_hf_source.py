@@ -100,18 +100,14 @@ def _greedy_with_artifacts(prefill, step, ids: np.ndarray, n: int) -> list[int]:
     import torch
 
     mask = np.ones_like(ids)
-    outs = prefill(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+    outs = prefill(torch.from_numpy(ids), torch.from_numpy(mask))  # a loaded .pt2 takes positional inputs
     tokens = []
     for _ in range(n):
         nxt = outs["logits"][:, -1:].argmax(-1)
         tokens.append(int(nxt[0, 0]))
         mask = np.concatenate([mask, np.ones((1, 1), np.int64)], axis=1)
-        past = {}
-        for name, value in outs.items():
-            if name.startswith("present."):
-                _, i, kv = name.split(".")
-                past[f"past_key_values_{i}_{kv}"] = value
-        outs = step(input_ids=nxt, attention_mask=torch.from_numpy(mask), **past)
+        past = [outs[f"present.{i}.{kv}"] for i in range(len(outs) // 2) for kv in ("key", "value")]
+        outs = step(nxt, torch.from_numpy(mask), *past)
     return tokens
 
 

@@ -67,6 +67,7 @@ def causal_components(loaded: Loaded) -> ResolvedModel:
     import torch
 
     model = loaded.model
+    ckw = wrappers.cache_kwarg(model)
     specs, arrays = _text_inputs(loaded)
     specs = [s for s in specs if s.name in ("input_ids", "attention_mask")]
     if arrays is None:
@@ -75,7 +76,7 @@ def causal_components(loaded: Loaded) -> ResolvedModel:
     with torch.no_grad():
         out = model(input_ids=torch.from_numpy(arrays["input_ids"]),
                     attention_mask=torch.from_numpy(arrays["attention_mask"]), use_cache=True, return_dict=True)
-        cache = out.past_key_values
+        cache = wrappers.output_cache(out)
         n_layers = _n_layers(wrappers.cache_layers(cache))
         mask = torch.from_numpy(arrays["attention_mask"])
         steps: list[dict[str, Any]] = []
@@ -88,7 +89,7 @@ def causal_components(loaded: Loaded) -> ResolvedModel:
             for i, (k, v) in enumerate(wrappers.cache_layers(cache)):
                 step[names[2 * i]], step[names[2 * i + 1]] = _np(k), _np(v)
             steps.append(step)
-            out = model(input_ids=nxt, attention_mask=mask, past_key_values=cache, use_cache=True, return_dict=True)
+            out = model(input_ids=nxt, attention_mask=mask, use_cache=True, return_dict=True, **{ckw: cache})
             expected.append(out.logits.detach().clone())
     facts = _text_facts(loaded)
 
@@ -116,6 +117,7 @@ def seq2seq_components(loaded: Loaded) -> ResolvedModel:
     import torch
 
     model = loaded.model
+    ckw = wrappers.cache_kwarg(model)
     audio = loaded.choice.modality == "audio"
     if audio:
         enc_specs = [_audio_features(loaded)]
@@ -148,7 +150,7 @@ def seq2seq_components(loaded: Loaded) -> ResolvedModel:
         enc_out = BaseModelOutput(last_hidden_state=hidden)
         out = model(decoder_input_ids=torch.from_numpy(dec_ids), encoder_outputs=enc_out, use_cache=True,
                     return_dict=True, **kwargs)
-        cache = out.past_key_values
+        cache = wrappers.output_cache(out)
         n_layers = _n_layers(wrappers.cache_layers(cache.self_attention_cache))
         names = wrappers.past_names(n_layers, ("decoder", "encoder"))
         steps: list[dict[str, Any]] = []
@@ -165,8 +167,8 @@ def seq2seq_components(loaded: Loaded) -> ResolvedModel:
                 step[dk], step[dv] = _np(selfs[i][0]), _np(selfs[i][1])
                 step[ek], step[ev] = _np(cross[i][0]), _np(cross[i][1])
             steps.append(step)
-            out = model(decoder_input_ids=nxt, encoder_outputs=enc_out, past_key_values=cache, use_cache=True,
-                        return_dict=True, **kwargs)
+            out = model(decoder_input_ids=nxt, encoder_outputs=enc_out, use_cache=True, return_dict=True,
+                        **{ckw: cache}, **kwargs)
             expected.append(out.logits.detach().clone())
     vocab_high = _decoder_ids(loaded).high
     dec_specs = [

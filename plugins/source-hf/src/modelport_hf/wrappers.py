@@ -79,6 +79,23 @@ def cache_layers(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(k, v) for k, v, *_ in cache]
 
 
+def cache_kwarg(model: Any) -> str:
+    """The forward's cache argument: ``cache`` (transformers >= 5.24) or ``past_key_values`` (earlier)."""
+    import inspect
+
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def output_cache(out: Any) -> Any:
+    """The cache a model output carries (``cache`` or, before transformers 5.24, ``past_key_values``)."""
+    cache = out.get("cache") if hasattr(out, "get") else None
+    return cache if cache is not None else getattr(out, "past_key_values", None)
+
+
 def build_cache(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], config: Any = None) -> Any:
     """A DynamicCache holding ``pairs`` (one (key, value) per layer)."""
     from transformers import DynamicCache
@@ -124,10 +141,11 @@ class CausalLMWithCache(torch.nn.Module):
             names = past_names(self.n_layers)
             pairs = [(inputs[names[2 * i]], inputs[names[2 * i + 1]]) for i in range(self.n_layers)]
             cache = build_cache(pairs, self.model.config)
-        out = self.model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                         past_key_values=cache, use_cache=True, return_dict=True)
+        kwargs = {cache_kwarg(self.model): cache} if cache is not None else {}
+        out = self.model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=True,
+                         return_dict=True, **kwargs)
         result = {"logits": out.logits}
-        for i, (k, v) in enumerate(cache_layers(out.past_key_values)):
+        for i, (k, v) in enumerate(cache_layers(output_cache(out))):
             result[present_name(i, "key")] = k
             result[present_name(i, "value")] = v
         return result
@@ -177,7 +195,7 @@ class Seq2SeqDecoder(torch.nn.Module):
                 self_pairs.append((dk, dv))
                 cross_pairs.append((ek, ev))
             cache = EncoderDecoderCache(build_cache(self_pairs), build_cache(cross_pairs))
-            kwargs["past_key_values"] = cache
+            kwargs[cache_kwarg(self.model)] = cache
             ek0 = cross_pairs[0][0]
             # the cross-attention keys are cached: the decoder reads only the shape of the encoder's output
             hidden = ek0.new_zeros((ek0.shape[0], ek0.shape[2], self.model.config.d_model))
@@ -186,7 +204,7 @@ class Seq2SeqDecoder(torch.nn.Module):
         kwargs["encoder_outputs"] = BaseModelOutput(last_hidden_state=hidden)
         out = self.model(**kwargs)
         result = {"logits": out.logits}
-        pkv = out.past_key_values
+        pkv = output_cache(out)
         self_layers = cache_layers(pkv.self_attention_cache)
         cross_layers = cache_layers(pkv.cross_attention_cache)
         for i, (k, v) in enumerate(self_layers):
