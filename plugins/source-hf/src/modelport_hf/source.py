@@ -9,7 +9,10 @@ model with its own cache).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,8 +50,32 @@ class Loaded:
             return []
 
 
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Keep transformers' progress bars, info logs and warnings off the user's terminal (restored afterwards)."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def resolve(request: SourceRequest) -> ResolvedModel:
     """Resolve ``hf:REF`` (the hf source's ``resolve``)."""
+    with quiet_transformers():
+        return _resolve(request)
+
+
+def _resolve(request: SourceRequest) -> ResolvedModel:
     if request.checkpoint:
         raise ConfigError("--checkpoint does not apply to hf: references (the weights are the folder's safetensors)")
     if request.model_kwargs:

@@ -8,6 +8,7 @@ dict of plain tensors (``logits``, ``present.0.key``...), so the export has name
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -96,11 +97,39 @@ def output_cache(out: Any) -> Any:
     return cache if cache is not None else getattr(out, "past_key_values", None)
 
 
-def build_cache(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], config: Any = None) -> Any:
-    """A DynamicCache holding ``pairs`` (one (key, value) per layer)."""
+@functools.cache
+def _export_layer() -> type:
+    """A DynamicLayer whose first update stores the tensors instead of concatenating onto an empty 1-D tensor.
+
+    ``DynamicLayer.update`` on an empty layer does ``cat([tensor([]), keys], dim=-2)``, which torch tolerates
+    but converters do not (OpenVINO: "Axis -2 out of the tensor rank range"). Same values, no such node.
+    """
+    from transformers.cache_utils import DynamicLayer
+
+    class ExportDynamicLayer(DynamicLayer):
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> Any:
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+                self.keys, self.values = key_states, value_states
+                return self.keys, self.values
+            return super().update(key_states, value_states, *args, **kwargs)
+
+    return ExportDynamicLayer
+
+
+def new_cache() -> Any:
+    """An empty DynamicCache whose layers export cleanly (see :func:`_export_layer`)."""
     from transformers import DynamicCache
 
     cache = DynamicCache()
+    if getattr(cache, "layer_class_to_replicate", None) is not None:
+        cache.layer_class_to_replicate = _export_layer()
+    return cache
+
+
+def build_cache(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> Any:
+    """A DynamicCache holding ``pairs`` (one (key, value) per layer)."""
+    cache = new_cache()
     for i, (k, v) in enumerate(pairs):
         cache.update(k, v, i)
     return cache
@@ -140,8 +169,8 @@ class CausalLMWithCache(torch.nn.Module):
         if self.with_past:
             names = past_names(self.n_layers)
             pairs = [(inputs[names[2 * i]], inputs[names[2 * i + 1]]) for i in range(self.n_layers)]
-            cache = build_cache(pairs, self.model.config)
-        kwargs = {cache_kwarg(self.model): cache} if cache is not None else {}
+            cache = build_cache(pairs)
+        kwargs = {cache_kwarg(self.model): cache if cache is not None else new_cache()}
         out = self.model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=True,
                          return_dict=True, **kwargs)
         result = {"logits": out.logits}
@@ -195,12 +224,13 @@ class Seq2SeqDecoder(torch.nn.Module):
                 self_pairs.append((dk, dv))
                 cross_pairs.append((ek, ev))
             cache = EncoderDecoderCache(build_cache(self_pairs), build_cache(cross_pairs))
-            kwargs[cache_kwarg(self.model)] = cache
             ek0 = cross_pairs[0][0]
             # the cross-attention keys are cached: the decoder reads only the shape of the encoder's output
             hidden = ek0.new_zeros((ek0.shape[0], ek0.shape[2], self.model.config.d_model))
         else:
+            cache = EncoderDecoderCache(new_cache(), new_cache())
             hidden = inputs["encoder_hidden_states"]
+        kwargs[cache_kwarg(self.model)] = cache
         kwargs["encoder_outputs"] = BaseModelOutput(last_hidden_state=hidden)
         out = self.model(**kwargs)
         result = {"logits": out.logits}
