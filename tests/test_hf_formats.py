@@ -16,12 +16,11 @@ import pytest
 pytest.importorskip("transformers")
 pytest.importorskip("modelport_hf")
 
-from modelport_hf import testing  # noqa: E402
+from modelport_hf import testing
 
 
 def _export(*args: str) -> tuple[int, str, str]:
     from click.testing import CliRunner
-
     from modelport.cli import main
 
     r = CliRunner().invoke(main, ["export", *args])
@@ -109,7 +108,7 @@ def test_t5_with_past_to_onnx(tmp_path: Path) -> None:
 
 
 def test_vit_to_every_image_format_here(tmp_path: Path) -> None:
-    formats = [f for f in ("onnx", "openvino", "torchscript", "tflite", "executorch")]
+    formats = ["onnx", "openvino", "torchscript", "tflite", "executorch"]
     from modelport.plugins import get_plugin_manager
 
     rows = {r.name: r for r in get_plugin_manager().format_statuses()}

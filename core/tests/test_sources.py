@@ -7,11 +7,10 @@ import os
 import sys
 from pathlib import Path
 
+import modelport
 import numpy as np
 import pytest
 from conftest import CNN, ROOT, make_plugin_dist, run_cli
-
-import modelport
 from modelport.errors import ConfigError, ModelLoadError, PluginContractError
 from modelport.plugins import PluginHost
 from modelport.sources import ResolvedModel, SourceSpec, export_resolved, split_reference
@@ -68,7 +67,7 @@ class _Plugin:
 def _toy_host(resolve=None) -> PluginHost:  # type: ignore[no-untyped-def]
     host = PluginHost(load_entry_points=False)
     ns: dict = {}
-    exec(TOY_SOURCE, ns)  # noqa: S102 - the test's own plugin source
+    exec(TOY_SOURCE, ns)
     host.pm.register(_Plugin(resolve or ns["resolve"]), name="toy-plugin")
     return host
 
@@ -161,7 +160,7 @@ def test_a_string_reference_exports_through_the_api(tmp_path: Path) -> None:
 
 def test_components_export_into_their_own_folders(tmp_path: Path) -> None:
     ns: dict = {}
-    exec(TOY_SOURCE, ns)  # noqa: S102
+    exec(TOY_SOURCE, ns)
 
     def two(request):  # type: ignore[no-untyped-def]
         a, b = ns["resolve"](request), ns["resolve"](request)

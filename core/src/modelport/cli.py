@@ -389,11 +389,12 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
     samples = None
     if sample_inputs:
         samples = load_sample_inputs(sample_inputs)
-    spec_args = dict(inputs=inputs, vision=vision, text=text, batch=batch, dynamic=dynamic,
-                     dynamic_batch=dynamic_batch, sample_arrays=samples, model_ref=model, config=cfg)
+    spec_args: dict[str, Any] = {"inputs": inputs, "vision": vision, "text": text, "batch": batch, "dynamic": dynamic,
+                                 "dynamic_batch": dynamic_batch, "sample_arrays": samples, "model_ref": model,
+                                 "config": cfg}
     spec = None
     if inputs or vision or text or cfg.get("input_shape") or samples is not None:  # fail fast, before loading
-        spec = build_input_spec(**spec_args)  # type: ignore[arg-type]
+        spec = build_input_spec(**spec_args)
         if samples is not None:
             samples = {n: samples[n] for n in spec.names}
     from modelport.pipeline import plan_targets
@@ -412,7 +413,7 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
                            model_kwargs=kwargs, checkpoint=checkpoint, checkpoint_prefix=checkpoint_prefix,
                            strict=not no_strict)
         if spec is None and not resolved.components:
-            spec = build_input_spec(**spec_args, source_spec=resolved.inputs)  # type: ignore[arg-type]
+            spec = build_input_spec(**spec_args, source_spec=resolved.inputs)
         result = export_resolved(
             resolved, list(specs), spec, output_dir=output_dir, exports_root=exports_root,
             model_name=mname if model_name else (resolved.model_name or mname), class_names=names,

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from modelport_hf import testing
 
 
@@ -20,7 +19,6 @@ class CliResult:
 def run_export(*args: str) -> CliResult:
     """``modelport export ARGS`` in this process (click's runner), exit code and both streams captured."""
     from click.testing import CliRunner
-
     from modelport.cli import main
 
     result = CliRunner().invoke(main, ["export", *args])

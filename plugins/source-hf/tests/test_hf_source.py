@@ -6,11 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
+import modelport
 import numpy as np
 import pytest
 from conftest import read, run_export
-
-import modelport
 from modelport.errors import ConfigError
 from modelport_hf.tasks import infer_task
 

@@ -93,7 +93,7 @@ def tokenizer_facts(tokenizer: Any) -> dict[str, Any]:
         return {}
     out: dict[str, Any] = {
         "tokenizer_class": type(tokenizer).__name__,
-        "vocab_size": int(len(tokenizer)),
+        "vocab_size": len(tokenizer),
         "padding_side": getattr(tokenizer, "padding_side", None),
         "truncation_side": getattr(tokenizer, "truncation_side", None),
     }

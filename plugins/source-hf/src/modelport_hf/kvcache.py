@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelport import InputSpec, ModelLoadError, ResolvedModel, TensorSpec
+
 from modelport_hf import wrappers
 from modelport_hf.source import (
     DECODE_STEPS,

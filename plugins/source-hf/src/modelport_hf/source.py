@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport import ConfigError, InputSpec, ModelLoadError, ResolvedModel, SourceRequest, TensorSpec
+
 from modelport_hf import describe, wrappers
 from modelport_hf.locate import Checkpoint, locate
 from modelport_hf.tasks import TaskChoice, class_names_from, infer_task

@@ -22,7 +22,7 @@ def _named_forward(names: Sequence[str]) -> Callable[..., Any]:
     params = ", ".join(names)
     mapping = ", ".join(f"{n!r}: {n}" for n in names)
     namespace: dict[str, Any] = {}
-    exec(f"def forward(self, {params}):\n    return self.run({{{mapping}}})\n", namespace)  # noqa: S102
+    exec(f"def forward(self, {params}):\n    return self.run({{{mapping}}})\n", namespace)
     return namespace["forward"]
 
 
