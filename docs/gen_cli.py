@@ -88,9 +88,11 @@ def render() -> str:
     """The whole of docs/cli.md for the installed modelport."""
     from modelport.cli import main
 
+    main.load_plugin_commands = False  # plugin commands (modelport serve...) are documented by their distributions
     body: list[Any] = []
     ctx = click.Context(main, info_name="modelport")
     toc = [f"- [`modelport {name}`](#modelport-{name.replace(' ', '-')}) — "
-           f"{(main.get_command(ctx, name).get_short_help_str(limit=100))}" for name in main.list_commands(ctx)]
+           f"{(main.get_command(ctx, name).get_short_help_str(limit=100))}" for name in main.list_commands(ctx)
+           if not main.get_command(ctx, name).hidden]
     body += _command(main, ["modelport"], None)
     return HEADER + "\n" + "\n".join(toc) + "\n\n" + "\n".join(body).rstrip() + "\n"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from modelport.catalog import install_hint
 from modelport.errors import (
     ConfigError,
     ExportFailed,
@@ -32,7 +33,9 @@ from modelport.types import (
     Availability,
     ExportRequest,
     FormatSpec,
+    ModelEntry,
     OptionSpec,
+    PublishedExport,
     PublisherSpec,
     PublishResult,
     PullResult,
@@ -47,14 +50,15 @@ __version__ = "0.1.0"
 
 __all__ = [
     "NAME", "Artifact", "Availability", "ConfigError", "ExportFailed", "ExportRequest", "FormatSpec", "InputSpec",
-    "ModelLoadError", "ModelportError", "OptionSpec", "PluginContractError", "PublishError", "PublishResult",
+    "ModelEntry", "ModelLoadError", "ModelportError", "NMSConfig", "OptionSpec", "PluginContractError", "PublishError", "PublishResult", "PublishedExport",
     "PublisherSpec", "PullResult", "ResolvedModel", "Runner", "SourceRequest", "SourceSpec", "Target", "TensorSpec", "ValidationFailed", "ValidationRun", "__version__", "export",
-    "flatten_outputs", "formats", "get_plugin_manager", "hookimpl", "hookspec", "missing_modules", "publish", "pull", "requires", "resolve",
+    "flatten_outputs", "formats", "get_plugin_manager", "hookimpl", "hookspec", "install_hint", "missing_modules", "publish", "pull", "requires", "resolve",
     "text", "to_numpy", "validate", "vision",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelport.api import export, formats, publish, pull, resolve, validate
+    from modelport.nms import NMSConfig
     from modelport.outputs import flatten_outputs, to_numpy
     from modelport.plugins import get_plugin_manager
 
@@ -62,7 +66,7 @@ _LAZY = {
     "export": "modelport.api", "validate": "modelport.api", "publish": "modelport.api", "pull": "modelport.api",
     "resolve": "modelport.api",
     "formats": "modelport.api", "get_plugin_manager": "modelport.plugins",
-    "flatten_outputs": "modelport.outputs", "to_numpy": "modelport.outputs",
+    "flatten_outputs": "modelport.outputs", "to_numpy": "modelport.outputs", "NMSConfig": "modelport.nms",
 }
 
 

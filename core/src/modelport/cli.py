@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import click
 
@@ -34,7 +35,54 @@ def _err(message: str) -> None:
 
 
 class ModelportGroup(click.Group):
-    """Maps exceptions to exit codes in one place; usage errors are configuration errors (3)."""
+    """Maps exceptions to exit codes in one place; usage errors are configuration errors (3).
+
+    Commands from plugins (the ``register_commands`` hook) load on first use: when a name is not a core
+    command, or when the commands are listed. ``load_plugin_commands = False`` keeps to the core ones.
+    """
+
+    load_plugin_commands = True
+    _plugin_commands_loaded = False
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            self._add_plugin_commands()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugin_commands()
+        return super().list_commands(ctx)
+
+    def _add_plugin_commands(self) -> None:
+        """Call every ``register_commands`` hook once; a plugin that raises or replaces a core command is broken."""
+        if self._plugin_commands_loaded or not self.load_plugin_commands:
+            return
+        self._plugin_commands_loaded = True
+        from modelport.plugins import get_plugin_manager
+
+        host = get_plugin_manager()
+        for impl in host.pm.hook.register_commands.get_hookimpls():
+            before = dict(self.commands)
+            try:
+                impl.function(cli=self)
+                replaced = [n for n, c in before.items() if self.commands.get(n) is not c]
+                if replaced:
+                    raise ValueError(f"register_commands replaced core command(s) {', '.join(replaced)}")
+            except Exception as exc:  # one broken plugin never breaks the CLI
+                self.commands.clear()
+                self.commands.update(before)
+                info = host.plugin_of(impl.plugin_name)
+                if info is not None:
+                    info.status = "broken"
+                    info.error = f"register_commands raised {type(exc).__name__}: {exc}".splitlines()[0]
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        finally:  # a command that failed mid-work gets its terminal back before the error line is printed
+            from modelport.console import end_captures
+
+            end_captures()
 
     def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         kwargs["standalone_mode"] = False
@@ -93,26 +141,10 @@ def _interrupted() -> NoReturn:
     sys.exit(EXIT_INTERRUPTED)
 
 
-_STDERR_COPY: Any = None
-
-
-def _console() -> Any:
-    """A console on a copy of the original stderr, so it keeps working while converter output is captured."""
-    global _STDERR_COPY
-    from rich.console import Console
-
-    if _STDERR_COPY is None:
-        try:
-            _STDERR_COPY = os.fdopen(os.dup(2), "w", buffering=1)
-        except OSError:
-            _STDERR_COPY = sys.stderr
-    return Console(file=_STDERR_COPY, highlight=False)
-
-
 def _stdout() -> Any:
-    from rich.console import Console
+    from modelport.console import stdout_console
 
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    return stdout_console()
 
 
 @click.group(cls=ModelportGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -125,19 +157,17 @@ def main(debug: bool) -> None:
 # ----------------------------------------------------------------------------- formats / plugins
 
 
-def _status_style(status: str) -> str:
-    return {"available": "green", "unavailable": "yellow", "not installed": "dim", "broken": "red"}.get(status, "")
-
-
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 def formats(as_json: bool) -> None:
     """List every format and publish target with its status on this machine."""
+    from modelport.console import quiet_work
     from modelport.plugins import get_plugin_manager
 
-    host = get_plugin_manager()
-    rows = host.format_statuses()
-    pubs = host.publisher_statuses()
+    with quiet_work():  # importing a plugin or probing a runtime may print
+        host = get_plugin_manager()
+        rows = host.format_statuses()
+        pubs = host.publisher_statuses()
     if as_json:
         click.echo(json.dumps({
             "formats": [_row_json(r) for r in rows if r.kind != "plugin"],
@@ -145,31 +175,9 @@ def formats(as_json: bool) -> None:
             "broken_plugins": [_row_json(r) for r in rows if r.kind == "plugin"],
         }, indent=2))
         return
-    from rich.table import Table
+    from modelport.render import print_formats
 
-    table = Table(title="Formats", title_justify="left")
-    for col in ("format", "name", "status", "export", "validate", "plugin", "details"):
-        table.add_column(col)
-    for r in rows:
-        details = r.reason or ""
-        if r.fix:
-            details = f"{details} — {r.fix}" if details else r.fix
-        table.add_row(r.name, r.display_name, f"[{_status_style(r.status)}]{r.status}[/]",
-                      "yes" if r.can_export else "no",
-                      "yes" if r.can_validate else ("no" if not r.can_export else "structure only" if r.reason and "structure" in r.reason else "no"),
-                      f"{r.plugin or ''} {r.version or ''}".strip(), details)
-    ptable = Table(title="Publish targets", title_justify="left")
-    for col in ("scheme", "name", "status", "plugin", "details"):
-        ptable.add_column(col)
-    for r in pubs:
-        details = r.reason or ""
-        if r.fix:
-            details = f"{details} — {r.fix}" if details else r.fix
-        ptable.add_row(f"{r.name}://", r.display_name, f"[{_status_style(r.status)}]{r.status}[/]",
-                       f"{r.plugin or ''} {r.version or ''}".strip(), details)
-    out = _stdout()
-    out.print(table)
-    out.print(ptable)
+    print_formats(_stdout(), rows, pubs)
 
 
 def _row_json(r: Any) -> dict[str, Any]:
@@ -180,27 +188,27 @@ def _row_json(r: Any) -> dict[str, Any]:
     }
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
-def plugins(as_json: bool) -> None:
-    """List loaded, broken and disabled plugins."""
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    """List loaded, broken and disabled plugins; `plugins new NAME` writes a plugin of your own."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from modelport.console import quiet_work
     from modelport.plugins import get_plugin_manager
 
-    host = get_plugin_manager()
-    host.formats  # noqa: B018 - registering formats can mark a plugin broken
-    host.publishers  # noqa: B018
+    with quiet_work():
+        host = get_plugin_manager()
+        host.formats  # noqa: B018 - registering formats can mark a plugin broken
+        host.publishers  # noqa: B018
+        cast(ModelportGroup, main)._add_plugin_commands()  # ... and so can registering commands
     if as_json:
         click.echo(json.dumps([p.__dict__ for p in host.plugins], indent=2))
         return
-    from rich.table import Table
+    from modelport.render import print_plugins
 
-    table = Table(title="Plugins", title_justify="left")
-    for col in ("name", "distribution", "version", "status", "hooks / error"):
-        table.add_column(col)
-    for p in host.plugins:
-        table.add_row(p.name, p.distribution or "", p.version or "", f"[{'red' if p.status == 'broken' else ''}]{p.status}[/]",
-                      p.error or ", ".join(p.hooks))
-    _stdout().print(table)
+    print_plugins(_stdout(), host.plugins)
 
 
 @main.command()
@@ -281,22 +289,11 @@ def build_input_spec(
     return spec
 
 
-class _Progress:
-    """A rich spinner on stderr for interactive terminals; silent otherwise or with --quiet."""
+def _Progress(quiet: bool) -> Any:
+    """Progress on stderr (a spinner in a terminal) and third-party output captured until ``stop()``."""
+    from modelport.console import CommandProgress
 
-    def __init__(self, quiet: bool) -> None:
-        self.status = None
-        if not quiet and sys.stderr.isatty():
-            self.status = _console().status("starting")
-            self.status.start()
-
-    def __call__(self, message: str) -> None:
-        if self.status is not None:
-            self.status.update(message)
-
-    def stop(self) -> None:
-        if self.status is not None:
-            self.status.stop()
+    return CommandProgress(quiet)
 
 
 _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format", "--output_dir": "--output-dir",
@@ -309,7 +306,7 @@ _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format
 @click.option("--input", "inputs", multiple=True, metavar="NAME:SHAPE[:DTYPE[:LOW,HIGH]]", help="A model input (repeatable).")
 @click.option("--vision", metavar="CxHxW", help="Image preset: one float32 input N x C x H x W.")
 @click.option("--text", metavar="SEQ_LEN[:VOCAB]", help="Text preset: int64 input_ids + attention_mask.")
-@click.option("--batch", type=int, help="Example batch size (default 1).")
+@click.option("--batch", "batch_text", metavar="N[,N...]", help="Example batch size (default 1); with --dynamic-batch, more sizes to validate at, e.g. 1,8.")
 @click.option("--dynamic", multiple=True, metavar="NAME:AXIS[=label]", help="Mark an axis dynamic (repeatable).")
 @click.option("--dynamic-batch", is_flag=True, help="Mark axis 0 of every input dynamic.")
 @click.option("--sample-inputs", type=click.Path(), help=".npz of real inputs (validation, calibration).")
@@ -324,13 +321,15 @@ _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format
                    "custom code (trust_remote_code).")
 @click.option("--input-text", metavar="TEXT", help="Real text a text model's example inputs are tokenized from (hf:).")
 @click.option("--task", help="classification, detection, segmentation, pose, text-encoding, other...")
-@click.option("--model-name", help="Name recorded in metadata.json (default: the model class).")
+@click.option("--model-name", help="Name recorded in metadata.json and used to publish (default: the model class in snake_case; for a Sequential or an archive, the factory name or file stem).")
 @click.option("--class-names", type=click.Path(), help="Text file (one per line) or JSON list of class names.")
 @click.option("--preprocessing", metavar="JSON", help="Preprocessing block for metadata.json.")
 @click.option("--postprocessing", metavar="JSON", help="Postprocessing block for metadata.json.")
 @click.option("--output-dir", "--output_dir", "output_dir", type=click.Path(), help="Where to write (one folder per format when several).")
 @click.option("--exports-root", type=click.Path(), help="Write exports/<export-id>/ and keep exports/index.json.")
 @click.option("--no-validate", is_flag=True, help="Skip running the artifact against PyTorch.")
+@click.option("--allow-inconclusive", is_flag=True,
+              help="Exit 0 when validation is inconclusive (empty, all-zero or constant reference outputs).")
 @click.option("--force", is_flag=True, help="Replace an existing output.")
 @click.option("--atol", type=float, help="Override the absolute tolerance.")
 @click.option("--rtol", type=float, help="Override the relative tolerance.")
@@ -339,23 +338,33 @@ _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress, no table.")
 def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...], vision: str | None, text: str | None,
-           batch: int | None, dynamic: tuple[str, ...], dynamic_batch: bool, sample_inputs: str | None,
+           batch_text: str | None, dynamic: tuple[str, ...], dynamic_batch: bool, sample_inputs: str | None,
            options: tuple[str, ...], config: str | None, checkpoint: str | None, checkpoint_prefix: str | None,
            no_strict: bool, model_kwargs: str | None, trust_pickle: bool, input_text: str | None, task: str | None,
            model_name: str | None,
            class_names: str | None, preprocessing: str | None, postprocessing: str | None, output_dir: str | None,
-           exports_root: str | None, no_validate: bool, force: bool, atol: float | None, rtol: float | None,
-           threads: int | None, run_bench: bool, as_json: bool, quiet: bool) -> int:
+           exports_root: str | None, no_validate: bool, allow_inconclusive: bool, force: bool, atol: float | None,
+           rtol: float | None, threads: int | None, run_bench: bool, as_json: bool, quiet: bool) -> int:
     """Export MODEL to one or more formats, validate each artifact, and write metadata.json + export.json.
 
     MODEL is a .pt2, a TorchScript archive, package.module:factory or path/to/file.py:factory, or SOURCE:REF
     for an installed model source (hf:PATH_OR_ID with modelport-source-hf).
     """
+    started = time.perf_counter()
     from modelport.inputs import load_sample_inputs
     from modelport.loading import parse_model_kwargs
     from modelport.metadata import parse_json_object, read_class_names
     from modelport.plugins import get_plugin_manager
 
+    if model is None:
+        if checkpoint and (checkpoint.endswith((".pt2", ".ts", ".torchscript", ".jit")) or _is_archive(checkpoint)):
+            model, checkpoint = checkpoint, None
+        else:
+            raise ConfigError("missing MODEL (a .pt2, TorchScript file, module:factory or file.py:factory)")
+    batches = parse_batches(batch_text) if batch_text else ()
+    batch = batches[0] if batches else None
+    if len(batches) > 1 and not dynamic_batch:
+        raise ConfigError("--batch with several sizes needs --dynamic-batch (an artifact with a fixed batch runs one size)")
     cfg = parse_json_object(config, "--export-config")
     fmts = _split_formats(formats)
     if not fmts and isinstance(cfg.get("export_format"), str):
@@ -363,11 +372,6 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
     cfg.pop("export_format", None)
     if not fmts:
         raise ConfigError("no format given; use -f onnx,pt2 (see `modelport formats`)")
-    if model is None:
-        if checkpoint and (checkpoint.endswith((".pt2", ".ts", ".torchscript", ".jit")) or _is_archive(checkpoint)):
-            model, checkpoint = checkpoint, None
-        else:
-            raise ConfigError("missing MODEL (a .pt2, TorchScript file, module:factory or file.py:factory)")
     kwargs = parse_model_kwargs(model_kwargs)
     pre = parse_json_object(preprocessing, "--preprocessing")
     post = parse_json_object(postprocessing, "--postprocessing")
@@ -383,8 +387,10 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
         for line in skipped:
             click.echo(f"note: skipping {line}", err=True)
     specs = {f: host.require_format(f) for f in fmts}
+    from modelport.nms import split_options
     from modelport.options import resolve_options
 
+    nms_cfg, options = split_options(options)  # -o nms=true, max_det=...: in-graph NMS for detectors
     resolve_options(specs, options, cfg)  # fail fast on bad options, before loading torch
     samples = None
     if sample_inputs:
@@ -404,9 +410,8 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
     progress = _Progress(quiet or as_json)
     try:
         progress("loading the model")
-        if mname is None:
-            mname = _default_model_name(model)
-        plan_targets(list(specs), mname, output_dir, exports_root, force, True if every else None)  # exit 3 early
+        if output_dir is not None or exports_root is not None:  # exit 3 before loading; the name is not needed yet
+            plan_targets(list(specs), mname or "model", output_dir, exports_root, force, True if every else None)
         from modelport.sources import export_resolved, resolve
 
         resolved = resolve(model, host=host, task=task, trust_code=trust_pickle, input_text=input_text, batch=batch,
@@ -416,10 +421,12 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
             spec = build_input_spec(**spec_args, source_spec=resolved.inputs)
         result = export_resolved(
             resolved, list(specs), spec, output_dir=output_dir, exports_root=exports_root,
-            model_name=mname if model_name else (resolved.model_name or mname), class_names=names,
+            model_name=mname or resolved.model_name, class_names=names,
             preprocessing=pre or None, postprocessing=post or None, options=options, config=cfg,
             validate=not no_validate, force=force, atol=atol, rtol=rtol, sample_inputs=samples, threads=threads,
             host=host, progress=progress, per_format_dirs=True if every else None,
+            allow_inconclusive=allow_inconclusive, nms=nms_cfg,
+            **({"extra_batches": batches[1:]} if len(batches) > 1 else {}),
         )
         bench_rows = None
         if run_bench:
@@ -431,8 +438,19 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
                 bench_rows = bench_dirs(dirs, batches=(1,), threads=threads, host=host, progress=progress)
     finally:
         progress.stop()
-    _report_export(result, as_json, quiet, bench_rows)
+    _report_export(result, as_json, quiet, bench_rows, time.perf_counter() - started)
     return result.exit_code
+
+
+def parse_batches(text: str, option: str = "--batch") -> tuple[int, ...]:
+    """``"1,8"`` → (1, 8): the one syntax of --batch in export and bench; exit 3 on anything else."""
+    try:
+        out = tuple(int(b) for b in text.split(",") if b.strip())
+    except ValueError:
+        raise ConfigError(f"{option} {text!r} is not like 1 or 1,8") from None
+    if not out or any(b <= 0 for b in out):
+        raise ConfigError(f"{option} needs positive integers, like 1 or 1,8")
+    return tuple(dict.fromkeys(out))
 
 
 def _is_archive(path: str) -> bool:
@@ -442,25 +460,13 @@ def _is_archive(path: str) -> bool:
     return p.is_file() and _archive_kind(p) in ("pt2", "torchscript")
 
 
-def _default_model_name(ref: str) -> str:
-    from modelport.store import slug
-
-    if ":" in ref and not Path(ref).exists():
-        return slug(ref.rsplit(":", 1)[1].replace(".", "_"))
-    return slug(Path(ref).stem)
-
-
 def _fmt_bytes(n: int | None) -> str:
-    if n is None:
-        return ""
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return ""
+    from modelport.console import fmt_bytes
+
+    return fmt_bytes(n)
 
 
-def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = None) -> None:
+def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = None, elapsed_s: float | None = None) -> None:
     if as_json:
         out = {}
         for fmt, r in result.items():
@@ -475,31 +481,18 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
             payload["bench"] = bench_rows
         click.echo(json.dumps(payload, indent=2, default=str))
     elif not quiet:
-        from rich.table import Table
+        from modelport.render import print_bench, print_export
 
-        table = Table(title="Export results", title_justify="left")
-        for col in ("format", "status", "max abs diff", "rule", "size", "export s", "path"):
-            table.add_column(col)
-        for fmt, r in result.items():
-            comp = r.validation
-            style = {"passed": "green", "failed": "red", "error": "red"}.get(r.status, "yellow")
-            table.add_row(
-                fmt, f"[{style}]{r.status}[/]", f"{comp.max_abs_diff:.2e}" if comp else "",
-                (comp.rule if comp else (r.validation_note or "")),
-                _fmt_bytes((r.record.get("sizes") or {}).get("total_bytes")) if r.path else "",
-                str((r.record.get("timings") or {}).get("export_s", "")) if r.path else "",
-                str(r.path) if r.path else "",
-            )
-        _stdout().print(table)
+        print_export(_stdout(), result, elapsed_s=elapsed_s)
         if bench_rows:
-            from modelport.bench import render_table
-
-            _stdout().print(render_table(bench_rows))
+            print_bench(_stdout(), bench_rows)
     for r in result.values():
         if r.error:
             _err(r.error)
             if "--debug" in sys.argv and r.record.get("debug_traceback"):
                 click.echo(redact(r.record.get("log") or ""), err=True)
+                if r.record.get("error_detail"):
+                    click.echo(redact(r.record["error_detail"]), err=True)
                 click.echo(redact(r.record["debug_traceback"]), err=True)
 
 
@@ -511,13 +504,16 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
 @click.option("--atol", type=float, help="Override the absolute tolerance.")
 @click.option("--rtol", type=float, help="Override the relative tolerance.")
 @click.option("--threads", type=int, help="Thread count for the runtime.")
+@click.option("--allow-inconclusive", is_flag=True, help="Exit 0 when validation is inconclusive.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
-def validate(export_dir: str, atol: float | None, rtol: float | None, threads: int | None, as_json: bool) -> int:
+def validate(export_dir: str, atol: float | None, rtol: float | None, threads: int | None, allow_inconclusive: bool,
+             as_json: bool) -> int:
     """Re-run an export's artifact on its recorded inputs and check it against the recorded outputs."""
     from modelport.pipeline import validate_export
     from modelport.types import to_jsonable
 
-    r = validate_export(export_dir, atol=atol, rtol=rtol, threads=threads)
+    with _Progress(as_json):
+        r = validate_export(export_dir, atol=atol, rtol=rtol, threads=threads, allow_inconclusive=allow_inconclusive)
     if as_json:
         click.echo(json.dumps({"format": r.format, "status": r.status, "exit_code": r.exit_code, "note": r.validation_note,
                                "validation": to_jsonable(r.validation) if r.validation else None}, indent=2, default=str))
@@ -543,6 +539,7 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
     """Show an artifact's or export folder's inputs, outputs, size, ops and metadata."""
     from modelport.plugins import get_plugin_manager
 
+    work = _Progress(True)  # readers print too (coremltools, openvino); stopped before our output
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"{p}: no such file or directory")
@@ -579,6 +576,7 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
             raise ModelportError(f"{p}: cannot be read ({str(exc).split(': ', 2)[-1]})", exit_code=3) from exc
         if info is None:
             raise ConfigError(f"{p}: no installed plugin can inspect {p.suffix or 'this'} files (see `modelport formats`)")
+    work.stop()
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
@@ -631,8 +629,28 @@ def _extra_options(args: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.argument("paths", nargs=-1, required=True)
+class _PublishCommand(click.Command):
+    """``publish --help`` also lists every installed publisher's own options (they go after TARGET)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from modelport.console import quiet_work
+        from modelport.plugins import get_plugin_manager
+
+        with quiet_work():
+            publishers = sorted(get_plugin_manager().publishers.items())
+        rows = []
+        for scheme, (spec, _owner) in publishers:
+            for o in spec.options:
+                value = "" if o.type == "bool" else " " + ("|".join(o.choices) if o.choices else o.type.upper())
+                rows.append((f"--{o.name.replace('_', '-')}{value}", f"{scheme}:// {o.help}".strip()))
+        if rows:
+            with formatter.section("Publisher options (after TARGET; also -o key=value)"):
+                formatter.write_dl(rows)
+        super().format_epilog(ctx, formatter)
+
+
+@main.command(cls=_PublishCommand, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("paths", nargs=-1, required=True, metavar="EXPORT_DIR... TARGET")
 @click.option("--dry-run", is_flag=True, help="Stage what would be uploaded into a folder and print it.")
 @click.option("--stage-dir", type=click.Path(), help="Where --dry-run stages files (default: a temp folder).")
 @click.option("--force", is_flag=True, help="Overwrite what already exists at the target.")
@@ -660,7 +678,8 @@ def publish(ctx: click.Context, paths: tuple[str, ...], dry_run: bool, stage_dir
     if flags:
         raise ConfigError(f"put publisher options after the target, not before: {' '.join(flags)}")
     opts = _extra_options(args[at + 1:])
-    result = do_publish(dirs, target, dry_run=dry_run, stage_dir=stage_dir, force=force, options=opts)
+    with _Progress(as_json):
+        result = do_publish(dirs, target, dry_run=dry_run, stage_dir=stage_dir, force=force, options=opts)
     if as_json:
         from modelport.types import to_jsonable
 
@@ -682,12 +701,19 @@ def publish(ctx: click.Context, paths: tuple[str, ...], dry_run: bool, stage_dir
 @click.argument("target")
 @click.argument("dest", type=click.Path())
 @click.option("--force", is_flag=True, help="Replace a non-empty DEST.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 @click.pass_context
-def pull(ctx: click.Context, target: str, dest: str, force: bool) -> None:
+def pull(ctx: click.Context, target: str, dest: str, force: bool, as_json: bool) -> None:
     """Download a published export into DEST and verify every file's sha256 against its metadata.json."""
     from modelport.api import pull as do_pull
 
-    result = do_pull(target, dest, force=force, options=_extra_options(ctx.args))
+    with _Progress(as_json):
+        result = do_pull(target, dest, force=force, options=_extra_options(ctx.args))
+    if as_json:
+        from modelport.types import to_jsonable
+
+        click.echo(json.dumps({**to_jsonable(result), "dest": str(dest), "verified": "sha256"}, indent=2, default=str))
+        return
     click.echo(f"pulled {len(result.files)} files from {result.source} into {dest} (sha256 verified)")
 
 
@@ -696,7 +722,7 @@ def pull(ctx: click.Context, target: str, dest: str, force: bool) -> None:
 
 @main.command()
 @click.argument("export_dirs", nargs=-1, required=True, type=click.Path())
-@click.option("--batch", "batches", default="1", help="Batch sizes, e.g. 1,8.")
+@click.option("--batch", "batches", default="1", metavar="N[,N...]", help="Batch sizes to measure, e.g. 1,8.")
 @click.option("--threads", type=int, help="Threads for every runtime and PyTorch (default: all cores).")
 @click.option("--max-seconds", type=float, default=10.0, show_default=True, help="Time bound per measurement.")
 @click.option("--plot", type=click.Path(), help="Draw latency per format and batch size to this PNG.")
@@ -704,28 +730,31 @@ def pull(ctx: click.Context, target: str, dest: str, force: bool) -> None:
 def bench(export_dirs: tuple[str, ...], batches: str, threads: int | None, max_seconds: float, plot: str | None,
           as_json: bool) -> None:
     """Latency and throughput of each artifact against PyTorch eager, on the same inputs and threads."""
-    from modelport.bench import bench_dirs, plot_rows, render_table
+    from modelport.bench import bench_dirs, check_plot_dependencies, plot_rows
 
-    try:
-        bs = tuple(int(b) for b in batches.split(",") if b.strip())
-    except ValueError:
-        raise ConfigError(f"--batch {batches!r} is not like 1,8") from None
-    if not bs or any(b <= 0 for b in bs):
-        raise ConfigError("--batch needs positive integers")
+    bs = parse_batches(batches)
     if threads is not None and threads <= 0:
         raise ConfigError("--threads must be a positive integer")
+    if plot:
+        check_plot_dependencies()  # before the work, not after 30 s of measuring
     progress = _Progress(as_json)
     try:
         rows = bench_dirs([Path(d) for d in export_dirs], batches=bs, threads=threads, max_seconds=max_seconds,
                           progress=progress)
+        if plot:
+            plot_rows(rows, Path(plot))
     finally:
         progress.stop()
-    if plot:
-        plot_rows(rows, Path(plot))
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
     else:
-        _stdout().print(render_table(rows))
+        from modelport.render import print_bench
+
+        print_bench(_stdout(), rows)
+        if plot:
+            from modelport.console import shown_path
+
+            click.echo(f"plot: {shown_path(plot)}")
 
 
 @main.command()
@@ -739,20 +768,14 @@ def compare(a: str, b: str, atol: float | None, rtol: float | None, as_json: boo
     from modelport.bench import compare_dirs
     from modelport.types import to_jsonable
 
-    report = compare_dirs(Path(a), Path(b), atol=atol, rtol=rtol)
+    with _Progress(as_json):
+        report = compare_dirs(Path(a), Path(b), atol=atol, rtol=rtol)
     if as_json:
         click.echo(json.dumps(to_jsonable(report), indent=2, default=str))
     else:
-        from rich.table import Table
+        from modelport.render import print_compare
 
-        comp = report["comparison"]
-        table = Table(title=f"{a} vs {b}", title_justify="left")
-        for col in ("output", "max abs", "max rel", "cosine", "top-1", "pass"):
-            table.add_column(col)
-        for o in comp.outputs:
-            table.add_row(o.name, f"{o.max_abs_diff:.2e}", f"{o.max_rel_diff:.2e}", f"{o.cosine:.6f}",
-                          "" if o.top1_agreement is None else f"{o.top1_agreement:.3f}", "yes" if o.passed else "NO")
-        _stdout().print(table)
+        print_compare(_stdout(), a, b, report["comparison"])
         for key, diff in (report.get("structure") or {}).items():
             click.echo(f"{key}: {diff}")
     if not report["comparison"].passed:
@@ -761,12 +784,12 @@ def compare(a: str, b: str, atol: float | None, rtol: float | None, as_json: boo
     return EXIT_OK
 
 
-@main.group("plugin")
+@main.group("plugin", hidden=True)
 def plugin_group() -> None:
-    """Write your own plugin: a working distribution to start from (see docs/plugins.md)."""
+    """The old spelling of `modelport plugins new` (kept so existing scripts keep working)."""
 
 
-@plugin_group.command("new")
+@plugins.command("new")
 @click.argument("name")
 @click.option("--output-dir", type=click.Path(), help="Where to write it (default: ./modelport-export-NAME).")
 @click.option("--display-name", help="Human name of the format (default: NAME).")
@@ -777,6 +800,14 @@ def plugin_new(name: str, output_dir: str | None, display_name: str | None, forc
 
     target, files = new_plugin(name, output_dir, display_name=display_name, force=force)
     click.echo(f"wrote {target}:\n" + "\n".join(f"  {f}" for f in files) + "\n" + next_steps(target, name))
+
+
+plugin_group.add_command(plugin_new)
+
+# `modelport list` / `modelport info`: the zoo side (modelport.zoo_cli)
+from modelport.zoo_cli import register as _register_zoo_commands  # noqa: E402
+
+_register_zoo_commands(main)
 
 
 if __name__ == "__main__":  # pragma: no cover

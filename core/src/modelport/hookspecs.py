@@ -28,6 +28,7 @@ from modelport.types import (
     Artifact,
     ExportRequest,
     FormatSpec,
+    ModelEntry,
     PublisherSpec,
     PublishResult,
     PullResult,
@@ -150,4 +151,31 @@ def pull(target: Target, dest: Path, options: Mapping[str, Any]) -> PullResult |
 
     The first non-None result wins. The core verifies every file's sha256 against metadata.json
     afterwards and deletes the download on mismatch.
+    """
+
+
+@hookspec(firstresult=True)
+def list_models(target: Target, options: Mapping[str, Any]) -> list[ModelEntry] | None:
+    """List the models published at ``target`` — a registry folder, an owner, a repository — for ``modelport list``.
+
+    The first non-None result wins: return None for schemes that are not yours (declare ``can_list=True`` in
+    your PublisherSpec). Each :class:`ModelEntry` is one model version with its exports' metadata.json as
+    published (read it as data; never execute anything from it) and a ``pull_target`` per export that your
+    ``pull`` accepts. ``options`` holds the parsed publisher options plus ``name`` and ``version`` (either may be
+    None): filters that let you fetch less; the core filters the result again. Never log or return a token.
+    """
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+@hookspec
+def register_commands(cli: Any) -> None:
+    """Add commands to the ``modelport`` command line (``cli`` is its click group), as llm and datasette do.
+
+    All implementations are called once, the first time the CLI looks up a command it does not know or
+    lists its commands. Use it for commands with dependencies of their own (``modelport serve`` comes
+    from ``modelport-serve``): define them with ``@cli.command()`` and import heavy modules inside the
+    command body, so ``modelport --help`` stays fast. A plugin whose implementation raises, or that
+    replaces a core command, is shown as broken by ``modelport plugins`` and its commands are dropped.
     """

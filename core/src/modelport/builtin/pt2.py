@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from modelport.errors import ExportFailed
+from modelport.converter_errors import converter_error, guard_log
 from modelport.hookspecs import hookimpl
 from modelport.types import Artifact, ExportRequest, FormatSpec, OptionSpec
 
@@ -40,11 +40,11 @@ def export_program(request: ExportRequest, strict: bool = False) -> Any:
     if request.inputs.dynamic_batch and request.inputs.batch_size < 2:
         # an example batch of 1 lets torch.export specialize the batch to 1; trace with 2
         args = request.make_inputs(batch=2)
-    try:
-        return torch.export.export(request.model, args, dynamic_shapes=dynamic_shapes_for(request), strict=strict)
-    except Exception as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ExportFailed(f"pt2: torch.export failed: {type(exc).__name__}: {msg}"[:600]) from exc
+    with guard_log() as guards:
+        try:
+            return torch.export.export(request.model, args, dynamic_shapes=dynamic_shapes_for(request), strict=strict)
+        except Exception as exc:
+            raise converter_error("pt2: torch.export failed", exc, guards=guards) from exc
 
 
 @hookimpl
@@ -103,6 +103,30 @@ def describe_metadata(artifact: Artifact, request: ExportRequest | None) -> dict
     return {"extra_metadata": {"pt2": {"strict": artifact.details.get("strict"), "load": "torch.export.load(path).module()"}}}
 
 
+def _dim_labels(shapes: list[Any]) -> dict[str, str]:
+    """A readable name per symbolic dimension (torch.export calls them ``s31``): one symbol on axis 0 of every
+    input is the batch; any other is ``dimN`` after the first axis it appears on."""
+    labels: dict[str, str] = {}
+    firsts = {str(s[0]) for s in shapes if len(s) and not isinstance(s[0], int)}
+    if len(firsts) == 1 and all(len(s) and not isinstance(s[0], int) for s in shapes):
+        labels[firsts.pop()] = "batch"
+    for shape in shapes:
+        for axis, d in enumerate(shape):
+            if not isinstance(d, int):
+                labels.setdefault(str(d), f"dim{axis}")
+    return labels
+
+
+def _range(ep: Any, dim: Any) -> str:
+    """``1..65536``: the sizes the program accepts on a symbolic dimension, as torch.export recorded them."""
+    expr = getattr(getattr(dim, "node", None), "expr", None)
+    vr = ep.range_constraints.get(expr) if expr is not None else None
+    if vr is None:
+        return "any size"
+    upper = str(vr.upper)
+    return f"{vr.lower}..{'inf' if 'oo' in upper else upper}"
+
+
 @hookimpl
 def inspect_artifact(path: Path, options: Mapping[str, Any]) -> dict[str, Any] | None:
     if path.suffix != ".pt2":
@@ -116,11 +140,17 @@ def inspect_artifact(path: Path, options: Mapping[str, Any]) -> dict[str, Any] |
         str(n.target).removeprefix("aten.") for n in ep.graph.nodes if n.op == "call_function"
     )
     inputs = []
-    for n in ep.graph.nodes:
-        if n.op == "placeholder" and n.name in ep.graph_signature.user_inputs:
-            val = n.meta.get("val")
-            inputs.append({"name": n.name, "shape": [str(d) for d in getattr(val, "shape", [])],
-                           "dtype": str(getattr(val, "dtype", "")).removeprefix("torch.")})
+    user = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name in ep.graph_signature.user_inputs]
+    labels = _dim_labels([getattr(n.meta.get("val"), "shape", []) for n in user])
+    for n in user:
+        val = n.meta.get("val")
+        shape = list(getattr(val, "shape", []))
+        entry: dict[str, Any] = {"name": n.name, "shape": [d if isinstance(d, int) else labels[str(d)] for d in shape],
+                                 "dtype": str(getattr(val, "dtype", "")).removeprefix("torch.")}
+        dynamic = {str(axis): f"{labels[str(d)]} ({_range(ep, d)})" for axis, d in enumerate(shape) if not isinstance(d, int)}
+        if dynamic:
+            entry["dynamic"] = dynamic
+        inputs.append(entry)
     return {
         "format": "pt2", "path": str(path), "bytes": path.stat().st_size, "inputs": inputs,
         "outputs": list(ep.graph_signature.user_outputs),

@@ -111,6 +111,28 @@ def _one_line(exc: BaseException) -> str:
     return line
 
 
+def _is_output_structure_error(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(k in text for k in ("can be output from traced functions", "infer type", "Encountering a dict",
+                                   "Only tensors", "Dictionary inputs", "NoneType"))
+
+
+def _Flattened(model: Any) -> Any:
+    """``model`` with its outputs flattened to a tuple of tensors, in the core's order (output names recorded)."""
+    import torch
+    from modelport.outputs import flatten_outputs
+
+    class FlatOutputs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *args: Any) -> tuple[Any, ...]:
+            return tuple(t for _, t in flatten_outputs(self.model(*args)))
+
+    return FlatOutputs().eval()
+
+
 def _trace(request: ExportRequest) -> tuple[Any, int]:
     """torch.jit.trace the model; returns the traced module and the batch it was traced at."""
     import torch
@@ -124,6 +146,18 @@ def _trace(request: ExportRequest) -> tuple[Any, int]:
         # strict=False: models that return dicts (as transformers do) are traced as such
         return torch.jit.trace(request.model, args, strict=False, check_trace=True), batch
     except Exception as exc:
+        if _is_output_structure_error(exc):
+            # nested outputs tracing cannot hold (dicts of tuples, None, dataclasses): trace the flat tuple the
+            # core compares, in the core's order, as the other formats do
+            try:
+                traced = torch.jit.trace(_Flattened(request.model), args, strict=False, check_trace=True)
+            except Exception:
+                pass
+            else:
+                request.note(f"torchscript: the model's nested outputs cannot be traced as they are "
+                             f"({_one_line(exc)}); traced them flattened to a tuple in the order "
+                             f"{', '.join(request.output_names)}")
+                return traced, batch
         raise ExportFailed(
             f"torchscript: torch.jit.trace failed: {type(exc).__name__}: {_one_line(exc)}"[:600]
             + " — try -o mode=script, or the pt2 / onnx formats"
