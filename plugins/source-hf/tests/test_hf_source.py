@@ -110,7 +110,7 @@ def _greedy_with_artifacts(prefill, step, ids: np.ndarray, n: int) -> list[int]:
     return tokens
 
 
-@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+@pytest.mark.parametrize("arch", ["llama"])  # GPT-2: tests/test_hf_formats.py, in onnxruntime
 def test_decoder_with_past_generates_what_generate_does(checkpoint, tmp_path: Path, arch: str) -> None:
     import torch
     from transformers import AutoModelForCausalLM
