@@ -21,6 +21,13 @@ def test_the_source_is_registered_and_listed() -> None:
     spec, owner = host.sources["hf"]
     assert host.plugin_of(owner).distribution == "modelport-source-hf"  # type: ignore[union-attr]
     assert host.availability_of(spec.availability).available
+    from click.testing import CliRunner
+
+    from modelport.cli import main
+
+    listed = {p["name"]: p for p in json.loads(CliRunner().invoke(main, ["plugins", "--json"]).stdout)}
+    assert listed["source-hf"]["status"] == "loaded"
+    assert listed["source-hf"]["hooks"] == ["register_sources"]
 
 
 @pytest.mark.parametrize(("arch", "extra", "task"), [
@@ -235,5 +242,10 @@ def test_hub_id_is_found_in_the_local_cache_offline(checkpoint, tmp_path: Path, 
     assert resolved.source["repo_id"] == "acme/tiny-vit"
     assert resolved.source["commit"] == commit and resolved.source["from_cache"] is True
     assert resolved.model_name == "tiny-vit"
+    # the Python API exports a hub id as the CLI does
+    result = modelport.export("hf:acme/tiny-vit", "pt2", output_dir=tmp_path / "api")
+    assert result["pt2"].status == "passed"
+    assert read(tmp_path / "api")["model_name"] == "tiny-vit"
+    assert read(tmp_path / "api", "export.json")["source"]["repo_id"] == "acme/tiny-vit"
     with pytest.raises(modelport.ModelLoadError, match="not in the local Hugging Face cache"):
         modelport.resolve("hf:acme/absent")
