@@ -96,17 +96,6 @@ def test_gpt2_with_past_in_onnxruntime_generates_what_generate_does(tmp_path: Pa
     assert tokens == want
 
 
-def test_t5_with_past_to_onnx(tmp_path: Path) -> None:
-    _needs("onnx")
-    folder = testing.t5(tmp_path / "ckpt")
-    code, out, err = _export(f"hf:{folder}", "-f", "onnx", "--task", "text2text-generation-with-past",
-                             "--output-dir", str(tmp_path / "o"), "--json")
-    assert code == 0, err
-    results = _results(out)
-    assert sorted(results) == ["decoder/onnx", "decoder_with_past/onnx", "encoder/onnx"]
-    assert all(r["status"] == "passed" for r in results.values()), results
-
-
 def test_vit_to_every_image_format_here(tmp_path: Path) -> None:
     formats = ["onnx", "openvino", "torchscript", "tflite", "executorch"]
     from modelport.plugins import get_plugin_manager

@@ -22,7 +22,6 @@ def test_the_source_is_registered_and_listed() -> None:
     assert host.plugin_of(owner).distribution == "modelport-source-hf"  # type: ignore[union-attr]
     assert host.availability_of(spec.availability).available
     from click.testing import CliRunner
-
     from modelport.cli import main
 
     listed = {p["name"]: p for p in json.loads(CliRunner().invoke(main, ["plugins", "--json"]).stdout)}
