@@ -173,7 +173,7 @@ def test_every_hookspec_has_a_docstring_and_is_callable_through_the_manager(tmp_
     specs = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), "modelport_spec")]
     assert set(specs) == {"register_formats", "register_publishers", "export", "load_runner", "validate",
                           "describe_metadata", "inspect_artifact", "publish", "pull", "list_models",
-                          "register_commands", "register_sources"}
+                          "register_commands", "load_intermediates", "register_sources"}
     for name in specs:
         assert (getattr(hookspecs, name).__doc__ or "").strip(), name
     host = PluginHost(load_entry_points=False)
@@ -182,6 +182,8 @@ def test_every_hookspec_has_a_docstring_and_is_callable_through_the_manager(tmp_
     assert host.pm.hook.describe_metadata(
         artifact=modelport.Artifact(format="nope", path=tmp_path / "x"), request=None) == []
     assert host.pm.hook.register_commands(cli=None) == []  # no built-in plugin adds commands
+    assert host.pm.hook.load_intermediates(artifact=modelport.Artifact(format="nope", path=tmp_path / "x"),
+                                           options={}) is None
 
 
 def test_require_format_errors_are_config_errors():

@@ -506,14 +506,22 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
 @click.option("--threads", type=int, help="Thread count for the runtime.")
 @click.option("--allow-inconclusive", is_flag=True, help="Exit 0 when validation is inconclusive.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+@click.option("--debug-on-fail", is_flag=True, help="On failure, run `modelport debug` to name the first diverging module.")
+@click.option("--model", "model_ref", help="With --debug-on-fail: the PyTorch model (as `export` takes it).")
+@click.option("--trust-code", is_flag=True, help="With --debug-on-fail: load the model the record names (runs its code).")
 def validate(export_dir: str, atol: float | None, rtol: float | None, threads: int | None, allow_inconclusive: bool,
-             as_json: bool) -> int:
+             as_json: bool, debug_on_fail: bool = False, model_ref: str | None = None, trust_code: bool = False) -> int:
     """Re-run an export's artifact on its recorded inputs and check it against the recorded outputs."""
     from modelport.pipeline import validate_export
     from modelport.types import to_jsonable
 
     with _Progress(as_json):
         r = validate_export(export_dir, atol=atol, rtol=rtol, threads=threads, allow_inconclusive=allow_inconclusive)
+    if debug_on_fail and r.status == "failed":
+        if r.error:
+            _err(r.error)
+        return _run_debug(export_dir, model_ref=model_ref, model_kwargs=None, checkpoint=None, trust_code=trust_code,
+                          atol=atol, rtol=rtol, threads=threads, as_json=as_json)
     if as_json:
         click.echo(json.dumps({"format": r.format, "status": r.status, "exit_code": r.exit_code, "note": r.validation_note,
                                "validation": to_jsonable(r.validation) if r.validation else None}, indent=2, default=str))
@@ -782,6 +790,75 @@ def compare(a: str, b: str, atol: float | None, rtol: float | None, as_json: boo
         _err(f"outputs differ beyond tolerance ({report['comparison'].rule}): " + "; ".join(report["comparison"].failures))
         return EXIT_VALIDATION
     return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- debug
+
+
+@main.command("debug")
+@click.argument("export_dir", type=click.Path())
+@click.option("--model", "model_ref", help="The PyTorch model (.pt2, TorchScript, module:factory, file.py:factory); "
+              "default: the source the record names, with --trust-code.")
+@click.option("--model-kwargs", metavar="JSON", help="Keyword arguments for the model factory.")
+@click.option("--checkpoint", help="State dict to load into --model (weights_only).")
+@click.option("--trust-code", is_flag=True, help="Load the model source the export's record names (runs its code).")
+@click.option("--atol", type=float, help="Override the absolute tolerance.")
+@click.option("--rtol", type=float, help="Override the relative tolerance.")
+@click.option("--max-probes", type=int, default=64, show_default=True,
+              help="At most this many module boundaries exposed per run (larger models bisect and descend).")
+@click.option("--input-set", type=int, help="Which recorded input set to run (default: the one the artifact gets most wrong).")
+@click.option("--threads", type=int, help="Thread count for PyTorch and the runtime.")
+@click.option("--plot", type=click.Path(), help="Draw error against depth to FILE.html or FILE.png.")
+@click.option("--only-exposed", is_flag=True, help="Leave modules the artifact cannot expose out of the table.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+def debug_cmd(export_dir: str, model_ref: str | None, model_kwargs: str | None, checkpoint: str | None,
+              trust_code: bool, atol: float | None, rtol: float | None, max_probes: int, input_set: int | None,
+              threads: int | None, plot: str | None, only_exposed: bool, as_json: bool) -> int:
+    """Name the module where EXPORT_DIR's artifact starts to disagree with PyTorch (exit 2 when one does)."""
+    return _run_debug(export_dir, model_ref=model_ref, model_kwargs=model_kwargs, checkpoint=checkpoint,
+                      trust_code=trust_code, atol=atol, rtol=rtol, threads=threads, as_json=as_json,
+                      max_probes=max_probes, input_set=input_set, plot=plot, only_exposed=only_exposed)
+
+
+def _run_debug(export_dir: str, *, model_ref: str | None, model_kwargs: str | None, checkpoint: str | None,
+               trust_code: bool, atol: float | None, rtol: float | None, threads: int | None, as_json: bool,
+               max_probes: int = 64, input_set: int | None = None, plot: str | None = None,
+               only_exposed: bool = False) -> int:
+    from modelport.debug import debug_export, load_model_for_debug, render_table, write_plot
+    from modelport.loading import parse_model_kwargs
+
+    if threads is not None and threads <= 0:
+        raise ConfigError("--threads must be a positive integer")
+    kwargs = parse_model_kwargs(model_kwargs)
+    if (kwargs or checkpoint) and not model_ref:
+        raise ConfigError("--model-kwargs and --checkpoint go with --model")
+    if plot and Path(plot).suffix.lower() not in (".html", ".htm", ".png"):
+        raise ConfigError(f"--plot {plot}: write .html or .png")
+    progress = _Progress(as_json)
+    try:
+        progress("loading the model")
+        model = load_model_for_debug(model_ref, kwargs, checkpoint, trust_code) if model_ref else None
+        progress("running PyTorch and the artifact with module boundaries exposed")
+        report = debug_export(export_dir, model, trust_code=trust_code, atol=atol, rtol=rtol,
+                              max_probes=max_probes, input_set=input_set, threads=threads)
+    finally:
+        progress.stop()
+    if plot:
+        write_plot(report, Path(plot))
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        out = _stdout()
+        out.print(render_table(report, all_rows=not only_exposed))
+        click.echo(report.summary())
+        if report.fastest_growth and report.fastest_growth != report.named_module:
+            click.echo(f"error grows fastest at {report.fastest_growth}")
+        click.echo(f"{report.rounds} run(s) with at most {report.max_probes} module boundaries exposed; peak memory "
+                   f"{report.peak_rss_bytes / 2**20:.0f} MiB (exposed tensors at most "
+                   f"{report.probe_bytes_max / 2**20:.1f} MiB); {report.seconds:.1f} s")
+        for note in report.notes:
+            click.echo(f"note: {note}", err=True)
+    return report.exit_code
 
 
 @main.group("plugin", hidden=True)

@@ -28,6 +28,7 @@ from modelport.types import (
     Artifact,
     ExportRequest,
     FormatSpec,
+    IntermediateRunner,
     ModelEntry,
     PublisherSpec,
     PublishResult,
@@ -129,6 +130,23 @@ def inspect_artifact(path: Path, options: Mapping[str, Any]) -> dict[str, Any] |
     """Describe an artifact file (inputs, outputs, ops...) for ``modelport inspect``.
 
     The first non-None result wins: return None for files that are not yours.
+    """
+
+
+# ----------------------------------------------------------------------------- debug
+
+
+@hookspec(firstresult=True)
+def load_intermediates(artifact: Artifact, options: Mapping[str, Any]) -> IntermediateRunner | None:
+    """Load an artifact so that it can return the tensors at PyTorch module boundaries, for ``modelport debug``.
+
+    The first non-None result wins: return None for formats that are not yours. The plugin only exposes tensors;
+    the core picks which modules to ask for (a bounded set per run, so large models never expose every tensor at
+    once), runs PyTorch with hooks, compares and names the first module over tolerance.
+    ``options`` holds ``threads``, ``model`` (the PyTorch ``nn.Module``, for formats that rebuild a module's
+    sub-program) and ``modules`` (PyTorch module path → class name, in execution order, for formats whose tensor
+    names need resolving). :func:`modelport.debug.module_boundaries` maps a graph whose nodes carry module paths
+    to ``taps``. Raise :class:`modelport.ConfigError` with one line when the artifact cannot run here.
     """
 
 

@@ -553,7 +553,8 @@ def print_model_info(entry: ModelEntry, file: Any = None) -> None:
     for col in ("format", "folder", "files", "size", "precision", "status", "max abs diff", "min cosine", "rule"):
         val.add_column(col)
     for e in entry.exports:
-        v = e.metadata.get("validation") if isinstance(e.metadata.get("validation"), dict) else {}
+        raw = e.metadata.get("validation")
+        v: dict[str, Any] = raw if isinstance(raw, dict) else {}
         val.add_row(*(escape(x) for x in (
             e.format, e.folder or ".", ", ".join(sorted(e.metadata.get("files") or {})), human_size(e.size),
             str(e.metadata.get("precision") or "—"), e.validation_status + (f" ({v['reason']})" if v.get("reason") else ""),

@@ -20,9 +20,11 @@ def list_cmd(ctx: click.Context, target: str, as_json: bool) -> None:
     target: --endpoint URL, --api-url URL, -o key=value.
     """
     from modelport.cli import _extra_options
+    from modelport.console import quiet_work
     from modelport.zoo import entry_json, list_models, summary_table
 
-    entries = list_models(target, options=_extra_options(ctx.args))
+    with quiet_work():  # client libraries print (progress bars, warnings): captured, shown with --debug
+        entries = list_models(target, options=_extra_options(ctx.args))
     if as_json:
         click.echo(json.dumps([entry_json(e) for e in entries], indent=2, default=str))
         return
@@ -46,9 +48,11 @@ def info_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
     `modelport info github://alice/models/cnn@v1.0`.
     """
     from modelport.cli import _extra_options
+    from modelport.console import quiet_work
     from modelport.zoo import entry_json, get_model_info, print_model_info
 
-    entry = get_model_info(ref, options=_extra_options(ctx.args))
+    with quiet_work():
+        entry = get_model_info(ref, options=_extra_options(ctx.args))
     if as_json:
         click.echo(json.dumps(entry_json(entry), indent=2, default=str))
         return

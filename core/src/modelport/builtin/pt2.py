@@ -156,3 +156,94 @@ def inspect_artifact(path: Path, options: Mapping[str, Any]) -> dict[str, Any] |
         "outputs": list(ep.graph_signature.user_outputs),
         "nodes": sum(ops.values()), "ops": dict(ops.most_common()),
     }
+
+
+# ----------------------------------------------------------------------------- debug: intermediates
+
+
+def fx_graph_nodes(graph: Any) -> tuple[list[Any], list[Any], list[str]]:
+    """An FX graph as :class:`~modelport.GraphNode` records, from each node's ``nn_module_stack`` metadata.
+
+    Returns (fx nodes, graph nodes, graph output names). The innermost entry of ``nn_module_stack`` is the module
+    that ran the op; nodes without it (inputs, weights, the output) carry no module.
+    """
+    from modelport.types import GraphNode
+
+    fx_nodes = list(graph.nodes)
+    out: list[GraphNode] = []
+    graph_outputs: list[str] = []
+    for n in fx_nodes:
+        stack = n.meta.get("nn_module_stack") if n.op == "call_function" else None
+        module = None
+        if stack:
+            path = list(stack.values())[-1][0]
+            module = _clean_module_path(str(path))
+        out.append(GraphNode(module, [a.name for a in n.all_input_nodes], [n.name]))
+        if n.op == "output":
+            graph_outputs = [a.name for a in n.all_input_nodes]
+    return fx_nodes, out, graph_outputs
+
+
+def _clean_module_path(path: str) -> str:
+    """``L['self'].blocks[0].fc`` / ``blocks.0.fc`` → ``blocks.0.fc`` (strict and non-strict export spell it apart)."""
+    import re
+
+    path = re.sub(r"^L\['self'\]\.?", "", path)
+    path = re.sub(r"\[(\d+)\]", r".\1", path)
+    path = re.sub(r"\['([^']+)'\]", r".\1", path)
+    return path.strip(".")
+
+
+class Pt2Intermediates:
+    """The ExportedProgram's graph run with ``torch.fx.Interpreter``, keeping the tensors at module boundaries.
+
+    Module boundaries come from ``nn_module_stack`` on the graph's nodes (what torch.export records per op).
+    """
+
+    mode = "end-to-end"
+    runtime = "torch.export (fx.Interpreter over ExportedProgram.module())"
+
+    def __init__(self, path: Path, threads: int | None) -> None:
+        import torch
+
+        from modelport.debug import module_boundaries
+
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.module = torch.export.load(str(path)).module()
+        _fx, nodes, outs = fx_graph_nodes(self.module.graph)
+        self.taps = module_boundaries(nodes, outs)
+        self.unavailable: dict[str, str] = {}
+        self.notes: list[str] = []
+
+    def run(self, inputs: Mapping[str, Any], modules: Sequence[str], module_inputs: Any = None) -> dict[str, Any]:
+        import torch
+
+        from modelport.outputs import to_numpy
+
+        wanted: dict[str, list[str]] = {}
+        for m in modules:
+            if m in self.taps:
+                wanted.setdefault(self.taps[m], []).append(m)  # a block and its last child can share a tensor
+        found: dict[str, Any] = {}
+
+        class _Keep(torch.fx.Interpreter):
+            def run_node(self, n: Any) -> Any:
+                result = super().run_node(n)
+                if n.name in wanted and isinstance(result, torch.Tensor):
+                    arr = to_numpy(result).copy()
+                    for m in wanted[n.name]:
+                        found[m] = arr
+                return result
+
+        args = [torch.from_numpy(v.copy() if not v.flags.writeable else v) for v in inputs.values()]
+        with torch.no_grad():
+            _Keep(self.module).run(*args)
+        return found
+
+
+@hookimpl
+def load_intermediates(artifact: Artifact, options: Mapping[str, Any]) -> Any:
+    if artifact.format != "pt2":
+        return None
+    return Pt2Intermediates(artifact.path, options.get("threads"))

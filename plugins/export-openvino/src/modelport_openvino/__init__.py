@@ -412,6 +412,17 @@ def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> OpenVINORunne
                           output_names=artifact.output_names)
 
 
+@hookimpl
+def load_intermediates(artifact: Artifact, options: Mapping[str, Any]) -> Any:
+    """Module-boundary tensors of an ``openvino`` IR for ``modelport debug``, with the export's precision hint."""
+    if artifact.format != FORMAT:
+        return None
+    from modelport_openvino.intermediates import OpenVINOIntermediates
+
+    return OpenVINOIntermediates(artifact.path, hint=_hint_of(artifact), device=_device_of(artifact, options),
+                                 threads=options.get("threads") or artifact.options.get("threads"))
+
+
 def _missing_device(device: str) -> str | None:
     """Why ``device`` cannot run here, or None. Virtual devices (AUTO, HETERO...) are left to OpenVINO."""
     import openvino as ov

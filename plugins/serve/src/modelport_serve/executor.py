@@ -100,10 +100,6 @@ class LocalExecutor:
             return {"workers": len(self._slots), "ready": sum(s.ready for s in self._slots),
                     "busy": sum(s.job_id is not None for s in self._slots), "warm": self.warm}
 
-    def worker_pids(self) -> list[int]:
-        with self._lock:
-            return [s.process.pid for s in self._slots]
-
     def free_slots(self) -> int:
         with self._lock:
             return sum(1 for s in self._slots if self._idle(s))

@@ -202,12 +202,6 @@ class JobStore:
                                          "result": result or {}})
             return bool(cur.rowcount)
 
-    def requeue(self, job_id: str) -> None:
-        with self._tx() as db:
-            db.execute("UPDATE jobs SET state = ?, started_at = NULL, phase = NULL, worker_pid = NULL WHERE id = ?",
-                       (QUEUED, job_id))
-            self._event(db, job_id, {"type": "state", "state": QUEUED})
-
     def delete(self, job_id: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))

@@ -166,12 +166,7 @@ class ExportService:
             stored = self.config.state_dir / "uploads" / f"{job_id}.pt"
             os.replace(upload, stored)
             checked.data["checkpoint"] = f"upload:{upload_name or 'checkpoint'}"
-        job = self.store.add(checked.data, upload=str(stored) if stored else None, job_id=job_id)
-        self.wake()
-        return job
-
-    def wake(self) -> None:
-        """Nothing to do: the dispatch loop polls; kept so callers need not know that."""
+        return self.store.add(checked.data, upload=str(stored) if stored else None, job_id=job_id)
 
     def cancel_or_delete(self, job_id: str) -> dict[str, Any]:
         """Cancel a queued or running job (kill its worker, remove partial output); delete a finished one."""
