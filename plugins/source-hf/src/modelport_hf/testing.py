@@ -63,6 +63,8 @@ def bert(folder: Path, head: str = "sequence", num_labels: int = 3) -> Path:
     """BERT-style encoder: ``sequence`` / ``token`` / ``qa`` / ``base`` / ``masked`` head, with a tokenizer."""
     import transformers as tf
 
+    if head == "qa":
+        num_labels = 2  # start and end logits: a QA head has exactly two
     cfg = tf.BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=64, type_vocab_size=2,
                         id2label={i: ["negative", "neutral", "positive", "other"][i % 4] + ("" if i < 4 else str(i))
