@@ -13,7 +13,6 @@ import hashlib
 import importlib
 import json
 import re
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -86,8 +85,10 @@ def one_line(text: object, limit: int = 300) -> str:
 
 
 def say(message: str) -> None:
-    """A progress line on stderr (stdout is for results and --json)."""
-    print(message, file=sys.stderr, flush=True)
+    """A progress line on stderr (stdout is for results and --json), shown even while a command captures output."""
+    from modelport.console import say as _say
+
+    _say(message)
 
 
 def base_url(url: object, option: str) -> str:
