@@ -236,8 +236,9 @@ def _split_formats(values: Sequence[str]) -> list[str]:
 def build_input_spec(
     *, inputs: Sequence[str], vision: str | None, text: str | None, batch: int | None, dynamic: Sequence[str],
     dynamic_batch: bool, sample_arrays: Any, model_ref: str | None, config: dict[str, Any], trust_code: bool = False,
+    source_spec: Any = None,
 ) -> Any:
-    """The input spec from --input / --vision / --text / --sample-inputs / a .pt2's own signature."""
+    """The input spec from --input / --vision / --text / --sample-inputs / what the model source knows."""
     from modelport.inputs import InputSpec, parse_input, parse_text, parse_vision, spec_from_samples
 
     given = sum(bool(x) for x in (inputs, vision, text))
@@ -268,6 +269,11 @@ def build_input_spec(
         spec = InputSpec([TensorSpec("input", tuple(shape), "float32")])
     elif sample_arrays is not None:
         spec = spec_from_samples(sample_arrays, batch=b)
+    elif source_spec is not None:
+        spec = source_spec
+        if batch:
+            for t in spec.tensors:
+                t.shape = (batch, *t.shape[1:])
     elif model_ref and model_ref.endswith(".pt2") and Path(model_ref).is_file():
         from modelport.loading import input_spec_from_pt2
 
@@ -330,7 +336,9 @@ _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format
 @click.option("--no-strict", is_flag=True, help="Allow missing/unexpected checkpoint keys.")
 @click.option("--model-kwargs", metavar="JSON", help="Keyword arguments for the model factory.")
 @click.option("--trust-code", "--trust-pickle", "trust_code", is_flag=True,
-              help="Allow loading a MODEL that runs code: a pickled nn.Module, TorchScript, a .pt2 with pickled parts.")
+              help="Allow loading a MODEL that runs code: a pickled nn.Module, TorchScript, a .pt2 with pickled parts, "
+                   "a Hugging Face model's custom code (trust_remote_code).")
+@click.option("--input-text", metavar="TEXT", help="Real text a text model's example inputs are tokenized from (hf:).")
 @click.option("--task", help="classification, detection, segmentation, pose, text-encoding, other...")
 @click.option("--model-name", help="Name recorded in metadata.json and used to publish (default: the model class in snake_case; for a Sequential or an archive, the factory name or file stem).")
 @click.option("--class-names", type=click.Path(), help="Text file (one per line) or JSON list of class names.")
@@ -351,13 +359,15 @@ _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format
 def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...], vision: str | None, text: str | None,
            batch_text: str | None, dynamic: tuple[str, ...], dynamic_batch: bool, sample_inputs: str | None,
            options: tuple[str, ...], config: str | None, checkpoint: str | None, checkpoint_prefix: str | None,
-           no_strict: bool, model_kwargs: str | None, trust_code: bool, task: str | None, model_name: str | None,
+           no_strict: bool, model_kwargs: str | None, trust_code: bool, input_text: str | None, task: str | None,
+           model_name: str | None,
            class_names: str | None, preprocessing: str | None, postprocessing: str | None, output_dir: str | None,
            exports_root: str | None, no_validate: bool, allow_inconclusive: bool, force: bool, atol: float | None,
            rtol: float | None, threads: int | None, run_bench: bool, as_json: bool, quiet: bool) -> int:
     """Export MODEL to one or more formats, validate each artifact, and write metadata.json + export.json.
 
-    MODEL is a .pt2, a TorchScript archive, package.module:factory or path/to/file.py:factory.
+    MODEL is a .pt2, a TorchScript archive, package.module:factory or path/to/file.py:factory, or SOURCE:REF
+    for an installed model source (hf:PATH_OR_ID with modelport-source-hf).
     """
     started = time.perf_counter()
     from modelport.inputs import load_sample_inputs
@@ -405,32 +415,36 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
     samples = None
     if sample_inputs:
         samples = load_sample_inputs(sample_inputs)
-    spec = build_input_spec(inputs=inputs, vision=vision, text=text, batch=batch, dynamic=dynamic,
-                            dynamic_batch=dynamic_batch, sample_arrays=samples, model_ref=model, config=cfg,
-                            trust_code=trust_code)
-    if samples is not None:
-        samples = {n: samples[n] for n in spec.names}
+    spec_args: dict[str, Any] = {"inputs": inputs, "vision": vision, "text": text, "batch": batch, "dynamic": dynamic,
+                                 "dynamic_batch": dynamic_batch, "sample_arrays": samples, "model_ref": model,
+                                 "config": cfg, "trust_code": trust_code}
+    spec = None
+    if inputs or vision or text or cfg.get("input_shape") or samples is not None:  # fail fast, before loading
+        spec = build_input_spec(**spec_args)
+        if samples is not None:
+            samples = {n: samples[n] for n in spec.names}
     from modelport.pipeline import plan_targets
     from modelport.store import safe_name
 
     mname = safe_name(model_name, "--model-name") if model_name else None
     progress = _Progress(quiet or as_json)
     try:
-        from modelport.loading import load_model
-
         progress("loading the model")
         if output_dir is not None or exports_root is not None:  # exit 3 before loading; the name is not needed yet
             plan_targets(list(specs), mname or "model", output_dir, exports_root, force, True if every else None)
-        module, facts = load_model(model, model_kwargs=kwargs, checkpoint=checkpoint, checkpoint_prefix=checkpoint_prefix,
-                                   strict=not no_strict, trust_code=trust_code)
-        facts["model_kwargs"] = kwargs
-        from modelport.pipeline import export as run_export
+        from modelport.sources import export_resolved, resolve
 
-        result = run_export(
-            module, list(specs), spec, output_dir=output_dir, exports_root=exports_root, model_name=mname, task=task,
-            class_names=names, preprocessing=pre or None, postprocessing=post or None, options=options, config=cfg,
+        resolved = resolve(model, host=host, task=task, trust_code=trust_code, input_text=input_text, batch=batch,
+                           model_kwargs=kwargs, checkpoint=checkpoint, checkpoint_prefix=checkpoint_prefix,
+                           strict=not no_strict)
+        if spec is None and not resolved.components:
+            spec = build_input_spec(**spec_args, source_spec=resolved.inputs)
+        result = export_resolved(
+            resolved, list(specs), spec, output_dir=output_dir, exports_root=exports_root,
+            model_name=mname or resolved.model_name, class_names=names,
+            preprocessing=pre or None, postprocessing=post or None, options=options, config=cfg,
             validate=not no_validate, force=force, atol=atol, rtol=rtol, sample_inputs=samples, threads=threads,
-            source=facts, host=host, progress=progress, per_format_dirs=True if every else None,
+            host=host, progress=progress, per_format_dirs=True if every else None,
             allow_inconclusive=allow_inconclusive, nms=nms_cfg,
             **({"extra_batches": batches[1:]} if len(batches) > 1 else {}),
         )

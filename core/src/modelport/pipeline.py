@@ -135,16 +135,21 @@ def run_reference(
     extra_batches: Sequence[int] = DEFAULT_EXTRA_BATCHES,
     n_random_sets: int = 3,
     binding: Binding | None = None,
+    reference_inputs: Sequence[Mapping[str, Any]] | None = None,
 ) -> ReferenceSet:
-    """Make the validation input sets and run PyTorch eager on each (under no_grad), inputs bound by name."""
+    """Make the validation input sets and run PyTorch eager on each (under no_grad), inputs bound by name.
+
+    ``reference_inputs`` (real inputs a model source made: tokenized text, a chain of decoding steps) come
+    first — the first one is also the export's example — then samples, then seeded random sets.
+    """
     import torch
 
     from modelport.outputs import flatten_outputs, to_numpy
 
-    sets: list[dict[str, Any]] = []
+    sets: list[dict[str, Any]] = [{n: s[n] for n in spec.names} for s in reference_inputs or ()]
     if sample_inputs is not None:
         sets.extend(batches_from_samples(sample_inputs, spec.batch_size, limit=n_random_sets))
-    for seed in range(n_random_sets - len(sets)):
+    for seed in range(max(n_random_sets - len(sets), 1 if not sets else 0)):
         sets.append(spec.make_numpy(seed=seed))
     if spec.dynamic_batch:
         for i, b in enumerate(extra_batches):
@@ -619,11 +624,13 @@ def export(
     per_format_dirs: bool | None = None,
     allow_inconclusive: bool = False,
     nms: Any = None,
+    reference_inputs: Sequence[Mapping[str, Any]] | None = None,
 ) -> ExportResult:
     """Export ``model`` to each format, validate, describe and write each export folder atomically.
 
     ``nms`` (True, a dict of :class:`modelport.nms.NMSConfig` fields, or ``-o nms=true`` in ``options``) puts
     non-maximum suppression into the graph of a detector (``task="detection"``).
+    ``reference_inputs``: real input sets (``{name: ndarray}``) used first as the example and for validation.
     """
     import torch
 
@@ -657,10 +664,11 @@ def export(
     progress("running the PyTorch model on the example inputs")
     with capture_fds() as reference_log:  # a model that prints must not reach the terminal or --json stdout
         if validate:
-            ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=extra_batches, binding=binding)
+            ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=extra_batches, binding=binding,
+                                reference_inputs=reference_inputs)
         else:  # one set: enough for output names and shapes, and for a later `modelport validate`
             ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=(), n_random_sets=1,
-                                binding=binding)
+                                binding=binding, reference_inputs=list(reference_inputs or ())[:1])
     example = inputs.to_torch(ref.inputs[0])
     sample_sets = batches_from_samples(sample_inputs, 1) if sample_inputs is not None else None
     classifier = task in ("classification", "text-classification")

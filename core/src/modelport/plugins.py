@@ -28,6 +28,7 @@ from modelport.types import Availability, FormatSpec, PublisherSpec
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "modelport.builtin.pt2",
     "modelport.builtin.file_publisher",
+    "modelport.builtin.sources",
 )
 
 
@@ -81,6 +82,7 @@ class PluginHost:
         self.plugins: list[PluginInfo] = []
         self._formats: dict[str, tuple[FormatSpec, str]] | None = None
         self._publishers: dict[str, tuple[PublisherSpec, str]] | None = None
+        self._sources: dict[str, tuple[Any, str]] | None = None
         for module_name in builtins:
             self._register_builtin(module_name)
         if load_entry_points:
@@ -211,7 +213,18 @@ class PluginHost:
             self._publishers = self._collect("register_publishers", "scheme")
         return self._publishers
 
+    @property
+    def sources(self) -> dict[str, tuple[Any, str]]:
+        """Model source name → (SourceSpec, owning plugin name); see :mod:`modelport.sources`."""
+        if self._sources is None:
+            self._sources = self._collect("register_sources", "name")
+        return self._sources
+
     # ------------------------------------------------------------------ status
+
+    def availability_of(self, check: Any) -> Availability:
+        """Run a cheap availability check; one that raises or returns the wrong type is 'unavailable'."""
+        return self._availability(check)[0]
 
     def _availability(self, check: Any) -> tuple[Availability, str | None]:
         try:
