@@ -82,10 +82,18 @@ def test_two_exports_as_release_assets_with_notes_then_pull_and_validate(
     assert rel["name"] == "small_cnn v1"
     got = gh.asset_bytes(REPO, "v1")
     for leaf, d in (("pt2-dynamic", exports.dynamic), ("pt2-strict", exports.strict)):
-        for name in ("model.pt2", "metadata.json", "export.json"):
+        for name in ("model.pt2", "metadata.json"):
             assert got[f"{leaf}.{name}"] == (d / name).read_bytes()
+        local = json.loads((d / "export.json").read_text())
+        published = json.loads(got[f"{leaf}.export.json"])
+        assert Path(local["source"]["reference"].rsplit(":", 1)[0]).is_absolute()
+        assert not Path(published["source"]["reference"].rsplit(":", 1)[0]).is_absolute(), "no local paths published"
+        assert "seal" not in published and published["files"] == local["files"]
         with zipfile.ZipFile(io.BytesIO(got[f"small_cnn-{leaf}.zip"])) as zf:
-            assert {n: zf.read(n) for n in zf.namelist()} == {f"small_cnn-{leaf}/{k}": v for k, v in folder_files(d).items()}
+            inside = {n: zf.read(n) for n in zf.namelist()}
+        assert inside.pop(f"small_cnn-{leaf}/export.json") == got[f"{leaf}.export.json"]
+        expected = {f"small_cnn-{leaf}/{k}": v for k, v in folder_files(d).items() if k != "export.json"}
+        assert inside == expected
     assert len(got) == 8
     up = gh.calls("POST", r"^/uploads/")
     assert all(u.headers.get("content-length") == str(len(u.body)) for u in up), "uploads carry Content-Length"
@@ -107,7 +115,9 @@ def test_two_exports_as_release_assets_with_notes_then_pull_and_validate(
         dest = tmp_path / f"pulled-{leaf}"
         p = run_cli(env, "pull", f"github://{REPO}@v1", str(dest), "--folder", leaf, "--api-url", gh.url)
         assert p.code == 0, p.stderr
-        assert folder_files(dest) == folder_files(d)
+        pulled = folder_files(dest)
+        assert pulled.pop("export.json") == got[f"{leaf}.export.json"], "the published record, without local paths"
+        assert pulled == {k: v for k, v in folder_files(d).items() if k != "export.json"}
         v = run_cli(env, "validate", str(dest))
         assert v.code == 0, v.stderr
         assert "pt2: passed" in v.stdout

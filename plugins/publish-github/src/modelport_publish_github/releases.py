@@ -324,17 +324,34 @@ class Asset:
     content_type: str
 
 
-def zip_export(bundle: ExportBundle, dest: Path, top: str) -> Path:
+def zip_export(bundle: ExportBundle, dest: Path, top: str, replaced: Mapping[str, Path] | None = None) -> Path:
     """A zip of the export folder with fixed times, modes and order, stored (not deflated): byte-identical
-    for identical exports on any machine, so a re-publish is recognised by sha256."""
+    for identical exports on any machine, so a re-publish is recognised by sha256. ``replaced`` maps a file's
+    relative name to the file published in its place (export.json without local paths)."""
+    replaced = replaced or {}
     with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_STORED) as zf:
         for f in sorted(bundle.files, key=lambda x: x.rel):
             info = zipfile.ZipInfo(f"{top}/{f.rel}", date_time=(1980, 1, 1, 0, 0, 0))
             info.external_attr = (stat.S_IFREG | 0o644) << 16
             info.create_system = 3
-            with open(f.path, "rb") as src, zf.open(info, "w", force_zip64=f.size > (1 << 31)) as out:
+            path = replaced.get(f.rel, f.path)
+            with open(path, "rb") as src, zf.open(info, "w", force_zip64=Path(path).stat().st_size > (1 << 31)) as out:
                 shutil.copyfileobj(src, out, CHUNK)
     return dest
+
+
+def _public_record_file(bundle: ExportBundle, folder: Path) -> dict[str, Path]:
+    """export.json as published (no absolute local paths, no machine seal), written under ``folder``."""
+    if not bundle.record or not any(f.rel == "export.json" for f in bundle.files):
+        return {}
+    import json
+
+    from modelport.publishing import public_record
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "export.json"
+    out.write_text(json.dumps(public_record(bundle.record), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return {"export.json": out}
 
 
 def plan_assets(bundles: list[ExportBundle], scratch: Path) -> list[Asset]:
@@ -344,13 +361,18 @@ def plan_assets(bundles: list[ExportBundle], scratch: Path) -> list[Asset]:
     for b in bundles:
         leaf = b.folder.replace("/", "-") if b.folder else b.format
         prefix = f"{leaf}." if several else ""
+        replaced = _public_record_file(b, scratch / f"record-{leaf}")
         for f in b.files:
             if "/" in f.rel or f.rel in ("reference.npz", "bench.json"):
                 continue  # nested files (model.mlpackage/...) and test data travel in the zip
             ctype = "application/json" if f.rel.endswith(".json") else "application/octet-stream"
-            assets.append(Asset(prefix + f.rel, f.path, f.size, f.sha256, ctype))
+            if f.rel in replaced:
+                path = replaced[f.rel]
+                assets.append(Asset(prefix + f.rel, path, path.stat().st_size, sha256_file(path), ctype))
+            else:
+                assets.append(Asset(prefix + f.rel, f.path, f.size, f.sha256, ctype))
         top = f"{b.model_name}-{leaf}"
-        z = zip_export(b, scratch / f"{top}.zip", top)
+        z = zip_export(b, scratch / f"{top}.zip", top, replaced)
         assets.append(Asset(f"{top}.zip", z, z.stat().st_size, sha256_file(z), "application/zip"))
     names = [a.name for a in assets]
     dupes = sorted({n for n in names if names.count(n) > 1})
