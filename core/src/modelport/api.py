@@ -27,11 +27,18 @@ def export(
     """Export an ``nn.Module`` to each format, validate each artifact and write its folder.
 
     ``result["onnx"].artifact_path``, ``result["onnx"].validation.max_abs_diff``, ``result.metadata_path``.
+    ``options`` is per format (``{"onnx": {"opset": 17}}``), for every format that has the option
+    (``{"strict": True}``), or the CLI's ``["onnx.opset=17"]``; unknown keys are a ConfigError.
     Failures are in each FormatResult (``status``, ``error``, ``exit_code``), not raised, so one bad
     format never hides the others; configuration errors (unknown format...) raise ConfigError.
     """
     if isinstance(formats, str):
         formats = [f for f in formats.split(",") if f]
+    if not isinstance(inputs, InputSpec):
+        raise ConfigError(
+            f"inputs must be a modelport.InputSpec (modelport.vision(3, 224, 224), modelport.text(128), "
+            f"modelport.InputSpec([modelport.TensorSpec('x', (1, 8), 'float32')])), got {type(inputs).__name__}; "
+            "real example tensors go in sample_inputs={name: array}")
     return _export(model, formats, inputs, output_dir=output_dir, **kwargs)
 
 

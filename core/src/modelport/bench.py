@@ -6,6 +6,7 @@ a row agree within 10% (or the time bound is hit). PyTorch eager runs on the sam
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -171,7 +172,7 @@ def bench_dirs(
                              "max_abs_diff": 0.0, "parity": "reference", "runtime": f"torch {torch.__version__}",
                              **_throughput(t, b), "speedup": 1.0})
             progress(f"{artifact.format}: batch {b}")
-            t = time_runner(lambda r=runner, x=inputs: r(x), max_seconds=max_seconds)
+            t = time_runner(functools.partial(runner, inputs), max_seconds=max_seconds)
             base = eager_done.get(source_key, {}).get(b)
             rows.append({
                 "export_dir": str(d), "format": artifact.format, "precision": artifact.precision, "batch": b,
@@ -211,7 +212,7 @@ def render_table(rows: Sequence[Mapping[str, Any]]) -> Any:
     """A rich table: format, precision, size, parity, p50, p90, throughput, speed-up; best row marked."""
     from rich.table import Table
 
-    from modelport.cli import _fmt_bytes
+    from modelport.text import human_size
 
     table = Table(title="Benchmark (latency per call; speed-up vs PyTorch eager)", title_justify="left")
     for col in ("", "format", "precision", "batch", "size", "parity (max abs)", "p50 ms", "p90 ms", "p99 ms",
@@ -226,7 +227,7 @@ def render_table(rows: Sequence[Mapping[str, Any]]) -> Any:
             parity = f"{parity} ({r['max_abs_diff']:.1e})"
         table.add_row(
             "★" if r.get("best") else "", r["format"], r.get("precision") or "", str(r["batch"]),
-            _fmt_bytes(r.get("size_bytes")), parity, f"{r['p50_ms']:.3f}", f"{r['p90_ms']:.3f}", f"{r['p99_ms']:.3f}",
+            human_size(r.get("size_bytes"), ""), parity, f"{r['p50_ms']:.3f}", f"{r['p90_ms']:.3f}", f"{r['p99_ms']:.3f}",
             f"{r['throughput']:.1f}" if r.get("throughput") else "", f"{r['speedup']:.2f}x" if r.get("speedup") else "",
         )
     return table

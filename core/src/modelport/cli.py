@@ -15,18 +15,9 @@ import click
 
 from modelport import __version__
 from modelport.errors import ConfigError, ModelportError
+from modelport.text import human_size, redact
 
 EXIT_OK, EXIT_EXPORT, EXIT_VALIDATION, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-_SECRET_ENV = ("HF_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "HUGGING_FACE_HUB_TOKEN")
-
-
-def redact(text: str) -> str:
-    """Remove any token value found in the environment from text we are about to print."""
-    for name in _SECRET_ENV:
-        value = os.environ.get(name)
-        if value and len(value) >= 4:
-            text = text.replace(value, "***")
-    return text
 
 
 def _err(message: str) -> None:
@@ -34,21 +25,39 @@ def _err(message: str) -> None:
 
 
 class ModelportGroup(click.Group):
-    """Maps exceptions to exit codes in one place; usage errors are configuration errors (3)."""
+    """Maps exceptions to exit codes in one place; usage errors are configuration errors (3).
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        kwargs["standalone_mode"] = False
-        debug = "--debug" in sys.argv
+    Runs the same in a terminal and in-process (click's ``CliRunner``, :func:`modelport.testing.run_cli`):
+    ``--debug`` is read from the arguments given to ``main`` (``sys.argv`` only when none are given), and
+    the SIGINT handler it installs is put back when ``main`` returns.
+    """
+
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         import signal
 
         from modelport import store
 
+        kwargs["standalone_mode"] = False
+        argv = list(sys.argv[1:] if args is None else args)
+        global _DEBUG
+        previous_debug, _DEBUG = _DEBUG, "--debug" in argv
         try:
-            signal.signal(signal.SIGINT, store.on_sigint)
+            previous_handler = signal.signal(signal.SIGINT, store.on_sigint)
         except ValueError:  # not the main thread (embedded use): keep the default handler
-            pass
+            previous_handler = None
         try:
-            rv = super().main(*args, **kwargs)
+            return self._run(argv, *rest, **kwargs)
+        finally:
+            _DEBUG = previous_debug
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
+
+    def _run(self, argv: list[str], *rest: Any, **kwargs: Any) -> Any:
+        from modelport import store
+
+        debug = _DEBUG
+        try:
+            rv = super().main(argv, *rest, **kwargs)
             if isinstance(rv, int):
                 sys.exit(rv)
             return rv
@@ -83,6 +92,10 @@ class ModelportGroup(click.Group):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             _err(f"unexpected {type(exc).__name__}: {first} (run with --debug for the traceback)")
             sys.exit(EXIT_EXPORT)
+
+
+# True while a command given --debug runs (anywhere on its command line, as before).
+_DEBUG = False
 
 
 def _interrupted() -> NoReturn:
@@ -126,16 +139,27 @@ def main(debug: bool) -> None:
 
 
 def _status_style(status: str) -> str:
-    return {"available": "green", "unavailable": "yellow", "not installed": "dim", "broken": "red"}.get(status, "")
+    return {"available": "green", "unavailable": "yellow", "not installed": "dim", "broken": "red", "conflict": "red"}.get(status, "")
 
 
 @main.command()
+@click.argument("format_name", metavar="[FORMAT]", required=False)
+@click.option("--options", "show_options", is_flag=True, help="List every option of each format (or of FORMAT): type, default, help.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
-def formats(as_json: bool) -> None:
-    """List every format and publish target with its status on this machine."""
+def formats(format_name: str | None, show_options: bool, as_json: bool) -> None:
+    """List every format and publish target with its status on this machine.
+
+    With --options (or a FORMAT), list the options of every format and publisher (or of FORMAT) instead:
+    name, type, default, the other keys that set it, help — what -o and --config accept.
+    """
     from modelport.plugins import get_plugin_manager
 
     host = get_plugin_manager()
+    if show_options or format_name:
+        from modelport.option_help import print_format_options
+
+        print_format_options(host, format_name, as_json)
+        return
     rows = host.format_statuses()
     pubs = host.publisher_statuses()
     if as_json:
@@ -198,7 +222,7 @@ def plugins(as_json: bool) -> None:
     for col in ("name", "distribution", "version", "status", "hooks / error"):
         table.add_column(col)
     for p in host.plugins:
-        table.add_row(p.name, p.distribution or "", p.version or "", f"[{'red' if p.status == 'broken' else ''}]{p.status}[/]",
+        table.add_row(p.name, p.distribution or "", p.version or "", f"[{'red' if p.status in ('broken', 'conflict') else ''}]{p.status}[/]",
                       p.error or ", ".join(p.hooks))
     _stdout().print(table)
 
@@ -257,11 +281,12 @@ def build_input_spec(
         from modelport.loading import input_spec_from_pt2
 
         try:
-            spec = input_spec_from_pt2(model_ref)
+            found = input_spec_from_pt2(model_ref)
         except Exception:
-            spec = None
-        if spec is None:
+            found = None
+        if found is None:
             raise ConfigError("could not read the input shapes from the .pt2; give --input NAME:SHAPE[:DTYPE]")
+        spec = found
     else:
         raise ConfigError("no input spec: give --input NAME:1x3x224x224[:float32], --vision 3x224x224 or --text SEQ_LEN[:VOCAB]")
     if dynamic_batch or config.get("dynamic_axes") is True or config.get("dynamic") is True:
@@ -348,7 +373,7 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
     MODEL is a .pt2, a TorchScript archive, package.module:factory or path/to/file.py:factory.
     """
     from modelport.inputs import load_sample_inputs
-    from modelport.loading import parse_model_kwargs
+    from modelport.loading import is_model_archive, parse_model_kwargs
     from modelport.metadata import parse_json_object, read_class_names
     from modelport.plugins import get_plugin_manager
 
@@ -360,7 +385,7 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
     if not fmts:
         raise ConfigError("no format given; use -f onnx,pt2 (see `modelport formats`)")
     if model is None:
-        if checkpoint and (checkpoint.endswith((".pt2", ".ts", ".torchscript", ".jit")) or _is_archive(checkpoint)):
+        if checkpoint and (checkpoint.endswith((".pt2", ".ts", ".torchscript", ".jit")) or is_model_archive(checkpoint)):
             model, checkpoint = checkpoint, None
         else:
             raise ConfigError("missing MODEL (a .pt2, TorchScript file, module:factory or file.py:factory)")
@@ -426,29 +451,12 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
     return result.exit_code
 
 
-def _is_archive(path: str) -> bool:
-    from modelport.loading import _archive_kind
-
-    p = Path(path)
-    return p.is_file() and _archive_kind(p) in ("pt2", "torchscript")
-
-
 def _default_model_name(ref: str) -> str:
     from modelport.store import slug
 
     if ":" in ref and not Path(ref).exists():
         return slug(ref.rsplit(":", 1)[1].replace(".", "_"))
     return slug(Path(ref).stem)
-
-
-def _fmt_bytes(n: int | None) -> str:
-    if n is None:
-        return ""
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return ""
 
 
 def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = None) -> None:
@@ -477,7 +485,7 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
             table.add_row(
                 fmt, f"[{style}]{r.status}[/]", f"{comp.max_abs_diff:.2e}" if comp else "",
                 (comp.rule if comp else (r.validation_note or "")),
-                _fmt_bytes((r.record.get("sizes") or {}).get("total_bytes")) if r.path else "",
+                human_size((r.record.get("sizes") or {}).get("total_bytes"), "") if r.path else "",
                 str((r.record.get("timings") or {}).get("export_s", "")) if r.path else "",
                 str(r.path) if r.path else "",
             )
@@ -489,7 +497,7 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
     for r in result.values():
         if r.error:
             _err(r.error)
-            if "--debug" in sys.argv and r.record.get("debug_traceback"):
+            if _DEBUG and r.record.get("debug_traceback"):
                 click.echo(redact(r.record.get("log") or ""), err=True)
                 click.echo(redact(r.record["debug_traceback"]), err=True)
 

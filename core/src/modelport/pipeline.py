@@ -27,7 +27,7 @@ from modelport.errors import (
 )
 from modelport.inputs import InputSpec, batches_from_samples
 from modelport.loading import set_eval
-from modelport.metadata import SCHEMA_VERSION, check, merge_plugin_fields
+from modelport.metadata import SCHEMA_VERSION, Contribution, check, merge_plugin_fields
 from modelport.options import resolve_options
 from modelport.plugins import PluginHost, get_plugin_manager
 from modelport.store import (
@@ -280,7 +280,7 @@ class CapturedOutput:
         self.text = ""
 
     def tail(self, limit: int = 4000) -> str:
-        from modelport.cli import redact
+        from modelport.text import redact
 
         return redact(self.text[-limit:])
 
@@ -302,21 +302,45 @@ def capture_fds() -> Iterator[CapturedOutput]:
         with contextlib.suppress(Exception):
             stream.flush()
     saved = [os.dup(1), os.dup(2)]
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
+    with tempfile.TemporaryFile(mode="w+b") as tmp, contextlib.ExitStack() as python_level:
         try:
             os.dup2(tmp.fileno(), 1)
             os.dup2(tmp.fileno(), 2)
+            _redirect_python_streams(python_level, tmp.fileno())
             yield out
         finally:
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(Exception):
                     stream.flush()
+            python_level.close()
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
             os.close(saved[0])
             os.close(saved[1])
             tmp.seek(0)
             out.text = tmp.read().decode("utf-8", "replace")
+
+
+def _redirect_python_streams(stack: contextlib.ExitStack, fd: int) -> None:
+    """Send sys.stdout/sys.stderr to ``fd`` too when they are not fds 1 and 2 themselves.
+
+    In a terminal they are, and the fd redirection catches Python's prints; in-process (click's CliRunner,
+    a notebook, pytest) they are other objects, which would show what converters print.
+    """
+    import io
+    import sys
+
+    def on_fd(stream: object, number: int) -> bool:
+        try:
+            return stream.fileno() == number  # type: ignore[attr-defined]
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            return False
+
+    if on_fd(sys.stdout, 1) and on_fd(sys.stderr, 2):
+        return
+    text = stack.enter_context(open(fd, "w", encoding="utf-8", errors="replace", closefd=False, buffering=1))  # noqa: SIM115
+    stack.enter_context(contextlib.redirect_stdout(text))
+    stack.enter_context(contextlib.redirect_stderr(text))
 
 
 def call_hook(host: PluginHost, fmt: str, hook: str, **kwargs: Any) -> Any:
@@ -351,14 +375,19 @@ def _plugin_failure(host: PluginHost, fmt: str, hook: str, exc: BaseException) -
     raise err from exc
 
 
-def describe(host: PluginHost, artifact: Artifact, request: ExportRequest | None) -> list[Any]:
-    """Call every describe_metadata implementation; one that raises or returns a non-dict is named."""
+def describe(host: PluginHost, artifact: Artifact, request: ExportRequest | None) -> list[Contribution]:
+    """Call every describe_metadata implementation; one that raises or returns a non-dict is named.
+
+    Each result is tagged with its plugin and whether that plugin owns the artifact's format, which decides
+    what it may contribute (:func:`modelport.metadata.admit`).
+    """
+    owner = (host.formats.get(artifact.format) or (None, None))[1]
     contributed = []
     for impl in reversed(host.pm.hook.describe_metadata.get_hookimpls()):
         if impl.hookwrapper or getattr(impl, "wrapper", False):
             continue
         try:
-            value = impl.function(artifact=artifact, request=request)
+            value = host.call_impl("describe_metadata", impl, artifact=artifact, request=request)
         except ModelportError:
             raise
         except Exception as exc:
@@ -370,7 +399,8 @@ def describe(host: PluginHost, artifact: Artifact, request: ExportRequest | None
         if value is not None and not isinstance(value, Mapping):
             raise PluginContractError(f"plugin {host.label(impl.plugin_name)} broke the contract: describe_metadata "
                                       f"returned {type(value).__name__}, expected a dict or None")
-        contributed.append(value)
+        if value:
+            contributed.append(Contribution(host.label(impl.plugin_name), value, impl.plugin_name == owner))
     return contributed
 
 
@@ -607,7 +637,7 @@ def export(
     preprocessing: Mapping[str, Any] | None = None,
     postprocessing: Mapping[str, Any] | None = None,
     task_extras: Mapping[str, Any] | None = None,
-    options: Sequence[str] = (),
+    options: Sequence[str] | Mapping[str, Any] = (),
     config: Mapping[str, Any] | None = None,
     validate: bool = True,
     force: bool = False,
@@ -728,6 +758,7 @@ def _export_one(
         artifact.options["threads"] = threads
         notes = list(dict.fromkeys([*request._notes, *artifact.warnings, *caught]))
 
+        note: str | None
         status, comp, run, note = "not-validated", None, None, "validation disabled (--no-validate)"
         vlog = CapturedOutput()
         if validate:

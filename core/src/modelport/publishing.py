@@ -15,14 +15,17 @@ import json
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from modelport.errors import ConfigError, PublishError
 from modelport.hookspecs import hookimpl
+from modelport.store import safe_relpath as store_safe_relpath
 from modelport.store import sha256_file
+from modelport.text import human_size, one_line
+from modelport.text import redact as redact  # publishers import it from here
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelport.types import PublisherSpec, PublishResult, PullResult, Target
@@ -37,13 +40,8 @@ T = TypeVar("T")
 
 
 def safe_relpath(rel: str, what: str = "file name") -> str:
-    """A relative POSIX path that stays inside its folder: no ``..``, no absolute path, no backslash."""
-    if not isinstance(rel, str) or not rel or rel.startswith(("/", "\\")) or "\\" in rel or "\x00" in rel:
-        raise PublishError(f"refusing {what} {rel!r}: it would write outside its folder")
-    parts = PurePosixPath(rel).parts
-    if any(p in ("", ".", "..") for p in parts) or ":" in parts[0] or rel.endswith("/"):
-        raise PublishError(f"refusing {what} {rel!r}: it would write outside its folder")
-    return rel
+    """:func:`modelport.store.safe_relpath` raising PublishError: a path from a remote that stays in its folder."""
+    return store_safe_relpath(rel, what, PublishError)
 
 
 def git_blob_sha1(path: Path) -> str:
@@ -54,35 +52,6 @@ def git_blob_sha1(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def human_size(n: int | float | None) -> str:
-    """1536 → '1.5 KiB'."""
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"  # pragma: no cover
-
-
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Replace every secret found in ``text`` with ``***``."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
-
-
-def one_line(text: object, limit: int = 300) -> str:
-    """The first non-empty line of a message, shortened."""
-    for line in str(text).splitlines():
-        if line.strip():
-            line = line.strip()
-            return line if len(line) <= limit else line[: limit - 3] + "..."
-    return ""
 
 
 def say(message: str) -> None:
