@@ -63,9 +63,15 @@ def _local_deps(plugin: str) -> list[str]:
     return local
 
 
+# Tests start many processes (CLI children, exports side by side) on a small shared machine: with a pool per
+# process sized to every core, OpenBLAS fails pthread_create (EAGAIN) and children hang. One thread each, unless
+# a test asks for more (--threads); a value set by the caller wins.
+THREAD_CAPS = {name: os.environ.get(name, "1") for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
 def _pytest(session: nox.Session, *paths: str) -> None:
     args = session.posargs or ["-q", *paths]
-    session.run("python", "-m", "pytest", *args, env={"MPLBACKEND": "Agg"})
+    session.run("python", "-m", "pytest", *args, env={"MPLBACKEND": "Agg", **THREAD_CAPS})
 
 
 @nox.session

@@ -1,6 +1,6 @@
 """Regenerate every generated page of the docs from the code, or check that they are current.
 
-    python docs/gen.py           # rewrite docs/cli.md, docs/metadata.md and the generated blocks of docs/plugins.md
+    python docs/gen.py           # rewrite docs/cli.md, docs/errors.md, docs/metadata.md and the generated blocks of docs/plugins.md
     python docs/gen.py --check   # exit 1 naming each page that is out of date (the core tests check the same)
 """
 
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import gen_cli
+import gen_errors
 import gen_metadata
 import gen_plugins
 
@@ -17,7 +18,7 @@ import gen_plugins
 def pages() -> list[tuple[Path, str]]:
     """(page, its text as the code says it should be) for each generated page."""
     current = gen_plugins.OUT.read_text(encoding="utf-8")
-    return [(gen_cli.OUT, gen_cli.render()), (gen_metadata.OUT, gen_metadata.render()),
+    return [(gen_cli.OUT, gen_cli.render()), (gen_errors.OUT, gen_errors.render()), (gen_metadata.OUT, gen_metadata.render()),
             (gen_plugins.OUT, gen_plugins.render(current))]
 
 

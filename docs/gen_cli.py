@@ -91,6 +91,7 @@ def render() -> str:
     body: list[Any] = []
     ctx = click.Context(main, info_name="modelport")
     toc = [f"- [`modelport {name}`](#modelport-{name.replace(' ', '-')}) — "
-           f"{(main.get_command(ctx, name).get_short_help_str(limit=100))}" for name in main.list_commands(ctx)]
+           f"{(main.get_command(ctx, name).get_short_help_str(limit=100))}" for name in main.list_commands(ctx)
+           if not main.get_command(ctx, name).hidden]
     body += _command(main, ["modelport"], None)
     return HEADER + "\n" + "\n".join(toc) + "\n\n" + "\n".join(body).rstrip() + "\n"

@@ -14,6 +14,11 @@ from modelport import testing
 settings.register_profile("modelport", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("modelport")
 
+# CLI children inherit these: one OpenMP/BLAS thread each unless a test asks for more (--threads). Dozens of
+# processes with a pool per core made OpenBLAS fail pthread_create (EAGAIN) on the 2-core CI machine.
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "models.py"
 CNN = f"{EXAMPLES}:small_cnn"

@@ -85,7 +85,7 @@ CASES = [
     ("dynamic axis out of range", ["export", CNN, *V, "--dynamic", "input:7", "-f", "pt2"], 3, "no axis 7"),
     ("unknown format", ["export", CNN, *V, "-f", "banana"], 3, "unknown format 'banana'"),
     ("no format", ["export", CNN, *V], 3, "no format"),
-    ("format not installed", ["export", CNN, *V, "-f", "coreml"], 3, "pip install modelport-export-coreml"),
+    ("format not installed", ["export", CNN, *V, "-f", "coreml"], 3, r"pip install .*(modelport-export-coreml|plugins/export-coreml)"),
     ("invalid export config", ["export", CNN, *V, "-f", "pt2", "--export-config", "{not json"], 3, "not valid JSON"),
     ("export config not object", ["export", CNN, *V, "-f", "pt2", "--export-config", "[1]"], 3, "JSON object"),
     ("unknown option", ["export", CNN, *V, "-f", "pt2", "-o", "frobnicate=1"], 3, "unknown option 'frobnicate'"),

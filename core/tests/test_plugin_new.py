@@ -1,4 +1,4 @@
-"""``modelport plugin new``: the generated distribution installs with pip and passes its own tests as generated."""
+"""``modelport plugins new``: the generated distribution installs with pip and passes its own tests as generated."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from conftest import run_cli
 
 
 def test_generates_a_distribution_with_entry_point(tmp_path):
-    r = run_cli("plugin", "new", "acme-fmt", "--display-name", "Acme Format", "--output-dir", str(tmp_path / "p"))
+    r = run_cli("plugins", "new", "acme-fmt", "--display-name", "Acme Format", "--output-dir", str(tmp_path / "p"))
     assert r.returncode == 0, r.stderr
     root = tmp_path / "p"
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
@@ -37,7 +37,7 @@ def test_generates_a_distribution_with_entry_point(tmp_path):
     (["1fmt"], "use lower-case letters"),
 ])
 def test_refuses_bad_or_taken_names(tmp_path, args, message):
-    r = run_cli("plugin", "new", *args, "--output-dir", str(tmp_path / "p"))
+    r = run_cli("plugins", "new", *args, "--output-dir", str(tmp_path / "p"))
     assert r.returncode == 3
     assert message in r.stderr
     assert not (tmp_path / "p").exists()
@@ -46,7 +46,7 @@ def test_refuses_bad_or_taken_names(tmp_path, args, message):
 def test_refuses_a_non_empty_folder_without_force(tmp_path):
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "keep.txt").write_text("mine")
-    r = run_cli("plugin", "new", "zed", "--output-dir", str(tmp_path / "p"))
+    r = run_cli("plugin", "new", "zed", "--output-dir", str(tmp_path / "p"))  # the old spelling still works
     assert r.returncode == 3 and "--force" in r.stderr
     r = run_cli("plugin", "new", "zed", "--output-dir", str(tmp_path / "p"), "--force")
     assert r.returncode == 0, r.stderr
@@ -65,7 +65,7 @@ def _pip_install_target(src, site) -> None:
 
 def test_generated_plugin_installs_and_passes_its_own_tests(tmp_path):
     root = tmp_path / "modelport-export-gen"
-    r = run_cli("plugin", "new", "gen", "--output-dir", str(root))
+    r = run_cli("plugins", "new", "gen", "--output-dir", str(root))
     assert r.returncode == 0, r.stderr
     site = tmp_path / "site"
     _pip_install_target(root, site)
@@ -89,7 +89,7 @@ def test_generated_plugin_installs_and_passes_its_own_tests(tmp_path):
 def test_generated_code_is_ruff_clean(tmp_path):
     if importlib.util.find_spec("ruff") is None:
         pytest.skip("ruff is not installed in this environment")
-    r = run_cli("plugin", "new", "tidy", "--output-dir", str(tmp_path / "p"))
+    r = run_cli("plugins", "new", "tidy", "--output-dir", str(tmp_path / "p"))
     assert r.returncode == 0, r.stderr
     from conftest import ROOT
 

@@ -31,7 +31,7 @@ def test_core_alone_lists_builtins_available_and_catalog_not_installed(cli):
                        ("executorch", "modelport-export-executorch")]:
         assert by_name[name]["status"] in ("not installed", "unavailable"), name
         if by_name[name]["status"] == "not installed":
-            assert by_name[name]["fix"] == f"pip install {dist}"
+            assert by_name[name]["fix"] == modelport.install_hint(dist)
     pubs = {p["name"]: p for p in data["publishers"]}
     assert pubs["file"]["status"] == "available"
     assert pubs["hf"]["status"] in ("not installed", "unavailable")
@@ -42,7 +42,59 @@ def test_formats_table_shows_install_command(cli):
     r = cli("formats", env={"MODELPORT_LOAD_PLUGINS": "", "COLUMNS": "250"})
     assert r.returncode == 0
     assert "pt2" in r.stdout and "available" in r.stdout
-    assert "not installed" in r.stdout
+    rows = json.loads(cli("formats", "--json", env={"MODELPORT_LOAD_PLUGINS": ""}).stdout)["formats"]
+    missing = [f for f in rows if f["status"] == "not installed"]
+    for f in missing:  # the fix shows whole, brackets and all, as a note under the table
+        assert f["fix"] in r.stdout, (f["fix"], r.stdout)
+    if not missing:  # everything is installed here: disabled plugins say why
+        assert "disabled by MODELPORT_LOAD_PLUGINS" in r.stdout
+
+
+def test_tables_render_without_json(cli):
+    """Every table command prints its table (a rich markup error once crashed `plugins` in every install)."""
+    for args in (["formats"], ["plugins"]):
+        r = cli(*args)
+        assert r.returncode == 0, (args, r.stderr)
+        assert r.stderr == "", (args, r.stderr)
+    r = cli("plugins")
+    assert "pt2" in r.stdout and "builtin" in r.stdout and "file_publisher" in r.stdout
+
+
+def test_install_hint_names_the_checkout_folder_or_the_distribution(tmp_path, monkeypatch):
+    """From a source checkout the hint is the plugin's folder with the repo's constraints (relative when the
+    user is inside the checkout); from a package index it is the distribution's name."""
+    from modelport import catalog
+
+    root = tmp_path / "repo"
+    for folder in ("core", "plugins/export-onnx", "plugins/export-tensorrt"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "pyproject.toml").write_text("[project]\n")
+    (root / "constraints.txt").write_text("torch==2.13.0\n")
+    assert catalog._checkout_of(root / "core") == root
+    monkeypatch.setattr(catalog, "source_checkout", lambda: root)
+    monkeypatch.chdir(root)
+    assert modelport.install_hint("modelport-export-onnx") == "pip install -c ./constraints.txt ./plugins/export-onnx"
+    assert modelport.install_hint("modelport-export-tensorrt", extra="runtime", index_url="https://pypi.nvidia.com") == (
+        "pip install -c ./constraints.txt './plugins/export-tensorrt[runtime]' --extra-index-url https://pypi.nvidia.com")
+    assert modelport.install_hint("modelport", extra="plot") == "pip install -c ./constraints.txt './core[plot]'"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert modelport.install_hint("modelport-export-onnx") == (
+        f"pip install -c {root / 'constraints.txt'} {root / 'plugins' / 'export-onnx'}")
+    # a distribution the checkout does not hold, and no checkout at all: the name on an index
+    assert modelport.install_hint("modelport-export-tflite") == "pip install modelport-export-tflite"
+    monkeypatch.setattr(catalog, "source_checkout", lambda: None)
+    assert modelport.install_hint("modelport-export-onnx") == "pip install modelport-export-onnx"
+    assert modelport.install_hint("modelport-export-tensorrt", extra="runtime") == "pip install 'modelport-export-tensorrt[runtime]'"
+
+
+def test_this_install_is_recognised_as_a_source_checkout():
+    """The test environments install core/ from this repository (editable or not): hints point at its folders."""
+    from conftest import ROOT
+    from modelport import catalog
+
+    catalog.source_checkout.cache_clear()
+    assert catalog.source_checkout() == ROOT
 
 
 def test_formats_does_not_import_torch():
@@ -166,7 +218,7 @@ def test_every_hookspec_has_a_docstring_and_is_callable_through_the_manager(tmp_
 
 def test_require_format_errors_are_config_errors():
     host = PluginHost(load_entry_points=False)
-    with pytest.raises(modelport.ConfigError, match="not installed: pip install modelport-export-onnx"):
+    with pytest.raises(modelport.ConfigError, match=r"not installed: pip install .*(modelport-export-onnx|plugins/export-onnx)"):
         host.require_format("onnx")
     with pytest.raises(modelport.ConfigError, match="unknown format 'zzz'"):
         host.require_format("zzz")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from modelport.catalog import install_hint
 from modelport.errors import (
     ConfigError,
     ExportFailed,
@@ -31,7 +32,9 @@ from modelport.types import (
     Availability,
     ExportRequest,
     FormatSpec,
+    ModelEntry,
     OptionSpec,
+    PublishedExport,
     PublisherSpec,
     PublishResult,
     PullResult,
@@ -46,9 +49,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "NAME", "Artifact", "Availability", "ConfigError", "ExportFailed", "ExportRequest", "FormatSpec", "InputSpec",
-    "ModelLoadError", "ModelportError", "OptionSpec", "PluginContractError", "PublishError", "PublishResult",
+    "ModelEntry", "ModelLoadError", "ModelportError", "OptionSpec", "PluginContractError", "PublishError", "PublishResult", "PublishedExport",
     "PublisherSpec", "PullResult", "Runner", "Target", "TensorSpec", "ValidationFailed", "ValidationRun", "__version__", "export",
-    "flatten_outputs", "formats", "get_plugin_manager", "hookimpl", "hookspec", "missing_modules", "publish", "pull", "requires",
+    "flatten_outputs", "formats", "get_plugin_manager", "hookimpl", "hookspec", "install_hint", "missing_modules", "publish", "pull", "requires",
     "text", "to_numpy", "validate", "vision",
 ]
 

@@ -52,7 +52,7 @@ def formats(host: PluginHost | None = None) -> list[FormatStatus]:
     return (host or get_plugin_manager()).format_statuses()
 
 
-def _publisher_options(host: PluginHost, scheme: str, pairs: Mapping[str, Any]) -> dict[str, Any]:
+def publisher_options(host: PluginHost, scheme: str, pairs: Mapping[str, Any]) -> dict[str, Any]:
     from modelport.options import coerce
 
     spec = host.require_publisher(scheme)
@@ -88,7 +88,7 @@ def publish(
         if not d.is_dir():
             raise ConfigError(f"{d}: no such export directory")
         load_metadata(d / "metadata.json")
-    opts = _publisher_options(host, tgt.scheme, dict(options or {}))
+    opts = publisher_options(host, tgt.scheme, dict(options or {}))
     opts.update(dry_run=dry_run, force=force, export_dirs=dirs)
     if dry_run:
         stage = Path(stage_dir) if stage_dir else Path(tempfile.mkdtemp(prefix="modelport-dry-run-"))
@@ -123,7 +123,7 @@ def pull(target: str, dest: str | Path, *, force: bool = False, options: Mapping
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())) and not force:
         raise ConfigError(f"{dest} already exists and is not empty; pass --force to replace it")
-    opts = _publisher_options(host, tgt.scheme, dict(options or {}))
+    opts = publisher_options(host, tgt.scheme, dict(options or {}))
     with StagedDir(dest, force=True) as staged:
         result = call_hook(host, tgt.scheme, "pull", target=tgt, dest=staged.path, options=opts)
         if result is None:

@@ -1,7 +1,10 @@
 """Benchmark and compare artifacts through their plugins' runners — no format-specific code here.
 
-Each runner is loaded once, warmed up, then timed in windows of runs until three window medians in
-a row agree within 10% (or the time bound is hit). PyTorch eager runs on the same inputs and threads.
+Each runner is loaded once and warmed up; then, per batch size, every artifact and PyTorch eager (same inputs,
+same threads) are timed in windows taken in turns, so a burst of load from elsewhere on the machine hits all of
+them alike, until each one's last three window medians agree within 10% (or the time bound is hit). A row whose
+numbers are not trustworthy (windows disagree, p90 far above p50, too few runs) says why in ``unstable``.
+Throughput is items per measured second, not 1000 / p50.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,43 +53,97 @@ def machine_info(threads: int) -> dict[str, Any]:
     }
 
 
-def time_runner(fn: Callable[[], Any], *, max_seconds: float = 10.0, window: int = 0, warmup_seconds: float = 0.3) -> dict[str, Any]:
-    """Warm up, then time ``fn`` in windows until three window medians in a row agree within 10%."""
-    t_end_warm = time.perf_counter() + warmup_seconds
-    fn()
-    warm = 1
-    while time.perf_counter() < t_end_warm or warm < 3:
-        fn()
-        warm += 1
-    if window <= 0:  # size windows to ~50 ms, at least 5 runs
-        t0 = time.perf_counter()
-        fn()
-        one = max(time.perf_counter() - t0, 1e-6)
-        window = max(5, min(200, int(0.05 / one)))
-    samples: list[float] = []
-    medians: list[float] = []
-    stable = False
-    deadline = time.perf_counter() + max_seconds
-    while time.perf_counter() < deadline:
-        win = []
-        for _ in range(window):
+# A measurement is trusted when its last windows agree, its tail is not far above its median and it has enough runs.
+AGREE = 0.10  # the last three window medians within 10% of each other
+MAX_SPREAD = 2.0  # p90 at most twice p50
+MIN_RUNS = 20
+MIN_WINDOWS = 3
+
+
+@dataclass
+class Measurement:
+    """One thing being timed (an artifact's runner or PyTorch eager) at one batch size, window by window."""
+
+    label: str
+    fn: Callable[[], Any]
+    batch: int
+    window: int = 0
+    samples: list[float] = field(default_factory=list)
+    medians: list[float] = field(default_factory=list)
+    warmup_runs: int = 0
+
+    def warm_up(self, seconds: float = 0.2) -> None:
+        """Run until warm (at least 3 runs), then size windows to ~50 ms, at least 3 runs each."""
+        t_end = time.perf_counter() + seconds
+        while time.perf_counter() < t_end or self.warmup_runs < 3:
             t0 = time.perf_counter()
-            fn()
+            self.fn()
+            one = max(time.perf_counter() - t0, 1e-6)
+            self.warmup_runs += 1
+        self.window = max(3, min(200, int(0.05 / one)))
+
+    def run_window(self) -> None:
+        win = []
+        for _ in range(self.window):
+            t0 = time.perf_counter()
+            self.fn()
             win.append(time.perf_counter() - t0)
-        samples.extend(win)
-        medians.append(statistics.median(win))
-        if len(medians) >= 3:
-            last = medians[-3:]
-            if max(last) <= min(last) * 1.10:
-                stable = True
-                break
-    samples.sort()
+        self.samples.extend(win)
+        self.medians.append(statistics.median(win))
 
-    def pct(p: float) -> float:
-        return samples[min(len(samples) - 1, round(p / 100 * (len(samples) - 1)))]
+    @property
+    def converged(self) -> bool:
+        if len(self.medians) < MIN_WINDOWS or len(self.samples) < MIN_RUNS:
+            return False
+        last = self.medians[-MIN_WINDOWS:]
+        return max(last) <= min(last) * (1 + AGREE)
 
-    return {"p50_ms": pct(50) * 1e3, "p90_ms": pct(90) * 1e3, "p99_ms": pct(99) * 1e3, "runs": len(samples),
-            "windows": len(medians), "stable": stable, "warmup_runs": warm}
+    def result(self) -> dict[str, Any]:
+        """p50/p90/p99, throughput from the measured runs (items / measured seconds), and why not to trust it."""
+        s = sorted(self.samples)
+
+        def pct(q: float) -> float:
+            return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
+
+        p50, p90 = pct(50), pct(90)
+        problems = []
+        if len(s) < MIN_RUNS:
+            problems.append(f"only {len(s)} runs")
+        if len(self.medians) >= 2 and not self.converged:
+            last = self.medians[-MIN_WINDOWS:]
+            problems.append(f"window medians differ by {max(last) / min(last) - 1:.0%}")
+        if p50 > 0 and p90 / p50 > MAX_SPREAD:
+            problems.append(f"p90 is {p90 / p50:.1f}x p50")
+        total = sum(s)
+        return {
+            "p50_ms": p50 * 1e3, "p90_ms": p90 * 1e3, "p99_ms": pct(99) * 1e3, "runs": len(s),
+            "windows": len(self.medians), "warmup_runs": self.warmup_runs, "stable": not problems,
+            "unstable": "; ".join(problems) or None,
+            "throughput": self.batch * len(s) / total if total > 0 else None,
+        }
+
+
+def measure_interleaved(items: Sequence[Measurement], *, max_seconds: float = 10.0) -> None:
+    """Time every item window by window, in turns, so contention from the rest of the machine falls on all of
+    them alike; an item stops once its windows agree, everything stops at ``max_seconds`` per item."""
+    for m in items:
+        m.warm_up()
+    deadline = time.perf_counter() + max_seconds * max(1, len(items))
+    while True:
+        pending = [m for m in items if not m.converged]
+        if not pending or time.perf_counter() >= deadline:
+            break
+        for m in pending:
+            m.run_window()
+
+
+def time_runner(fn: Callable[[], Any], *, max_seconds: float = 10.0) -> dict[str, Any]:
+    """Warm up, then time ``fn`` in windows until three window medians in a row agree within 10%."""
+    m = Measurement("fn", fn, 1)
+    measure_interleaved([m], max_seconds=max_seconds)
+    out = m.result()
+    out.pop("throughput")
+    return out
 
 
 def _eager_model(record: Mapping[str, Any]) -> tuple[Any, str | None]:
@@ -105,6 +163,37 @@ def _eager_model(record: Mapping[str, Any]) -> tuple[Any, str | None]:
     return model, None
 
 
+@dataclass
+class _Target:
+    export_dir: Path
+    record: dict[str, Any]
+    spec: InputSpec
+    artifact: Any
+    runner: Any
+    source_key: str
+
+
+def _load_targets(records: Sequence[tuple[Path, dict[str, Any]]], host: PluginHost, threads: int,
+                  progress: Callable[[str], None], rows: list[dict[str, Any]]) -> list[_Target]:
+    """Load each artifact's runner once (never inside a timing); one that cannot run here becomes an error row."""
+    targets = []
+    for d, record in records:
+        artifact = artifact_from_dir(d, record)
+        artifact.options["threads"] = threads
+        progress(f"{artifact.format}: loading")
+        try:
+            runner = call_hook(host, artifact.format, "load_runner", artifact=artifact, options={"threads": threads})
+        except ModelportError as exc:  # e.g. Core ML cannot run on Linux: a row that says so, not a failed bench
+            rows.append({"export_dir": str(d), "format": artifact.format, "error": str(exc).removeprefix(f"{artifact.format}: ")})
+            continue
+        if runner is None:
+            rows.append({"export_dir": str(d), "format": artifact.format, "error": "no plugin can run this artifact here"})
+            continue
+        targets.append(_Target(d, record, InputSpec.from_dict(record["inputs"]), artifact, runner,
+                               json.dumps(record.get("source"), sort_keys=True, default=str)))
+    return targets
+
+
 def bench_dirs(
     dirs: Sequence[Path],
     *,
@@ -116,7 +205,11 @@ def bench_dirs(
     eager: bool = True,
     write: bool = True,
 ) -> list[dict[str, Any]]:
-    """Benchmark every export folder (and PyTorch eager once per source) at each batch size."""
+    """Benchmark every export folder (and PyTorch eager once per source) at each batch size.
+
+    At each batch size every artifact and the eager model are timed in interleaved windows (see
+    :func:`measure_interleaved`); a row whose numbers cannot be trusted says why in ``unstable``.
+    """
     import torch
 
     host = host or get_plugin_manager()
@@ -129,73 +222,68 @@ def bench_dirs(
         host.require_format(str(record["format"]))
         records.append((d, record))
     rows: list[dict[str, Any]] = []
-    eager_done: dict[str, dict[int, dict[str, Any]]] = {}
     info = machine_info(threads)
-    for d, record in records:
-        spec = InputSpec.from_dict(record["inputs"])
-        artifact = artifact_from_dir(d, record)
-        artifact.options["threads"] = threads
-        validation = record.get("validation") or {}
-        source_key = json.dumps(record.get("source"), sort_keys=True, default=str)
-        progress(f"{artifact.format}: loading")
-        try:
-            runner = call_hook(host, artifact.format, "load_runner", artifact=artifact, options={"threads": threads})
-        except ModelportError as exc:  # e.g. Core ML cannot run on Linux: a row that says so, not a failed bench
-            rows.append({"export_dir": str(d), "format": artifact.format, "error": str(exc).removeprefix(f"{artifact.format}: ")})
-            continue
-        if runner is None:
-            rows.append({"export_dir": str(d), "format": artifact.format, "error": "no plugin can run this artifact here"})
-            continue
-        model = None
-        if eager and source_key not in eager_done:
-            model, why = _eager_model(record)
-            eager_done[source_key] = {}
-            if model is None:
-                eager_done[source_key] = {-1: {"note": why}}
-        for b in batches:
-            if b != spec.batch_size and not spec.dynamic_batch:
-                rows.append({"export_dir": str(d), "format": artifact.format, "batch": b,
-                             "error": f"batch axis is fixed at {spec.batch_size}"})
+    targets = _load_targets(records, host, threads, progress, rows)
+    eager_models: dict[str, Any] = {}
+    if eager:
+        for t in targets:
+            if t.source_key not in eager_models:
+                progress("pytorch eager: loading")
+                model, why = _eager_model(t.record)
+                eager_models[t.source_key] = model
+                if model is None:
+                    rows.append({"export_dir": None, "format": "pytorch", "error": f"not measured: {why}"})
+    for b in batches:
+        items: list[tuple[Measurement, dict[str, Any]]] = []
+        eager_rows: dict[str, dict[str, Any]] = {}
+        for t in targets:
+            if b != t.spec.batch_size and not t.spec.dynamic_batch:
+                rows.append({"export_dir": str(t.export_dir), "format": t.artifact.format, "batch": b,
+                             "error": f"batch axis is fixed at {t.spec.batch_size}"})
                 continue
-            inputs = spec.make_numpy(batch=b if spec.dynamic_batch else None, seed=0)
-            if model is not None and b not in eager_done[source_key]:
-                progress(f"pytorch eager: batch {b}")
-                args = spec.to_torch(inputs)
+            inputs = t.spec.make_numpy(batch=b if t.spec.dynamic_batch else None, seed=0)
+            model = eager_models.get(t.source_key)
+            if model is not None and t.source_key not in eager_rows:
+                from modelport.binding import plan_binding
 
-                def run_eager(args: tuple[Any, ...] = args, m: Any = model) -> Any:
+                _, binding = plan_binding(model, t.spec)
+                named = dict(zip(t.spec.names, t.spec.to_torch(inputs), strict=True))
+
+                def run_eager(named: dict[str, Any] = named, m: Any = model, bd: Any = binding) -> Any:
                     with torch.no_grad():
-                        return m(*args)
+                        return bd.call(m, named)  # inputs by name, as the export's reference run
 
-                t = time_runner(run_eager, max_seconds=max_seconds)
-                eager_done[source_key][b] = t
-                rows.append({"export_dir": None, "format": "pytorch", "precision": "fp32", "batch": b, "size_bytes": None,
-                             "max_abs_diff": 0.0, "parity": "reference", "runtime": f"torch {torch.__version__}",
-                             **_throughput(t, b), "speedup": 1.0})
-            progress(f"{artifact.format}: batch {b}")
-            t = time_runner(functools.partial(runner, inputs), max_seconds=max_seconds)
-            base = eager_done.get(source_key, {}).get(b)
-            rows.append({
-                "export_dir": str(d), "format": artifact.format, "precision": artifact.precision, "batch": b,
-                "size_bytes": (record.get("sizes") or {}).get("total_bytes"),
-                "max_abs_diff": validation.get("max_abs_diff"), "parity": validation.get("status"),
-                "runtime": getattr(runner, "runtime", None), **_throughput(t, b),
-                "speedup": (base["p50_ms"] / t["p50_ms"]) if base and "p50_ms" in base else None,
-            })
+                row: dict[str, Any] = {"export_dir": None, "format": "pytorch", "precision": "fp32", "batch": b, "size_bytes": None,
+                       "max_abs_diff": 0.0, "parity": "reference", "runtime": f"torch {torch.__version__}"}
+                eager_rows[t.source_key] = row
+                items.append((Measurement("pytorch", run_eager, b), row))
+            validation = t.record.get("validation") or {}
+            row = {"export_dir": str(t.export_dir), "format": t.artifact.format, "precision": t.artifact.precision,
+                   "batch": b, "size_bytes": (t.record.get("sizes") or {}).get("total_bytes"),
+                   "max_abs_diff": validation.get("max_abs_diff"), "parity": validation.get("status"),
+                   "runtime": getattr(t.runner, "runtime", None), "_source": t.source_key}
+            items.append((Measurement(t.artifact.format, functools.partial(t.runner, inputs), b), row))
+        if not items:
+            continue
+        progress(f"batch {b}: timing {', '.join(m.label for m, _ in items)} in turns")
+        measure_interleaved([m for m, _ in items], max_seconds=max_seconds)
+        for m, row in items:
+            row.update(m.result())
+        for _m, row in items:
+            base = eager_rows.get(row.pop("_source", None) or "") if row["format"] != "pytorch" else row
+            row["speedup"] = (base["p50_ms"] / row["p50_ms"]) if base and row.get("p50_ms") else None
+            rows.append(row)
     _mark_best(rows)
     if write:
+        from modelport.store import now_iso, write_json_atomic
+
+        eager_all = [r for r in rows if r.get("format") == "pytorch"]
         for d, _ in records:
             mine = [r for r in rows if r.get("export_dir") == str(d)]
-            eager_rows = [r for r in rows if r.get("format") == "pytorch"]
-            from modelport.store import now_iso, write_json_atomic
-
-            write_json_atomic(d / BENCH_FILE, {"created_at": now_iso(), "machine": info, "rows": mine + eager_rows})
+            write_json_atomic(d / BENCH_FILE, {"created_at": now_iso(), "machine": info, "rows": mine + eager_all})
     for r in rows:
-        r.setdefault("machine", None)
+        r.setdefault("machine", info)
     return rows
-
-
-def _throughput(t: dict[str, Any], batch: int) -> dict[str, Any]:
-    return {**t, "throughput": batch / (t["p50_ms"] / 1e3) if t["p50_ms"] > 0 else None}
 
 
 def _mark_best(rows: list[dict[str, Any]]) -> None:
@@ -209,39 +297,39 @@ def _mark_best(rows: list[dict[str, Any]]) -> None:
 
 
 def render_table(rows: Sequence[Mapping[str, Any]]) -> Any:
-    """A rich table: format, precision, size, parity, p50, p90, throughput, speed-up; best row marked."""
-    from rich.table import Table
+    """The bench table as a rich renderable (see :func:`modelport.render.print_bench` for the full output)."""
+    from rich.console import Group
 
-    from modelport.text import human_size
+    from modelport.console import stdout_console
 
-    table = Table(title="Benchmark (latency per call; speed-up vs PyTorch eager)", title_justify="left")
-    for col in ("", "format", "precision", "batch", "size", "parity (max abs)", "p50 ms", "p90 ms", "p99 ms",
-                "throughput /s", "speed-up"):
-        table.add_column(col)
-    for r in rows:
-        if "error" in r:
-            table.add_row("", r.get("format", ""), "", str(r.get("batch", "")), "", "", "", "", "", "", r["error"])
-            continue
-        parity = r.get("parity") or ""
-        if r.get("max_abs_diff") is not None and r.get("format") != "pytorch":
-            parity = f"{parity} ({r['max_abs_diff']:.1e})"
-        table.add_row(
-            "★" if r.get("best") else "", r["format"], r.get("precision") or "", str(r["batch"]),
-            human_size(r.get("size_bytes"), ""), parity, f"{r['p50_ms']:.3f}", f"{r['p90_ms']:.3f}", f"{r['p99_ms']:.3f}",
-            f"{r['throughput']:.1f}" if r.get("throughput") else "", f"{r['speedup']:.2f}x" if r.get("speedup") else "",
-        )
-    return table
+    console = stdout_console()
+    with console.capture() as cap:
+        from modelport.render import print_bench
+
+        print_bench(console, rows)
+    from rich.text import Text
+
+    return Group(Text.from_ansi(cap.get()))
+
+
+def check_plot_dependencies() -> None:
+    """Exit 3 before any work when ``--plot`` cannot be drawn (matplotlib missing), with the command that fixes it."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        from modelport.catalog import install_hint
+
+        raise ConfigError(f"--plot needs matplotlib: {install_hint('modelport', extra='plot')}")
 
 
 def plot_rows(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
-    """Bar chart of p50 latency per format and batch size (matplotlib)."""
-    try:
-        import matplotlib
+    """p50 latency per format and batch size on a log axis, with a whisker up to p90; unstable bars hatched."""
+    check_plot_dependencies()
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ConfigError("--plot needs matplotlib: pip install 'modelport[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     ok = [r for r in rows if "p50_ms" in r]
     if not ok:
         raise ConfigError("nothing was measured, so there is nothing to plot")
@@ -250,13 +338,23 @@ def plot_rows(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(formats) * len(batches)), 4))
     width = 0.8 / len(batches)
     for i, b in enumerate(batches):
-        vals = [next((r["p50_ms"] for r in ok if r["format"] == f and r["batch"] == b), 0.0) for f in formats]
-        pos = [x + i * width for x in range(len(formats))]
-        bars = ax.bar(pos, vals, width, label=f"batch {b}")
-        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+        found = [next((r for r in ok if r["format"] == f and r["batch"] == b), None) for f in formats]
+        pos = [x + i * width for x, r in zip(range(len(formats)), found, strict=True) if r is not None]
+        sel = [r for r in found if r is not None]
+        p50 = [r["p50_ms"] for r in sel]
+        whisker = [[0.0] * len(sel), [max(0.0, r["p90_ms"] - r["p50_ms"]) for r in sel]]
+        bars = ax.bar(pos, p50, width, yerr=whisker, capsize=3, label=f"batch {b}")
+        for bar, r in zip(bars, sel, strict=True):
+            if r.get("unstable"):
+                bar.set_hatch("//")
+        ax.bar_label(bars, labels=[f"{v:.3g}" for v in p50], fontsize=7)
+    ax.set_yscale("log")
     ax.set_xticks([x + width * (len(batches) - 1) / 2 for x in range(len(formats))], formats)
-    ax.set_ylabel("p50 latency (ms)")
-    ax.set_title("modelport bench: p50 latency per format")
+    ax.set_ylabel("latency per call, ms (log): p50, whisker to p90")
+    title = "modelport bench"
+    if any(r.get("unstable") for r in ok):
+        title += " (hatched: unstable measurement)"
+    ax.set_title(title)
     ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,8 +14,10 @@ from typing import Any, NoReturn
 import click
 
 from modelport import __version__
+from modelport.console import debug_enabled, set_debug
 from modelport.errors import ConfigError, ModelportError
-from modelport.text import human_size, redact
+from modelport.options import publisher_args
+from modelport.text import redact
 
 EXIT_OK, EXIT_EXPORT, EXIT_VALIDATION, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -32,6 +34,14 @@ class ModelportGroup(click.Group):
     the SIGINT handler it installs is put back when ``main`` returns.
     """
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        finally:  # a command that failed mid-work gets its terminal back before the error line is printed
+            from modelport.console import end_captures
+
+            end_captures()
+
     def main(self, args: Sequence[str] | None = None, *rest: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         import signal
 
@@ -39,8 +49,7 @@ class ModelportGroup(click.Group):
 
         kwargs["standalone_mode"] = False
         argv = list(sys.argv[1:] if args is None else args)
-        global _DEBUG
-        previous_debug, _DEBUG = _DEBUG, "--debug" in argv
+        previous_debug = set_debug("--debug" in argv)
         try:
             previous_handler = signal.signal(signal.SIGINT, store.on_sigint)
         except ValueError:  # not the main thread (embedded use): keep the default handler
@@ -48,14 +57,14 @@ class ModelportGroup(click.Group):
         try:
             return self._run(argv, *rest, **kwargs)
         finally:
-            _DEBUG = previous_debug
+            set_debug(previous_debug)
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
 
     def _run(self, argv: list[str], *rest: Any, **kwargs: Any) -> Any:
         from modelport import store
 
-        debug = _DEBUG
+        debug = debug_enabled()
         try:
             rv = super().main(argv, *rest, **kwargs)
             if isinstance(rv, int):
@@ -94,10 +103,6 @@ class ModelportGroup(click.Group):
             sys.exit(EXIT_EXPORT)
 
 
-# True while a command given --debug runs (anywhere on its command line, as before).
-_DEBUG = False
-
-
 def _interrupted() -> NoReturn:
     from modelport.store import cleanup_live_staging
 
@@ -106,26 +111,10 @@ def _interrupted() -> NoReturn:
     sys.exit(EXIT_INTERRUPTED)
 
 
-_STDERR_COPY: Any = None
-
-
-def _console() -> Any:
-    """A console on a copy of the original stderr, so it keeps working while converter output is captured."""
-    global _STDERR_COPY
-    from rich.console import Console
-
-    if _STDERR_COPY is None:
-        try:
-            _STDERR_COPY = os.fdopen(os.dup(2), "w", buffering=1)
-        except OSError:
-            _STDERR_COPY = sys.stderr
-    return Console(file=_STDERR_COPY, highlight=False)
-
-
 def _stdout() -> Any:
-    from rich.console import Console
+    from modelport.console import stdout_console
 
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    return stdout_console()
 
 
 @click.group(cls=ModelportGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -138,10 +127,6 @@ def main(debug: bool) -> None:
 # ----------------------------------------------------------------------------- formats / plugins
 
 
-def _status_style(status: str) -> str:
-    return {"available": "green", "unavailable": "yellow", "not installed": "dim", "broken": "red", "conflict": "red"}.get(status, "")
-
-
 @main.command()
 @click.argument("format_name", metavar="[FORMAT]", required=False)
 @click.option("--options", "show_options", is_flag=True, help="List every option of each format (or of FORMAT): type, default, help.")
@@ -152,16 +137,19 @@ def formats(format_name: str | None, show_options: bool, as_json: bool) -> None:
     With --options (or a FORMAT), list the options of every format and publisher (or of FORMAT) instead:
     name, type, default, the other keys that set it, help — what -o and --config accept.
     """
+    from modelport.console import quiet_work
     from modelport.plugins import get_plugin_manager
 
-    host = get_plugin_manager()
+    with quiet_work():  # importing a plugin or probing a runtime may print
+        host = get_plugin_manager()
+        if not (show_options or format_name):
+            rows = host.format_statuses()
+            pubs = host.publisher_statuses()
     if show_options or format_name:
         from modelport.option_help import print_format_options
 
         print_format_options(host, format_name, as_json)
         return
-    rows = host.format_statuses()
-    pubs = host.publisher_statuses()
     if as_json:
         click.echo(json.dumps({
             "formats": [_row_json(r) for r in rows if r.kind != "plugin"],
@@ -169,31 +157,9 @@ def formats(format_name: str | None, show_options: bool, as_json: bool) -> None:
             "broken_plugins": [_row_json(r) for r in rows if r.kind == "plugin"],
         }, indent=2))
         return
-    from rich.table import Table
+    from modelport.render import print_formats
 
-    table = Table(title="Formats", title_justify="left")
-    for col in ("format", "name", "status", "export", "validate", "plugin", "details"):
-        table.add_column(col)
-    for r in rows:
-        details = r.reason or ""
-        if r.fix:
-            details = f"{details} — {r.fix}" if details else r.fix
-        table.add_row(r.name, r.display_name, f"[{_status_style(r.status)}]{r.status}[/]",
-                      "yes" if r.can_export else "no",
-                      "yes" if r.can_validate else ("no" if not r.can_export else "structure only" if r.reason and "structure" in r.reason else "no"),
-                      f"{r.plugin or ''} {r.version or ''}".strip(), details)
-    ptable = Table(title="Publish targets", title_justify="left")
-    for col in ("scheme", "name", "status", "plugin", "details"):
-        ptable.add_column(col)
-    for r in pubs:
-        details = r.reason or ""
-        if r.fix:
-            details = f"{details} — {r.fix}" if details else r.fix
-        ptable.add_row(f"{r.name}://", r.display_name, f"[{_status_style(r.status)}]{r.status}[/]",
-                       f"{r.plugin or ''} {r.version or ''}".strip(), details)
-    out = _stdout()
-    out.print(table)
-    out.print(ptable)
+    print_formats(_stdout(), rows, pubs)
 
 
 def _row_json(r: Any) -> dict[str, Any]:
@@ -204,27 +170,26 @@ def _row_json(r: Any) -> dict[str, Any]:
     }
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
-def plugins(as_json: bool) -> None:
-    """List loaded, broken and disabled plugins."""
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    """List loaded, broken and disabled plugins; `plugins new NAME` writes a plugin of your own."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from modelport.console import quiet_work
     from modelport.plugins import get_plugin_manager
 
-    host = get_plugin_manager()
-    host.formats  # noqa: B018 - registering formats can mark a plugin broken
-    host.publishers  # noqa: B018
+    with quiet_work():
+        host = get_plugin_manager()
+        host.formats  # noqa: B018 - registering formats can mark a plugin broken
+        host.publishers  # noqa: B018
     if as_json:
         click.echo(json.dumps([p.__dict__ for p in host.plugins], indent=2))
         return
-    from rich.table import Table
+    from modelport.render import print_plugins
 
-    table = Table(title="Plugins", title_justify="left")
-    for col in ("name", "distribution", "version", "status", "hooks / error"):
-        table.add_column(col)
-    for p in host.plugins:
-        table.add_row(p.name, p.distribution or "", p.version or "", f"[{'red' if p.status in ('broken', 'conflict') else ''}]{p.status}[/]",
-                      p.error or ", ".join(p.hooks))
-    _stdout().print(table)
+    print_plugins(_stdout(), host.plugins)
 
 
 @main.command()
@@ -307,22 +272,11 @@ def build_input_spec(
     return spec
 
 
-class _Progress:
-    """A rich spinner on stderr for interactive terminals; silent otherwise or with --quiet."""
+def _Progress(quiet: bool) -> Any:
+    """Progress on stderr (a spinner in a terminal) and third-party output captured until ``stop()``."""
+    from modelport.console import CommandProgress
 
-    def __init__(self, quiet: bool) -> None:
-        self.status = None
-        if not quiet and sys.stderr.isatty():
-            self.status = _console().status("starting")
-            self.status.start()
-
-    def __call__(self, message: str) -> None:
-        if self.status is not None:
-            self.status.update(message)
-
-    def stop(self) -> None:
-        if self.status is not None:
-            self.status.stop()
+    return CommandProgress(quiet)
 
 
 _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format", "--output_dir": "--output-dir",
@@ -335,7 +289,7 @@ _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format
 @click.option("--input", "inputs", multiple=True, metavar="NAME:SHAPE[:DTYPE[:LOW,HIGH]]", help="A model input (repeatable).")
 @click.option("--vision", metavar="CxHxW", help="Image preset: one float32 input N x C x H x W.")
 @click.option("--text", metavar="SEQ_LEN[:VOCAB]", help="Text preset: int64 input_ids + attention_mask.")
-@click.option("--batch", type=int, help="Example batch size (default 1).")
+@click.option("--batch", "batch_text", metavar="N[,N...]", help="Example batch size (default 1); with --dynamic-batch, more sizes to validate at, e.g. 1,8.")
 @click.option("--dynamic", multiple=True, metavar="NAME:AXIS[=label]", help="Mark an axis dynamic (repeatable).")
 @click.option("--dynamic-batch", is_flag=True, help="Mark axis 0 of every input dynamic.")
 @click.option("--sample-inputs", type=click.Path(), help=".npz of real inputs (validation, calibration).")
@@ -347,13 +301,15 @@ _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format
 @click.option("--model-kwargs", metavar="JSON", help="Keyword arguments for the model factory.")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled whole nn.Module (runs code from the file).")
 @click.option("--task", help="classification, detection, segmentation, pose, text-encoding, other...")
-@click.option("--model-name", help="Name recorded in metadata.json (default: the model class).")
+@click.option("--model-name", help="Name recorded in metadata.json and used to publish (default: the model class in snake_case; for a Sequential or an archive, the factory name or file stem).")
 @click.option("--class-names", type=click.Path(), help="Text file (one per line) or JSON list of class names.")
 @click.option("--preprocessing", metavar="JSON", help="Preprocessing block for metadata.json.")
 @click.option("--postprocessing", metavar="JSON", help="Postprocessing block for metadata.json.")
 @click.option("--output-dir", "--output_dir", "output_dir", type=click.Path(), help="Where to write (one folder per format when several).")
 @click.option("--exports-root", type=click.Path(), help="Write exports/<export-id>/ and keep exports/index.json.")
 @click.option("--no-validate", is_flag=True, help="Skip running the artifact against PyTorch.")
+@click.option("--allow-inconclusive", is_flag=True,
+              help="Exit 0 when validation is inconclusive (empty, all-zero or constant reference outputs).")
 @click.option("--force", is_flag=True, help="Replace an existing output.")
 @click.option("--atol", type=float, help="Override the absolute tolerance.")
 @click.option("--rtol", type=float, help="Override the relative tolerance.")
@@ -362,21 +318,31 @@ _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress, no table.")
 def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...], vision: str | None, text: str | None,
-           batch: int | None, dynamic: tuple[str, ...], dynamic_batch: bool, sample_inputs: str | None,
+           batch_text: str | None, dynamic: tuple[str, ...], dynamic_batch: bool, sample_inputs: str | None,
            options: tuple[str, ...], config: str | None, checkpoint: str | None, checkpoint_prefix: str | None,
            no_strict: bool, model_kwargs: str | None, trust_pickle: bool, task: str | None, model_name: str | None,
            class_names: str | None, preprocessing: str | None, postprocessing: str | None, output_dir: str | None,
-           exports_root: str | None, no_validate: bool, force: bool, atol: float | None, rtol: float | None,
-           threads: int | None, run_bench: bool, as_json: bool, quiet: bool) -> int:
+           exports_root: str | None, no_validate: bool, allow_inconclusive: bool, force: bool, atol: float | None,
+           rtol: float | None, threads: int | None, run_bench: bool, as_json: bool, quiet: bool) -> int:
     """Export MODEL to one or more formats, validate each artifact, and write metadata.json + export.json.
 
     MODEL is a .pt2, a TorchScript archive, package.module:factory or path/to/file.py:factory.
     """
+    started = time.perf_counter()
     from modelport.inputs import load_sample_inputs
     from modelport.loading import is_model_archive, parse_model_kwargs
     from modelport.metadata import parse_json_object, read_class_names
     from modelport.plugins import get_plugin_manager
 
+    if model is None:
+        if checkpoint and (checkpoint.endswith((".pt2", ".ts", ".torchscript", ".jit")) or is_model_archive(checkpoint)):
+            model, checkpoint = checkpoint, None
+        else:
+            raise ConfigError("missing MODEL (a .pt2, TorchScript file, module:factory or file.py:factory)")
+    batches = parse_batches(batch_text) if batch_text else ()
+    batch = batches[0] if batches else None
+    if len(batches) > 1 and not dynamic_batch:
+        raise ConfigError("--batch with several sizes needs --dynamic-batch (an artifact with a fixed batch runs one size)")
     cfg = parse_json_object(config, "--export-config")
     fmts = _split_formats(formats)
     if not fmts and isinstance(cfg.get("export_format"), str):
@@ -384,11 +350,6 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
     cfg.pop("export_format", None)
     if not fmts:
         raise ConfigError("no format given; use -f onnx,pt2 (see `modelport formats`)")
-    if model is None:
-        if checkpoint and (checkpoint.endswith((".pt2", ".ts", ".torchscript", ".jit")) or is_model_archive(checkpoint)):
-            model, checkpoint = checkpoint, None
-        else:
-            raise ConfigError("missing MODEL (a .pt2, TorchScript file, module:factory or file.py:factory)")
     kwargs = parse_model_kwargs(model_kwargs)
     pre = parse_json_object(preprocessing, "--preprocessing")
     post = parse_json_object(postprocessing, "--postprocessing")
@@ -423,19 +384,20 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
         from modelport.loading import load_model
 
         progress("loading the model")
-        if mname is None:
-            mname = _default_model_name(model)
-        plan_targets(list(specs), mname, output_dir, exports_root, force, True if every else None)  # exit 3 early
+        if output_dir is not None or exports_root is not None:  # exit 3 before loading; the name is not needed yet
+            plan_targets(list(specs), mname or "model", output_dir, exports_root, force, True if every else None)
         module, facts = load_model(model, model_kwargs=kwargs, checkpoint=checkpoint, checkpoint_prefix=checkpoint_prefix,
                                    strict=not no_strict, trust_pickle=trust_pickle)
         facts["model_kwargs"] = kwargs
         from modelport.pipeline import export as run_export
 
+        extra: dict[str, Any] = {"extra_batches": batches[1:]} if len(batches) > 1 else {}
         result = run_export(
             module, list(specs), spec, output_dir=output_dir, exports_root=exports_root, model_name=mname, task=task,
             class_names=names, preprocessing=pre or None, postprocessing=post or None, options=options, config=cfg,
             validate=not no_validate, force=force, atol=atol, rtol=rtol, sample_inputs=samples, threads=threads,
             source=facts, host=host, progress=progress, per_format_dirs=True if every else None,
+            allow_inconclusive=allow_inconclusive, **extra,
         )
         bench_rows = None
         if run_bench:
@@ -447,19 +409,22 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
                 bench_rows = bench_dirs(dirs, batches=(1,), threads=threads, host=host, progress=progress)
     finally:
         progress.stop()
-    _report_export(result, as_json, quiet, bench_rows)
+    _report_export(result, as_json, quiet, bench_rows, time.perf_counter() - started)
     return result.exit_code
 
 
-def _default_model_name(ref: str) -> str:
-    from modelport.store import slug
+def parse_batches(text: str, option: str = "--batch") -> tuple[int, ...]:
+    """``"1,8"`` → (1, 8): the one syntax of --batch in export and bench; exit 3 on anything else."""
+    try:
+        out = tuple(int(b) for b in text.split(",") if b.strip())
+    except ValueError:
+        raise ConfigError(f"{option} {text!r} is not like 1 or 1,8") from None
+    if not out or any(b <= 0 for b in out):
+        raise ConfigError(f"{option} needs positive integers, like 1 or 1,8")
+    return tuple(dict.fromkeys(out))
 
-    if ":" in ref and not Path(ref).exists():
-        return slug(ref.rsplit(":", 1)[1].replace(".", "_"))
-    return slug(Path(ref).stem)
 
-
-def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = None) -> None:
+def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = None, elapsed_s: float | None = None) -> None:
     if as_json:
         out = {}
         for fmt, r in result.items():
@@ -474,30 +439,15 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
             payload["bench"] = bench_rows
         click.echo(json.dumps(payload, indent=2, default=str))
     elif not quiet:
-        from rich.table import Table
+        from modelport.render import print_bench, print_export
 
-        table = Table(title="Export results", title_justify="left")
-        for col in ("format", "status", "max abs diff", "rule", "size", "export s", "path"):
-            table.add_column(col)
-        for fmt, r in result.items():
-            comp = r.validation
-            style = {"passed": "green", "failed": "red", "error": "red"}.get(r.status, "yellow")
-            table.add_row(
-                fmt, f"[{style}]{r.status}[/]", f"{comp.max_abs_diff:.2e}" if comp else "",
-                (comp.rule if comp else (r.validation_note or "")),
-                human_size((r.record.get("sizes") or {}).get("total_bytes"), "") if r.path else "",
-                str((r.record.get("timings") or {}).get("export_s", "")) if r.path else "",
-                str(r.path) if r.path else "",
-            )
-        _stdout().print(table)
+        print_export(_stdout(), result, elapsed_s=elapsed_s)
         if bench_rows:
-            from modelport.bench import render_table
-
-            _stdout().print(render_table(bench_rows))
+            print_bench(_stdout(), bench_rows)
     for r in result.values():
         if r.error:
             _err(r.error)
-            if _DEBUG and r.record.get("debug_traceback"):
+            if debug_enabled() and r.record.get("debug_traceback"):
                 click.echo(redact(r.record.get("log") or ""), err=True)
                 click.echo(redact(r.record["debug_traceback"]), err=True)
 
@@ -510,13 +460,16 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
 @click.option("--atol", type=float, help="Override the absolute tolerance.")
 @click.option("--rtol", type=float, help="Override the relative tolerance.")
 @click.option("--threads", type=int, help="Thread count for the runtime.")
+@click.option("--allow-inconclusive", is_flag=True, help="Exit 0 when validation is inconclusive.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
-def validate(export_dir: str, atol: float | None, rtol: float | None, threads: int | None, as_json: bool) -> int:
+def validate(export_dir: str, atol: float | None, rtol: float | None, threads: int | None, allow_inconclusive: bool,
+             as_json: bool) -> int:
     """Re-run an export's artifact on its recorded inputs and check it against the recorded outputs."""
     from modelport.pipeline import validate_export
     from modelport.types import to_jsonable
 
-    r = validate_export(export_dir, atol=atol, rtol=rtol, threads=threads)
+    with _Progress(as_json):
+        r = validate_export(export_dir, atol=atol, rtol=rtol, threads=threads, allow_inconclusive=allow_inconclusive)
     if as_json:
         click.echo(json.dumps({"format": r.format, "status": r.status, "exit_code": r.exit_code, "note": r.validation_note,
                                "validation": to_jsonable(r.validation) if r.validation else None}, indent=2, default=str))
@@ -542,6 +495,7 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
     """Show an artifact's or export folder's inputs, outputs, size, ops and metadata."""
     from modelport.plugins import get_plugin_manager
 
+    work = _Progress(True)  # readers print too (coremltools, openvino); stopped before our output
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"{p}: no such file or directory")
@@ -578,6 +532,7 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
             raise ModelportError(f"{p}: cannot be read ({str(exc).split(': ', 2)[-1]})", exit_code=3) from exc
         if info is None:
             raise ConfigError(f"{p}: no installed plugin can inspect {p.suffix or 'this'} files (see `modelport formats`)")
+    work.stop()
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
@@ -601,37 +556,32 @@ def _print_inspect(info: dict[str, Any], indent: int = 0) -> None:
 # ----------------------------------------------------------------------------- publish / pull
 
 
-def _extra_options(args: Sequence[str]) -> dict[str, Any]:
-    """Publisher-specific flags (``--private``, ``--endpoint URL``) and ``-o key=value`` pairs."""
-    out: dict[str, Any] = {}
-    i = 0
-    args = list(args)
-    while i < len(args):
-        a = args[i]
-        if a in ("-o", "--option"):
-            if i + 1 >= len(args) or "=" not in args[i + 1]:
-                raise ConfigError(f"{a} needs key=value")
-            k, _, v = args[i + 1].partition("=")
-            out[k.strip().replace("-", "_")] = v
-            i += 2
-            continue
-        if not a.startswith("--"):
-            raise ConfigError(f"unexpected argument {a!r}")
-        key = a[2:]
-        if "=" in key:
-            k, _, v = key.partition("=")
-            out[k.replace("-", "_")] = v
-        elif i + 1 < len(args) and not args[i + 1].startswith("--"):
-            out[key.replace("-", "_")] = args[i + 1]
-            i += 1
-        else:
-            out[key.replace("-", "_")] = "true"
-        i += 1
-    return out
+# publisher flags after the target (also used by `list` / `info` in modelport.zoo_cli)
+_extra_options = publisher_args
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.argument("paths", nargs=-1, required=True)
+class _PublishCommand(click.Command):
+    """``publish --help`` also lists every installed publisher's own options (they go after TARGET)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from modelport.console import quiet_work
+        from modelport.plugins import get_plugin_manager
+
+        with quiet_work():
+            publishers = sorted(get_plugin_manager().publishers.items())
+        rows = []
+        for scheme, (spec, _owner) in publishers:
+            for o in spec.options:
+                value = "" if o.type == "bool" else " " + ("|".join(o.choices) if o.choices else o.type.upper())
+                rows.append((f"--{o.name.replace('_', '-')}{value}", f"{scheme}:// {o.help}".strip()))
+        if rows:
+            with formatter.section("Publisher options (after TARGET; also -o key=value)"):
+                formatter.write_dl(rows)
+        super().format_epilog(ctx, formatter)
+
+
+@main.command(cls=_PublishCommand, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("paths", nargs=-1, required=True, metavar="EXPORT_DIR... TARGET")
 @click.option("--dry-run", is_flag=True, help="Stage what would be uploaded into a folder and print it.")
 @click.option("--stage-dir", type=click.Path(), help="Where --dry-run stages files (default: a temp folder).")
 @click.option("--force", is_flag=True, help="Overwrite what already exists at the target.")
@@ -659,7 +609,8 @@ def publish(ctx: click.Context, paths: tuple[str, ...], dry_run: bool, stage_dir
     if flags:
         raise ConfigError(f"put publisher options after the target, not before: {' '.join(flags)}")
     opts = _extra_options(args[at + 1:])
-    result = do_publish(dirs, target, dry_run=dry_run, stage_dir=stage_dir, force=force, options=opts)
+    with _Progress(as_json):
+        result = do_publish(dirs, target, dry_run=dry_run, stage_dir=stage_dir, force=force, options=opts)
     if as_json:
         from modelport.types import to_jsonable
 
@@ -681,12 +632,19 @@ def publish(ctx: click.Context, paths: tuple[str, ...], dry_run: bool, stage_dir
 @click.argument("target")
 @click.argument("dest", type=click.Path())
 @click.option("--force", is_flag=True, help="Replace a non-empty DEST.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 @click.pass_context
-def pull(ctx: click.Context, target: str, dest: str, force: bool) -> None:
+def pull(ctx: click.Context, target: str, dest: str, force: bool, as_json: bool) -> None:
     """Download a published export into DEST and verify every file's sha256 against its metadata.json."""
     from modelport.api import pull as do_pull
 
-    result = do_pull(target, dest, force=force, options=_extra_options(ctx.args))
+    with _Progress(as_json):
+        result = do_pull(target, dest, force=force, options=_extra_options(ctx.args))
+    if as_json:
+        from modelport.types import to_jsonable
+
+        click.echo(json.dumps({**to_jsonable(result), "dest": str(dest), "verified": "sha256"}, indent=2, default=str))
+        return
     click.echo(f"pulled {len(result.files)} files from {result.source} into {dest} (sha256 verified)")
 
 
@@ -695,7 +653,7 @@ def pull(ctx: click.Context, target: str, dest: str, force: bool) -> None:
 
 @main.command()
 @click.argument("export_dirs", nargs=-1, required=True, type=click.Path())
-@click.option("--batch", "batches", default="1", help="Batch sizes, e.g. 1,8.")
+@click.option("--batch", "batches", default="1", metavar="N[,N...]", help="Batch sizes to measure, e.g. 1,8.")
 @click.option("--threads", type=int, help="Threads for every runtime and PyTorch (default: all cores).")
 @click.option("--max-seconds", type=float, default=10.0, show_default=True, help="Time bound per measurement.")
 @click.option("--plot", type=click.Path(), help="Draw latency per format and batch size to this PNG.")
@@ -703,28 +661,31 @@ def pull(ctx: click.Context, target: str, dest: str, force: bool) -> None:
 def bench(export_dirs: tuple[str, ...], batches: str, threads: int | None, max_seconds: float, plot: str | None,
           as_json: bool) -> None:
     """Latency and throughput of each artifact against PyTorch eager, on the same inputs and threads."""
-    from modelport.bench import bench_dirs, plot_rows, render_table
+    from modelport.bench import bench_dirs, check_plot_dependencies, plot_rows
 
-    try:
-        bs = tuple(int(b) for b in batches.split(",") if b.strip())
-    except ValueError:
-        raise ConfigError(f"--batch {batches!r} is not like 1,8") from None
-    if not bs or any(b <= 0 for b in bs):
-        raise ConfigError("--batch needs positive integers")
+    bs = parse_batches(batches)
     if threads is not None and threads <= 0:
         raise ConfigError("--threads must be a positive integer")
+    if plot:
+        check_plot_dependencies()  # before the work, not after 30 s of measuring
     progress = _Progress(as_json)
     try:
         rows = bench_dirs([Path(d) for d in export_dirs], batches=bs, threads=threads, max_seconds=max_seconds,
                           progress=progress)
+        if plot:
+            plot_rows(rows, Path(plot))
     finally:
         progress.stop()
-    if plot:
-        plot_rows(rows, Path(plot))
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
     else:
-        _stdout().print(render_table(rows))
+        from modelport.render import print_bench
+
+        print_bench(_stdout(), rows)
+        if plot:
+            from modelport.console import shown_path
+
+            click.echo(f"plot: {shown_path(plot)}")
 
 
 @main.command()
@@ -738,20 +699,14 @@ def compare(a: str, b: str, atol: float | None, rtol: float | None, as_json: boo
     from modelport.bench import compare_dirs
     from modelport.types import to_jsonable
 
-    report = compare_dirs(Path(a), Path(b), atol=atol, rtol=rtol)
+    with _Progress(as_json):
+        report = compare_dirs(Path(a), Path(b), atol=atol, rtol=rtol)
     if as_json:
         click.echo(json.dumps(to_jsonable(report), indent=2, default=str))
     else:
-        from rich.table import Table
+        from modelport.render import print_compare
 
-        comp = report["comparison"]
-        table = Table(title=f"{a} vs {b}", title_justify="left")
-        for col in ("output", "max abs", "max rel", "cosine", "top-1", "pass"):
-            table.add_column(col)
-        for o in comp.outputs:
-            table.add_row(o.name, f"{o.max_abs_diff:.2e}", f"{o.max_rel_diff:.2e}", f"{o.cosine:.6f}",
-                          "" if o.top1_agreement is None else f"{o.top1_agreement:.3f}", "yes" if o.passed else "NO")
-        _stdout().print(table)
+        print_compare(_stdout(), a, b, report["comparison"])
         for key, diff in (report.get("structure") or {}).items():
             click.echo(f"{key}: {diff}")
     if not report["comparison"].passed:
@@ -760,12 +715,12 @@ def compare(a: str, b: str, atol: float | None, rtol: float | None, as_json: boo
     return EXIT_OK
 
 
-@main.group("plugin")
+@main.group("plugin", hidden=True)
 def plugin_group() -> None:
-    """Write your own plugin: a working distribution to start from (see docs/plugins.md)."""
+    """The old spelling of `modelport plugins new` (kept so existing scripts keep working)."""
 
 
-@plugin_group.command("new")
+@plugins.command("new")
 @click.argument("name")
 @click.option("--output-dir", type=click.Path(), help="Where to write it (default: ./modelport-export-NAME).")
 @click.option("--display-name", help="Human name of the format (default: NAME).")
@@ -776,6 +731,14 @@ def plugin_new(name: str, output_dir: str | None, display_name: str | None, forc
 
     target, files = new_plugin(name, output_dir, display_name=display_name, force=force)
     click.echo(f"wrote {target}:\n" + "\n".join(f"  {f}" for f in files) + "\n" + next_steps(target, name))
+
+
+plugin_group.add_command(plugin_new)
+
+# `modelport list` / `modelport info`: the zoo side (modelport.zoo_cli)
+from modelport.zoo_cli import register as _register_zoo_commands  # noqa: E402
+
+_register_zoo_commands(main)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -50,7 +50,7 @@ class OutputDiff:
     shape: list[int]
     max_abs_diff: float
     max_rel_diff: float
-    cosine: float
+    cosine: float | None  # None: both vectors were zero in every input set (cosine undefined, not 1.0)
     passed: bool
     min_atol_to_pass: float
     top1_agreement: float | None = None
@@ -77,7 +77,7 @@ class Comparison:
 
     @property
     def min_cosine(self) -> float:
-        return min((o.cosine for o in self.outputs), default=1.0)
+        return min((o.cosine for o in self.outputs if o.cosine is not None), default=1.0)
 
     def summary(self) -> str:
         if self.passed:
@@ -106,6 +106,7 @@ def compare_outputs(
     for j, name in enumerate(names):
         max_abs = max_rel = min_atol = 0.0
         cosine = 1.0
+        defined = 0
         agree = total = 0
         problem = None
         shape: list[int] = []
@@ -134,7 +135,10 @@ def compare_outputs(
                 rel = diff / np.maximum(np.abs(r64[finite]), 1e-12)
                 max_rel = max(max_rel, float(rel.max()))
                 min_atol = max(min_atol, float(np.max(diff - tolerance.rtol * np.abs(r64[finite]))))
-            cosine = min(cosine, _cosine(a64[finite], r64[finite]))
+            c = _cosine(a64[finite], r64[finite])
+            if c is not None:
+                cosine = min(cosine, c)
+                defined += 1
             if classifier and r.ndim == 2 and r.shape[-1] > 1:
                 agree += int(np.sum(np.argmax(a64, -1) == np.argmax(r64, -1)))
                 total += r.shape[0]
@@ -144,10 +148,13 @@ def compare_outputs(
             comp.failures.append(f"{name}: {problem}")
             continue
         passed = cosine >= tolerance.min_cosine
+        if not defined and not tolerance.elementwise:
+            passed = False  # zero against zero proves nothing, and there is no elementwise rule to fall back on
         if tolerance.elementwise:
             passed = passed and min_atol <= tolerance.atol
         top1 = (agree / total) if total else None
-        comp.outputs.append(OutputDiff(name, shape, max_abs, max_rel, cosine, passed, max(min_atol, 0.0), top1))
+        comp.outputs.append(OutputDiff(name, shape, max_abs, max_rel, cosine if defined else None, passed,
+                                       max(min_atol, 0.0), top1))
         if not passed:
             comp.passed = False
             reason = f"{name}: max abs diff {max_abs:.3g} (would pass with atol {max(min_atol, 0):.3g})"
@@ -157,14 +164,15 @@ def compare_outputs(
     return comp
 
 
-def _cosine(a: Any, b: Any) -> float:
+def _cosine(a: Any, b: Any) -> float | None:
+    """Cosine similarity; None when both are zero (undefined: two zero vectors are not "the same direction")."""
     import numpy as np
 
     a = a.ravel()
     b = b.ravel()
     na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
     if na == 0.0 and nb == 0.0:
-        return 1.0
+        return None
     if na == 0.0 or nb == 0.0:
         return 0.0
     return float(np.dot(a, b) / (na * nb))

@@ -27,6 +27,7 @@ from modelport.types import (
     Artifact,
     ExportRequest,
     FormatSpec,
+    ModelEntry,
     PublisherSpec,
     PublishResult,
     PullResult,
@@ -136,4 +137,16 @@ def pull(target: Target, dest: Path, options: Mapping[str, Any]) -> PullResult |
 
     The first non-None result wins. The core verifies every file's sha256 against metadata.json
     afterwards and deletes the download on mismatch.
+    """
+
+
+@hookspec(firstresult=True)
+def list_models(target: Target, options: Mapping[str, Any]) -> list[ModelEntry] | None:
+    """List the models published at ``target`` — a registry folder, an owner, a repository — for ``modelport list``.
+
+    The first non-None result wins: return None for schemes that are not yours (declare ``can_list=True`` in
+    your PublisherSpec). Each :class:`ModelEntry` is one model version with its exports' metadata.json as
+    published (read it as data; never execute anything from it) and a ``pull_target`` per export that your
+    ``pull`` accepts. ``options`` holds the parsed publisher options plus ``name`` and ``version`` (either may be
+    None): filters that let you fetch less; the core filters the result again. Never log or return a token.
     """

@@ -170,3 +170,32 @@ def option_rows(spec: FormatSpec) -> list[dict[str, Any]]:
         row["aliases"] = aliases_of(spec, opt.name)
         rows.append(row)
     return rows
+
+
+def publisher_args(args: Sequence[str]) -> dict[str, Any]:
+    """Publisher flags after the target (``--private``, ``--endpoint URL``, ``-o key=value``) → {option: text}."""
+    out: dict[str, Any] = {}
+    i = 0
+    args = list(args)
+    while i < len(args):
+        a = args[i]
+        if a in ("-o", "--option"):
+            if i + 1 >= len(args) or "=" not in args[i + 1]:
+                raise ConfigError(f"{a} needs key=value")
+            k, _, v = args[i + 1].partition("=")
+            out[k.strip().replace("-", "_")] = v
+            i += 2
+            continue
+        if not a.startswith("--"):
+            raise ConfigError(f"unexpected argument {a!r}")
+        key = a[2:]
+        if "=" in key:
+            k, _, v = key.partition("=")
+            out[k.replace("-", "_")] = v
+        elif i + 1 < len(args) and not args[i + 1].startswith("--"):
+            out[key.replace("-", "_")] = args[i + 1]
+            i += 1
+        else:
+            out[key.replace("-", "_")] = "true"
+        i += 1
+    return out

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelport.binding import Binding, bind_model, plan_binding, pristine_copy
 from modelport.compare import Comparison, compare_outputs, profile_for
+from modelport.console import CapturedOutput, capture_fds
 from modelport.errors import (
     ConfigError,
     ExportFailed,
@@ -32,6 +34,7 @@ from modelport.options import resolve_options
 from modelport.plugins import PluginHost, get_plugin_manager
 from modelport.store import (
     StagedDir,
+    default_model_name,
     file_table,
     index_entry,
     new_export_id,
@@ -57,7 +60,7 @@ class FormatResult:
     """The outcome for one format: where it went, how validation went, and the exit code it implies."""
 
     format: str
-    status: str  # passed | failed | skipped | structure-only | not-validated | error
+    status: str  # passed | failed | inconclusive | skipped | structure-only | not-validated | error
     path: Path | None = None
     artifact: Artifact | None = None
     validation: Comparison | None = None
@@ -124,28 +127,6 @@ def _quiet(msg: str) -> None:
     pass
 
 
-def _forward_order(model: Any, spec: InputSpec) -> InputSpec:
-    """Reorder the spec to the forward signature when every input name is a forward parameter."""
-    import inspect
-
-    try:
-        params = list(inspect.signature(model.forward).parameters)
-    except (TypeError, ValueError):
-        return spec
-    if all(n in params for n in spec.names):
-        ordered = sorted(spec.tensors, key=lambda t: params.index(t.name))
-        missing_required = [
-            p for p, v in inspect.signature(model.forward).parameters.items()
-            if p not in spec.names and v.default is inspect.Parameter.empty
-            and v.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-            and params.index(p) < max(params.index(n) for n in spec.names)
-        ]
-        if missing_required:
-            raise ConfigError(f"the model's forward also needs input(s) {', '.join(missing_required)}; add --input for them")
-        return InputSpec(ordered)
-    return spec
-
-
 def run_reference(
     model: Any,
     spec: InputSpec,
@@ -153,8 +134,9 @@ def run_reference(
     sample_inputs: Mapping[str, Any] | None = None,
     extra_batches: Sequence[int] = DEFAULT_EXTRA_BATCHES,
     n_random_sets: int = 3,
+    binding: Binding | None = None,
 ) -> ReferenceSet:
-    """Make the validation input sets and run PyTorch eager on each (under no_grad)."""
+    """Make the validation input sets and run PyTorch eager on each (under no_grad), inputs bound by name."""
     import torch
 
     from modelport.outputs import flatten_outputs, to_numpy
@@ -177,7 +159,7 @@ def run_reference(
         for s in sets:
             args = spec.to_torch(s)
             try:
-                out = model(*args)
+                out = binding.call(model, dict(zip(spec.names, args, strict=True))) if binding else model(*args)
             except Exception as exc:
                 shapes = ", ".join(f"{k}{list(v.shape)}:{v.dtype}" for k, v in s.items())
                 raise ModelLoadError(
@@ -271,76 +253,6 @@ def _captured_warnings() -> Iterator[list[str]]:
             text = f"{w.category.__name__}: {str(w.message).strip().splitlines()[0] if str(w.message).strip() else ''}"[:300]
             if text not in seen:
                 seen.append(text)
-
-
-class CapturedOutput:
-    """Text that converters wrote to stdout/stderr while captured (C++ libraries included)."""
-
-    def __init__(self) -> None:
-        self.text = ""
-
-    def tail(self, limit: int = 4000) -> str:
-        from modelport.text import redact
-
-        return redact(self.text[-limit:])
-
-
-@contextlib.contextmanager
-def capture_fds() -> Iterator[CapturedOutput]:
-    """Redirect file descriptors 1 and 2 to a temp file, so converter logs land in export.json, not the terminal.
-
-    Set ``MODELPORT_NO_CAPTURE=1`` to let them through.
-    """
-    import os
-    import sys
-
-    out = CapturedOutput()
-    if os.environ.get("MODELPORT_NO_CAPTURE"):
-        yield out
-        return
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with tempfile.TemporaryFile(mode="w+b") as tmp, contextlib.ExitStack() as python_level:
-        try:
-            os.dup2(tmp.fileno(), 1)
-            os.dup2(tmp.fileno(), 2)
-            _redirect_python_streams(python_level, tmp.fileno())
-            yield out
-        finally:
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):
-                    stream.flush()
-            python_level.close()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-            tmp.seek(0)
-            out.text = tmp.read().decode("utf-8", "replace")
-
-
-def _redirect_python_streams(stack: contextlib.ExitStack, fd: int) -> None:
-    """Send sys.stdout/sys.stderr to ``fd`` too when they are not fds 1 and 2 themselves.
-
-    In a terminal they are, and the fd redirection catches Python's prints; in-process (click's CliRunner,
-    a notebook, pytest) they are other objects, which would show what converters print.
-    """
-    import io
-    import sys
-
-    def on_fd(stream: object, number: int) -> bool:
-        try:
-            return stream.fileno() == number  # type: ignore[attr-defined]
-        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-            return False
-
-    if on_fd(sys.stdout, 1) and on_fd(sys.stderr, 2):
-        return
-    text = stack.enter_context(open(fd, "w", encoding="utf-8", errors="replace", closefd=False, buffering=1))  # noqa: SIM115
-    stack.enter_context(contextlib.redirect_stdout(text))
-    stack.enter_context(contextlib.redirect_stderr(text))
 
 
 def call_hook(host: PluginHost, fmt: str, hook: str, **kwargs: Any) -> Any:
@@ -444,7 +356,24 @@ def run_validation(
     tol = profile_for(artifact.precision, atol, rtol)
     comp = compare_outputs(ref.outputs, run.outputs, names, tol, artifact.precision, classifier=classifier,
                            batch_sizes=sorted(set(ref.batch_sizes)))
-    return ("passed" if comp.passed else "failed"), comp, run, None
+    return _verdict(comp, ref, names, run)
+
+
+def _verdict(comp: Comparison, ref: ReferenceSet, names: Sequence[str],
+             run: ValidationRun) -> tuple[str, Comparison, ValidationRun, str | None]:
+    """passed / failed, or inconclusive when a passing comparison compared empty, zero or constant outputs."""
+    from modelport.verdicts import INCONCLUSIVE, inconclusive_message, tiny_outputs, vacuous_outputs
+
+    tiny = tiny_outputs(ref.outputs, names, comp.atol)
+    if tiny:
+        run.checks.setdefault("tiny_outputs", tiny)
+    if not comp.passed:
+        return "failed", comp, run, None
+    found = vacuous_outputs(ref.outputs, names, ref.batch_sizes)
+    if found:
+        run.checks["vacuous_outputs"] = [v.line() for v in found]
+        return INCONCLUSIVE, comp, run, inconclusive_message(found)
+    return "passed", comp, run, None
 
 
 def _dim_labels(spec: InputSpec) -> dict[str, list[Any]]:
@@ -650,6 +579,7 @@ def export(
     progress: Progress = _quiet,
     extra_batches: Sequence[int] = DEFAULT_EXTRA_BATCHES,
     per_format_dirs: bool | None = None,
+    allow_inconclusive: bool = False,
 ) -> ExportResult:
     """Export ``model`` to each format, validate, describe and write each export folder atomically."""
     import torch
@@ -664,45 +594,70 @@ def export(
     resolved = resolve_options(specs, options, config)
     if not isinstance(model, torch.nn.Module):
         raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    model_name = safe_name(model_name or type(model).__name__, "model name")
+    model_name = safe_name(model_name or default_model_name(model, (source or {}).get("reference")), "model name")
     if task is not None and not task:
         task = None
     targets = plan_targets(formats, model_name, output_dir, exports_root, force, per_format_dirs)
     set_eval(model)
-    inputs = _forward_order(model, inputs)
+    inputs, binding = plan_binding(model, inputs)
+    pristine, copy_note = pristine_copy(model)  # before anything runs the model: formats export from copies of it
     if threads:
         torch.set_num_threads(threads)
 
     progress("running the PyTorch model on the example inputs")
-    if validate:
-        ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=extra_batches)
-    else:  # one set: enough for output names and shapes, and for a later `modelport validate`
-        ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=(), n_random_sets=1)
+    with capture_fds() as reference_log:  # a model that prints must not reach the terminal or --json stdout
+        if validate:
+            ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=extra_batches, binding=binding)
+        else:  # one set: enough for output names and shapes, and for a later `modelport validate`
+            ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=(), n_random_sets=1,
+                                binding=binding)
     example = inputs.to_torch(ref.inputs[0])
     sample_sets = batches_from_samples(sample_inputs, 1) if sample_inputs is not None else None
     classifier = task in ("classification", "text-classification")
 
     results: dict[str, FormatResult] = {}
+    prep = ModelPrep(pristine, binding, copy_note)
     for fmt in formats:
         results[fmt] = _export_one(
-            host, fmt, specs[fmt], resolved[fmt], model, inputs, example, ref, targets[fmt],
+            host, fmt, specs[fmt], resolved[fmt], prep, inputs, example, ref, targets[fmt],
             model_name=model_name, task=task, class_names=class_names, preprocessing=preprocessing,
             postprocessing=postprocessing, task_extras=task_extras, validate=validate, force=force, atol=atol,
             rtol=rtol, threads=threads, source=source, progress=progress, classifier=classifier,
             sample_sets=sample_sets, exports_root=Path(exports_root) if exports_root is not None else None,
-            resolved_all=resolved,
+            resolved_all=resolved, allow_inconclusive=allow_inconclusive, reference_log=reference_log.tail(2000),
         )
     return ExportResult(results)
 
 
+@dataclass
+class ModelPrep:
+    """The model as formats receive it: a pristine copy (never run) per export, inputs bound by name."""
+
+    pristine: Any
+    binding: Binding
+    copy_note: str | None = None
+
+    def fresh(self) -> Any:
+        """A copy of the pristine model for one export, wrapped so its inputs reach forward by name."""
+        model = self.pristine
+        if self.copy_note is None:
+            model, _ = pristine_copy(self.pristine)
+        return bind_model(model, self.binding)
+
+    def notes(self) -> list[str]:
+        if self.copy_note:
+            return [f"{self.copy_note}; every format exported from the one instance the reference run used"]
+        return []
+
+
 def _export_one(
-    host: PluginHost, fmt: str, spec: FormatSpec, opts: dict[str, Any], model: Any, inputs: InputSpec,
+    host: PluginHost, fmt: str, spec: FormatSpec, opts: dict[str, Any], prep: ModelPrep, inputs: InputSpec,
     example: tuple[Any, ...], ref: ReferenceSet, target: Path, *, model_name: str, task: str | None,
     class_names: Sequence[str] | None, preprocessing: Mapping[str, Any] | None,
     postprocessing: Mapping[str, Any] | None, task_extras: Mapping[str, Any] | None, validate: bool,
     force: bool, atol: float | None, rtol: float | None, threads: int | None, source: Mapping[str, Any] | None,
     progress: Progress, classifier: bool, sample_sets: list[dict[str, Any]] | None, exports_root: Path | None,
-    resolved_all: Mapping[str, dict[str, Any]],
+    resolved_all: Mapping[str, dict[str, Any]], allow_inconclusive: bool = False, reference_log: str = "",
 ) -> FormatResult:
     import torch
 
@@ -728,7 +683,7 @@ def _export_one(
             up_dir = Path(tempfile.mkdtemp(prefix=f".modelport-tmp-upstream-{up_fmt}-", dir=staged.path.parent))
             upstream_dirs.append(up_dir)
             up_req = ExportRequest(
-                format=up_fmt, model=model, inputs=inputs, example_inputs=example, options=up_opts, workdir=up_dir,
+                format=up_fmt, model=prep.fresh(), inputs=inputs, example_inputs=example, options=up_opts, workdir=up_dir,
                 output_names=list(ref.output_names), task=task, model_name=model_name, threads=threads,
                 sample_inputs=sample_sets, _upstream=upstream, metadata=dict(request_metadata),
             )
@@ -741,7 +696,7 @@ def _export_one(
             return art
 
         request = ExportRequest(
-            format=fmt, model=model, inputs=inputs, example_inputs=example, options=dict(opts),
+            format=fmt, model=prep.fresh(), inputs=inputs, example_inputs=example, options=dict(opts),
             workdir=staged.path, output_names=list(ref.output_names), task=task, model_name=model_name,
             threads=threads, sample_inputs=sample_sets, _upstream=upstream,
             metadata=request_metadata,
@@ -756,7 +711,7 @@ def _export_one(
         artifact = _check_artifact(artifact, fmt, _plugin_for_format(host, fmt), staged.path)
         artifact.options = {**opts, **artifact.options}
         artifact.options["threads"] = threads
-        notes = list(dict.fromkeys([*request._notes, *artifact.warnings, *caught]))
+        notes = list(dict.fromkeys([*prep.notes(), *request._notes, *artifact.warnings, *caught]))
 
         note: str | None
         status, comp, run, note = "not-validated", None, None, "validation disabled (--no-validate)"
@@ -785,11 +740,11 @@ def _export_one(
         check(md, f"{fmt}: metadata.json")
         write_json_atomic(staged.path / METADATA_FILE, md)
         timings["total_s"] = round(time.perf_counter() - t_start, 4)
-        exit_code = 2 if status == "failed" else 0
+        exit_code = verdict_exit_code(status, allow_inconclusive)
         record = {
             "id": export_id,
             "format": fmt,
-            "status": "validation-failed" if status == "failed" else "ok",
+            "status": {"failed": "validation-failed", "inconclusive": "validation-inconclusive"}.get(status, "ok"),
             "created_at": md["created_at"],
             "model_name": model_name,
             "task": task,
@@ -798,6 +753,7 @@ def _export_one(
             "artifact_files": artifact.files,
             "precision": artifact.precision,
             "inputs": inputs.to_dict(),
+            "binding": prep.binding.describe(),
             "artifact_inputs": artifact.input_names,
             "outputs": ref.output_names,
             "artifact_outputs": artifact.output_names,
@@ -815,7 +771,8 @@ def _export_one(
                 "checks": to_jsonable(run.checks) if run else {},
                 "runtime": run.runtime if run else None,
             },
-            "log": (log.tail() + (vlog.tail() if validate else "")).strip()[-6000:],
+            "log": _joined_log(("reference run", reference_log), ("export", log.tail()),
+                               ("validation", vlog.tail() if validate else "")),
             "environment": _environment(),
             "exit_code": exit_code,
         }
@@ -832,6 +789,8 @@ def _export_one(
             error = f"{fmt}: exported to {final} but validation failed: {why}"
             if artifact.details.get("validation_hint"):
                 error += f" — {artifact.details['validation_hint']}"
+        elif status == "inconclusive" and exit_code:
+            error = f"{fmt}: exported to {final} but validation was inconclusive: {note}"
         return FormatResult(fmt, status, final, artifact, comp, note, error, exit_code, record, md)
     except OSError as exc:
         staged.discard()
@@ -852,6 +811,19 @@ def _export_one(
         staged.discard()
         for d in upstream_dirs:
             shutil.rmtree(d, ignore_errors=True)
+
+
+def verdict_exit_code(status: str, allow_inconclusive: bool = False) -> int:
+    """2 for a failed validation, and for an inconclusive one unless allowed; 0 otherwise."""
+    if status == "failed" or (status == "inconclusive" and not allow_inconclusive):
+        return 2
+    return 0
+
+
+def _joined_log(*parts: tuple[str, str], limit: int = 6000) -> str:
+    """The record's log: what each step printed, under its name; empty steps left out."""
+    text = "\n".join(f"[{name}]\n{body.strip()}" for name, body in parts if body and body.strip())
+    return text[-limit:]
 
 
 def _reraise_if_interrupted(exc: BaseException) -> None:
@@ -920,6 +892,7 @@ def validate_export(
     rtol: float | None = None,
     threads: int | None = None,
     host: PluginHost | None = None,
+    allow_inconclusive: bool = False,
 ) -> FormatResult:
     """Re-run an export folder's artifact on its recorded inputs and compare with the recorded outputs."""
     from modelport.metadata import load_metadata
@@ -940,8 +913,10 @@ def validate_export(
     classifier = record.get("task") in ("classification", "text-classification")
     status, comp, _run, note = run_validation(host, artifact, ref, atol=atol, rtol=rtol, classifier=classifier,
                                               threads=threads)
-    code = 2 if status == "failed" else 0
+    code = verdict_exit_code(status, allow_inconclusive)
     err = None
     if status == "failed":
         err = f"{fmt}: validation failed: " + ("; ".join(comp.failures) if comp is not None else (note or ""))
+    elif code:
+        err = f"{fmt}: validation was inconclusive: {note}"
     return FormatResult(fmt, status, export_dir, artifact, comp, note, err, code, record, md)

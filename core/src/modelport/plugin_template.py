@@ -1,4 +1,4 @@
-"""``modelport plugin new NAME``: write a working plugin distribution from the template shipped in the package.
+"""``modelport plugins new NAME``: write a working plugin distribution from the template shipped in the package.
 
 The template lives in ``modelport/templates/plugin/``: every ``*.tmpl`` file is copied with ``{{name}}``,
 ``{{module}}``, ``{{dist}}``, ``{{display_name}}`` and ``{{core_version}}`` filled in, and ``__module__`` in a

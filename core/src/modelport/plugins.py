@@ -266,7 +266,7 @@ class PluginHost:
             info = self.plugin_of(owner)
             rows.append(self._status_row(name, spec.display_name, avail, info))
         rows.extend(self._missing_rows("format", set(self.formats)))
-        return rows
+        return sorted(rows, key=_row_order)
 
     def publisher_statuses(self) -> list[FormatStatus]:
         rows: list[FormatStatus] = []
@@ -276,7 +276,7 @@ class PluginHost:
             row.kind = "publisher"
             rows.append(row)
         rows.extend(self._missing_rows("publisher", set(self.publishers)))
-        return rows
+        return sorted(rows, key=_row_order)
 
     @staticmethod
     def _status_row(name: str, display: str, avail: Availability, info: PluginInfo | None) -> FormatStatus:
@@ -356,6 +356,11 @@ class PluginHost:
                 raise ConfigError(f"publish target {scheme}:// is not installed: {row.fix}")
         known = ", ".join(f"{s}://" for s in sorted(set(self.publishers) | {e.name for e in CATALOG if e.kind == 'publisher'}))
         raise ConfigError(f"unknown publish scheme {scheme}://; known: {known}")
+
+
+def _row_order(row: FormatStatus) -> tuple[bool, str]:
+    """One order in every install: by name, whatever is installed; broken third-party plugins last."""
+    return (row.kind == "plugin", row.name)
 
 
 _HOST: PluginHost | None = None

@@ -268,7 +268,8 @@ def _shape(shape: Any) -> str:
     return str(shape)
 
 
-def _num(value: Any, digits: int = 3) -> str:
+def format_number(value: Any, digits: int = 3) -> str:
+    """A number as a table cell: three significant digits, scientific when tiny or huge, — when missing."""
     if value is None:
         return "—"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -387,7 +388,7 @@ def render_card(
         status = str(v.get("status") or "not run") + (f" ({v['reason']})" if v.get("reason") else "")
         batches = ", ".join(str(x) for x in v.get("batch_sizes") or []) or "—"
         rule = str(v.get("rule") or "—").replace("|", "\\|")
-        out.append(f"| {b.format} | {status} | {_num(v.get('max_abs_diff'))} | {_num(v.get('min_cosine'), 6)} | "
+        out.append(f"| {b.format} | {status} | {format_number(v.get('max_abs_diff'))} | {format_number(v.get('min_cosine'), 6)} | "
                    f"{batches} | {v.get('input_sets', '—')} | {rule} |")
     out.append("")
 
@@ -406,9 +407,9 @@ def render_card(
                 continue
             seen.add(key)
             speed = row.get("speedup")
-            out.append(f"| {row.get('format')} | {row.get('batch')} | {_num(row.get('p50_ms'))} | {_num(row.get('p90_ms'))} | "
-                       f"{_num(row.get('p99_ms'))} | {_num(row.get('throughput'))} | "
-                       f"{_num(speed) + '×' if isinstance(speed, (int, float)) else '—'} |")
+            out.append(f"| {row.get('format')} | {row.get('batch')} | {format_number(row.get('p50_ms'))} | {format_number(row.get('p90_ms'))} | "
+                       f"{format_number(row.get('p99_ms'))} | {format_number(row.get('throughput'))} | "
+                       f"{format_number(speed) + '×' if isinstance(speed, (int, float)) else '—'} |")
         out.append("")
 
     out.append("## Files (sha256)\n")

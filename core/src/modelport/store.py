@@ -36,6 +36,25 @@ def slug(text: str) -> str:
     return _SAFE.sub("-", text).strip("-.")[:64] or "model"
 
 
+_GENERIC_CLASSES = frozenset({"Sequential", "ModuleList", "ModuleDict", "GraphModule", "RecursiveScriptModule",
+                              "ScriptModule", "OptimizedModule", "Module", "InterpreterModule", "UnflattenedModule"})
+
+
+def default_model_name(model: Any, reference: str | None = None) -> str:
+    """The name a model is recorded and published under when none is given — one rule for the CLI and the API:
+    the model's class in snake_case (``SmallCNN`` → ``small_cnn``). Where the class says nothing (``Sequential``,
+    a loaded ``.pt2``), the reference's factory name or file stem (``models.py:resnet`` → ``resnet``)."""
+    cls = getattr(model, "original_name", None) or type(model).__name__  # TorchScript keeps the class name
+    if cls not in _GENERIC_CLASSES:
+        snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", cls).lower()
+        return slug(snake)
+    if reference and reference != "python object":
+        if ":" in reference and not Path(reference).exists():
+            return slug(reference.rsplit(":", 1)[1].replace(".", "_"))
+        return slug(Path(reference).stem)
+    return slug(cls.lower())
+
+
 def safe_relpath(rel: str, what: str = "file name", error: type[ModelportError] = ConfigError) -> str:
     """A relative POSIX path that stays inside its folder, else ``error`` (publishers pass PublishError).
 

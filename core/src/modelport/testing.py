@@ -77,7 +77,7 @@ __all__ = [
     "find_plugin", "load_module", "read_metadata", "read_record", "reference_models", "run_cli",
 ]
 
-DEFAULT_MODELS: tuple[str, ...] = ("cnn", "mlp", "attention")
+DEFAULT_MODELS: tuple[str, ...] = ("cnn", "mlp", "attention", "wrapper", "decoder")
 # Never imported by `modelport formats`, whatever the plugin: the core's own promise.
 ALWAYS_HEAVY: tuple[str, ...] = ("torch", "numpy")
 # Written by the core beside every artifact.
@@ -428,7 +428,8 @@ def _what(hook: str) -> str:
 
 
 def reference_models() -> dict[str, Any]:
-    """The reference models by name (``cnn``, ``mlp``, ``attention``); see :mod:`modelport.testing_models`."""
+    """The reference models by name (``cnn``, ``mlp``, ``attention``, ``wrapper``, ``decoder``); see
+    :mod:`modelport.testing_models`."""
     from modelport.testing_models import REFERENCE_MODELS
 
     return dict(REFERENCE_MODELS)

@@ -8,6 +8,10 @@ Each one exercises a different part of a format's contract:
   (``output.0`` logits, ``output.1`` probabilities), so output flattening and ordering are checked.
 * ``attention`` — embedding + masked self-attention; two int64 inputs ``input_ids`` / ``attention_mask``
   N x 8 and a *dict* output (``last_hidden_state``, ``pooler_output``), as transformers' encoders return.
+* ``wrapper``   — ``forward(self, *args, **kwargs)`` delegating to an MLP, as generic wrappers do: the input
+  ``x`` N x 8 reaches ``*args``, and torch.export must still see one named, dynamic input.
+* ``decoder``   — ``forward(input_ids, attention_mask=None, position_ids=None)`` given ``input_ids`` and
+  ``position_ids`` only: each input must reach the parameter of its name, not the next free position.
 
 This module imports torch; :mod:`modelport.testing` imports it only when a model is built.
 """
@@ -81,6 +85,36 @@ class TinyAttention(nn.Module):
         return {"last_hidden_state": x, "pooler_output": pooled}
 
 
+class StarArgsWrapper(nn.Module):
+    """A generic wrapper whose forward is ``(*args, **kwargs)``, delegating to an inner model."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:
+        return self.inner(*args, **kwargs)[0]
+
+
+class TinyDecoder(nn.Module):
+    """A decoder-shaped model: optional mask and position ids, each changing the output in its own way."""
+
+    def __init__(self, vocab_size: int = VOCAB, d_model: int = 16, max_len: int = 32) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.position = nn.Embedding(max_len, d_model)
+        self.head = nn.Linear(d_model, vocab_size)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                position_ids: torch.Tensor | None = None) -> torch.Tensor:
+        if position_ids is None:
+            position_ids = torch.arange(input_ids.shape[1], device=input_ids.device)[None].expand_as(input_ids)
+        x = self.embed(input_ids) + self.position(position_ids)
+        if attention_mask is not None:
+            x = x * attention_mask[..., None].to(x.dtype)
+        return self.head(torch.tanh(x))
+
+
 def _seeded(model: nn.Module, seed: int) -> nn.Module:
     """Deterministic weights and non-trivial batch-norm statistics, without touching the global RNG."""
     gen = torch.Generator().manual_seed(seed)
@@ -108,6 +142,16 @@ def tiny_mlp(seed: int = 0) -> TinyMLP:
 def tiny_attention(seed: int = 0) -> TinyAttention:
     """The reference text encoder (inputs ``input_ids`` / ``attention_mask`` N x 8, int64)."""
     return _seeded(TinyAttention(), seed)  # type: ignore[return-value]
+
+
+def star_args_wrapper(seed: int = 0) -> StarArgsWrapper:
+    """The ``*args, **kwargs`` wrapper around the reference MLP (input ``x`` N x 8, reaching ``*args``)."""
+    return StarArgsWrapper(tiny_mlp(seed)).eval()
+
+
+def tiny_decoder(seed: int = 0) -> TinyDecoder:
+    """The reference decoder (inputs ``input_ids`` / ``position_ids`` N x 8, int64; no attention mask given)."""
+    return _seeded(TinyDecoder(), seed)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -142,5 +186,16 @@ REFERENCE_MODELS: dict[str, ReferenceModel] = {
         lambda: [TensorSpec("input_ids", (1, SEQ), "int64", low=0, high=VOCAB),
                  TensorSpec("attention_mask", (1, SEQ), "int64")],
         "text-encoding", ("last_hidden_state", "pooler_output"),
+    ),
+    "wrapper": ReferenceModel(
+        "wrapper", "forward(*args, **kwargs) around the MLP, float32 N x 8 -> N x 4", star_args_wrapper,
+        lambda: [TensorSpec("x", (1, 8), "float32")], "other", ("output",),
+    ),
+    "decoder": ReferenceModel(
+        "decoder", f"forward(input_ids, attention_mask=None, position_ids=None) given input_ids and position_ids "
+        f"(int64 N x {SEQ}) -> N x {SEQ} x {VOCAB} logits", tiny_decoder,
+        lambda: [TensorSpec("input_ids", (1, SEQ), "int64", low=0, high=VOCAB),
+                 TensorSpec("position_ids", (1, SEQ), "int64", low=0, high=SEQ)],
+        "other", ("output",),
     ),
 }

@@ -149,6 +149,7 @@ class PublisherSpec:
     availability: Callable[[], Availability] = Availability.ok
     can_pull: bool = False
     description: str = ""
+    can_list: bool = False
 
 
 @dataclass(frozen=True)
@@ -320,6 +321,74 @@ class PullResult:
 
     source: str
     files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PublishedExport:
+    """One export folder of a published model (one format), as a registry lists it.
+
+    :param format: the export's format (``onnx``).
+    :param folder: its folder inside the published model (``""`` for the model's root).
+    :param pull_target: what ``modelport pull`` takes to download exactly this export.
+    :param metadata: its metadata.json as published — untrusted JSON, shown but never executed.
+    :param metadata_sha256: sha256 of the metadata.json bytes: the key of the local download cache.
+    :param pull_options: publisher options the pull needs besides the target (``{"folder": "onnx"}``).
+    :param bench: its bench.json when it was published.
+    """
+
+    format: str
+    folder: str
+    pull_target: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata_sha256: str | None = None
+    pull_options: dict[str, Any] = field(default_factory=dict)
+    bench: dict[str, Any] | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes of the artifact files metadata.json lists."""
+        files = self.metadata.get("files") or {}
+        return sum(int(m.get("bytes") or 0) for m in files.values() if isinstance(m, Mapping))
+
+    @property
+    def validation_status(self) -> str:
+        v = self.metadata.get("validation")
+        return str(v.get("status") or "not run") if isinstance(v, Mapping) else "not run"
+
+
+@dataclass
+class ModelEntry:
+    """What ``list_models`` returns per published model version: where it is and what its exports are.
+
+    :param name: the model's name in the registry (folder, repository or ``model_name``).
+    :param version: the version (registry folder, branch, release tag).
+    :param target: the registry that was listed (``file:///srv/zoo``, ``hf://alice``, ``github://o/r``).
+    :param exports: one per format published under this name and version.
+    :param published_at: ISO 8601 time of publication, when the registry knows it.
+    :param url: where a person can look at it.
+    :param revision: the registry's immutable revision (commit), when it has one.
+    """
+
+    name: str
+    version: str
+    target: str
+    exports: list[PublishedExport] = field(default_factory=list)
+    published_at: str | None = None
+    url: str | None = None
+    revision: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """``TARGET/NAME@VERSION``: what ``modelport info`` and ``load_pretrained`` take."""
+        return f"{self.target.rstrip('/')}/{self.name}@{self.version}"
+
+    @property
+    def formats(self) -> list[str]:
+        return [e.format for e in self.exports]
+
+    @property
+    def size(self) -> int:
+        return sum(e.size for e in self.exports)
 
 
 def to_jsonable(obj: Any) -> Any:

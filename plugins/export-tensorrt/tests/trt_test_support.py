@@ -6,9 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from modelport_tensorrt.probe import INSTALL_FIX
+
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "models.py"
 NOT_IMPORTABLE = "TensorRT runtime not importable"
-FIX = "pip install 'modelport-export-tensorrt[runtime]' from NVIDIA's index"
+FIX = INSTALL_FIX  # the hint as the plugin computes it here (a folder of this checkout, or the distribution name)
 
 
 def cli_env(cache_dir: Path, stub_dir: Path | None = None) -> dict[str, str]:

@@ -73,6 +73,8 @@ class FakeGitHub(RecordingServer):
                "draft": bool(data.get("draft")), "prerelease": bool(data.get("prerelease")),
                "target_commitish": data.get("target_commitish") or "main",
                "html_url": f"https://github.example/{full}/releases/tag/{data['tag_name']}",
+               "created_at": f"2026-01-01T00:{rid // 60 % 60:02d}:{rid % 60:02d}Z",
+               "published_at": None if data.get("draft") else f"2026-01-01T00:{rid // 60 % 60:02d}:{rid % 60:02d}Z",
                "upload_url": f"{self.url}/uploads/repos/{full}/releases/{rid}/assets{{?name,label}}", "assets": []}
         self.repos[full].append(rel)
         return rel

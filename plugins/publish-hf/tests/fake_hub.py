@@ -4,7 +4,8 @@ Implemented from huggingface_hub's source (hf_api.py, _commit_api.py, lfs.py, fi
 ``POST /api/repos/create``, ``POST /api/models/{repo}/branch/{b}``, ``POST /api/validate-yaml``,
 ``POST /api/models/{repo}/preupload/{rev}``, ``POST /{repo}.git/info/lfs/objects/batch`` + ``PUT`` of the
 LFS object, ``POST /api/models/{repo}/commit/{rev}`` (ndjson), ``POST /api/models/{repo}/paths-info/{rev}``,
-``GET /api/models/{repo}/tree/{rev}[/path]``, ``GET /api/models/{repo}/revision/{rev}`` and
+``GET /api/models/{repo}/tree/{rev}[/path]``, ``GET /api/models/{repo}/revision/{rev}``, ``GET /api/models/{repo}``,
+``GET /api/models?author=&filter=`` (tags from the model card's front matter, as the Hub derives them) and
 ``HEAD``/``GET /{repo}/resolve/{rev}/{path}``. Recording, fault injection and the bounded serving loop come
 from :class:`modelport.testing_http.RecordingServer`.
 """
@@ -57,6 +58,7 @@ class Repo:
     branches: dict[str, dict[str, Blob]] = field(default_factory=dict)
     heads: dict[str, str] = field(default_factory=dict)
     commits: list[dict[str, Any]] = field(default_factory=list)
+    modified: str = "2026-01-01T00:00:00.000Z"
 
 
 REPO = r"([^/]+/[^/]+)"
@@ -81,6 +83,8 @@ class FakeHub(RecordingServer):
         self.route(None, rf"/api/models/{REPO}/commit/(.+)", self._commit)
         self.route(None, rf"/api/models/{REPO}/paths-info/(.+)", self._paths_info)
         self.route(None, rf"/api/models/{REPO}/revision/(.+)", self._revision)
+        self.route("GET", rf"/api/models/{REPO}", self._model_info)
+        self.route("GET", r"/api/models", self._list_models)
         self.route("GET", rf"/api/models/{REPO}/tree/([^/]+)(?:/(.*))?", self._tree)
         self.route("POST", rf"/{REPO}\.git/info/lfs/objects/batch", self._lfs_batch)
         self.route(("GET", "HEAD"), rf"/{REPO}/resolve/([^/]+)/(.+)", self._resolve)
@@ -228,6 +232,7 @@ class FakeHub(RecordingServer):
         with self.lock:
             repo.branches[name] = new
             repo.heads[name] = oid
+            repo.modified = f"2026-01-01T00:00:{len(repo.commits) % 60:02d}.000Z"
             repo.commits.append({"oid": oid, "branch": name, "summary": header["summary"],
                                  "description": header.get("description", ""),
                                  "paths": [x["value"]["path"] for x in lines if x["key"] != "header"]})
@@ -244,7 +249,33 @@ class FakeHub(RecordingServer):
         branch = self._branch(repo, m[2])
         name = urllib.parse.unquote(m[2])
         return self.json(200, {"id": repo.repo_id, "modelId": repo.repo_id, "sha": repo.heads[name],
-                               "private": repo.private, "siblings": [{"rfilename": p} for p in sorted(branch)]})
+                               "private": repo.private, "lastModified": repo.modified, "siblings": [{"rfilename": p} for p in sorted(branch)]})
+
+    def _model_info(self, req: Request, m: re.Match[str]) -> Response:
+        return self._revision(req, re.fullmatch(rf"{REPO}/(main)", f"{m[1]}/main"))  # type: ignore[arg-type]
+
+    @staticmethod
+    def card_tags(branch: dict[str, Blob]) -> list[str]:
+        """The tags in README.md's YAML front matter (the Hub lists a repo under them)."""
+        card = branch.get("README.md")
+        if card is None or not card.data.startswith(b"---\n"):
+            return []
+        front = card.data.decode().split("\n---", 1)[0]
+        return [t.strip().strip('"') for t in re.findall(r"^- (.+)$", front, re.M)]
+
+    def _list_models(self, req: Request, m: re.Match[str]) -> Response:
+        author = (req.query.get("author") or [None])[0]
+        wanted = set(req.query.get("filter") or [])
+        who = self._who(req)
+        out = []
+        for repo in self.repos.values():
+            if (repo.private and who != "ok") or (author and not repo.repo_id.startswith(f"{author}/")):
+                continue
+            tags = self.card_tags(repo.branches["main"])
+            if wanted <= set(tags):
+                out.append({"id": repo.repo_id, "modelId": repo.repo_id, "private": repo.private, "tags": tags,
+                            "lastModified": repo.modified, "sha": repo.heads["main"]})
+        return self.json(200, out)
 
     def _branch_create(self, req: Request, m: re.Match[str]) -> Response:
         repo = self._repo(m[1], req, write=True)

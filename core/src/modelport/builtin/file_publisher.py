@@ -15,6 +15,7 @@ from typing import Any
 
 from modelport.errors import ConfigError, PublishError
 from modelport.hookspecs import hookimpl
+from modelport.listing import listing_hook
 from modelport.types import OptionSpec, PublisherSpec, PublishResult, PullResult, Target
 
 
@@ -25,6 +26,7 @@ def register_publishers(register: Any) -> None:
         display_name="Local registry folder",
         options=(OptionSpec("version", "str", None, "version folder name (default: next vN)"),),
         can_pull=True,
+        can_list=True,
         description="file://DIR copies the export to DIR/<model_name>/<version>/ and updates DIR/index.json",
     ))
 
@@ -119,3 +121,7 @@ def pull(target: Target, dest: Path, options: Mapping[str, Any]) -> PullResult |
             shutil.copy2(p, dest / rel)
             copied.append(rel.as_posix())
     return PullResult(source=str(src.resolve()), files=copied)
+
+
+# `modelport list file://DIR` and `info`: modelport.builtin.file_listing reads DIR/<model>/<version>/metadata.json
+list_models = listing_hook("file", "modelport.builtin.file_listing")

@@ -23,12 +23,13 @@ from modelport import (
     ValidationFailed,
     ValidationRun,
     hookimpl,
+    install_hint,
     missing_modules,
 )
 
 FORMAT = "coreml"
 PACKAGE = "model.mlpackage"
-FIX = "pip install modelport-export-coreml"
+FIX = install_hint("modelport-export-coreml")
 STRUCTURE_ONLY = "structure checked; numeric check needs macOS"
 
 PRECISIONS = ("fp32", "fp16")

@@ -19,12 +19,13 @@ from modelport import (
     ValidationFailed,
     ValidationRun,
     hookimpl,
+    install_hint,
     requires,
 )
 
 FORMAT = "executorch"
 FILE = "model.pte"
-FIX = "pip install modelport-export-executorch"
+FIX = install_hint("modelport-export-executorch")
 BACKENDS = ("xnnpack", "portable")
 
 

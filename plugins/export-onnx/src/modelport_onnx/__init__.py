@@ -20,6 +20,7 @@ from modelport import (
     OptionSpec,
     ValidationRun,
     hookimpl,
+    install_hint,
     missing_modules,
 )
 
@@ -30,7 +31,7 @@ MODEL_FILE = "model.onnx"
 DATA_FILE = "model.onnx.data"
 # The protobuf limit is 2 GiB for the whole serialized model; weights above this leave room for the graph.
 DEFAULT_EXTERNAL_DATA_THRESHOLD = 2_000_000_000
-FIX = "pip install modelport-export-onnx"
+FIX = install_hint("modelport-export-onnx")
 
 OPTIONS = (
     OptionSpec("exporter", "choice", "auto", "torch.onnx exporter: dynamo (torch.export based), legacy (TorchScript "

@@ -40,6 +40,7 @@ from modelport import (
     ValidationFailed,
     ValidationRun,
     hookimpl,
+    install_hint,
     requires,
 )
 
@@ -50,7 +51,7 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 HINTS = {"fp32": "f32", "fp16": "f16", "bf16": "bf16"}
 COMPRESSION = ("auto", "fp16", "none")
 MODEL_TYPES = ("auto", "cnn", "transformer")
-INSTALL = "pip install modelport-export-openvino"
+INSTALL = install_hint("modelport-export-openvino")
 RT_KEY = "modelport"
 
 RANDOM_CALIBRATION_REFUSED = (

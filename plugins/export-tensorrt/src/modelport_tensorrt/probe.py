@@ -21,10 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from modelport import Availability
+from modelport import Availability, install_hint
 
 NOT_IMPORTABLE = "TensorRT runtime not importable"
-INSTALL_FIX = "pip install 'modelport-export-tensorrt[runtime]' from NVIDIA's index"
+NVIDIA_INDEX = "https://pypi.nvidia.com"
+INSTALL_FIX = install_hint("modelport-export-tensorrt", extra="runtime", index_url=NVIDIA_INDEX)
 NO_DEVICE = "no CUDA device"
 CACHE_FILE = "tensorrt-probe.json"
 CACHE_TTL_S = 24 * 3600

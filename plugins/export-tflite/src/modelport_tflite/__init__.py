@@ -19,12 +19,13 @@ from modelport import (
     ValidationFailed,
     ValidationRun,
     hookimpl,
+    install_hint,
     missing_modules,
 )
 
 FORMAT = "tflite"
 FILE = "model.tflite"
-FIX = "pip install modelport-export-tflite"
+FIX = install_hint("modelport-export-tflite")
 
 LAYOUTS = ("nchw", "nhwc")
 QUANTIZE = ("none", "dynamic_int8", "fp16")

@@ -95,6 +95,35 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def mixed_outputs(request: ExportRequest, batch: int = 3, atol: float = 1e-4, rtol: float = 1e-3) -> list[str]:
+    """Outputs for which a batch is not the stack of its samples run one at a time (CLIP's [B, B] logits).
+
+    The runner emulates a dynamic batch by looping over samples; that is only right when each output row depends
+    on its own sample alone. Returns one line per output that breaks it (empty when emulation is exact).
+    """
+    import torch
+    from modelport.outputs import flatten_outputs
+
+    args = request.make_inputs(batch=batch, seed=11)
+    with torch.no_grad():
+        whole = flatten_outputs(request.model(*args))
+        singles = [flatten_outputs(request.model(*[a[i:i + 1] for a in args])) for i in range(batch)]
+    problems = []
+    for j, (name, full) in enumerate(whole):
+        try:
+            stacked = torch.cat([s[j][1] for s in singles], dim=0)
+        except (RuntimeError, IndexError):
+            problems.append(f"{name}: one sample at a time it cannot be stacked into the batch's shape "
+                            f"{list(full.shape)}")
+            continue
+        if stacked.shape != full.shape:
+            problems.append(f"{name}: shape {list(full.shape)} at batch {batch}, but {list(stacked.shape)} when its "
+                            "samples run one at a time")
+        elif (full.is_floating_point() and not torch.allclose(stacked.float(), full.float(), atol=atol, rtol=rtol)) or (not full.is_floating_point() and not torch.equal(stacked, full)):
+            problems.append(f"{name}: each row depends on the other samples of the batch")
+    return problems
+
+
 def export_tflite(request: ExportRequest) -> Artifact:
     """Convert ``request.model`` to ``model.tflite`` and describe what the flatbuffer really expects."""
     import importlib.metadata
@@ -112,6 +141,13 @@ def export_tflite(request: ExportRequest) -> Artifact:
 
     # fixed shapes only (see the module docstring): a dynamic batch converts at batch 1
     per_sample = spec.dynamic_batch
+    if per_sample:
+        mixed = mixed_outputs(request)
+        if mixed:
+            raise ExportFailed(
+                "tflite: the flatbuffer holds batch 1 and a dynamic batch is run one sample at a time, which is wrong "
+                f"for this model because its outputs mix samples ({'; '.join(mixed)}); export a fixed batch "
+                "instead (drop --dynamic-batch and give --batch N)"[:800])
     example = request.make_inputs(batch=1) if per_sample and spec.batch_size != 1 else request.example_inputs
     fixed_other = {t.name: {str(a): lbl for a, lbl in t.dynamic.items() if a != 0} for t in spec.tensors}
     fixed_other = {k: v for k, v in fixed_other.items() if v}
@@ -149,7 +185,8 @@ def export_tflite(request: ExportRequest) -> Artifact:
     batch: dict[str, Any] = {"flatbuffer": "fixed", "size": int(example[0].shape[0]) if example[0].dim() else 1}
     if per_sample:
         batch.update(dynamic_requested=True, runner="one sample at a time",
-                     why="litert-torch 0.10 cannot convert a dynamic batch dimension")
+                     why="litert-torch 0.10 cannot convert a dynamic batch dimension",
+                     emulation_check="batch 3 equals its samples run one at a time, for every output")
         request.note("tflite: the flatbuffer has a fixed batch of 1 (litert-torch 0.10 cannot convert dynamic "
                      "dimensions); modelport's runner runs larger batches one sample at a time")
     if fixed_other:

@@ -10,6 +10,7 @@ notes generated from the metadata; assets already there with the same sha256 are
 from __future__ import annotations
 
 from modelport import OptionSpec, PublisherSpec, requires
+from modelport.listing import listing_hook
 from modelport.publishing import publisher_hooks
 
 __version__ = "0.1.0"
@@ -33,8 +34,11 @@ SPEC = PublisherSpec(
     options=OPTIONS,
     availability=requires("httpx", fix="pip install 'httpx>=0.27'"),
     can_pull=True,
+    can_list=True,
     description="github://OWNER/REPO@TAG: release assets (model files, metadata, a zip per export); token from GITHUB_TOKEN",
 )
 
 # register_publishers declares github://; publish and pull answer github:// targets with modelport_publish_github.releases
 register_publishers, publish, pull = publisher_hooks(SPEC, "modelport_publish_github.releases")
+# list_models answers `modelport list github://OWNER/REPO` / `info github://OWNER/REPO/MODEL@TAG` (.listing)
+list_models = listing_hook(SCHEME, "modelport_publish_github.listing")

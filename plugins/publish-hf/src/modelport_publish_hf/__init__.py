@@ -9,6 +9,7 @@ only ``modelport``; huggingface_hub loads inside the hooks.
 from __future__ import annotations
 
 from modelport import OptionSpec, PublisherSpec, requires
+from modelport.listing import listing_hook
 from modelport.publishing import publisher_hooks
 
 __version__ = "0.1.0"
@@ -29,8 +30,11 @@ SPEC = PublisherSpec(
     options=OPTIONS,
     availability=requires("huggingface_hub", fix="pip install 'huggingface_hub>=1.4'"),
     can_pull=True,
+    can_list=True,
     description="hf://OWNER/REPO[@REVISION]: one commit with the export folder(s) and a model card; token from HF_TOKEN",
 )
 
 # register_publishers declares hf://; publish and pull answer hf:// targets with modelport_publish_hf.hub
 register_publishers, publish, pull = publisher_hooks(SPEC, "modelport_publish_hf.hub")
+# list_models answers `modelport list hf://OWNER` / `info hf://OWNER/REPO` with modelport_publish_hf.listing
+list_models = listing_hook(SCHEME, "modelport_publish_hf.listing")
