@@ -238,3 +238,48 @@ def test_unavailable_format_reports_reason_and_exit_3(tmp_path, cli):
     r = cli("export", "m.py:f", "-f", "gpuonly", "--vision", "3x8x8", env=env)
     assert r.returncode == 3
     assert r.stderr.strip() == "error: format 'gpuonly' is unavailable: no CUDA device"
+
+
+SHADOWED = '''
+import modelport
+
+@modelport.hookimpl
+def register_formats(register):
+    register(modelport.FormatSpec(name="shadowfmt", display_name="Shadowed", files=("m",)))
+
+@modelport.hookimpl
+def export(request):
+    if request.format != "shadowfmt":
+        return None
+    from mp_shadow.export import write  # sets mp_shadow.export to the submodule, over this hook
+    return write(request)
+'''
+
+
+def test_a_hook_shadowed_by_a_submodule_of_its_name_stays_registered_in_a_second_host(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    from modelport.types import ExportRequest
+
+    site = make_plugin_dist(tmp_path / "site", "modelport-shadow", "mp_shadow_flat", "", "shadow")
+    pkg = site / "mp_shadow"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(SHADOWED)
+    (pkg / "export.py").write_text("def write(request):\n    return 'written'\n")
+    ep = next(site.glob("*.dist-info")) / "entry_points.txt"
+    ep.write_text("[modelport]\nshadow = mp_shadow\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("MODELPORT_LOAD_PLUGINS", "shadow")
+    importlib.invalidate_caches()
+    try:
+        request = ExportRequest(format="shadowfmt", model=None, inputs=modelport.vision(3, 4, 4), example_inputs=(),
+                                options={}, workdir=tmp_path, output_names=["y"])
+        assert PluginHost().pm.hook.export(request=request) == "written"
+        assert not callable(getattr(sys.modules["mp_shadow"], "export"))  # the package attribute is the submodule now
+        again = PluginHost()  # what get_plugin_manager(reload=True) or an in-process CLI run builds
+        assert {p.name: p.status for p in again.plugins}["shadow"] == "loaded"
+        assert again.pm.hook.export(request=request) == "written"
+    finally:
+        for name in [n for n in sys.modules if n.startswith("mp_shadow")]:
+            del sys.modules[name]

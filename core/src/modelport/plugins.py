@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import importlib.metadata as im
 import os
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pluggy
@@ -73,11 +75,30 @@ class FormatStatus:
         return text
 
 
+class _Manager(pluggy.PluginManager):
+    """A pluggy manager that tells its host when plugins come or go after loading, so the format and
+    publisher registries are collected again (tests and embedding applications register plugins directly)."""
+
+    def __init__(self, project_name: str, on_change: Any) -> None:
+        super().__init__(project_name)
+        self._on_change = on_change
+
+    def register(self, plugin: Any, name: str | None = None) -> str | None:
+        registered = super().register(plugin, name)
+        self._on_change()
+        return registered
+
+    def unregister(self, plugin: Any = None, name: str | None = None) -> Any:
+        removed = super().unregister(plugin, name)
+        self._on_change()
+        return removed
+
+
 class PluginHost:
     """Owns the pluggy manager plus what was learnt while loading: broken plugins, formats, publishers."""
 
     def __init__(self, *, load_entry_points: bool = True, builtins: Iterable[str] = DEFAULT_PLUGINS) -> None:
-        self.pm = pluggy.PluginManager(NAME)
+        self.pm: pluggy.PluginManager = _Manager(NAME, self._forget_registries)
         self.pm.add_hookspecs(hookspecs)
         self.tracer: tracing.Tracer | None = tracing.install(self.pm) if tracing.enabled() else None
         self.plugins: list[PluginInfo] = []
@@ -125,7 +146,7 @@ class PluginHost:
                 self.plugins.append(info)
                 continue
             try:
-                plugin = ep.load()
+                plugin = _as_first_loaded(ep.load())
                 if self.pm.is_registered(plugin):
                     raise PluginContractError(f"module {ep.value} is already registered under another name")
                 self.pm.register(plugin, name=ep.name)
@@ -212,6 +233,11 @@ class PluginHost:
                 continue
             found.update({name: (spec, owner) for name, spec in mine.items()})
         return found
+
+    def _forget_registries(self) -> None:
+        """Plugins changed: collect the registries again on next use."""
+        self._formats = None
+        self._publishers = None
 
     def call_impl(self, hook_name: str, impl: Any, **kwargs: Any) -> Any:
         """Call one hook implementation directly (registration, metadata), traced like a hook call."""
@@ -361,6 +387,26 @@ class PluginHost:
 def _row_order(row: FormatStatus) -> tuple[bool, str]:
     """One order in every install: by name, whatever is installed; broken third-party plugins last."""
     return (row.kind == "plugin", row.name)
+
+
+# Each plugin module's hook functions as first registered in this process. Importing a submodule named like
+# a hook (``modelport_onnx.export`` beside the ``export`` hook) replaces that attribute of the package, so a
+# second PluginHost in the same process (get_plugin_manager(reload=True), an in-process CLI run) would
+# register the module without that hook.
+_FIRST_LOADED: weakref.WeakKeyDictionary[ModuleType, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _as_first_loaded(plugin: Any) -> Any:
+    """The plugin to register: the module itself, or its hooks as first seen when a submodule shadowed one."""
+    if not isinstance(plugin, ModuleType):
+        return plugin
+    hooks = {a: getattr(plugin, a) for a in dir(plugin) if hasattr(getattr(plugin, a, None), "modelport_impl")}
+    first = _FIRST_LOADED.setdefault(plugin, hooks)
+    if set(first) <= set(hooks):
+        return plugin
+    restored = SimpleNamespace(**{**first, **hooks})
+    restored.__name__ = plugin.__name__
+    return restored
 
 
 _HOST: PluginHost | None = None
