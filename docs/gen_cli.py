@@ -88,6 +88,7 @@ def render() -> str:
     """The whole of docs/cli.md for the installed modelport."""
     from modelport.cli import main
 
+    main.load_plugin_commands = False  # plugin commands (modelport serve...) are documented by their distributions
     body: list[Any] = []
     ctx = click.Context(main, info_name="modelport")
     toc = [f"- [`modelport {name}`](#modelport-{name.replace(' ', '-')}) — "

@@ -137,7 +137,9 @@ FIELD_NOTES: dict[str, dict[str, str]] = {
     "Artifact": {"format": "the format written", "options": "filled in by the core: the options used"},
     "PublisherSpec": {"scheme": "the URL scheme (`hf` for `hf://...`)", "display_name": "human name",
                       "options": "the publisher's options", "availability": "a cheap check, as for formats",
-                      "can_pull": "whether `modelport pull` works for this scheme", "description": "one line"},
+                      "can_pull": "whether `modelport pull` works for this scheme", "description": "one line",
+                      "can_list": "whether `modelport list` / `info` and `modelport.zoo` work for this scheme "
+                                  "(implement `list_models`)"},
     "Target": {"scheme": "`file`, `hf`, `github`...", "location": "everything after `://`", "raw": "the target as given"},
     "PublishResult": {"url": "where the export can be found", "revision": "commit, tag or version created",
                       "files": "files uploaded", "skipped": "files already there and unchanged",
@@ -200,7 +202,7 @@ def types_block() -> str:
     lines: list[str] = []
     for cls in (types.FormatSpec, types.OptionSpec, types.Availability, types.ExportRequest, InputSpec, TensorSpec,
                 types.Artifact, types.ValidationRun, types.PublisherSpec, types.Target, types.PublishResult,
-                types.PullResult):
+                types.PullResult, types.ModelEntry, types.PublishedExport):
         lines += type_section(cls)
     lines += ["### Helpers", ""]
     for fn in (types.requires, types.missing_modules):

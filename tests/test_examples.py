@@ -44,6 +44,39 @@ def test_python_api_example(tmp_path):
     assert "(same as the PyTorch model)" in r.stdout
 
 
+def _readme_block(lang: str, after: str) -> str:
+    """The first ```LANG block of README.md after the line containing ``after``."""
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index(after)
+    m = re.compile(rf"^```{lang}\n(.*?)^```", re.M | re.S).search(text, start)
+    assert m, f"README.md: no {lang} block after {after!r}"
+    return m.group(1)
+
+
+@pytest.mark.skipif(not HAS_ONNX, reason="the README's snippet exports onnx")
+def test_readme_python_snippet_is_the_quickstart_example_and_prints_what_the_readme_shows(tmp_path):
+    """The README's Python snippet is examples/quickstart.py (below its marker), runs from any folder, and its
+    output has the lines the README shows (numbers may differ)."""
+    import re
+
+    script = (EXAMPLES / "quickstart.py").read_text(encoding="utf-8")
+    snippet = _readme_block("python", "Python API (")
+    assert script.split("# ---- README snippet ----\n", 1)[1] == snippet
+    r = run([sys.executable, str(EXAMPLES / "quickstart.py")], cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    shown = _readme_block("text", "Python API (").splitlines()
+    got = r.stdout.splitlines()
+
+    def shape(line: str) -> str:  # numbers and the folder it ran in may differ
+        return re.sub(r"file://\S*/registry/", "file://DIR/registry/", re.sub(r"\d\.\de[-+]\d\d", "N", line))
+
+    assert [shape(x) for x in got] == [shape(x) for x in shown], r.stdout
+    assert (tmp_path / "exports" / "cnn" / "onnx" / "model.onnx").is_file()
+    assert (tmp_path / "registry" / "index.json").is_file()
+
+
 def test_cli_example(tmp_path):
     env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     r = run(["bash", str(EXAMPLES / "cli.sh"), str(tmp_path)], env=env)

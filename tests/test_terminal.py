@@ -147,7 +147,9 @@ def test_export_all_shows_only_our_lines_at_80_columns(export_all: tuple[int, li
 
 def test_bench_table_fits_80_columns(work: Path, export_all: tuple[int, list[str]]) -> None:
     assert export_all[0] == 0
-    dirs = [f"exports/demo/{d.name}" for d in sorted((work / "exports" / "demo").iterdir()) if (d / "export.json").is_file()]
+    # the quick runtimes, and Core ML when installed (a row with a reason on Linux): enough for the layout
+    dirs = [f"exports/demo/{d.name}" for d in sorted((work / "exports" / "demo").iterdir())
+            if (d / "export.json").is_file() and d.name in ("coreml", "onnx", "pt2", "torchscript")]
     code, lines = run_in_terminal(["bench", *dirs, "--batch", "1", "--threads", "1", "--max-seconds", "0.3"], work)
     assert code == 0, "\n".join(lines)
     assert foreign_lines(lines) == [], "\n".join(lines)

@@ -64,7 +64,8 @@ def test_docs_gen_check_names_the_stale_page_and_a_rewrite_fixes_it(tmp_path, mo
     assert pages["gen_cli"].read_text(encoding="utf-8") == (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("args", [["--help"], ["plugin", "--help"], ["plugin", "new", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["plugins", "--help"], ["plugins", "new", "--help"], ["plugin", "new", "--help"],
+                                  ["publish", "--help"], ["pull", "--help"]])
 def test_help_of_every_new_command_runs(args):
     r = run_cli(*args, timeout=60)
     assert r.returncode == 0 and "Usage:" in r.stdout, r.stderr

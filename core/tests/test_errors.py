@@ -112,6 +112,9 @@ CASES = [
     ("publish dir without metadata", ["publish", "{no_meta}", "file://{tmp}/reg"], 3, "no metadata.json"),
     ("pull missing source", ["pull", "file://{tmp}/nothing", "{tmp}/dest"], 1, "no such export folder"),
     ("pull uninstalled scheme", ["pull", "hf://a/b", "{tmp}/dest2"], 3, "not installed"),
+    ("list missing registry", ["list", "file://{tmp}/nothing"], 1, "no such registry folder"),
+    ("info without a name", ["info", "file://cnn@"], 3, r"is not TARGET/NAME\[@VERSION\]"),
+    ("info unknown model", ["info", "file://{tmp}/nothing-here"], 3, "no model nothing-here"),
     ("compare missing", ["compare", "{tmp}/a", "{tmp}/b"], 3, "no such export directory"),
     ("bench missing", ["bench", "{tmp}/a"], 3, "no such export directory"),
     ("non-UTF-8 model path", ["export", "{tmp}/\udcff\udcfe.pt2", "-f", "pt2", *V], 1, "no such file"),
@@ -163,6 +166,23 @@ def test_debug_shows_the_traceback(tmp_path):
     r = run_cli("--debug", "export", "no_such_pkg.models:net", "-f", "pt2", "--vision", "3x8x8", "--output-dir", str(tmp_path / "o"))
     assert r.returncode == 1
     assert "Traceback" in r.stderr
+
+
+def test_errors_page_is_generated_from_this_corpus_with_relative_examples():
+    """docs/errors.md is `python docs/gen.py` output: every case, as typed from the repository root — no absolute
+    path of the machine that wrote it and no unexplained {placeholder}."""
+    import importlib.util
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("gen_errors", root / "docs" / "gen_errors.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    text = (root / "docs" / "errors.md").read_text(encoding="utf-8")
+    assert text == gen.render(), "docs/errors.md is out of date: run `python docs/gen.py`"
+    assert str(root) not in text and "/tmp/" not in text
+    assert not re.findall(r"\{[a-z_]+\}", text)
+    assert "`modelport export examples/models.py:small_cnn --checkpoint wrongkeys.pt -f pt2 --vision 3x32x32`" in text
 
 
 def test_bad_input_table_is_documented():

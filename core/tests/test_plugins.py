@@ -206,7 +206,8 @@ def test_every_hookspec_has_a_docstring_and_is_callable_through_the_manager(tmp_
 
     specs = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), "modelport_spec")]
     assert set(specs) == {"register_formats", "register_publishers", "export", "load_runner", "validate",
-                          "describe_metadata", "inspect_artifact", "publish", "pull"}
+                          "describe_metadata", "inspect_artifact", "publish", "pull", "list_models",
+                          "register_commands", "load_intermediates"}
     for name in specs:
         assert (getattr(hookspecs, name).__doc__ or "").strip(), name
     host = PluginHost(load_entry_points=False)
@@ -214,6 +215,9 @@ def test_every_hookspec_has_a_docstring_and_is_callable_through_the_manager(tmp_
     assert host.pm.hook.inspect_artifact(path=tmp_path / "x.unknown", options={}) is None
     assert host.pm.hook.describe_metadata(
         artifact=modelport.Artifact(format="nope", path=tmp_path / "x"), request=None) == []
+    assert host.pm.hook.register_commands(cli=None) == []  # no built-in plugin adds commands
+    assert host.pm.hook.load_intermediates(artifact=modelport.Artifact(format="nope", path=tmp_path / "x"),
+                                           options={}) is None
 
 
 def test_require_format_errors_are_config_errors():
@@ -276,7 +280,7 @@ def test_a_hook_shadowed_by_a_submodule_of_its_name_stays_registered_in_a_second
         request = ExportRequest(format="shadowfmt", model=None, inputs=modelport.vision(3, 4, 4), example_inputs=(),
                                 options={}, workdir=tmp_path, output_names=["y"])
         assert PluginHost().pm.hook.export(request=request) == "written"
-        assert not callable(getattr(sys.modules["mp_shadow"], "export"))  # the package attribute is the submodule now
+        assert not callable(sys.modules["mp_shadow"].export)  # the package attribute is the submodule now
         again = PluginHost()  # what get_plugin_manager(reload=True) or an in-process CLI run builds
         assert {p.name: p.status for p in again.plugins}["shadow"] == "loaded"
         assert again.pm.hook.export(request=request) == "written"

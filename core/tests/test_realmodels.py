@@ -290,3 +290,33 @@ def test_real_outputs_still_pass(tmp_path: Path) -> None:
     r = modelport.export(ref.build(), ["pt2"], ref.inputs(), output_dir=tmp_path / "c", force=True)["pt2"]
     assert r.status == "passed" and r.exit_code == 0
     assert "vacuous_outputs" not in r.record["validation"]["checks"]
+
+
+# ----------------------------------------------------------------------------- A7: actionable converter errors
+
+
+def test_specialised_batch_names_the_guard_and_the_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "spec_model.py"
+    src.write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class Specialises(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.lin = nn.Linear(6, 6)\n\n"
+        "    def forward(self, x):\n"
+        "        y = self.lin(x)\n"
+        "        if y.shape[0] == 2:\n"
+        "            return y * 2\n"
+        "        return y\n\n"
+        "def build():\n    return Specialises()\n"
+    )
+    res = _cli("export", f"{src}:build", "--input", "x:1x6", "--dynamic-batch", "-f", "pt2", "--output-dir",
+               str(tmp_path / "o"), "-q")
+    assert res.exit_code == 1
+    line = res.stderr.strip()
+    assert "\n" not in line and "Traceback" not in res.stderr
+    assert "specialized it to be a constant (2)" in line
+    assert "spec_model.py:11 in forward" in line  # the user's `if y.shape[0] == 2:`
+    args = ["--debug", "export", f"{src}:build", "--input", "x:1x6", "--dynamic-batch", "-f", "pt2", "--output-dir",
+            str(tmp_path / "o"), "-q"]
+    monkeypatch.setattr("sys.argv", ["modelport", *args])  # the CLI reads --debug from the process's arguments
+    res = _cli(*args)
+    assert "Suggested fixes" in res.stderr  # the converter's full text, with --debug

@@ -51,7 +51,7 @@ def test_check_plugin_reports_every_check_for_pt2(tmp_path):
 
 def test_reference_models_cover_tuple_and_dict_outputs_and_int_inputs():
     refs = reference_models()
-    assert set(refs) == {"cnn", "mlp", "attention"}
+    assert set(refs) == {"cnn", "mlp", "attention", "wrapper", "decoder"}
     import torch
 
     for ref in refs.values():

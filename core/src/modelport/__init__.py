@@ -32,6 +32,8 @@ from modelport.types import (
     Availability,
     ExportRequest,
     FormatSpec,
+    GraphNode,
+    IntermediateRunner,
     ModelEntry,
     OptionSpec,
     PublishedExport,
@@ -48,22 +50,24 @@ from modelport.types import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "NAME", "Artifact", "Availability", "ConfigError", "ExportFailed", "ExportRequest", "FormatSpec", "InputSpec",
-    "ModelEntry", "ModelLoadError", "ModelportError", "OptionSpec", "PluginContractError", "PublishError", "PublishResult", "PublishedExport",
-    "PublisherSpec", "PullResult", "Runner", "Target", "TensorSpec", "ValidationFailed", "ValidationRun", "__version__", "export",
-    "flatten_outputs", "formats", "get_plugin_manager", "hookimpl", "hookspec", "install_hint", "missing_modules", "publish", "pull", "requires",
-    "text", "to_numpy", "validate", "vision",
+    "NAME", "Artifact", "Availability", "ConfigError", "ExportFailed", "ExportRequest", "FormatSpec", "GraphNode", "InputSpec",
+    "IntermediateRunner", "ModelEntry", "ModelLoadError", "ModelportError", "NMSConfig", "OptionSpec", "PluginContractError",
+    "PublishError", "PublishResult", "PublishedExport", "PublisherSpec", "PullResult", "Runner", "Target", "TensorSpec",
+    "ValidationFailed", "ValidationRun", "__version__", "debug", "export", "flatten_outputs", "formats", "get_plugin_manager",
+    "hookimpl", "hookspec", "install_hint", "missing_modules", "publish", "pull", "requires", "text", "to_numpy", "validate",
+    "vision",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from modelport.api import export, formats, publish, pull, validate
+    from modelport.api import debug, export, formats, publish, pull, validate
+    from modelport.nms import NMSConfig
     from modelport.outputs import flatten_outputs, to_numpy
     from modelport.plugins import get_plugin_manager
 
 _LAZY = {
     "export": "modelport.api", "validate": "modelport.api", "publish": "modelport.api", "pull": "modelport.api",
-    "formats": "modelport.api", "get_plugin_manager": "modelport.plugins",
-    "flatten_outputs": "modelport.outputs", "to_numpy": "modelport.outputs",
+    "formats": "modelport.api", "get_plugin_manager": "modelport.plugins", "debug": "modelport.api",
+    "flatten_outputs": "modelport.outputs", "to_numpy": "modelport.outputs", "NMSConfig": "modelport.nms",
 }
 
 

@@ -47,6 +47,22 @@ def validate(export_dir: str | Path, **kwargs: Any) -> FormatResult:
     return validate_export(export_dir, **kwargs)
 
 
+def debug(export_dir: str | Path, model: Any = None, *, trust_code: bool = False, **kwargs: Any) -> Any:
+    """Name the module where an export's artifact starts to disagree with the PyTorch ``model``.
+
+    Returns a :class:`modelport.debug.DebugReport` (``report.named_module``, ``report.rows``, ``report.to_dict()``).
+    ``model`` is the ``nn.Module`` that was exported; without it the record's source is loaded, which runs code
+    named by a file modelport did not write in this run and therefore needs ``trust_code=True``.
+    Keyword arguments: ``atol``, ``rtol``, ``max_probes``, ``input_set``, ``threads``.
+    """
+    from modelport.debug import debug_export
+
+    return debug_export(export_dir, model, trust_code=trust_code, **kwargs)
+
+
+
+
+
 def formats(host: PluginHost | None = None) -> list[FormatStatus]:
     """Every known format and its status on this machine."""
     return (host or get_plugin_manager()).format_statuses()

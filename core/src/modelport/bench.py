@@ -296,22 +296,6 @@ def _mark_best(rows: list[dict[str, Any]]) -> None:
         best["best"] = True
 
 
-def render_table(rows: Sequence[Mapping[str, Any]]) -> Any:
-    """The bench table as a rich renderable (see :func:`modelport.render.print_bench` for the full output)."""
-    from rich.console import Group
-
-    from modelport.console import stdout_console
-
-    console = stdout_console()
-    with console.capture() as cap:
-        from modelport.render import print_bench
-
-        print_bench(console, rows)
-    from rich.text import Text
-
-    return Group(Text.from_ansi(cap.get()))
-
-
 def check_plot_dependencies() -> None:
     """Exit 3 before any work when ``--plot`` cannot be drawn (matplotlib missing), with the command that fixes it."""
     import importlib.util

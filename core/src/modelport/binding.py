@@ -174,16 +174,13 @@ def BoundModel(model: Any, binding: Binding) -> Any:  # a class factory: torch i
     import torch
 
     names = list(binding.names)
-    if all(_is_identifier(n) for n in names):
-        # a real signature with the inputs' names: exporters name graph inputs after forward's parameters
-        params = ", ".join(names)
-        src = f"def forward(self, {params}):\n    return self._modelport_call(({params},))\n"
-        scope: dict[str, Any] = {}
-        exec(compile(src, "<modelport.binding>", "exec"), scope)  # the names are checked identifiers
-        forward = scope["forward"]
-    else:
-        def forward(self: Any, *args: Any) -> Any:
-            return self._modelport_call(args)
+    # a real signature with one named parameter per input: exporters name graph inputs after forward's parameters,
+    # and torch.export matches dynamic_shapes to them (a *args forward would not match a tuple of shapes)
+    params = ", ".join(n if _is_identifier(n) else f"_modelport_input_{i}" for i, n in enumerate(names))
+    src = f"def forward(self, {params}):\n    return self._modelport_call(({params},))\n"
+    scope: dict[str, Any] = {}
+    exec(compile(src, "<modelport.binding>", "exec"), scope)  # every name is a checked identifier
+    forward = scope["forward"]
 
     class ModelportBound(torch.nn.Module):
         """Inputs in spec order → the wrapped model's forward, each by its name."""

@@ -38,6 +38,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry("executorch", "format", "modelport-export-executorch", "ExecuTorch"),
     CatalogEntry("hf", "publisher", "modelport-publish-hf", "Hugging Face Hub"),
     CatalogEntry("github", "publisher", "modelport-publish-github", "GitHub Releases"),
+    CatalogEntry("triton", "publisher", "modelport-publish-triton", "Triton model repository"),
 )
 
 

@@ -9,7 +9,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import click
 
@@ -32,7 +32,45 @@ class ModelportGroup(click.Group):
     Runs the same in a terminal and in-process (click's ``CliRunner``, :func:`modelport.testing.run_cli`):
     ``--debug`` is read from the arguments given to ``main`` (``sys.argv`` only when none are given), and
     the SIGINT handler it installs is put back when ``main`` returns.
+
+    Commands from plugins (the ``register_commands`` hook) load on first use: when a name is not a core
+    command, or when the commands are listed. ``load_plugin_commands = False`` keeps to the core ones.
     """
+
+    load_plugin_commands = True
+    _plugin_commands_loaded = False
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            self._add_plugin_commands()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugin_commands()
+        return super().list_commands(ctx)
+
+    def _add_plugin_commands(self) -> None:
+        """Call every ``register_commands`` hook once; a plugin that raises or replaces a core command is broken."""
+        if self._plugin_commands_loaded or not self.load_plugin_commands:
+            return
+        self._plugin_commands_loaded = True
+        from modelport.plugins import get_plugin_manager
+
+        host = get_plugin_manager()
+        for impl in host.pm.hook.register_commands.get_hookimpls():
+            before = dict(self.commands)
+            try:
+                impl.function(cli=self)
+                replaced = [n for n, c in before.items() if self.commands.get(n) is not c]
+                if replaced:
+                    raise ValueError(f"register_commands replaced core command(s) {', '.join(replaced)}")
+            except Exception as exc:  # one broken plugin never breaks the CLI
+                self.commands.clear()
+                self.commands.update(before)
+                info = host.plugin_of(impl.plugin_name)
+                if info is not None:
+                    info.status = "broken"
+                    info.error = f"register_commands raised {type(exc).__name__}: {exc}".splitlines()[0]
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -184,6 +222,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
         host = get_plugin_manager()
         host.formats  # noqa: B018 - registering formats can mark a plugin broken
         host.publishers  # noqa: B018
+        cast(ModelportGroup, main)._add_plugin_commands()  # ... and so can registering commands
     if as_json:
         click.echo(json.dumps([p.__dict__ for p in host.plugins], indent=2))
         return
@@ -365,8 +404,11 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
         for line in skipped:
             click.echo(f"note: skipping {line}", err=True)
     specs = {f: host.require_format(f) for f in fmts}
+    from modelport.nms import split_options
     from modelport.options import resolve_options
 
+    nms_cfg, option_list = split_options(options)  # -o nms=true, max_det=...: in-graph NMS for detectors
+    options = tuple(option_list)
     resolve_options(specs, options, cfg)  # fail fast on bad options, before loading torch
     samples = None
     if sample_inputs:
@@ -397,7 +439,7 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
             class_names=names, preprocessing=pre or None, postprocessing=post or None, options=options, config=cfg,
             validate=not no_validate, force=force, atol=atol, rtol=rtol, sample_inputs=samples, threads=threads,
             source=facts, host=host, progress=progress, per_format_dirs=True if every else None,
-            allow_inconclusive=allow_inconclusive, **extra,
+            allow_inconclusive=allow_inconclusive, nms=nms_cfg, **extra,
         )
         bench_rows = None
         if run_bench:
@@ -449,6 +491,8 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
             _err(r.error)
             if debug_enabled() and r.record.get("debug_traceback"):
                 click.echo(redact(r.record.get("log") or ""), err=True)
+                if r.record.get("error_detail"):
+                    click.echo(redact(r.record["error_detail"]), err=True)
                 click.echo(redact(r.record["debug_traceback"]), err=True)
 
 
@@ -462,14 +506,22 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
 @click.option("--threads", type=int, help="Thread count for the runtime.")
 @click.option("--allow-inconclusive", is_flag=True, help="Exit 0 when validation is inconclusive.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+@click.option("--debug-on-fail", is_flag=True, help="On failure, run `modelport debug` to name the first diverging module.")
+@click.option("--model", "model_ref", help="With --debug-on-fail: the PyTorch model (as `export` takes it).")
+@click.option("--trust-code", is_flag=True, help="With --debug-on-fail: load the model the record names (runs its code).")
 def validate(export_dir: str, atol: float | None, rtol: float | None, threads: int | None, allow_inconclusive: bool,
-             as_json: bool) -> int:
+             as_json: bool, debug_on_fail: bool = False, model_ref: str | None = None, trust_code: bool = False) -> int:
     """Re-run an export's artifact on its recorded inputs and check it against the recorded outputs."""
     from modelport.pipeline import validate_export
     from modelport.types import to_jsonable
 
     with _Progress(as_json):
         r = validate_export(export_dir, atol=atol, rtol=rtol, threads=threads, allow_inconclusive=allow_inconclusive)
+    if debug_on_fail and r.status == "failed":
+        if r.error:
+            _err(r.error)
+        return _run_debug(export_dir, model_ref=model_ref, model_kwargs=None, checkpoint=None, trust_code=trust_code,
+                          atol=atol, rtol=rtol, threads=threads, as_json=as_json)
     if as_json:
         click.echo(json.dumps({"format": r.format, "status": r.status, "exit_code": r.exit_code, "note": r.validation_note,
                                "validation": to_jsonable(r.validation) if r.validation else None}, indent=2, default=str))
@@ -713,6 +765,75 @@ def compare(a: str, b: str, atol: float | None, rtol: float | None, as_json: boo
         _err(f"outputs differ beyond tolerance ({report['comparison'].rule}): " + "; ".join(report["comparison"].failures))
         return EXIT_VALIDATION
     return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- debug
+
+
+@main.command("debug")
+@click.argument("export_dir", type=click.Path())
+@click.option("--model", "model_ref", help="The PyTorch model (.pt2, TorchScript, module:factory, file.py:factory); "
+              "default: the source the record names, with --trust-code.")
+@click.option("--model-kwargs", metavar="JSON", help="Keyword arguments for the model factory.")
+@click.option("--checkpoint", help="State dict to load into --model (weights_only).")
+@click.option("--trust-code", is_flag=True, help="Load the model source the export's record names (runs its code).")
+@click.option("--atol", type=float, help="Override the absolute tolerance.")
+@click.option("--rtol", type=float, help="Override the relative tolerance.")
+@click.option("--max-probes", type=int, default=64, show_default=True,
+              help="At most this many module boundaries exposed per run (larger models bisect and descend).")
+@click.option("--input-set", type=int, help="Which recorded input set to run (default: the one the artifact gets most wrong).")
+@click.option("--threads", type=int, help="Thread count for PyTorch and the runtime.")
+@click.option("--plot", type=click.Path(), help="Draw error against depth to FILE.html or FILE.png.")
+@click.option("--only-exposed", is_flag=True, help="Leave modules the artifact cannot expose out of the table.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+def debug_cmd(export_dir: str, model_ref: str | None, model_kwargs: str | None, checkpoint: str | None,
+              trust_code: bool, atol: float | None, rtol: float | None, max_probes: int, input_set: int | None,
+              threads: int | None, plot: str | None, only_exposed: bool, as_json: bool) -> int:
+    """Name the module where EXPORT_DIR's artifact starts to disagree with PyTorch (exit 2 when one does)."""
+    return _run_debug(export_dir, model_ref=model_ref, model_kwargs=model_kwargs, checkpoint=checkpoint,
+                      trust_code=trust_code, atol=atol, rtol=rtol, threads=threads, as_json=as_json,
+                      max_probes=max_probes, input_set=input_set, plot=plot, only_exposed=only_exposed)
+
+
+def _run_debug(export_dir: str, *, model_ref: str | None, model_kwargs: str | None, checkpoint: str | None,
+               trust_code: bool, atol: float | None, rtol: float | None, threads: int | None, as_json: bool,
+               max_probes: int = 64, input_set: int | None = None, plot: str | None = None,
+               only_exposed: bool = False) -> int:
+    from modelport.debug import debug_export, load_model_for_debug, render_table, write_plot
+    from modelport.loading import parse_model_kwargs
+
+    if threads is not None and threads <= 0:
+        raise ConfigError("--threads must be a positive integer")
+    kwargs = parse_model_kwargs(model_kwargs)
+    if (kwargs or checkpoint) and not model_ref:
+        raise ConfigError("--model-kwargs and --checkpoint go with --model")
+    if plot and Path(plot).suffix.lower() not in (".html", ".htm", ".png"):
+        raise ConfigError(f"--plot {plot}: write .html or .png")
+    progress = _Progress(as_json)
+    try:
+        progress("loading the model")
+        model = load_model_for_debug(model_ref, kwargs, checkpoint, trust_code) if model_ref else None
+        progress("running PyTorch and the artifact with module boundaries exposed")
+        report = debug_export(export_dir, model, trust_code=trust_code, atol=atol, rtol=rtol,
+                              max_probes=max_probes, input_set=input_set, threads=threads)
+    finally:
+        progress.stop()
+    if plot:
+        write_plot(report, Path(plot))
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        out = _stdout()
+        out.print(render_table(report, all_rows=not only_exposed))
+        click.echo(report.summary())
+        if report.fastest_growth and report.fastest_growth != report.named_module:
+            click.echo(f"error grows fastest at {report.fastest_growth}")
+        click.echo(f"{report.rounds} run(s) with at most {report.max_probes} module boundaries exposed; peak memory "
+                   f"{report.peak_rss_bytes / 2**20:.0f} MiB (exposed tensors at most "
+                   f"{report.probe_bytes_max / 2**20:.1f} MiB); {report.seconds:.1f} s")
+        for note in report.notes:
+            click.echo(f"note: {note}", err=True)
+    return report.exit_code
 
 
 @main.group("plugin", hidden=True)

@@ -27,6 +27,7 @@ from modelport.types import (
     Artifact,
     ExportRequest,
     FormatSpec,
+    IntermediateRunner,
     ModelEntry,
     PublisherSpec,
     PublishResult,
@@ -118,6 +119,23 @@ def inspect_artifact(path: Path, options: Mapping[str, Any]) -> dict[str, Any] |
     """
 
 
+# ----------------------------------------------------------------------------- debug
+
+
+@hookspec(firstresult=True)
+def load_intermediates(artifact: Artifact, options: Mapping[str, Any]) -> IntermediateRunner | None:
+    """Load an artifact so that it can return the tensors at PyTorch module boundaries, for ``modelport debug``.
+
+    The first non-None result wins: return None for formats that are not yours. The plugin only exposes tensors;
+    the core picks which modules to ask for (a bounded set per run, so large models never expose every tensor at
+    once), runs PyTorch with hooks, compares and names the first module over tolerance.
+    ``options`` holds ``threads``, ``model`` (the PyTorch ``nn.Module``, for formats that rebuild a module's
+    sub-program) and ``modules`` (PyTorch module path → class name, in execution order, for formats whose tensor
+    names need resolving). :func:`modelport.debug.module_boundaries` maps a graph whose nodes carry module paths
+    to ``taps``. Raise :class:`modelport.ConfigError` with one line when the artifact cannot run here.
+    """
+
+
 # ----------------------------------------------------------------------------- publish
 
 
@@ -149,4 +167,19 @@ def list_models(target: Target, options: Mapping[str, Any]) -> list[ModelEntry] 
     published (read it as data; never execute anything from it) and a ``pull_target`` per export that your
     ``pull`` accepts. ``options`` holds the parsed publisher options plus ``name`` and ``version`` (either may be
     None): filters that let you fetch less; the core filters the result again. Never log or return a token.
+    """
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+@hookspec
+def register_commands(cli: Any) -> None:
+    """Add commands to the ``modelport`` command line (``cli`` is its click group), as llm and datasette do.
+
+    All implementations are called once, the first time the CLI looks up a command it does not know or
+    lists its commands. Use it for commands with dependencies of their own (``modelport serve`` comes
+    from ``modelport-serve``): define them with ``@cli.command()`` and import heavy modules inside the
+    command body, so ``modelport --help`` stays fast. A plugin whose implementation raises, or that
+    replaces a core command, is shown as broken by ``modelport plugins`` and its commands are dropped.
     """

@@ -169,7 +169,9 @@ def run_reference(
             try:
                 flat = flatten_outputs(out)
             except TypeError as exc:
-                raise ModelLoadError(str(exc)) from exc
+                from modelport.converter_errors import CACHE_HINT, mentions_cache
+
+                raise ModelLoadError(f"{exc} — {CACHE_HINT}" if mentions_cache(str(exc)) else str(exc)) from exc
             if names is None:
                 names = [n for n, _ in flat]
             outputs.append([to_numpy(t) for _, t in flat])
@@ -325,8 +327,12 @@ def run_validation(
     rtol: float | None = None,
     classifier: bool = False,
     threads: int | None = None,
+    score_threshold: float | None = None,
 ) -> tuple[str, Comparison | None, ValidationRun | None, str | None]:
-    """Run the artifact on the reference inputs and compare. Returns (status, comparison, run, note)."""
+    """Run the artifact on the reference inputs and compare. Returns (status, comparison, run, note).
+
+    Detections from in-graph NMS are compared by matching boxes (:func:`modelport.nms.match_detections`).
+    """
     artifact.options.setdefault("threads", threads)
     run = call_hook(host, artifact.format, "validate", artifact=artifact, inputs=ref.inputs)
     if run is None:
@@ -354,9 +360,41 @@ def run_validation(
         return status, None, run, run.skipped or "the artifact cannot be run here"
     names = ref.output_names or [f"output_{j}" for j in range(len(ref.outputs[0]))]
     tol = profile_for(artifact.precision, atol, rtol)
+    from modelport.nms import is_nms_output
+
+    if is_nms_output(names):
+        return _detection_verdict(ref, run, names, tol, artifact.precision, score_threshold)
     comp = compare_outputs(ref.outputs, run.outputs, names, tol, artifact.precision, classifier=classifier,
                            batch_sizes=sorted(set(ref.batch_sizes)))
     return _verdict(comp, ref, names, run)
+
+
+def _detection_verdict(ref: ReferenceSet, run: ValidationRun, names: Sequence[str], tol: Any, precision: str,
+                       score_threshold: float | None) -> tuple[str, Comparison, ValidationRun, str | None]:
+    """Match the artifact's detections with PyTorch's by class and IoU; inconclusive when there are none."""
+    from modelport.compare import OutputDiff
+    from modelport.nms import match_detections
+    from modelport.verdicts import HINT
+
+    assert run.outputs is not None
+    atol = tol.atol if tol.atol > 0 else 1e-2  # int8 profiles have no elementwise atol: use a score tolerance
+    rtol = tol.rtol if tol.rtol > 0 else 5e-2
+    m = match_detections(ref.outputs, run.outputs, names, atol, rtol, score_threshold=score_threshold)
+    passed = not m.failures
+    rule = f"detections matched by class and IoU >= 0.5; matched scores |a-r| <= {atol:g} + {rtol:g}*|r|"
+    shape = list(getattr(ref.outputs[0][0], "shape", []))
+    diff = OutputDiff("detections", shape, max(m.max_score_diff, m.max_box_diff), 0.0, None, passed, m.max_score_diff)
+    comp = Comparison(passed=passed, precision=precision, rule=rule, atol=atol, rtol=rtol, outputs=[diff],
+                      input_sets=len(ref.inputs), batch_sizes=sorted(set(ref.batch_sizes)),
+                      failures=m.failures[:5] + ([f"... and {len(m.failures) - 5} more"] if len(m.failures) > 5 else []))
+    run.checks["detections"] = {"reference": m.reference, "artifact": m.artifact, "matched": m.matched,
+                                "borderline": m.borderline, "recall": round(m.recall, 4),
+                                "max_score_diff": m.max_score_diff, "max_box_diff": m.max_box_diff}
+    if not passed:
+        return "failed", comp, run, None
+    if m.reference == 0:
+        return "inconclusive", comp, run, f"detections: PyTorch detected nothing in any input set — {HINT}"
+    return "passed", comp, run, None
 
 
 def _verdict(comp: Comparison, ref: ReferenceSet, names: Sequence[str],
@@ -580,9 +618,21 @@ def export(
     extra_batches: Sequence[int] = DEFAULT_EXTRA_BATCHES,
     per_format_dirs: bool | None = None,
     allow_inconclusive: bool = False,
+    nms: Any = None,
 ) -> ExportResult:
-    """Export ``model`` to each format, validate, describe and write each export folder atomically."""
+    """Export ``model`` to each format, validate, describe and write each export folder atomically.
+
+    ``nms`` (True, a dict of :class:`modelport.nms.NMSConfig` fields, or ``-o nms=true`` in ``options``) puts
+    non-maximum suppression into the graph of a detector (``task="detection"``).
+    """
     import torch
+
+    from modelport.nms import config_from, split_options
+
+    nms_from_options = None
+    if not isinstance(options, Mapping):  # a typed per-format mapping carries no -o nms=... pairs
+        nms_from_options, options = split_options(list(options))
+    nms_cfg = config_from(nms) or nms_from_options
 
     host = host or get_plugin_manager()
     if per_format_dirs is None and any(f.strip().lower() == "all" for f in formats):
@@ -599,6 +649,8 @@ def export(
         task = None
     targets = plan_targets(formats, model_name, output_dir, exports_root, force, per_format_dirs)
     set_eval(model)
+    if nms_cfg is not None:
+        model, task, class_names, postprocessing = _add_nms(model, inputs, nms_cfg, task, class_names, postprocessing)
     inputs, binding = plan_binding(model, inputs)
     pristine, copy_note = pristine_copy(model)  # before anything runs the model: formats export from copies of it
     if threads:
@@ -627,6 +679,30 @@ def export(
             resolved_all=resolved, allow_inconclusive=allow_inconclusive, reference_log=reference_log.tail(2000),
         )
     return ExportResult(results)
+
+
+def _add_nms(model: Any, inputs: InputSpec, cfg: Any, task: str | None, class_names: Sequence[str] | None,
+             postprocessing: Mapping[str, Any] | None) -> tuple[Any, str, Sequence[str] | None, dict[str, Any]]:
+    """Wrap a detector with in-graph NMS; its class count and the thresholds go to metadata.json."""
+    import torch
+
+    from modelport.nms import with_nms
+
+    if task not in (None, "detection"):
+        raise ConfigError(f"-o nms=true is for detectors; it cannot be used with --task {task}")
+    if class_names is None:
+        _, raw_binding = plan_binding(model, inputs)
+        with torch.no_grad():
+            raw = raw_binding.call(model, dict(zip(inputs.names, inputs.make_torch(seed=0), strict=True)))
+        from modelport.nms import _split_raw
+
+        try:
+            scores = _split_raw(raw, cfg.box_format)[1]
+        except ConfigError:
+            raise
+        class_names = [str(i) for i in range(int(scores.shape[-1]))]
+    post = {**cfg.postprocessing(), **dict(postprocessing or {})}
+    return with_nms(model, cfg), "detection", class_names, post
 
 
 @dataclass
@@ -720,8 +796,11 @@ def _export_one(
             progress(f"{fmt}: validating on {len(ref.inputs)} input sets (batch {', '.join(map(str, sorted(set(ref.batch_sizes))))})")
             t0 = time.perf_counter()
             with capture_fds() as vlog, _captured_warnings() as vcaught:
+                threshold = (postprocessing or {}).get("confidence_threshold")
                 status, comp, run, note = run_validation(host, artifact, ref, atol=atol, rtol=rtol,
-                                                         classifier=classifier, threads=threads)
+                                                         classifier=classifier, threads=threads,
+                                                         score_threshold=threshold if isinstance(
+                                                             threshold, (int, float)) else None)
             notes.extend(w for w in vcaught if w not in notes)
             timings["validate_s"] = round(time.perf_counter() - t0, 4)
         validation = _validation_summary(status, comp, note)
@@ -805,7 +884,8 @@ def _export_one(
         result = FormatResult(fmt, "error", None, None, None, None, str(exc), code)
         captured = locals().get("log")
         result.record = {"debug_traceback": getattr(exc, "debug_traceback", None) or traceback.format_exc(),
-                         "log": captured.tail() if isinstance(captured, CapturedOutput) else ""}
+                         "log": captured.tail() if isinstance(captured, CapturedOutput) else "",
+                         "error_detail": getattr(exc, "detail", None)}
         return result
     finally:
         staged.discard()
@@ -911,8 +991,10 @@ def validate_export(
     ref = load_reference(export_dir / REFERENCE_FILE, spec.names, len(record.get("outputs") or []))
     ref.output_names = list(record.get("outputs") or [])
     classifier = record.get("task") in ("classification", "text-classification")
+    threshold = (md.get("postprocessing") or {}).get("confidence_threshold")
     status, comp, _run, note = run_validation(host, artifact, ref, atol=atol, rtol=rtol, classifier=classifier,
-                                              threads=threads)
+                                              threads=threads,
+                                              score_threshold=threshold if isinstance(threshold, (int, float)) else None)
     code = verdict_exit_code(status, allow_inconclusive)
     err = None
     if status == "failed":

@@ -32,7 +32,7 @@ def _table(title: str | None = None) -> Any:
 
     # one space of padding plus the box's blank separator: two columns between cells, none at the edges
     return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
-                 padding=(0, 1), title_style="bold")
+                 padding=(0, 1, 0, 0), title_style="bold")
 
 
 class Notes:
@@ -53,8 +53,9 @@ class Notes:
 
 
 def print_lines(console: Any, lines: Iterable[str]) -> None:
+    """Long lines are left to the terminal to wrap (soft wrap): a command in a note copies and pastes whole."""
     for line in lines:
-        console.print(line, overflow="fold", soft_wrap=False)
+        console.print(line, soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------- formats / plugins
@@ -91,9 +92,10 @@ def print_formats(console: Any, rows: Sequence[Any], pubs: Sequence[Any]) -> Non
 
 
 def _note_ref(notes: Notes, r: Any) -> str:
+    """The reason, and the command that fixes it on a line of its own (so it can be copied whole)."""
     text = r.reason or ""
     if r.fix:
-        text = f"{text} — {r.fix}" if text else r.fix
+        text = f"{text}\n      {r.fix}" if text else r.fix
     return notes.ref(text)
 
 
@@ -101,20 +103,16 @@ def print_plugins(console: Any, plugins: Sequence[Any]) -> None:
     """``modelport plugins``: each plugin, its distribution and status; hooks or the load error below."""
     notes = Notes()
     table = _table("Plugins")
-    for col in ("name", "distribution", "version", "status", "hooks"):
-        table.add_column(col, no_wrap=col != "hooks")
+    for col in ("name", "distribution", "version", "status", "hooks", ""):
+        table.add_column(col, no_wrap=True, justify="right" if col == "hooks" else "left")
     for p in plugins:
-        hooks = notes.ref(f"{p.name}: {p.error}") if p.error else escape(", ".join(_short_hook(h) for h in p.hooks))
-        table.add_row(escape(p.name), escape(p.distribution or ""), escape(p.version or ""), styled(p.status), hooks)
+        table.add_row(escape(p.name), escape(p.distribution or ""), escape(p.version or ""), styled(p.status),
+                      str(len(p.hooks)) if p.hooks else "", notes.ref(f"{p.name}: {p.error}") if p.error else "")
     console.print(table)
     if notes.items:
         console.print("Errors:")
         print_lines(console, notes.lines())
-
-
-def _short_hook(name: str) -> str:
-    return {"register_formats": "formats", "register_publishers": "publishers", "describe_metadata": "describe",
-            "inspect_artifact": "inspect", "load_runner": "runner"}.get(name, name)
+    console.print("which hooks each plugin implements: modelport plugins --json", soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------- export
@@ -214,6 +212,10 @@ def print_export_footer(console: Any, results: Sequence[Any], elapsed_s: float |
 # ----------------------------------------------------------------------------- bench
 
 
+UNSTABLE_NOTE = ("~ the numbers did not settle (windows disagree, p90 far above p50, or too few runs; --json says "
+                 "which per row): rerun with a larger --max-seconds on a quieter machine before trusting them")
+
+
 def print_bench(console: Any, rows: Sequence[Mapping[str, Any]]) -> None:
     """The bench table: latency per call (p50 with the p90 beside it), throughput from the measured runs,
     speed-up against PyTorch eager; unstable numbers are flagged, errors and notes go below."""
@@ -235,7 +237,7 @@ def print_bench(console: Any, rows: Sequence[Mapping[str, Any]]) -> None:
         flag = ""
         if r.get("unstable"):
             flag = "[yellow]~[/yellow]"
-            notes.ref("~ unstable: " + "; ".join(sorted({str(x["unstable"]) for x in rows if x.get("unstable")})))
+            notes.ref(UNSTABLE_NOTE)
         mark = "[green]★[/green]" if r.get("best") else flag
         diff = r.get("max_abs_diff")
         table.add_row(

@@ -665,6 +665,58 @@ def check_runner(export_dir: str | Path, *, host: PluginHost | None = None, requ
     return runner
 
 
+def check_intermediates(export_dir: str | Path, model: Any, *, host: PluginHost | None = None,
+                        probes: int = 2) -> Any:
+    """``load_intermediates`` (``modelport debug``) exposes module outputs that match PyTorch's on a valid artifact.
+
+    Skipped (returns None) when the format does not implement the hook. Otherwise the runner needs a ``mode``
+    (``end-to-end`` or ``per-module``), ``taps`` naming modules of ``model``, and for ``probes`` of them (the first
+    and last in execution order) it must return arrays of PyTorch's shapes, within the artifact's tolerance.
+    """
+    from modelport.compare import profile_for
+    from modelport.debug import compare_tensor, run_torch
+    from modelport.inputs import InputSpec
+    from modelport.pipeline import artifact_from_dir, call_hook, load_reference
+
+    h = _host(host)
+    d = Path(export_dir)
+    record = read_record(d)
+    artifact = artifact_from_dir(d, record)
+    spec = InputSpec.from_dict(record["inputs"])
+    ref = load_reference(d / "reference.npz", spec.names, len(record.get("outputs") or []))
+    args = spec.to_torch(ref.inputs[0])
+    first = run_torch(model, args)
+    options = {"threads": 1, "model": model, "modules": {c.module: c.cls for c in first.calls}}
+    runner = call_hook(h, artifact.format, "load_intermediates", artifact=artifact, options=options)
+    if runner is None:
+        return None
+    if getattr(runner, "mode", None) not in ("end-to-end", "per-module"):
+        _fail(f"{artifact.format}: the intermediates runner's mode is {getattr(runner, 'mode', None)!r}, "
+              "expected 'end-to-end' or 'per-module'")
+    taps = dict(getattr(runner, "taps", {}) or {})
+    known = {c.module for c in first.calls}
+    strangers = sorted(set(taps) - known - {n for n, _ in model.named_modules()})
+    if strangers:
+        _fail(f"{artifact.format}: taps name modules the model does not have: {', '.join(strangers[:5])}")
+    exposed = [c.module for c in first.calls if c.module in taps]
+    if not exposed:
+        _fail(f"{artifact.format}: load_intermediates exposes no module of the reference model")
+    per_module = runner.mode == "per-module"
+    # per-module formats may rebuild a sub-program per module (slow): one is enough to check the contract
+    chosen = list(dict.fromkeys([exposed[-1]] if per_module else [exposed[0], exposed[-1]]))[:probes]
+    torch_run = run_torch(model, args, keep=set(chosen), keep_inputs=set(chosen) if per_module else None)
+    got = runner.run(dict(ref.inputs[0]), chosen, torch_run.inputs if per_module else None)
+    tol = profile_for(artifact.precision)
+    for m in chosen:
+        if m not in got:
+            _fail(f"{artifact.format}: the intermediates runner returned nothing for module {m!r}, which it taps")
+        status, fields = compare_tensor(m, torch_run.outputs[m], got[m], tol, artifact.precision)
+        if status != "ok":
+            _fail(f"{artifact.format}: module {m!r}: the exposed tensor disagrees with PyTorch's output of it on a "
+                  f"validated artifact ({fields.get('note') or fields})")
+    return runner
+
+
 # ----------------------------------------------------------------------------- everything at once
 
 
@@ -780,6 +832,7 @@ def check_plugin(
     expect = expect_validate if expect_validate is not None else avail.validate
     with _output_root(output_dir) as root:
         cli_done = False
+        debug_done = False
         for model in models:
             result = export_reference_model(format, model, root / model, options=options, dynamic_batch=dynamic_batch,
                                             host=h)
@@ -799,6 +852,13 @@ def check_plugin(
             cli_done = True
             if expect:
                 run(f"{model}: runner contract", partial(check_runner, d, host=h))
+                if not debug_done and getattr(h.pm.hook, "load_intermediates", None) is not None:
+                    debug_done = True
+
+                    def intermediates(d: Path = d, m: str = model) -> Any:  # builds the model inside the check
+                        return check_intermediates(d, reference_models()[m].build(), host=h)
+
+                    run(f"{model}: debug intermediates (load_intermediates)", intermediates)
     if raise_on_failure:
         report.raise_for_failures()
     return report

@@ -6,8 +6,8 @@ What a command reads from or changes in its process is set up as a child would h
 afterwards: the environment (``env`` replaces it, as ``subprocess.run(env=...)`` does), the working folder,
 the import path (``PYTHONPATH`` entries and the working folder first, as ``python -m`` puts them), the
 process-wide plugin host (rebuilt for the run, so entry points and ``MODELPORT_*`` switches are read
-again), modules imported from outside the installed packages (a plugin written into a temp folder, a model
-file) and torch's thread count.
+again), the commands plugins added to the group (``register_commands``), modules imported from outside
+the installed packages (a plugin written into a temp folder, a model file) and torch's thread count.
 
 What cannot be faked in a process stays a subprocess: import weight, signals, crashes, a terminal
 (``run_cli(..., in_process=False)`` or :mod:`subprocess` directly).
@@ -95,6 +95,10 @@ def _process_state(env: Mapping[str, str] | None, cwd: str | Path | None) -> Ite
 
     saved_env, saved_path, saved_modules = dict(os.environ), list(sys.path), set(sys.modules)
     saved_cwd, saved_host = os.getcwd(), plugins._HOST
+    from modelport.cli import main as group  # plugin commands (register_commands) are added to it on first use
+
+    saved_commands = dict(group.commands)
+    saved_loaded = group.__dict__.get("_plugin_commands_loaded")
     torch_threads = sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None
     try:
         if env is not None:
@@ -120,6 +124,12 @@ def _process_state(env: Mapping[str, str] | None, cwd: str | Path | None) -> Ite
             _forget(IMPORT_TIME_ENV_MODULES)
         plugins._HOST = saved_host
         store.INTERRUPTED = False
+        group.commands.clear()
+        group.commands.update(saved_commands)
+        if saved_loaded is None:
+            group.__dict__.pop("_plugin_commands_loaded", None)
+        else:
+            group._plugin_commands_loaded = saved_loaded  # type: ignore[attr-defined]
         if torch_threads is not None and "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(torch_threads)
 

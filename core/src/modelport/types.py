@@ -209,6 +209,46 @@ class Runner(Protocol):
 
 
 @dataclass
+class GraphNode:
+    """One node of an artifact's graph, for mapping PyTorch modules to artifact tensors (``modelport debug``).
+
+    :param module: the PyTorch module path the converter recorded for the node (``blocks.0.attn``), ``""`` for the
+        model itself, None when unknown.
+    :param inputs / outputs: tensor names the node reads and writes.
+    """
+
+    module: str | None
+    inputs: Sequence[str] = ()
+    outputs: Sequence[str] = ()
+
+
+class IntermediateRunner(Protocol):
+    """A loaded artifact that can return the tensors at PyTorch module boundaries — what ``load_intermediates`` returns.
+
+    ``mode`` is ``"end-to-end"`` (one run of the artifact on the model inputs; each module's output is the tensor
+    the artifact computed there, so errors accumulate as they do in deployment) or ``"per-module"`` (each module's
+    artifact counterpart runs alone on the inputs PyTorch gave that module, so each row is that module's own error).
+    ``taps`` maps module path → the artifact's name for that module's output; ``unavailable`` maps module path →
+    why the artifact cannot expose it (fused away, delegated, folded into a constant). An optional ``notes`` list
+    of one-line strings is shown under the table (how the tensors were obtained, what they do not show).
+    """
+
+    mode: str
+    taps: Mapping[str, str]
+    unavailable: Mapping[str, str]
+    runtime: str | None
+
+    def run(self, inputs: Mapping[str, np.ndarray], modules: Sequence[str],
+            module_inputs: Mapping[str, tuple[tuple[Any, ...], dict[str, Any]]] | None = None) -> Mapping[str, Any]:
+        """The outputs of ``modules`` (a bounded subset of ``taps``) as numpy arrays, by module path.
+
+        ``module_inputs`` (per-module mode only) holds, per module, the positional and keyword torch tensors
+        PyTorch passed to it. A module that could not be computed is simply left out of the result.
+        """
+        ...
+
+
+@dataclass
 class ValidationRun:
     """What ``validate`` returns.
 
@@ -232,8 +272,9 @@ class ValidationRun:
 class ExportRequest:
     """Everything a format plugin needs to write one artifact.
 
-    ``model`` is an ``nn.Module`` in eval mode. ``example_inputs`` are torch tensors in the order the
-    model's forward takes them. ``options`` are already parsed and defaulted from the format's
+    ``model`` is an ``nn.Module`` in eval mode, this format's own copy (never run before: export may run it
+    freely). Its forward takes ``example_inputs`` positionally, in the input spec's order; when the user's model
+    binds inputs by keyword, the core hands over a wrapper that passes each to the parameter of its name. ``options`` are already parsed and defaulted from the format's
     OptionSpecs. Write only inside ``workdir``. ``sample_inputs`` holds real inputs (one sample per
     dict, numpy) when the user gave ``--sample-inputs`` — use them for calibration. ``metadata`` holds
     what is known before export (model_name, task_type, class_names, preprocessing...) for formats

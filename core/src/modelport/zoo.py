@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelport.console import escape
 from modelport.errors import ConfigError, PluginContractError, PublishError
 from modelport.types import ModelEntry, PublishedExport, Target
 
@@ -344,7 +345,7 @@ def _resolve(ref: str, fmt: str | None, *, options: Mapping[str, Any] | None, ho
         return hit
     export = choose_export(entry, fmt, host=host, trust_code=trust_code, to_run=to_run)
     registry, _, _ = parse_ref(ref)
-    pub_opts = dict((options or {}).items())
+    pub_opts = dict(options or {})
     folder, downloaded = _fetch(export, pub_opts, host)
     record = {"ref": ref, "format": fmt, "key": export.metadata_sha256, "registry": registry.raw,
               "entry": _entry_dump(ModelEntry(entry.name, entry.version, entry.target, [export], entry.published_at,
@@ -493,7 +494,8 @@ def summary_table(entries: Sequence[ModelEntry], title: str) -> Any:
         table.add_column(col)
     for e in entries:
         validation = ", ".join(f"{x.format}: {x.validation_status}" for x in e.exports)
-        table.add_row(e.name, e.version, ", ".join(e.formats), human_size(e.size), validation, e.published_at or "—")
+        table.add_row(*(escape(x) for x in (e.name, e.version, ", ".join(e.formats), human_size(e.size), validation,
+                                            e.published_at or "—")))  # remote text: never rich markup
     return table
 
 
@@ -525,17 +527,17 @@ def print_model_info(entry: ModelEntry, file: Any = None) -> None:
 
     out = Console(file=file or sys.stdout, highlight=False, width=None if (file or sys.stdout).isatty() else 200)
     md = entry.exports[0].metadata if entry.exports else {}
-    out.print(f"[bold]{entry.name}[/] {entry.version}  ({entry.ref})")
+    out.print(f"[bold]{escape(entry.name)}[/] {escape(entry.version)}  ({escape(entry.ref)})")
     for label, value in (("url", entry.url), ("published", entry.published_at), ("revision", entry.revision),
                          ("task", md.get("task_type")), ("framework", md.get("framework")),
                          ("torch", md.get("torch_version")), ("modelport", md.get("modelport_version"))):
         if value:
-            out.print(f"{label}: {value}")
+            out.print(f"{label}: {escape(value)}")
     if md.get("class_names"):
         names = [str(c) for c in md["class_names"]]
-        out.print("classes: " + ", ".join(names[:20]) + (f", … ({len(names)})" if len(names) > 20 else ""))
+        out.print("classes: " + escape(", ".join(names[:20])) + (f", … ({len(names)})" if len(names) > 20 else ""))
     if md.get("preprocessing"):
-        out.print(f"preprocessing: {json.dumps(md['preprocessing'], sort_keys=True)}")
+        out.print(f"preprocessing: {escape(json.dumps(md['preprocessing'], sort_keys=True))}")
 
     sig = Table(title="Signature", title_justify="left")
     for col in ("", "name", "shape", "dtype"):
@@ -544,17 +546,19 @@ def print_model_info(entry: ModelEntry, file: Any = None) -> None:
                                  ("output", md.get("output_shape"), md.get("output_dtype"))):
         for name, shape in (shapes or {}).items():
             dims = " × ".join(str(d) for d in shape) if isinstance(shape, list) else str(shape)
-            sig.add_row(kind, name, dims, str((dtypes or {}).get(name, "?")))
+            sig.add_row(kind, escape(name), escape(dims), escape((dtypes or {}).get(name, "?")))
     out.print(sig)
 
     val = Table(title="Formats and validation", title_justify="left")
     for col in ("format", "folder", "files", "size", "precision", "status", "max abs diff", "min cosine", "rule"):
         val.add_column(col)
     for e in entry.exports:
-        v: dict[str, Any] = e.metadata["validation"] if isinstance(e.metadata.get("validation"), dict) else {}
-        val.add_row(e.format, e.folder or ".", ", ".join(sorted(e.metadata.get("files") or {})), human_size(e.size),
-                    str(e.metadata.get("precision") or "—"), e.validation_status + (f" ({v['reason']})" if v.get("reason") else ""),
-                    _cell(v.get("max_abs_diff")), _cell(v.get("min_cosine")), str(v.get("rule") or "—"))
+        raw = e.metadata.get("validation")
+        v: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        val.add_row(*(escape(x) for x in (
+            e.format, e.folder or ".", ", ".join(sorted(e.metadata.get("files") or {})), human_size(e.size),
+            str(e.metadata.get("precision") or "—"), e.validation_status + (f" ({v['reason']})" if v.get("reason") else ""),
+            _cell(v.get("max_abs_diff")), _cell(v.get("min_cosine")), str(v.get("rule") or "—"))))
     out.print(val)
 
     rows = [(e.format, r) for e in entry.exports if e.bench for r in e.bench.get("rows") or [] if isinstance(r, dict)]
@@ -563,8 +567,8 @@ def print_model_info(entry: ModelEntry, file: Any = None) -> None:
         for col in ("format", "batch", "p50 ms", "p90 ms", "p99 ms", "throughput /s", "vs PyTorch eager"):
             bench.add_column(col)
         for fmt, r in rows:
-            bench.add_row(str(r.get("format") or fmt), str(r.get("batch", "—")), _cell(r.get("p50_ms")),
+            bench.add_row(escape(r.get("format") or fmt), escape(r.get("batch", "—")), _cell(r.get("p50_ms")),
                           _cell(r.get("p90_ms")), _cell(r.get("p99_ms")), _cell(r.get("throughput")),
                           _cell(r.get("speedup")))
         out.print(bench)
-    out.print(f"load it: modelport.zoo.load_pretrained({entry.ref!r})")
+    out.print(f"load it: modelport.zoo.load_pretrained({escape(repr(entry.ref))})")

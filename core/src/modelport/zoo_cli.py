@@ -19,10 +19,12 @@ def list_cmd(ctx: click.Context, target: str, as_json: bool) -> None:
     A table of model, version, formats, size, validation status and date. Publisher options go after the
     target: --endpoint URL, --api-url URL, -o key=value.
     """
+    from modelport.console import quiet_work
     from modelport.options import publisher_args
     from modelport.zoo import entry_json, list_models, summary_table
 
-    entries = list_models(target, options=publisher_args(ctx.args))
+    with quiet_work():  # client libraries print (progress bars, warnings): captured, shown with --debug
+        entries = list_models(target, options=publisher_args(ctx.args))
     if as_json:
         click.echo(json.dumps([entry_json(e) for e in entries], indent=2, default=str))
         return
@@ -45,10 +47,12 @@ def info_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
     e.g. `modelport info hf://alice/cnn`, `modelport info file:///srv/zoo/cnn@v2`,
     `modelport info github://alice/models/cnn@v1.0`.
     """
+    from modelport.console import quiet_work
     from modelport.options import publisher_args
     from modelport.zoo import entry_json, get_model_info, print_model_info
 
-    entry = get_model_info(ref, options=publisher_args(ctx.args))
+    with quiet_work():
+        entry = get_model_info(ref, options=publisher_args(ctx.args))
     if as_json:
         click.echo(json.dumps(entry_json(entry), indent=2, default=str))
         return

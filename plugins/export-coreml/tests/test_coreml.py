@@ -73,7 +73,8 @@ def test_formats_says_export_yes_validate_structure_only_without_importing_corem
     table = run_cli("formats")
     assert table.returncode == 0, table.stderr
     line = next(ln for ln in table.stdout.splitlines() if ln.strip("│ ").startswith("coreml"))
-    assert "available" in line and "structure only" in line
+    assert "available" in line and "structure" in line
+    assert STRUCTURE_ONLY in table.stdout  # the reason, as a note under the table
 
 
 def test_importing_the_plugin_imports_nothing_heavy() -> None:
@@ -102,6 +103,13 @@ def test_cnn_exports_a_package_and_passes_the_structural_check(cnn_dir: Path) ->
     on_disk = sorted(p.relative_to(cnn_dir).as_posix() for p in package.rglob("*") if p.is_file())
     assert rec["artifact_files"] == on_disk
     assert "model.mlpackage/Manifest.json" in on_disk and "model.mlpackage/Data/com.apple.CoreML/model.mlmodel" in on_disk
+    # only what the Manifest describes (no ExecuTorch debug-handle map), readable like the rest of the export
+    assert on_disk == ["model.mlpackage/Data/com.apple.CoreML/model.mlmodel",
+                       "model.mlpackage/Data/com.apple.CoreML/weights/weight.bin", "model.mlpackage/Manifest.json"]
+    reference_mode = (cnn_dir / "metadata.json").stat().st_mode & 0o777
+    for p in [package, *package.rglob("*")]:
+        want = reference_mode | ((reference_mode & 0o444) >> 2) if p.is_dir() else reference_mode
+        assert p.stat().st_mode & 0o777 == want, (p, oct(p.stat().st_mode & 0o777))
     md = read_metadata(cnn_dir)
     assert set(on_disk) <= set(md["files"])  # each file of the package is hashed
     v = rec["validation"]

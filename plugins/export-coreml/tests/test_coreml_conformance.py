@@ -7,5 +7,5 @@ class TestConformance(PluginConformance):
     plugin = "modelport_coreml"
     format = "coreml"
     heavy_modules = ("coremltools",)
-    models = ("cnn",)
+    models = ("cnn", "wrapper")
     expect_validate = False  # Linux checks structure only

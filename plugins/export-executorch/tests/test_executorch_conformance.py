@@ -7,4 +7,4 @@ class TestConformance(PluginConformance):
     plugin = "modelport_executorch"
     format = "executorch"
     heavy_modules = ("executorch",)
-    models = ("cnn",)
+    models = ("cnn", "wrapper")

@@ -47,6 +47,15 @@ def test_cnn_exports_as_one_file_validates_and_revalidates(tmp_path: Path) -> No
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith("onnx: passed")
 
+    # each BatchNorm is folded into its Conv: the Conv is listed under its own module, with the norm it absorbed
+    info = json.loads(run_cli("inspect", str(out / "model.onnx"), "--by-module", "--json").stdout)
+    modules = {g["module"]: g for g in info["modules"]}
+    for block in ("stem", "layer1", "layer2"):
+        assert modules[f"{block}.conv"]["ops"] == {"Conv": 1}, info["modules"]
+        assert modules[f"{block}.conv"]["fused"] == [f"{block}.bn"]
+        assert f"{block}.bn" not in modules
+    assert sum(g["nodes"] for g in info["modules"]) == info["nodes"]
+
 
 def test_data_dependent_model_with_legacy_exporter_ends_in_validation_failure(tmp_path: Path) -> None:
     """Trap 2: the legacy tracer bakes in the branch and the loop count; the several validation inputs catch it."""

@@ -7,4 +7,4 @@ class TestConformance(PluginConformance):
     plugin = "modelport_onnx"
     format = "onnx"
     heavy_modules = ("onnx", "onnxruntime", "onnxslim", "onnxscript")
-    models = ("cnn", "attention")
+    models = ("cnn", "attention", "decoder")

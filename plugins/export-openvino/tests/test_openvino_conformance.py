@@ -7,4 +7,4 @@ class TestConformance(PluginConformance):
     plugin = "modelport_openvino"
     format = "openvino"
     heavy_modules = ("openvino", "nncf")
-    models = ("cnn", "attention")
+    models = ("cnn", "attention", "decoder")

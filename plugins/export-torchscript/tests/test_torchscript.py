@@ -256,12 +256,12 @@ class DictOfMixedValues(nn.Module):
         return {"a": x * 2, "b": (x, x + 1)}
 
 
-def test_untraceable_output_structure_is_explained_without_dumping_tensors(tmp_path: Path) -> None:
+def test_nested_outputs_tracing_cannot_hold_are_flattened_as_other_formats_do(tmp_path: Path) -> None:
     spec = modelport.InputSpec([modelport.TensorSpec("x", (2, 8))])
     res = modelport.export(DictOfMixedValues(), ["torchscript"], spec, output_dir=tmp_path / "ts")["torchscript"]
-    assert res.exit_code == 1
-    assert "torch.jit.trace failed" in res.error and "tensor(" not in res.error
-    assert "dicts of tensors of one kind" in res.error
+    assert res.status == "passed", res.error
+    assert res.record["outputs"] == ["a", "b.0", "b.1"]
+    assert any("traced them flattened" in n for n in res.record["notes"])
 
 
 def test_unknown_mode_is_a_configuration_error(tmp_path: Path) -> None:

@@ -75,6 +75,7 @@ class FakeHub(RecordingServer):
         self.repos: dict[str, Repo] = {}
         self.lfs: dict[str, bytes] = {}
         self.validated_yaml: list[str] = []
+        self.collections: dict[str, list[dict[str, Any]]] = {}  # slug -> items, made by the test
         self.route("PUT", r"/lfs-upload/([0-9a-f]{64})", self._lfs_upload, public=True)  # pre-signed storage, no token
         self.route("POST", r"/api/repos/create", self._create_repo)
         self.route("POST", r"/api/validate-yaml", self._validate_yaml)
@@ -85,6 +86,8 @@ class FakeHub(RecordingServer):
         self.route(None, rf"/api/models/{REPO}/revision/(.+)", self._revision)
         self.route("GET", rf"/api/models/{REPO}", self._model_info)
         self.route("GET", r"/api/models", self._list_models)
+        self.route("POST", r"/api/collections/([^/]+/[^/]+)/items", self._collection_add)
+        self.route("GET", r"/api/collections/([^/]+/[^/]+)", self._collection_get)
         self.route("GET", rf"/api/models/{REPO}/tree/([^/]+)(?:/(.*))?", self._tree)
         self.route("POST", rf"/{REPO}\.git/info/lfs/objects/batch", self._lfs_batch)
         self.route(("GET", "HEAD"), rf"/{REPO}/resolve/([^/]+)/(.+)", self._resolve)
@@ -276,6 +279,30 @@ class FakeHub(RecordingServer):
                 out.append({"id": repo.repo_id, "modelId": repo.repo_id, "private": repo.private, "tags": tags,
                             "lastModified": repo.modified, "sha": repo.heads["main"]})
         return self.json(200, out)
+
+    def _collection_add(self, req: Request, m: re.Match[str]) -> Response:
+        slug = urllib.parse.unquote(m[1])
+        if self._who(req) != "ok":
+            return self.error(401, "You must be authenticated")
+        if slug not in self.collections:
+            return self.error(404, "Collection not found")
+        item = json.loads(req.body)["item"]
+        items = self.collections[slug]
+        if any(i["id"] == item["id"] for i in items):
+            return self.error(409, "Item already in the collection")
+        with self.lock:
+            items.append({"_id": hashlib.sha1(item["id"].encode()).hexdigest()[:24], "id": item["id"],
+                          "type": item["type"], "position": len(items)})
+        return self._collection_get(req, m)
+
+    def _collection_get(self, req: Request, m: re.Match[str]) -> Response:
+        slug = urllib.parse.unquote(m[1])
+        if slug not in self.collections:
+            return self.error(404, "Collection not found")
+        items = self.collections[slug]
+        return self.json(200, {"slug": slug, "title": slug.split("/")[1], "owner": slug.split("/")[0], "items": items,
+                               "lastUpdated": "2026-01-01T00:00:00.000Z", "position": 0, "private": False,
+                               "theme": "blue", "upvotes": 0})
 
     def _branch_create(self, req: Request, m: re.Match[str]) -> Response:
         repo = self._repo(m[1], req, write=True)

@@ -103,6 +103,16 @@ def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> Any:
 
 
 @hookimpl
+def load_intermediates(artifact: Artifact, options: Mapping[str, Any]) -> Any:
+    """Per-module sub-programs for ``modelport debug`` (prediction needs macOS)."""
+    if artifact.format != FORMAT:
+        return None
+    from modelport_coreml.intermediates import CoreMLSubprograms
+
+    return CoreMLSubprograms(artifact, options.get("model"), options.get("modules") or {})
+
+
+@hookimpl
 def validate(artifact: Artifact, inputs: Sequence[Mapping[str, Any]]) -> ValidationRun | None:
     """Check the package's structure against the request; on macOS also predict every input set."""
     if artifact.format != FORMAT:

@@ -97,6 +97,24 @@ def _shape_of(val: Any, batch_symbol: Any) -> list[Any]:
     return out
 
 
+# Written into the package by coremltools when it converts a torch.export program: ExecuTorch's map from MIL ops
+# to debug handles. The Manifest does not list it, Core ML never reads it, and it names every op of the model.
+DEBUG_HANDLE_FILE = "executorch_debug_handle_mapping.json"
+
+
+def tidy_package(package: Path) -> None:
+    """Leave only what the Manifest describes, readable like every other file of the export: coremltools writes
+    model.mlmodel and weights/ as 0600/0700 (its temp-file defaults) and adds ExecuTorch's debug-handle map."""
+    import os
+
+    (package / DEBUG_HANDLE_FILE).unlink(missing_ok=True)
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [package, *package.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
 def package_files(package: Path, workdir: Path) -> list[str]:
     """Every file inside the package, relative to the workdir (the core hashes and publishes each)."""
     return sorted(p.relative_to(workdir).as_posix() for p in package.rglob("*") if p.is_file())
@@ -124,7 +142,9 @@ def export_coreml(request: ExportRequest) -> Artifact:
             ep = torch.export.export(request.model, args, dynamic_shapes=request.torch_dynamic_shapes(), strict=False)
             ep = ep.run_decompositions({})
     except Exception as exc:
-        raise ExportFailed(f"coreml: torch.export failed: {type(exc).__name__}: {_first_line(exc)}"[:600]) from exc
+        from modelport.converter_errors import converter_error
+
+        raise converter_error("coreml: torch.export failed", exc) from exc
 
     batch_symbol = None
     first = next((n for n in ep.graph.nodes if n.op == "placeholder" and n.name in ep.graph_signature.user_inputs), None)
@@ -157,6 +177,7 @@ def export_coreml(request: ExportRequest) -> Artifact:
             _describe_model(mlmodel, request)
             package = request.workdir / PACKAGE
             mlmodel.save(str(package))
+        tidy_package(package)
     except Exception as exc:
         raise ExportFailed(f"coreml: coremltools could not convert the model: {type(exc).__name__}: "
                            f"{_first_line(exc)}"[:600]) from exc

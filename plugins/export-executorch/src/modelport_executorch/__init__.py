@@ -66,6 +66,16 @@ def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> Any:
 
 
 @hookimpl
+def load_intermediates(artifact: Artifact, options: Mapping[str, Any]) -> Any:
+    """Per-module sub-programs for ``modelport debug`` (the .pte itself keeps no module boundaries)."""
+    if artifact.format != FORMAT:
+        return None
+    from modelport_executorch.intermediates import ExecuTorchSubprograms
+
+    return ExecuTorchSubprograms(artifact, options.get("model"), options.get("modules") or {})
+
+
+@hookimpl
 def validate(artifact: Artifact, inputs: Sequence[Mapping[str, Any]]) -> ValidationRun | None:
     """Run every input set in executorch.runtime and record the program's planned capacity and delegation."""
     if artifact.format != FORMAT:

@@ -83,10 +83,14 @@ def export_executorch(request: ExportRequest) -> Artifact:
             from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
             partitioner = [XnnpackPartitioner()]
-        try:
-            ep = torch.export.export(request.model, args, dynamic_shapes=request.torch_dynamic_shapes(max_batch), strict=False)
-        except Exception as exc:
-            raise ExportFailed(f"executorch: torch.export failed: {type(exc).__name__}: {_first_line(exc)}"[:600]) from exc
+        from modelport.converter_errors import converter_error, guard_log
+
+        with guard_log() as guards:
+            try:
+                ep = torch.export.export(request.model, args, dynamic_shapes=request.torch_dynamic_shapes(max_batch),
+                                         strict=False)
+            except Exception as exc:
+                raise converter_error("executorch: torch.export failed", exc, guards=guards) from exc
         try:
             edge = to_edge_transform_and_lower(ep, partitioner=partitioner,
                                                compile_config=EdgeCompileConfig(_check_ir_validity=not spec.has_dynamic))

@@ -98,6 +98,16 @@ def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> Any:
 
 
 @hookimpl
+def load_intermediates(artifact: Artifact, options: Mapping[str, Any]) -> Any:
+    """Module-boundary tensors for ``modelport debug``, found through each node's module path."""
+    if artifact.format != FORMAT:
+        return None
+    from modelport_onnx.intermediates import load
+
+    return load(artifact, options)
+
+
+@hookimpl
 def validate(artifact: Artifact, inputs: Sequence[Mapping[str, Any]]) -> ValidationRun | None:
     if artifact.format != FORMAT:
         return None

@@ -49,11 +49,21 @@ def first_line(exc: BaseException) -> str:
 
 def root_cause(exc: BaseException) -> str:
     """The first line of the deepest explicit cause: torch.onnx wraps the real reason in a page of advice."""
+    from modelport.converter_errors import explain, guard_explanation, mentions_cache
+
+    top = exc
     seen = {id(exc)}
     while exc.__cause__ is not None and id(exc.__cause__) not in seen:
         exc = exc.__cause__
         seen.add(id(exc))
-    return first_line(exc)
+    if guard_explanation(str(exc)) or mentions_cache(str(exc)):
+        return explain(exc)[:600]
+    line = first_line(exc)
+    if mentions_cache(str(top)):
+        from modelport.converter_errors import CACHE_HINT
+
+        line += f" — {CACHE_HINT}"
+    return line
 
 
 @contextlib.contextmanager
@@ -336,6 +346,29 @@ def simplify(proto: Any, details: dict[str, Any], notes: list[str]) -> Any:
         "nodes_after": len(slimmed.graph.node), "seconds": round(time.perf_counter() - t0, 3),
     }
     return slimmed
+
+
+def verify_simplified(original: Any, slimmed: Any, request: ExportRequest, args: tuple[Any, ...],
+                      details: dict[str, Any], notes: list[str]) -> Any:
+    """Keep onnxslim's model only if it gives the unsimplified model's results (shapes and values)."""
+    from modelport_onnx.slimcheck import check_simplified
+
+    check = check_simplified(original, slimmed, request, args, weights_bytes(original))
+    info = details["simplify"]
+    if check.skipped:
+        info["check"] = f"skipped ({check.skipped})"
+        return slimmed
+    info["check"] = {"batches": check.batches, "same_results": not check.problems}
+    if check.exporter_vs_pytorch is not None:
+        details["exporter_check"] = ({"batches": check.batches, "matches_pytorch": True} if not check.exporter_vs_pytorch
+                                     else {"batches": check.batches, "matches_pytorch": False,
+                                           "differences": check.exporter_vs_pytorch})
+    if not check.problems:
+        return slimmed
+    reason = "; ".join(check.problems)[:500]
+    info.update(applied=False, reverted=reason, nodes=len(original.graph.node))
+    notes.append(f"onnx: onnxslim changed the model's results ({reason}); kept the unsimplified model")
+    return original
 
 
 def _needs(node: Any) -> list[str]:
@@ -699,7 +732,11 @@ def export_onnx(request: ExportRequest) -> Artifact:
 
         t0 = time.perf_counter()
         if opts.get("simplify", True):
+            unsimplified = proto
             proto = simplify(proto, details, notes)
+            if proto is not unsimplified:
+                proto = verify_simplified(unsimplified, proto, request, args, details, notes)
+            del unsimplified
         else:
             details["simplify"] = {"applied": False, "reason": "simplify=false", "nodes": len(proto.graph.node)}
         timings["simplify_s"] = round(time.perf_counter() - t0, 4)

@@ -200,21 +200,52 @@ def _module_sort_key(label: str) -> list[tuple[int, Any]]:
     return [(0, int(p)) if p.isdigit() else (1, p) for p in label.split(".")]
 
 
+WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul")
+
+
+def weight_owner(node: Any, initializers: set[str]) -> str | None:
+    """The module whose parameter a weighted op reads (``stem.conv.weight`` → ``stem.conv``), or None.
+
+    When the exporter folds a BatchNorm into the Conv before it, the fused Conv keeps the BatchNorm's scope (its
+    output is the BatchNorm's), but its weight initializer still carries the convolution's parameter name.
+    """
+    if node.op_type not in WEIGHTED_OPS:
+        return None
+    for name in list(node.input)[1:]:
+        if name in initializers and name.endswith(".weight") and "::" not in name:
+            return name[: -len(".weight")]
+    return None
+
+
 def group_by_module(model: Any, prefix: str | None = None) -> list[dict[str, Any]]:
-    """Nodes grouped by module path in tree order: module, class, node count, op types (for ``inspect``)."""
+    """Nodes grouped by module path in tree order: module, class, node count, op types (for ``inspect``).
+
+    A weighted op whose recorded scope is another module than its weight's (a Conv with a BatchNorm folded in)
+    is counted under the weight's module, with the scope it was recorded under listed as ``fused``.
+    """
+    initializers = {i.name for i in model.graph.initializer}
     groups: dict[str, dict[str, Any]] = {}
     for node in model.graph.node:  # top-level nodes, as counted by ``nodes`` and ``ops``
         props = props_of(node)
         path = module_from_props(props)
         if path is None:
             path = module_from_legacy_name(node.name)
+        fused = None
+        owner = weight_owner(node, initializers)
+        # only a folded norm moves (a tied weight, e.g. an LM head reading the embedding, stays where it was used)
+        if owner is not None and path is not None and owner != path and "Norm" in (module_class(props) or ""):
+            fused, path = path, owner
         label = path if path else ROOT_LABEL
         if prefix and not (path == prefix or (path or "").startswith(prefix + ".")):
             continue
         g = groups.setdefault(label, {"module": label, "class": None, "nodes": 0, "ops": {}})
         g["nodes"] += 1
         g["ops"][node.op_type] = g["ops"].get(node.op_type, 0) + 1
-        if g["class"] is None:
+        if fused is not None:
+            g.setdefault("fused", [])
+            if fused not in g["fused"]:
+                g["fused"].append(fused)
+        elif g["class"] is None:
             g["class"] = module_class(props)
     out = []
     for g in sorted(groups.values(), key=lambda g: _module_sort_key(g["module"])):

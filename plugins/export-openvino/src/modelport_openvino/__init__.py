@@ -250,6 +250,31 @@ def _quantize(model: Any, sets: list[dict[str, Any]], model_type: str) -> tuple[
 # ----------------------------------------------------------------------------- export
 
 
+def _convert_exported_program(request: ExportRequest, args: tuple[Any, ...], traced_error: BaseException) -> Any:
+    """The other entry point: torch.export the model and convert the ExportedProgram (OpenVINO's FX frontend).
+
+    OpenVINO's TorchScript path fails on ops its tracing frontend lacks (``aten::nanmean``) and on outputs tracing
+    cannot hold; the torch.export path often converts them. Used when tracing failed, and recorded as a note.
+    """
+    import openvino as ov
+    import torch
+    from modelport.converter_errors import converter_error, explain, full_text
+
+    traced = explain(traced_error)
+    try:
+        ep = torch.export.export(request.model, args, dynamic_shapes=request.torch_dynamic_shapes(), strict=False)
+        model = ov.convert_model(ep)
+    except Exception as exc:
+        err = converter_error("openvino: convert_model failed", traced_error,
+                              suffix=f"; from a torch.export program too: {explain(exc)}"[:300]
+                              + " — try the onnx or pt2 format")
+        err.detail = full_text(traced_error) + "\n=== torch.export path ===\n" + full_text(exc)  # type: ignore[attr-defined]
+        raise err from exc
+    request.note(f"openvino: converting the traced module failed ({traced[:300]}); converted a torch.export program "
+                 "instead")
+    return model
+
+
 @hookimpl
 def export(request: ExportRequest) -> Artifact | None:
     """Convert the nn.Module with openvino.convert_model, optionally int8-quantize, save model.xml + model.bin."""
@@ -270,14 +295,13 @@ def export(request: ExportRequest) -> Artifact | None:
         # traced at batch 1, size-1 special cases (squeeze, broadcasting) can end up in the IR
         args = request.make_inputs(batch=2)
     example_batch = int(args[0].shape[0]) if args and args[0].ndim else 1
+    converted_with = "openvino.convert_model(nn.Module, example_input=...) under torch.no_grad()"
     with _converter_warnings(request), torch.no_grad():
         try:
             model = ov.convert_model(request.model, example_input=args, input=_input_shapes(request))
         except Exception as exc:
-            raise ExportFailed(
-                f"openvino: convert_model failed: {type(exc).__name__}: {_one_line(exc)}"[:600]
-                + " — try the onnx format, or the pt2 format"
-            ) from exc
+            model = _convert_exported_program(request, args, exc)
+            converted_with = "openvino.convert_model(torch.export program) after TorchScript tracing failed"
     output_names = _name_io(model, request.inputs.names, request.output_names)
 
     quantization: dict[str, Any] | None = None
@@ -296,7 +320,7 @@ def export(request: ExportRequest) -> Artifact | None:
     inputs, outputs = _io_table(model)
     details: dict[str, Any] = {
         "openvino": _ov_version(),
-        "converted_with": "openvino.convert_model(nn.Module, example_input=...) under torch.no_grad()",
+        "converted_with": converted_with,
         "inference_precision": precision,
         "inference_precision_hint": hint,
         "weight_compression": compression,
@@ -386,6 +410,17 @@ def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> OpenVINORunne
     return OpenVINORunner(artifact.path, hint=_hint_of(artifact), device=_device_of(artifact, options),
                           threads=options.get("threads") or artifact.options.get("threads"),
                           output_names=artifact.output_names)
+
+
+@hookimpl
+def load_intermediates(artifact: Artifact, options: Mapping[str, Any]) -> Any:
+    """Module-boundary tensors of an ``openvino`` IR for ``modelport debug``, with the export's precision hint."""
+    if artifact.format != FORMAT:
+        return None
+    from modelport_openvino.intermediates import OpenVINOIntermediates
+
+    return OpenVINOIntermediates(artifact.path, hint=_hint_of(artifact), device=_device_of(artifact, options),
+                                 threads=options.get("threads") or artifact.options.get("threads"))
 
 
 def _missing_device(device: str) -> str | None:

@@ -96,6 +96,16 @@ def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> Any:
 
 
 @hookimpl
+def load_intermediates(artifact: Artifact, options: Mapping[str, Any]) -> Any:
+    """Per-module engines for ``modelport debug`` (needs TensorRT and a CUDA device to run)."""
+    if artifact.format != FORMAT:
+        return None
+    from modelport_tensorrt.intermediates import TensorRTSubengines
+
+    return TensorRTSubengines(artifact, options.get("model"), options.get("modules") or {})
+
+
+@hookimpl
 def validate(artifact: Artifact, inputs: Sequence[Mapping[str, Any]]) -> ValidationRun | None:
     """Say why the engine cannot run here (no TensorRT / GPU); otherwise the core's runner-based check runs."""
     if artifact.format != FORMAT:

@@ -79,6 +79,16 @@ def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> Any:
 
 
 @hookimpl
+def load_intermediates(artifact: Artifact, options: Mapping[str, Any]) -> Any:
+    """Module-boundary tensors of a ``tflite`` flatbuffer for ``modelport debug`` (preserve-all-tensors mode)."""
+    if artifact.format != FORMAT:
+        return None
+    from modelport_tflite.intermediates import TFLiteIntermediates
+
+    return TFLiteIntermediates(artifact.path, artifact.details, options.get("modules") or {}, options.get("threads"))
+
+
+@hookimpl
 def validate(artifact: Artifact, inputs: Sequence[Mapping[str, Any]]) -> ValidationRun | None:
     """Run every input set in the interpreter and record how batches other than the flatbuffer's were run."""
     if artifact.format != FORMAT:

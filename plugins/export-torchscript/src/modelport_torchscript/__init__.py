@@ -56,6 +56,9 @@ def register_formats(register: Any) -> None:
                        "(compiles Python control flow)", choices=MODES),
             OptionSpec("optimize_for_inference", "bool", False,
                        "freeze the module and apply torch.jit.optimize_for_inference (conv-bn folding...)"),
+            OptionSpec("quantize", "choice", "none", "dynamic: int8 weights for every nn.Linear "
+                       "(torch.ao.quantization.quantize_dynamic, activations quantized at run time); validated "
+                       "with int8 tolerances", choices=("none", "dynamic")),
         ),
         description="TorchScript archive; load with torch.jit.load(path) (torch.jit is deprecated in torch 2.13)",
     ))
@@ -111,6 +114,28 @@ def _one_line(exc: BaseException) -> str:
     return line
 
 
+def _is_output_structure_error(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(k in text for k in ("can be output from traced functions", "infer type", "Encountering a dict",
+                                   "Only tensors", "Dictionary inputs", "NoneType"))
+
+
+def _Flattened(model: Any) -> Any:
+    """``model`` with its outputs flattened to a tuple of tensors, in the core's order (output names recorded)."""
+    import torch
+    from modelport.outputs import flatten_outputs
+
+    class FlatOutputs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *args: Any) -> tuple[Any, ...]:
+            return tuple(t for _, t in flatten_outputs(self.model(*args)))
+
+    return FlatOutputs().eval()
+
+
 def _trace(request: ExportRequest) -> tuple[Any, int]:
     """torch.jit.trace the model; returns the traced module and the batch it was traced at."""
     import torch
@@ -124,6 +149,18 @@ def _trace(request: ExportRequest) -> tuple[Any, int]:
         # strict=False: models that return dicts (as transformers do) are traced as such
         return torch.jit.trace(request.model, args, strict=False, check_trace=True), batch
     except Exception as exc:
+        if _is_output_structure_error(exc):
+            # nested outputs tracing cannot hold (dicts of tuples, None, dataclasses): trace the flat tuple the
+            # core compares, in the core's order, as the other formats do
+            try:
+                traced = torch.jit.trace(_Flattened(request.model), args, strict=False, check_trace=True)
+            except Exception:
+                pass
+            else:
+                request.note(f"torchscript: the model's nested outputs cannot be traced as they are "
+                             f"({_one_line(exc)}); traced them flattened to a tuple in the order "
+                             f"{', '.join(request.output_names)}")
+                return traced, batch
         raise ExportFailed(
             f"torchscript: torch.jit.trace failed: {type(exc).__name__}: {_one_line(exc)}"[:600]
             + " — try -o mode=script, or the pt2 / onnx formats"
@@ -190,6 +227,28 @@ def _io_table(request: ExportRequest, module: Any) -> tuple[list[dict[str, Any]]
     return inputs, outputs
 
 
+def _quantize_dynamic(request: ExportRequest) -> tuple[ExportRequest, dict[str, Any]]:
+    """The request with its model's nn.Linear layers dynamically quantized to int8 (a copy; the model is untouched)."""
+    import dataclasses
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            quantized = torch.ao.quantization.quantize_dynamic(request.model, {torch.nn.Linear}, dtype=torch.qint8,
+                                                               inplace=False)
+        except Exception as exc:
+            raise ExportFailed(f"torchscript: dynamic quantization failed: {type(exc).__name__}: {_one_line(exc)}"[:600]) from exc
+    layers = sum(1 for m in quantized.modules() if type(m).__name__ == "DynamicQuantizedLinear" or
+                 (type(m).__name__ == "Linear" and "quantized" in type(m).__module__))
+    if layers == 0:
+        raise ExportFailed("torchscript: quantize=dynamic found no nn.Linear layer to quantize; export without it")
+    info = {"method": "dynamic", "dtype": "qint8", "layers": layers, "modules": ["torch.nn.Linear"],
+            "engine": torch.backends.quantized.engine}
+    return dataclasses.replace(request, model=quantized), info
+
+
 @hookimpl
 def export(request: ExportRequest) -> Artifact | None:
     """Trace or script the model, optionally optimize it for inference, and save ``model.torchscript``."""
@@ -199,6 +258,9 @@ def export(request: ExportRequest) -> Artifact | None:
 
     mode = str(request.options.get("mode") or "trace")
     optimize = bool(request.options.get("optimize_for_inference"))
+    quantization = None
+    if str(request.options.get("quantize") or "none") == "dynamic":
+        request, quantization = _quantize_dynamic(request)
     example_batch = request.inputs.batch_size
     path = request.workdir / FILE
     with _jit_warnings() as caught, torch.no_grad():
@@ -227,6 +289,8 @@ def export(request: ExportRequest) -> Artifact | None:
     }
     if optimized:
         details["optimization"] = optimized[1]
+    if quantization:
+        details["quantization"] = quantization
     if mode == "trace":
         details["tracer_warnings"] = tracer_warnings
         hint = TRACE_HINT
@@ -234,7 +298,7 @@ def export(request: ExportRequest) -> Artifact | None:
             hint = f"torch.jit.trace warned {tracer_warnings} time(s) that tensor values became Python constants; " + hint
         details["validation_hint"] = hint
     return Artifact(
-        format=FORMAT, path=path, files=[FILE], precision="fp32", details=details,
+        format=FORMAT, path=path, files=[FILE], precision="int8" if quantization else "fp32", details=details,
         input_names=list(request.inputs.names), output_names=[o["name"] for o in outputs],
     )
 
@@ -281,6 +345,70 @@ def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> TorchScriptRu
     return TorchScriptRunner(artifact.path, dtypes, options.get("threads"))
 
 
+# ----------------------------------------------------------------------------- debug
+
+
+class TorchScriptIntermediates:
+    """Each submodule of the archive run alone on the inputs PyTorch gave the same module (``modelport debug``).
+
+    A traced or scripted archive keeps the module tree (``named_modules()`` of the loaded archive is the model's);
+    each submodule is its own compiled method, so calling it shows what the archive computes for that module —
+    a branch that tracing baked in shows up in the module that branches. Frozen or optimized archives inline their
+    submodules and expose none.
+    """
+
+    mode = "per-module"
+
+    def __init__(self, path: Path) -> None:
+        import torch
+
+        with _quiet_jit():
+            self.module = torch.jit.load(str(path), map_location="cpu")
+        self.module.eval()
+        self.submodules = {name: m for name, m in self.module.named_modules() if name and hasattr(m, "forward")}
+        self.taps = {name: f"{name}.forward" for name, m in self.submodules.items() if _has_forward(m)}
+        self.unavailable: dict[str, str] = {}
+        self.notes: list[str] = []
+        if not self.submodules:
+            self.notes.append("torchscript: the archive has no submodules (frozen or optimized for inference): "
+                              "export without -o optimize_for_inference=true to debug it per module")
+        self.runtime = f"torch.jit {torch.__version__.split('+')[0]}"
+
+    def run(self, inputs: Mapping[str, Any], modules: Sequence[str], module_inputs: Any = None) -> dict[str, Any]:
+        import torch
+        from modelport.debug import first_tensor
+        from modelport.outputs import to_numpy
+
+        found: dict[str, Any] = {}
+        for name in modules:
+            sub = self.submodules.get(name)
+            given = (module_inputs or {}).get(name)
+            if sub is None or given is None:
+                continue
+            args, kwargs = given
+            with torch.no_grad():
+                out = first_tensor(sub(*args, **kwargs))
+            if out is not None:
+                found[name] = to_numpy(out).copy()
+        return found
+
+
+def _has_forward(module: Any) -> bool:
+    """Containers (ModuleList, ModuleDict) have no compiled forward; they are never called."""
+    try:
+        return "forward" in module._c._method_names()
+    except Exception:
+        return hasattr(module, "forward")
+
+
+@hookimpl
+def load_intermediates(artifact: Artifact, options: Mapping[str, Any]) -> TorchScriptIntermediates | None:
+    """Per-module outputs of a ``torchscript`` archive for ``modelport debug``."""
+    if artifact.format != FORMAT:
+        return None
+    return TorchScriptIntermediates(artifact.path)
+
+
 # ----------------------------------------------------------------------------- describe
 
 
@@ -298,7 +426,7 @@ def describe_metadata(artifact: Artifact, request: ExportRequest | None) -> dict
         "inputs": d.get("inputs"),
         "outputs": d.get("outputs"),
         "load": "torch.jit.load(path)",
-    }}}
+    }}, "quantization": d.get("quantization")}
 
 
 def is_torchscript_archive(path: Path) -> bool:

@@ -26,6 +26,8 @@ OPTIONS = (
     OptionSpec("target_commitish", "str", None, "branch or commit the tag is created from when it does not exist"),
     OptionSpec("folder", "str", None, "publish: folder prefix for several exports; pull: which export to download"),
     OptionSpec("retries", "int", 4, "retries of a call that hit a rate limit, HTTP 5xx or a dropped connection"),
+    OptionSpec("checkpoint", "path", None, "PyTorch weights to attach as MODEL.safetensors (a .safetensors file, or a "
+                                           "state dict read with weights_only and converted); works on an existing release"),
 )
 
 SPEC = PublisherSpec(

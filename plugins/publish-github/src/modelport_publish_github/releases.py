@@ -389,6 +389,13 @@ def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> Pub
     scratch = Path(tempfile.mkdtemp(prefix="modelport-gh-"))
     try:
         assets = plan_assets(bundles, scratch)
+        if options.get("checkpoint"):
+            weights = _weights_asset(options["checkpoint"], bundles[0].model_name, scratch)
+            if any(a.name == weights.name for a in assets):
+                raise ConfigError(f"the checkpoint asset {weights.name} would replace an export file of the same name")
+            assets.append(weights)
+            notes += (f"\n## PyTorch weights\n\n`{weights.name}`: the state dict as safetensors (no pickle), "
+                      f"sha256 `{weights.sha256}`.\n")
         if options.get("dry_run"):
             stage = Path(options["stage_dir"])
             for a in assets:
@@ -405,6 +412,15 @@ def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> Pub
             gh.close()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _weights_asset(checkpoint: str, model_name: str, scratch: Path) -> Asset:
+    """``MODEL.safetensors``: the checkpoint as safetensors (read with weights_only when it is a PyTorch file)."""
+    from modelport.checkpoints import to_safetensors
+
+    weights = to_safetensors(checkpoint, scratch / "weights")
+    return Asset(f"{model_name}.safetensors", weights.path, weights.bytes, sha256_file(weights.path),
+                 "application/octet-stream")
 
 
 def _web_url(api: str) -> str:

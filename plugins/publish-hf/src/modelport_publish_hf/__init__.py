@@ -22,6 +22,9 @@ OPTIONS = (
     OptionSpec("folder", "str", None, "folder in the repo: where to publish, or which export to pull"),
     OptionSpec("commit_message", "str", None, "commit summary (default: Publish MODEL (formats) with modelport)"),
     OptionSpec("retries", "int", 4, "retries of a call that hit HTTP 429/5xx or a dropped connection"),
+    OptionSpec("checkpoint", "path", None, "PyTorch weights to publish beside the exports, as pytorch/model.safetensors "
+                                           "(a .safetensors file, or a state dict read with weights_only and converted)"),
+    OptionSpec("collection", "str", None, "add the repository to this collection (OWNER/SLUG, as in its URL)"),
 )
 
 SPEC = PublisherSpec(

@@ -231,8 +231,6 @@ def _same(remote: Any, local: Path | bytes) -> bool:
 
 def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> PublishResult:
     """Upload one or several export folders (and a generated model card) to an hf:// repo in one commit."""
-    from huggingface_hub import CommitOperationAdd
-
     t = parse_target(target)
     if t.revision and re.fullmatch(r"[0-9a-f]{40}", t.revision):
         raise ConfigError(f"{target.raw}: cannot publish to a commit; name a branch after @")
@@ -246,7 +244,49 @@ def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> Pub
     card = render_card(bundles, license=options.get("license"),
                        pull_target=lambda b: t.raw(b.folder) if (len(bundles) > 1 or b.folder) else t.raw(""))
     card_path = f"{base}/{CARD_FILE}" if base else CARD_FILE
+    weights_dir = Path(tempfile.mkdtemp(prefix="modelport-hf-weights-"))
+    try:
+        return _publish(t, target, options, bundles, card, card_path, base, weights_dir)
+    finally:
+        shutil.rmtree(weights_dir, ignore_errors=True)
+
+
+def _weights(options: Mapping[str, Any], base: str, workdir: Path) -> tuple[str, Path, str] | None:
+    """``(path in the repo, local safetensors file, card section)`` for ``-o checkpoint=FILE``, else None."""
+    if not options.get("checkpoint"):
+        return None
+    from modelport.checkpoints import WEIGHTS_FILE, to_safetensors
+    from modelport.publishing import sha256_file
+
+    weights = to_safetensors(options["checkpoint"], workdir)
+    path_in_repo = f"{base}/pytorch/{WEIGHTS_FILE}" if base else f"pytorch/{WEIGHTS_FILE}"
+    origin = f", converted from `{weights.converted_from}` (read with weights_only)" if weights.converted_from else ""
+    section = (f"\n## PyTorch weights\n\n`{path_in_repo}`: the state dict ({weights.tensors} tensors, {weights.bytes} bytes, "
+               f"sha256 `{sha256_file(weights.path)}`) as safetensors{origin} — no pickle. Load it with "
+               "`safetensors.torch.load_file` and `model.load_state_dict`.\n")
+    return path_in_repo, weights.path, section
+
+
+def _collection(hub: _Hub, options: Mapping[str, Any], repo_id: str) -> str:
+    """Add the repository to ``-o collection=OWNER/SLUG``; a note for the result message."""
+    slug = str(options.get("collection") or "").strip("/")
+    if not slug:
+        return ""
+    hub.call(f"add to collection {slug}", lambda: hub.api.add_collection_item(
+        slug, item_id=repo_id, item_type="model", exists_ok=True))
+    return f"; in collection {slug}"
+
+
+def _publish(t: HfTarget, target: Target, options: Mapping[str, Any], bundles: list[ExportBundle], card: str,
+             card_path: str, base: str, weights_dir: Path) -> PublishResult:
+    from huggingface_hub import CommitOperationAdd
+
+    weights = _weights(options, base, weights_dir)
+    if weights is not None:
+        card = card.replace("\n## Usage\n", weights[2] + "\n## Usage\n", 1)
     plan = _plan(bundles, card, card_path)
+    if weights is not None:
+        plan.append((weights[0], weights[1]))
     paths = [p for p, _ in plan]
 
     if options.get("dry_run"):
@@ -259,9 +299,10 @@ def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> Pub
             else:
                 shutil.copyfile(local, dest)
         endpoint = str(options.get("endpoint") or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+        extra = f"; then add it to collection {options['collection']}" if options.get("collection") else ""
         return PublishResult(url=t.url(endpoint), revision=t.revision, files=paths,
                              message=f"dry run: nothing was sent; one commit of {len(paths)} files would go to "
-                                     f"{t.repo_id}; the model card is {stage / card_path}")
+                                     f"{t.repo_id}; the model card is {stage / card_path}{extra}")
 
     hub = _Hub(t, options, need_token=True)
     private = True if options.get("private") else None
@@ -277,9 +318,10 @@ def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> Pub
     changed = [(p, local) for p, local in plan if p not in remote or not _same(remote[p], local)]
     unchanged = [p for p, local in plan if (p, local) not in changed]
     if not changed:
+        note = _collection(hub, options, t.repo_id)
         return PublishResult(url=t.url(hub.endpoint), revision=t.revision, files=[], skipped=unchanged,
                              message=f"no changes: {t.repo_id} already holds these {len(unchanged)} files "
-                                     "(sha256 match); no commit made")
+                                     f"(sha256 match); no commit made{note}")
 
     ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(local) if isinstance(local, Path) else local)
            for p, local in changed]
@@ -325,10 +367,11 @@ def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> Pub
         raise PublishError(f"{exc}. All {len(ops)} changed files were uploaded but nothing was committed; "
                            "re-run the same command to finish") from None
     oid = getattr(info, "oid", None)
+    note = _collection(hub, options, t.repo_id)
     return PublishResult(url=t.url(hub.endpoint), revision=oid or t.revision, files=[p for p, _ in changed],
                          skipped=unchanged,
                          message=f"one commit{f' {oid[:12]}' if oid else ''}: {len(changed)} files changed, "
-                                 f"{len(unchanged)} unchanged")
+                                 f"{len(unchanged)} unchanged{note}")
 
 
 # ----------------------------------------------------------------------------- pull

@@ -64,6 +64,13 @@ def list_models(target: Target, options: Mapping[str, Any]) -> list[ModelEntry]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _fetch(hub: _Hub, repo_id: str, name: str, revision: str | None, scratch: Path, where: str) -> bytes:
+    """The bytes of one small file of the repository (downloaded into ``scratch``, read with a size cap)."""
+    got = hub.call(f"download {name}", lambda: hub.api.hf_hub_download(
+        repo_id, name, revision=revision, local_dir=scratch / repo_id.replace("/", "--")))
+    return read_small(Path(got), where)
+
+
 def _entry(hub: _Hub, owner: str, repo_id: str, revision: str | None, info: Any, scratch: Path,
            explicit: bool) -> ModelEntry | None:
     """The entry of one repository; None when it holds no metadata.json (not a modelport export)."""
@@ -86,13 +93,10 @@ def _entry(hub: _Hub, owner: str, repo_id: str, revision: str | None, info: Any,
         prefix = f"{folder}/" if folder else ""
         where = f"{t.raw(folder)}: metadata.json"
 
-        def fetch(rel: str, prefix: str = prefix, where: str = where) -> bytes:
-            got = hub.call(f"download {prefix}{rel}", lambda: hub.api.hf_hub_download(
-                repo_id, prefix + rel, revision=revision, local_dir=scratch / repo_id.replace("/", "--")))
-            return read_small(Path(got), where)
-
-        bench = fetch("bench.json") if f"{prefix}bench.json" in files else None
-        exports.append(published_export(fetch("metadata.json"), folder=folder, pull_target=t.raw(folder), where=where,
+        bench = _fetch(hub, repo_id, f"{prefix}bench.json", revision, scratch, where) \
+            if f"{prefix}bench.json" in files else None
+        metadata = _fetch(hub, repo_id, f"{prefix}metadata.json", revision, scratch, where)
+        exports.append(published_export(metadata, folder=folder, pull_target=t.raw(folder), where=where,
                                         bench_bytes=bench))
     when = getattr(details, "last_modified", None) or getattr(info, "last_modified", None)
     return ModelEntry(name=repo_id.split("/", 1)[1], version=revision or "main", target=f"hf://{owner}",
