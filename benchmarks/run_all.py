@@ -21,6 +21,7 @@ import large_model  # noqa: E402
 import overhead  # noqa: E402
 import speed  # noqa: E402
 import startup  # noqa: E402
+import trust_cost  # noqa: E402
 
 
 def _capture(fn, *args, **kwargs) -> tuple[str, object]:
@@ -34,7 +35,7 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
-def targets(startup_r, overhead_r, speed_r, large_r) -> list[str]:
+def targets(startup_r, overhead_r, speed_r, large_r, trust_r=None) -> list[str]:
     """The summary table: each issue target next to the ratio this run measured."""
     rows = ["| measurement | target | result |", "|---|---|---|"]
     if startup_r:
@@ -58,6 +59,11 @@ def targets(startup_r, overhead_r, speed_r, large_r) -> list[str]:
         ratio = large_r["peak_ratio"]
         rows.append(f"| large model peak memory (`--no-validate`) | <= 1.5x parameter bytes | **{ratio:.2f}x** "
                     f"({_verdict(ratio <= 1.5)}) |")
+    if trust_r:
+        worst = max(max(m["validate_ratio"], m["bench_ratio"]) for m in trust_r.values())
+        shown = " / ".join(f"{fmt} {m['validate_ratio']:.2f}, {m['bench_ratio']:.2f}" for fmt, m in trust_r.items())
+        rows.append(f"| cost of the trust checks: validate, bench of a trusted local export | <= 1.05 | **{shown}** "
+                    f"({_verdict(worst <= 1.05)}) |")
     return rows
 
 
@@ -83,6 +89,7 @@ def main() -> None:
         ("2. Framework overhead", overhead.main),
         ("3. Artifact speed", speed.main),
         ("4. Large model (> 2 GB) to ONNX: peak memory", large_model.main),
+        ("5. The cost of safety: trust checks on validate and bench", trust_cost.main),
     ]
     parts = [
         "# Benchmark results", "",

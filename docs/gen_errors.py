@@ -31,6 +31,9 @@ FILES = {
     "no_meta": ("no_meta", "an empty folder"),
     "bad_metadata": ("bad_metadata", "an export folder whose metadata.json fails the schema"),
     "bad_npz": ("fake.npz", "a file that is not an .npz archive"),
+    "torchscript": ("program.torchscript", "a TorchScript archive from elsewhere (a program)"),
+    "pickled_pt2": ("pickled.pt2", "a .pt2 whose weight config says use_pickle"),
+    "deep_json": ("deep.json", "JSON nested 200,000 levels deep"),
 }
 
 FIXES = {
@@ -99,10 +102,32 @@ FIXES = {
     'metadata fails the schema': 'the message names the first violation; re-export, or fix the field',
     'publish metadata fails the schema': 'only exports whose metadata.json passes the schema are published',
     'inspect metadata fails the schema': 're-export, or fix the field',
+    'pickled pt2 refused': 'the .pt2 holds pickled parts that would run code on load; re-save it with `torch.export.save`, or pass `--trust-code` if you trust where it came from (docs/security.md)',
+    'torchscript model refused': 'a TorchScript archive is a program; give `module:factory` or a `.pt2`, or pass `--trust-code` if you trust it',
+    'torchscript checkpoint refused': 'a checkpoint is a state dict: `torch.save(model.state_dict(), path)`',
+    'force over a user folder': '`--force` replaces only an export folder modelport wrote; choose another `--output-dir`',
+    'garbage pt2 without input spec': 'pass a file written by `torch.export.save`',
+    'threads out of range': 'give 1 … 1024 threads',
+    'batch zero': 'give a positive batch size',
+    'negative tolerance': 'tolerances are finite numbers ≥ 0',
+    'NaN tolerance': 'tolerances are finite numbers ≥ 0',
+    'bench negative max seconds': 'give a finite number of seconds > 0',
+    'dimension beyond int64': 'each dimension is at most 2^31-1, and an example input holds at most 2^31 elements',
+    'text vocab beyond int64': 'VOCAB must fit in int64',
+    'deeply nested config': 'pass a flat JSON object',
+    'dynamic_axes of the wrong shape': '`true`, `{"input": [0]}` or `{"input": {"0": "batch"}}`',
 }
 
-HEADER = "# Error reference\n\nEvery error is one line on stderr that starts with `error:` and says what failed and why; the exit code tells\nwhat kind of failure it was. Add `--debug` for the traceback. Nothing is left at the target path and no\ntemporary folder is left behind (a killed run's leftovers are removed by the next run in the same folder).\n\n| exit | meaning |\n|---|---|\n| 0 | success |\n| 1 | export failed: the model, checkpoint or converter failed; a plugin raised; the disk is full or read-only; a publish or pull failed |\n| 2 | the artifact was written but does not match PyTorch within tolerance (or its files changed since export), or validation was inconclusive (empty, all-zero or input-independent reference outputs; `--allow-inconclusive` makes that 0) |\n| 3 | configuration error: bad arguments, unknown or unavailable format, invalid options, existing output without `--force` |\n| 130 | interrupted (Ctrl-C); temporary files removed |\n\n## Bad inputs and what to do\n\nThis table is generated from the corpus `core/tests/test_errors.py` runs through the real CLI (`python docs/gen.py`;\nthe core tests fail when it is stale). The examples run from the repository root; the files they name are:\n\n{files}\n\n"
-FOOTER = "## Failures outside the table\n\n| situation | exit | message starts with |\n|---|---|---|\n| disk full while writing | 1 | `FORMAT: cannot write the export near PATH: No space left on device` |\n| output folder on a read-only file system | 1 | `FORMAT: cannot write the export near PATH: Read-only file system` |\n| a plugin raises inside a hook | 1 | `FORMAT: HOOK failed in DISTRIBUTION VERSION: ErrorType: message` |\n| a plugin returns the wrong type | 1 | `plugin DISTRIBUTION VERSION broke the contract: ...` |\n| two plugins register one format | 0 | no error: the first keeps it; `modelport plugins` shows the other as `conflict`: `format 'X' is already registered by A; this plugin is not loaded ...` |\n| a plugin's `describe_metadata` sets a core-owned field (`validation`, `files`, ...) or another format's schema field | 1 | `plugin DISTRIBUTION VERSION broke the contract: describe_metadata may not set ...` |\n| validation beyond tolerance | 2 | `FORMAT: exported to PATH but validation failed: OUTPUT: max abs diff ... (would pass with atol ...)` |\n| files changed after export (`validate`, `publish`) | 2 / 1 | `... files changed since export: NAME (sha256 mismatch)` |\n| pulled file does not match metadata.json | 1 | `... refusing the download, sha256 does not match metadata.json` |\n| Ctrl-C | 130 | `interrupted; temporary files removed` |\n"
+HEADER = "# Error reference\n\nEvery error is one line on stderr that starts with `error:` and says what failed and why; the exit code tells\nwhat kind of failure it was. Add `--debug` for the traceback. Nothing is left at the target path and no\ntemporary folder is left behind (a killed run's leftovers are removed by the next run in the same folder).\n\n| exit | meaning |\n|---|---|\n| 0 | success |\n| 1 | export failed: the model, checkpoint or converter failed; a plugin raised; the disk is full or read-only; a publish or pull failed |\n| 2 | the artifact was written but does not match PyTorch within tolerance (or its files changed since export), or validation was inconclusive (empty, all-zero or input-independent reference outputs; `--allow-inconclusive` makes that 0) |\n| 3 | configuration error: bad arguments, unknown or unavailable format, invalid options, existing output without `--force` |\n| 130 | interrupted (Ctrl-C); temporary files removed |\n| 143 | terminated (SIGTERM: `timeout`, `docker stop`, Kubernetes); temporary files removed |\n\n## Bad inputs and what to do\n\nThis table is generated from the corpus `core/tests/test_errors.py` runs through the real CLI (`python docs/gen.py`;\nthe core tests fail when it is stale). The examples run from the repository root; the files they name are:\n\n{files}\n\n"
+FOOTER = ("## Failures outside the table\n\n| situation | exit | message starts with |\n|---|---|---|\n| disk full while writing | 1 | `FORMAT: cannot write the export near PATH: No space left on device` |\n| output folder on a read-only file system | 1 | `FORMAT: cannot write the export near PATH: Read-only file system` |\n| a plugin raises inside a hook | 1 | `FORMAT: HOOK failed in DISTRIBUTION VERSION: ErrorType: message` |\n| a plugin returns the wrong type | 1 | `plugin DISTRIBUTION VERSION broke the contract: ...` |\n| two plugins register one format | 0 | no error: the first keeps it; `modelport plugins` shows the other as `conflict`: `format 'X' is already registered by A; this plugin is not loaded ...` |\n| a plugin's `describe_metadata` sets a core-owned field (`validation`, `files`, ...) or another format's schema field | 1 | `plugin DISTRIBUTION VERSION broke the contract: describe_metadata may not set ...` |\n| validation beyond tolerance | 2 | `FORMAT: exported to PATH but validation failed: OUTPUT: max abs diff ... (would pass with atol ...)` |\n| files changed after export (`validate`, `publish`) | 2 / 1 | `... files changed since export: NAME (sha256 mismatch)` |\n| pulled file does not match metadata.json | 1 | `... refusing the download, sha256 does not match metadata.json` |\n| Ctrl-C | 130 | `interrupted; temporary files removed` |\n"
+    "| SIGTERM (`timeout`, `docker stop`, Kubernetes, CI) | 143 | `terminated (SIGTERM); temporary files removed` |\n"
+    "| a pulled or copied export whose artifact would run code (`validate`, `bench`, `compare`, `inspect`) | 3 | `DIR: model.pt2: loading this .pt2 would run code from it (pickled weight ...); refused, nothing was run — pass --trust-code ...` |\n"
+    "| `bench` of an export not sealed on this machine | 0 | a `pytorch` row: `not measured: this export was not written by modelport on this machine ... pass --trust-code if you trust it` |\n"
+    "| `reference.npz` declaring more than 1 GiB of arrays | 3 | `PATH: declares N MiB of arrays, more than the 1024 MiB modelport reads from a reference file` |\n"
+    "| `pull --force` into a folder that is not an export (the registry itself, user files) | 3 | `DEST exists and is not an export folder modelport wrote ...` |\n"
+    "| `--force` over a good export, and the new one fails validation | 2 | `FORMAT: exported to TARGET.failed but validation failed: ... (the previous export at TARGET was kept)` |\n"
+    "| a plugin raises `ValidationFailed` from its validate hook | 2 | the folder is kept: exit 2 always means written and kept, but validation failed |\n"
+    "| an ONNX model naming external data outside its folder (`inspect`) | 3 | `PATH: cannot be read (... external data location(s) outside the model's folder ...)` |\n")
 
 
 def _corpus() -> list[tuple[str, list[str], int, str]]:

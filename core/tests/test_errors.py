@@ -52,6 +52,45 @@ def _setup(tmp: Path) -> dict[str, str]:
     files["bad_metadata"] = str(bad_md)
     (tmp / "fake.npz").write_bytes(b"not an npz")
     files["bad_npz"] = str(tmp / "fake.npz")
+    files.update(_hostile_files(tmp))
+    return files
+
+
+def _hostile_files(tmp: Path) -> dict[str, str]:
+    """Files from elsewhere that would run code if loaded (docs/security.md), and absurd configurations."""
+    import io
+    import json
+
+    import torch
+
+    class Tiny(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.lin(x)
+
+    files = {}
+    torch.jit.save(torch.jit.trace(Tiny(), torch.randn(1, 4)), str(tmp / "program.torchscript"))
+    files["torchscript"] = str(tmp / "program.torchscript")
+    torch.export.save(torch.export.export(Tiny(), (torch.randn(1, 4),)), str(tmp / "plain.pt2"))
+    with zipfile.ZipFile(tmp / "plain.pt2") as zin, zipfile.ZipFile(tmp / "pickled.pt2", "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename.endswith("model_weights_config.json"):
+                cfg = json.loads(data)
+                next(iter(cfg["config"].values()))["use_pickle"] = True
+                data = json.dumps(cfg).encode()
+            elif info.filename.endswith("data/weights/weight_0"):
+                buf = io.BytesIO()
+                torch.save(torch.zeros(2, 4), buf)
+                data = buf.getvalue()
+            zout.writestr(info, data)
+    (tmp / "plain.pt2").unlink()
+    files["pickled_pt2"] = str(tmp / "pickled.pt2")
+    (tmp / "deep.json").write_text("[" * 200_000 + "]" * 200_000)
+    files["deep_json"] = str(tmp / "deep.json")
     return files
 
 
@@ -71,7 +110,7 @@ CASES = [
     ("checkpoint wrong keys", ["export", CNN, "--checkpoint", "{wrong_keys}", "-f", "pt2", *V], 1, "does not fit the model"),
     ("corrupt checkpoint", ["export", CNN, "--checkpoint", "{corrupt_ckpt}", "-f", "pt2", *V], 1, "corrupt"),
     ("missing checkpoint", ["export", CNN, "--checkpoint", "{tmp}/none.pt", "-f", "pt2", *V], 1, "no such file"),
-    ("pickled module refused", ["export", "{pickled_module}", "-f", "pt2", *V], 1, "--trust-pickle"),
+    ("pickled module refused", ["export", "{pickled_module}", "-f", "pt2", *V], 3, "--trust-code"),
     ("input shape rejected", ["export", CNN, "--input", "input:1x5x32x32", "-f", "pt2"], 1, "rejects the example inputs"),
     ("input wrong dtype", ["export", CNN, "--input", "input:1x3x32x32:int64", "-f", "pt2"], 1, "rejects the example inputs"),
     ("input spec unparsable", ["export", CNN, "--input", "input=1,3", "-f", "pt2"], 3, "not like"),
@@ -123,6 +162,22 @@ CASES = [
     ("publish metadata fails the schema", ["publish", "{bad_metadata}", "file://{tmp}/reg"], 3, "fails the schema"),
     ("inspect metadata fails the schema", ["inspect", "{bad_metadata}"], 3, "fails the schema"),
     ("bench bad batch", ["bench", "{no_meta}", "--batch", "x"], 3, "--batch"),
+    # files from elsewhere never run code without --trust-code (docs/security.md)
+    ("pickled pt2 refused", ["export", "{pickled_pt2}", "-f", "pt2", "--input", "x:1x4"], 3, "--trust-code"),
+    ("torchscript model refused", ["export", "{torchscript}", "-f", "pt2", "--input", "x:1x4"], 3, "--trust-code"),
+    ("torchscript checkpoint refused", ["export", CNN, "--checkpoint", "{torchscript}", "-f", "pt2", *V], 1, "TorchScript program"),
+    ("force over a user folder", ["export", CNN, *V, "-f", "pt2", "--output-dir", "{existing}", "--force"], 3, "not an export folder"),
+    ("garbage pt2 without input spec", ["export", "{garbage_pt2}", "-f", "pt2"], 1, "not a valid .pt2"),
+    # numbers out of range are configuration errors found up front
+    ("threads out of range", ["export", CNN, *V, "-f", "pt2", "--threads", "100000"], 3, "--threads"),
+    ("batch zero", ["export", CNN, *V, "-f", "pt2", "--batch", "0"], 3, "--batch"),
+    ("negative tolerance", ["export", CNN, *V, "-f", "pt2", "--atol", "-1"], 3, "--atol"),
+    ("NaN tolerance", ["export", CNN, *V, "-f", "pt2", "--rtol", "nan"], 3, "--rtol"),
+    ("bench negative max seconds", ["bench", "{no_meta}", "--max-seconds", "-1"], 3, "--max-seconds"),
+    ("dimension beyond int64", ["export", CNN, "--input", "input:1x3x99999999999999999999999x32", "-f", "pt2"], 3, "larger than"),
+    ("text vocab beyond int64", ["export", CNN, "--text", "8:99999999999999999999999", "-f", "pt2"], 3, "64-bit"),
+    ("deeply nested config", ["export", CNN, *V, "-f", "pt2", "--export-config", "{deep_json}"], 3, "nested too deeply"),
+    ("dynamic_axes of the wrong shape", ["export", CNN, *V, "-f", "pt2", "--export-config", '{"dynamic_axes": {"input": 0}}'], 3, "dynamic_axes"),
 ]
 
 
@@ -158,7 +213,7 @@ def test_bad_input(bad_files, tmp_path, case, args, code, needle):
     litter = list(tmp_path.rglob(".modelport-tmp-*")) + list(Path(bad_files["tmp"]).rglob(".modelport-tmp-*"))
     assert litter == [], litter
     assert set(Path(bad_files["tmp"]).iterdir()) == before
-    if case == "existing output":
+    if case in ("existing output", "force over a user folder"):
         assert (Path(bad_files["existing"]) / "keep.txt").read_text() == "keep me"
 
 

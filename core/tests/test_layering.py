@@ -132,6 +132,8 @@ KNOWN_CROSSINGS = {
     "modelport.pipeline imports modelport.nms._split_raw",
     "modelport.checkpoints imports modelport.loading._PickledObject",
     "modelport.checkpoints imports modelport.loading._torch_load_weights",
+    "modelport.builtin.sources imports modelport.loading._FACTORY",
+    "modelport.builtin.sources imports modelport.loading._archive_kind",
 }
 
 

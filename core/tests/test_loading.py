@@ -9,6 +9,7 @@ import torch
 from conftest import EXAMPLES, run_cli
 from modelport.errors import ModelLoadError
 from modelport.loading import extract_state_dict, load_checkpoint, load_model
+from modelport.trust import UntrustedCode
 
 sys.path.insert(0, str(EXAMPLES.parent))
 from models import small_cnn  # type: ignore[import-not-found]
@@ -78,7 +79,7 @@ def test_malicious_checkpoint_never_runs_its_payload(tmp_path):
     assert not marker.exists()
     # as a MODEL too, through the CLI, without --trust-pickle
     r = run_cli("export", str(path), "-f", "pt2", "--vision", "3x32x32", "--output-dir", str(tmp_path / "o"))
-    assert r.returncode == 1 and "--trust-pickle" in r.stderr
+    assert r.returncode == 3 and "--trust-code" in r.stderr
     assert not marker.exists()
     r = run_cli("export", f"{EXAMPLES}:small_cnn", "--checkpoint", str(path), "-f", "pt2", "--vision", "3x32x32",
                 "--output-dir", str(tmp_path / "o2"))
@@ -90,7 +91,7 @@ def test_malicious_checkpoint_never_runs_its_payload(tmp_path):
 def test_trust_pickle_loads_a_whole_module(tmp_path):
     path = tmp_path / "whole.pt"
     torch.save(small_cnn(seed=5), path)
-    with pytest.raises(ModelLoadError, match="--trust-pickle"):
+    with pytest.raises(UntrustedCode, match="--trust-pickle"):
         load_model(str(path))
     model, facts = load_model(str(path), trust_pickle=True)
     assert facts["kind"] == "pickle"
@@ -103,7 +104,9 @@ def test_torchscript_archive_as_model(tmp_path):
     scripted = torch.jit.trace(small_cnn(), torch.randn(1, 3, 32, 32))
     path = tmp_path / "m.torchscript"
     scripted.save(str(path))
-    model, facts = load_model(str(path))
+    with pytest.raises(UntrustedCode, match="TorchScript archive is a program"):
+        load_model(str(path))  # a program from elsewhere: refused without the opt-in
+    model, facts = load_model(str(path), trust_code=True)
     assert facts["kind"] == "torchscript"
     assert isinstance(model, torch.jit.ScriptModule)
 

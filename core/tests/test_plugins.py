@@ -207,11 +207,11 @@ def test_every_hookspec_has_a_docstring_and_is_callable_through_the_manager(tmp_
     specs = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), "modelport_spec")]
     assert set(specs) == {"register_formats", "register_publishers", "export", "load_runner", "validate",
                           "describe_metadata", "inspect_artifact", "publish", "pull", "list_models",
-                          "register_commands", "load_intermediates"}
+                          "register_commands", "load_intermediates", "register_sources"}
     for name in specs:
         assert (getattr(hookspecs, name).__doc__ or "").strip(), name
     host = PluginHost(load_entry_points=False)
-    assert "pt2" in host.formats and "file" in host.publishers
+    assert "pt2" in host.formats and "file" in host.publishers and "factory" in host.sources
     assert host.pm.hook.inspect_artifact(path=tmp_path / "x.unknown", options={}) is None
     assert host.pm.hook.describe_metadata(
         artifact=modelport.Artifact(format="nope", path=tmp_path / "x"), request=None) == []

@@ -27,6 +27,7 @@ from modelport.errors import (
 )
 from modelport.hookspecs import NAME, hookimpl, hookspec
 from modelport.inputs import InputSpec, TensorSpec, text, vision
+from modelport.sources import ResolvedModel, SourceRequest, SourceSpec
 from modelport.types import (
     Artifact,
     Availability,
@@ -46,20 +47,19 @@ from modelport.types import (
     missing_modules,
     requires,
 )
-
-__version__ = "0.1.0"
+from modelport.version import __version__
 
 __all__ = [
     "NAME", "Artifact", "Availability", "ConfigError", "ExportFailed", "ExportRequest", "FormatSpec", "GraphNode", "InputSpec",
     "IntermediateRunner", "ModelEntry", "ModelLoadError", "ModelportError", "NMSConfig", "OptionSpec", "PluginContractError",
-    "PublishError", "PublishResult", "PublishedExport", "PublisherSpec", "PullResult", "Runner", "Target", "TensorSpec",
+    "PublishError", "PublishResult", "PublishedExport", "PublisherSpec", "PullResult", "ResolvedModel", "Runner", "SourceRequest", "SourceSpec", "Target", "TensorSpec",
     "ValidationFailed", "ValidationRun", "__version__", "debug", "export", "flatten_outputs", "formats", "get_plugin_manager",
-    "hookimpl", "hookspec", "install_hint", "missing_modules", "publish", "pull", "requires", "text", "to_numpy", "validate",
+    "hookimpl", "hookspec", "install_hint", "missing_modules", "publish", "pull", "requires", "resolve", "text", "to_numpy", "validate",
     "vision",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from modelport.api import debug, export, formats, publish, pull, validate
+    from modelport.api import debug, export, formats, publish, pull, resolve, validate
     from modelport.nms import NMSConfig
     from modelport.outputs import flatten_outputs, to_numpy
     from modelport.plugins import get_plugin_manager
@@ -67,6 +67,7 @@ if TYPE_CHECKING:  # pragma: no cover
 _LAZY = {
     "export": "modelport.api", "validate": "modelport.api", "publish": "modelport.api", "pull": "modelport.api",
     "formats": "modelport.api", "get_plugin_manager": "modelport.plugins", "debug": "modelport.api",
+    "resolve": "modelport.api",
     "flatten_outputs": "modelport.outputs", "to_numpy": "modelport.outputs", "NMSConfig": "modelport.nms",
 }
 

@@ -20,26 +20,52 @@ from modelport.types import PublishResult, PullResult, Target
 def export(
     model: Any,
     formats: Sequence[str] | str,
-    inputs: InputSpec,
+    inputs: InputSpec | None = None,
     output_dir: str | Path | None = None,
     **kwargs: Any,
 ) -> ExportResult:
-    """Export an ``nn.Module`` to each format, validate each artifact and write its folder.
+    """Export a model to each format, validate each artifact and write its folder.
 
-    ``result["onnx"].artifact_path``, ``result["onnx"].validation.max_abs_diff``, ``result.metadata_path``.
+    ``model`` is an ``nn.Module``, a reference a model source resolves (``"hf:./my-bert"``,
+    ``"models.py:build"``, ``"net.pt2"``) or a :class:`ResolvedModel` from :func:`resolve`; for the last two
+    ``inputs`` may be left out when the source knows them. ``result["onnx"].artifact_path``,
+    ``result["onnx"].validation.max_abs_diff``, ``result.metadata_path``.
     ``options`` is per format (``{"onnx": {"opset": 17}}``), for every format that has the option
     (``{"strict": True}``), or the CLI's ``["onnx.opset=17"]``; unknown keys are a ConfigError.
     Failures are in each FormatResult (``status``, ``error``, ``exit_code``), not raised, so one bad
     format never hides the others; configuration errors (unknown format...) raise ConfigError.
     """
+    from modelport.sources import ResolvedModel, export_resolved
+
     if isinstance(formats, str):
         formats = [f for f in formats.split(",") if f]
-    if not isinstance(inputs, InputSpec):
+    if inputs is not None and not isinstance(inputs, InputSpec):
         raise ConfigError(
             f"inputs must be a modelport.InputSpec (modelport.vision(3, 224, 224), modelport.text(128), "
             f"modelport.InputSpec([modelport.TensorSpec('x', (1, 8), 'float32')])), got {type(inputs).__name__}; "
             "real example tensors go in sample_inputs={name: array}")
+    if isinstance(model, str):
+        source_kwargs = {k: kwargs.pop(k) for k in ("trust_code", "input_text", "model_kwargs", "checkpoint")
+                         if k in kwargs}
+        # the source reads the task (Optimum's names, ``-with-past``); metadata gets the task it resolved
+        model = resolve(model, task=kwargs.pop("task", None), host=kwargs.get("host"), **source_kwargs)
+    if isinstance(model, ResolvedModel):
+        return export_resolved(model, formats, inputs, output_dir=output_dir, **kwargs)
+    if inputs is None:
+        raise ConfigError("inputs are required for an nn.Module: pass modelport.vision(...), modelport.text(...) "
+                          "or an InputSpec")
     return _export(model, formats, inputs, output_dir=output_dir, **kwargs)
+
+
+def resolve(reference: str, **kwargs: Any) -> Any:
+    """Load a model through its source: ``resolve("hf:./my-bert", task="text-classification")``.
+
+    Returns a :class:`modelport.ResolvedModel` (the module, its inputs, task, class names, preprocessing...).
+    Keyword arguments: ``task``, ``trust_code``, ``input_text``, ``batch``, ``model_kwargs``, ``checkpoint``.
+    """
+    from modelport.sources import resolve as _resolve
+
+    return _resolve(reference, **kwargs)
 
 
 def validate(export_dir: str | Path, **kwargs: Any) -> FormatResult:
@@ -139,6 +165,9 @@ def pull(target: str, dest: str | Path, *, force: bool = False, options: Mapping
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())) and not force:
         raise ConfigError(f"{dest} already exists and is not empty; pass --force to replace it")
+    from modelport.store import check_replaceable
+
+    check_replaceable(dest, "pull --force")  # never the registry itself, never a folder of user files
     opts = publisher_options(host, tgt.scheme, dict(options or {}))
     with StagedDir(dest, force=True) as staged:
         result = call_hook(host, tgt.scheme, "pull", target=tgt, dest=staged.path, options=opts)

@@ -146,6 +146,10 @@ def time_runner(fn: Callable[[], Any], *, max_seconds: float = 10.0) -> dict[str
     return out
 
 
+_NOT_IMPORTED = ("this export was not written by modelport on this machine, and its export.json names the code "
+                 "that would be imported; pass --trust-code if you trust it")
+
+
 def _eager_model(record: Mapping[str, Any]) -> tuple[Any, str | None]:
     """Reload the PyTorch model from the export's recorded source, or say why it cannot be."""
     source = record.get("source") or {}
@@ -204,22 +208,29 @@ def bench_dirs(
     progress: Callable[[str], None] = lambda m: None,
     eager: bool = True,
     write: bool = True,
+    trust_code: bool = False,
 ) -> list[dict[str, Any]]:
     """Benchmark every export folder (and PyTorch eager once per source) at each batch size.
 
     At each batch size every artifact and the eager model are timed in interleaved windows (see
     :func:`measure_interleaved`); a row whose numbers cannot be trusted says why in ``unstable``.
+    PyTorch eager is rebuilt from the record's ``source`` only when modelport sealed the record on this
+    machine or ``trust_code`` is set: a record from elsewhere would otherwise name the code bench runs.
     """
     import torch
+
+    from modelport.trust import check_export
 
     host = host or get_plugin_manager()
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     records = []
+    verdicts = {}
     for d in dirs:
         d = Path(d)
         record = read_record(d)
         host.require_format(str(record["format"]))
+        verdicts[str(d)] = check_export(d, record, artifact_from_dir(d, record).files, trust_code=trust_code)
         records.append((d, record))
     rows: list[dict[str, Any]] = []
     info = machine_info(threads)
@@ -229,7 +240,8 @@ def bench_dirs(
         for t in targets:
             if t.source_key not in eager_models:
                 progress("pytorch eager: loading")
-                model, why = _eager_model(t.record)
+                allowed = verdicts[str(t.export_dir)].may_import_source
+                model, why = _eager_model(t.record) if allowed else (None, _NOT_IMPORTED)
                 eager_models[t.source_key] = model
                 if model is None:
                     rows.append({"export_dir": None, "format": "pytorch", "error": f"not measured: {why}"})
@@ -348,9 +360,10 @@ def plot_rows(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
 
 
 def compare_dirs(a: Path, b: Path | str, *, atol: float | None = None, rtol: float | None = None,
-                 host: PluginHost | None = None) -> dict[str, Any]:
+                 host: PluginHost | None = None, trust_code: bool = False) -> dict[str, Any]:
     """Run A's recorded inputs through A and B (an export folder, or ``pytorch`` for A's reference) and diff."""
     from modelport.compare import PROFILES, compare_outputs, profile_for
+    from modelport.trust import check_export
 
     host = host or get_plugin_manager()
     rec_a = read_record(a)
@@ -361,6 +374,7 @@ def compare_dirs(a: Path, b: Path | str, *, atol: float | None = None, rtol: flo
     def run(d: Path, record: Mapping[str, Any]) -> tuple[list[list[Any]], Any]:
         host.require_format(str(record["format"]))
         art = artifact_from_dir(d, record)
+        check_export(d, record, art.files, trust_code=trust_code)
         runner = call_hook(host, art.format, "load_runner", artifact=art, options={"threads": None})
         if runner is None:
             raise ConfigError(f"{d}: no installed plugin can run {art.format} artifacts here")

@@ -13,7 +13,7 @@ from pathlib import Path
 @dataclass(frozen=True)
 class CatalogEntry:
     name: str
-    kind: str  # "format" or "publisher"
+    kind: str  # "format", "publisher" or "source"
     distribution: str
     display_name: str
     note: str = ""
@@ -39,6 +39,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry("hf", "publisher", "modelport-publish-hf", "Hugging Face Hub"),
     CatalogEntry("github", "publisher", "modelport-publish-github", "GitHub Releases"),
     CatalogEntry("triton", "publisher", "modelport-publish-triton", "Triton model repository"),
+    CatalogEntry("hf", "source", "modelport-source-hf", "Hugging Face transformers (hf:PATH_OR_ID)"),
 )
 
 

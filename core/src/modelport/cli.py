@@ -13,11 +13,11 @@ from typing import Any, NoReturn, cast
 
 import click
 
-from modelport import __version__
 from modelport.console import debug_enabled, set_debug
 from modelport.errors import ConfigError, ModelportError
 from modelport.options import publisher_args
 from modelport.text import redact
+from modelport.version import __version__
 
 EXIT_OK, EXIT_EXPORT, EXIT_VALIDATION, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -90,14 +90,17 @@ class ModelportGroup(click.Group):
         previous_debug = set_debug("--debug" in argv)
         try:
             previous_handler = signal.signal(signal.SIGINT, store.on_sigint)
-        except ValueError:  # not the main thread (embedded use): keep the default handler
-            previous_handler = None
+            previous_term = signal.signal(signal.SIGTERM, store.on_sigint)  # timeout, docker stop, CI: like Ctrl-C
+        except ValueError:  # not the main thread (embedded use): keep the default handlers
+            previous_handler = previous_term = None
         try:
             return self._run(argv, *rest, **kwargs)
         finally:
             set_debug(previous_debug)
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
+            if previous_term is not None:
+                signal.signal(signal.SIGTERM, previous_term)
 
     def _run(self, argv: list[str], *rest: Any, **kwargs: Any) -> Any:
         from modelport import store
@@ -142,9 +145,14 @@ class ModelportGroup(click.Group):
 
 
 def _interrupted() -> NoReturn:
-    from modelport.store import cleanup_live_staging
+    import signal
 
-    cleanup_live_staging()
+    from modelport import store
+
+    store.cleanup_live_staging()
+    if store.SIGNAL == signal.SIGTERM:
+        _err("terminated (SIGTERM); temporary files removed")
+        sys.exit(128 + signal.SIGTERM)
     _err("interrupted; temporary files removed")
     sys.exit(EXIT_INTERRUPTED)
 
@@ -251,9 +259,10 @@ def _split_formats(values: Sequence[str]) -> list[str]:
 
 def build_input_spec(
     *, inputs: Sequence[str], vision: str | None, text: str | None, batch: int | None, dynamic: Sequence[str],
-    dynamic_batch: bool, sample_arrays: Any, model_ref: str | None, config: dict[str, Any],
+    dynamic_batch: bool, sample_arrays: Any, model_ref: str | None, config: dict[str, Any], trust_code: bool = False,
+    source_spec: Any = None,
 ) -> Any:
-    """The input spec from --input / --vision / --text / --sample-inputs / a .pt2's own signature."""
+    """The input spec from --input / --vision / --text / --sample-inputs / what the model source knows."""
     from modelport.inputs import InputSpec, parse_input, parse_text, parse_vision, spec_from_samples
 
     given = sum(bool(x) for x in (inputs, vision, text))
@@ -277,15 +286,25 @@ def build_input_spec(
         if not isinstance(shape, list) or not all(isinstance(d, int) for d in shape):
             raise ConfigError("--export-config input_shape must be a list of integers")
         from modelport.inputs import TensorSpec
+        from modelport.limits import check_shape
+
+        check_shape(shape, "--export-config input_shape")
 
         spec = InputSpec([TensorSpec("input", tuple(shape), "float32")])
     elif sample_arrays is not None:
         spec = spec_from_samples(sample_arrays, batch=b)
+    elif source_spec is not None:
+        spec = source_spec
+        if batch:
+            for t in spec.tensors:
+                t.shape = (batch, *t.shape[1:])
     elif model_ref and model_ref.endswith(".pt2") and Path(model_ref).is_file():
         from modelport.loading import input_spec_from_pt2
 
         try:
-            found = input_spec_from_pt2(model_ref)
+            found = input_spec_from_pt2(model_ref, trust_code=trust_code)
+        except ModelportError:
+            raise
         except Exception:
             found = None
         if found is None:
@@ -293,6 +312,9 @@ def build_input_spec(
         spec = found
     else:
         raise ConfigError("no input spec: give --input NAME:1x3x224x224[:float32], --vision 3x224x224 or --text SEQ_LEN[:VOCAB]")
+    from modelport.limits import check_dynamic_axes
+
+    check_dynamic_axes(config.get("dynamic_axes"))
     if dynamic_batch or config.get("dynamic_axes") is True or config.get("dynamic") is True:
         spec.with_dynamic_batch()
     elif isinstance(config.get("dynamic_axes"), dict):
@@ -338,7 +360,10 @@ _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format
 @click.option("--checkpoint-prefix", help="Prefix to strip from checkpoint keys (e.g. 'model.').")
 @click.option("--no-strict", is_flag=True, help="Allow missing/unexpected checkpoint keys.")
 @click.option("--model-kwargs", metavar="JSON", help="Keyword arguments for the model factory.")
-@click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled whole nn.Module (runs code from the file).")
+@click.option("--trust-code", "--trust-pickle", "trust_code", is_flag=True,
+              help="Allow loading a MODEL that runs code: a pickled nn.Module, TorchScript, a .pt2 with pickled parts, "
+                   "a Hugging Face model's custom code (trust_remote_code).")
+@click.option("--input-text", metavar="TEXT", help="Real text a text model's example inputs are tokenized from (hf:).")
 @click.option("--task", help="classification, detection, segmentation, pose, text-encoding, other...")
 @click.option("--model-name", help="Name recorded in metadata.json and used to publish (default: the model class in snake_case; for a Sequential or an archive, the factory name or file stem).")
 @click.option("--class-names", type=click.Path(), help="Text file (one per line) or JSON list of class names.")
@@ -359,13 +384,15 @@ _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format
 def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...], vision: str | None, text: str | None,
            batch_text: str | None, dynamic: tuple[str, ...], dynamic_batch: bool, sample_inputs: str | None,
            options: tuple[str, ...], config: str | None, checkpoint: str | None, checkpoint_prefix: str | None,
-           no_strict: bool, model_kwargs: str | None, trust_pickle: bool, task: str | None, model_name: str | None,
+           no_strict: bool, model_kwargs: str | None, trust_code: bool, input_text: str | None, task: str | None,
+           model_name: str | None,
            class_names: str | None, preprocessing: str | None, postprocessing: str | None, output_dir: str | None,
            exports_root: str | None, no_validate: bool, allow_inconclusive: bool, force: bool, atol: float | None,
            rtol: float | None, threads: int | None, run_bench: bool, as_json: bool, quiet: bool) -> int:
     """Export MODEL to one or more formats, validate each artifact, and write metadata.json + export.json.
 
-    MODEL is a .pt2, a TorchScript archive, package.module:factory or path/to/file.py:factory.
+    MODEL is a .pt2, a TorchScript archive, package.module:factory or path/to/file.py:factory, or SOURCE:REF
+    for an installed model source (hf:PATH_OR_ID with modelport-source-hf).
     """
     started = time.perf_counter()
     from modelport.inputs import load_sample_inputs
@@ -393,8 +420,9 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
     pre = parse_json_object(preprocessing, "--preprocessing")
     post = parse_json_object(postprocessing, "--postprocessing")
     names = read_class_names(class_names) if class_names else None
-    if threads is not None and threads <= 0:
-        raise ConfigError("--threads must be a positive integer")
+    from modelport.limits import check_run_settings
+
+    check_run_settings(threads=threads, atol=atol, rtol=rtol, batch=batch)
     host = get_plugin_manager()
     from modelport.pipeline import expand_formats
 
@@ -413,33 +441,39 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
     samples = None
     if sample_inputs:
         samples = load_sample_inputs(sample_inputs)
-    spec = build_input_spec(inputs=inputs, vision=vision, text=text, batch=batch, dynamic=dynamic,
-                            dynamic_batch=dynamic_batch, sample_arrays=samples, model_ref=model, config=cfg)
-    if samples is not None:
-        samples = {n: samples[n] for n in spec.names}
+    spec_args: dict[str, Any] = {"inputs": inputs, "vision": vision, "text": text, "batch": batch, "dynamic": dynamic,
+                                 "dynamic_batch": dynamic_batch, "sample_arrays": samples, "model_ref": model,
+                                 "config": cfg, "trust_code": trust_code}
+    spec = None
+    if inputs or vision or text or cfg.get("input_shape") or samples is not None:  # fail fast, before loading
+        spec = build_input_spec(**spec_args)
+        if samples is not None:
+            samples = {n: samples[n] for n in spec.names}
     from modelport.pipeline import plan_targets
     from modelport.store import safe_name
 
     mname = safe_name(model_name, "--model-name") if model_name else None
     progress = _Progress(quiet or as_json)
     try:
-        from modelport.loading import load_model
-
         progress("loading the model")
         if output_dir is not None or exports_root is not None:  # exit 3 before loading; the name is not needed yet
             plan_targets(list(specs), mname or "model", output_dir, exports_root, force, True if every else None)
-        module, facts = load_model(model, model_kwargs=kwargs, checkpoint=checkpoint, checkpoint_prefix=checkpoint_prefix,
-                                   strict=not no_strict, trust_pickle=trust_pickle)
-        facts["model_kwargs"] = kwargs
-        from modelport.pipeline import export as run_export
+        from modelport.sources import export_resolved, resolve
 
+        resolved = resolve(model, host=host, task=task, trust_code=trust_code, input_text=input_text, batch=batch,
+                           model_kwargs=kwargs, checkpoint=checkpoint, checkpoint_prefix=checkpoint_prefix,
+                           strict=not no_strict)
+        if spec is None and not resolved.components:
+            spec = build_input_spec(**spec_args, source_spec=resolved.inputs)
         extra: dict[str, Any] = {"extra_batches": batches[1:]} if len(batches) > 1 else {}
-        result = run_export(
-            module, list(specs), spec, output_dir=output_dir, exports_root=exports_root, model_name=mname, task=task,
-            class_names=names, preprocessing=pre or None, postprocessing=post or None, options=options, config=cfg,
+        result = export_resolved(
+            resolved, list(specs), spec, output_dir=output_dir, exports_root=exports_root,
+            model_name=mname or resolved.model_name, class_names=names,
+            preprocessing=pre or None, postprocessing=post or None, options=options, config=cfg,
             validate=not no_validate, force=force, atol=atol, rtol=rtol, sample_inputs=samples, threads=threads,
-            source=facts, host=host, progress=progress, per_format_dirs=True if every else None,
-            allow_inconclusive=allow_inconclusive, nms=nms_cfg, **extra,
+            host=host, progress=progress, per_format_dirs=True if every else None,
+            allow_inconclusive=allow_inconclusive, nms=nms_cfg,
+            **extra,
         )
         bench_rows = None
         if run_bench:
@@ -508,15 +542,19 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 @click.option("--debug-on-fail", is_flag=True, help="On failure, run `modelport debug` to name the first diverging module.")
 @click.option("--model", "model_ref", help="With --debug-on-fail: the PyTorch model (as `export` takes it).")
-@click.option("--trust-code", is_flag=True, help="With --debug-on-fail: load the model the record names (runs its code).")
+@click.option("--trust-code", is_flag=True, help="Allow loading an artifact that runs code (TorchScript, pickled parts) "
+              "that modelport did not write here; with --debug-on-fail, the model the record names.")
 def validate(export_dir: str, atol: float | None, rtol: float | None, threads: int | None, allow_inconclusive: bool,
              as_json: bool, debug_on_fail: bool = False, model_ref: str | None = None, trust_code: bool = False) -> int:
     """Re-run an export's artifact on its recorded inputs and check it against the recorded outputs."""
+    from modelport.limits import check_run_settings
     from modelport.pipeline import validate_export
     from modelport.types import to_jsonable
 
+    check_run_settings(threads=threads, atol=atol, rtol=rtol)
     with _Progress(as_json):
-        r = validate_export(export_dir, atol=atol, rtol=rtol, threads=threads, allow_inconclusive=allow_inconclusive)
+        r = validate_export(export_dir, atol=atol, rtol=rtol, threads=threads, allow_inconclusive=allow_inconclusive,
+                            trust_code=trust_code)
     if debug_on_fail and r.status == "failed":
         if r.error:
             _err(r.error)
@@ -543,7 +581,8 @@ def validate(export_dir: str, atol: float | None, rtol: float | None, threads: i
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 @click.option("--by-module", is_flag=True, help="Group nodes by PyTorch module path (formats that keep it).")
 @click.option("--module", "module_prefix", help="Only the module subtree with this prefix.")
-def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None) -> None:
+@click.option("--trust-code", is_flag=True, help="Allow reading an artifact that runs code when loaded (TorchScript, pickled parts).")
+def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None, trust_code: bool) -> None:
     """Show an artifact's or export folder's inputs, outputs, size, ops and metadata."""
     from modelport.plugins import get_plugin_manager
 
@@ -562,20 +601,32 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
         info = sub
     elif p.is_dir():
         from modelport.metadata import load_metadata
-        from modelport.pipeline import read_record
+        from modelport.pipeline import artifact_from_dir, read_record
+        from modelport.trust import check_export
 
         md = load_metadata(p / "metadata.json")
         record = read_record(p)
         info = {"export_dir": str(p), "metadata": md, "record": {k: record.get(k) for k in ("id", "format", "status", "options", "timings", "sizes", "notes")}}
-        art = p / str(record["artifact"])
+        artifact = artifact_from_dir(p, record)  # names that leave the folder are refused
+        check_export(p, record, artifact.files, trust_code=trust_code)
+        art = artifact.path
         if art.exists():
-            sub = get_plugin_manager().pm.hook.inspect_artifact(path=art, options={"by_module": by_module, "module": module_prefix})
+            from modelport.pipeline import call_hook
+
+            try:
+                sub = call_hook(get_plugin_manager(), artifact.format, "inspect_artifact", path=art,
+                                options={"by_module": by_module, "module": module_prefix})
+            except ModelportError as exc:
+                raise ModelportError(f"{art}: cannot be read ({str(exc).split(': ', 2)[-1]})", exit_code=3) from exc
             if sub:
                 info["artifact"] = sub
     else:
         if p.stat().st_size == 0:
             raise ConfigError(f"{p}: the file is empty")
         from modelport.pipeline import call_hook
+        from modelport.trust import check_model_file
+
+        check_model_file(p, trust_code=trust_code)
 
         try:
             info = call_hook(get_plugin_manager(), p.suffix.lstrip("."), "inspect_artifact", path=p,
@@ -710,20 +761,24 @@ def pull(ctx: click.Context, target: str, dest: str, force: bool, as_json: bool)
 @click.option("--max-seconds", type=float, default=10.0, show_default=True, help="Time bound per measurement.")
 @click.option("--plot", type=click.Path(), help="Draw latency per format and batch size to this PNG.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+@click.option("--trust-code", is_flag=True, help="Allow loading artifacts that run code and importing the model a record names.")
 def bench(export_dirs: tuple[str, ...], batches: str, threads: int | None, max_seconds: float, plot: str | None,
-          as_json: bool) -> None:
+          as_json: bool, trust_code: bool) -> None:
     """Latency and throughput of each artifact against PyTorch eager, on the same inputs and threads."""
     from modelport.bench import bench_dirs, check_plot_dependencies, plot_rows
 
     bs = parse_batches(batches)
-    if threads is not None and threads <= 0:
-        raise ConfigError("--threads must be a positive integer")
+    from modelport.limits import check_run_settings
+
+    check_run_settings(threads=threads, max_seconds=max_seconds)
+    for b in bs:
+        check_run_settings(batch=b)
     if plot:
         check_plot_dependencies()  # before the work, not after 30 s of measuring
     progress = _Progress(as_json)
     try:
         rows = bench_dirs([Path(d) for d in export_dirs], batches=bs, threads=threads, max_seconds=max_seconds,
-                          progress=progress)
+                          progress=progress, trust_code=trust_code)
         if plot:
             plot_rows(rows, Path(plot))
     finally:
@@ -746,13 +801,16 @@ def bench(export_dirs: tuple[str, ...], batches: str, threads: int | None, max_s
 @click.option("--atol", type=float, help="Override the absolute tolerance.")
 @click.option("--rtol", type=float, help="Override the relative tolerance.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
-def compare(a: str, b: str, atol: float | None, rtol: float | None, as_json: bool) -> int:
+@click.option("--trust-code", is_flag=True, help="Allow loading artifacts that run code (TorchScript, pickled parts).")
+def compare(a: str, b: str, atol: float | None, rtol: float | None, as_json: bool, trust_code: bool) -> int:
     """Run the same inputs through two exports (or an export and its PyTorch source) and diff the outputs."""
     from modelport.bench import compare_dirs
+    from modelport.limits import check_run_settings
     from modelport.types import to_jsonable
 
+    check_run_settings(atol=atol, rtol=rtol)
     with _Progress(as_json):
-        report = compare_dirs(Path(a), Path(b), atol=atol, rtol=rtol)
+        report = compare_dirs(Path(a), Path(b), atol=atol, rtol=rtol, trust_code=trust_code)
     if as_json:
         click.echo(json.dumps(to_jsonable(report), indent=2, default=str))
     else:

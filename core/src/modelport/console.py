@@ -129,6 +129,16 @@ def _swap_python_streams(buf: io.StringIO) -> dict[str, Any]:
     return swapped
 
 
+_OURS: list[Any] = []  # innermost capture last: the stream our own progress lines go to while it runs
+
+
+def say(message: str) -> None:
+    """One line of modelport's own progress on stderr — also while third-party output is being captured."""
+    stream = _OURS[-1] if _OURS else sys.stderr
+    stream.write(message + "\n")
+    stream.flush()
+
+
 @contextlib.contextmanager
 def capture_fds() -> Iterator[CapturedOutput]:
     """Redirect file descriptors 1 and 2 to a temp file, so converter logs land in export.json, not the terminal.
@@ -146,6 +156,8 @@ def capture_fds() -> Iterator[CapturedOutput]:
     buf = io.StringIO()
     with tempfile.TemporaryFile(mode="w+b") as tmp:
         swapped = _swap_python_streams(buf)
+        # where our own lines (say()) go meanwhile: the runner's stream in-process, else the saved descriptor 2
+        _OURS.append(swapped.get("stderr") or os.fdopen(saved[1], "w", buffering=1, closefd=False))
         try:
             os.dup2(tmp.fileno(), 1)
             os.dup2(tmp.fileno(), 2)
@@ -156,6 +168,8 @@ def capture_fds() -> Iterator[CapturedOutput]:
                     stream.flush()
             for name, stream in swapped.items():
                 setattr(sys, name, stream)
+            with contextlib.suppress(Exception):
+                _OURS.pop().flush()
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
             os.close(saved[0])

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -36,6 +36,9 @@ from modelport.types import (
     Target,
     ValidationRun,
 )
+
+if TYPE_CHECKING:  # sources imports the engine (pipeline, plugins), which imports these specs
+    from modelport.sources import SourceSpec
 
 NAME = "modelport"
 
@@ -60,6 +63,19 @@ def register_publishers(register: Callable[[PublisherSpec], None]) -> None:
     """Declare publish targets by URL scheme, by calling ``register(PublisherSpec(...))``.
 
     All implementations are called. Two plugins registering the same scheme is an error.
+    """
+
+
+@hookspec
+def register_sources(register: Callable[[SourceSpec], None]) -> None:
+    """Declare model sources — reference prefixes such as ``hf:`` — by calling ``register(SourceSpec(...))``.
+
+    All implementations are called; two plugins registering the same name is an error that names both.
+    ``modelport export NAME:REF`` calls the spec's ``resolve(SourceRequest)``, which returns a
+    :class:`modelport.ResolvedModel`: the module plus what the source knows (inputs bound to the forward's
+    parameters by name, task, class names, preprocessing, real example inputs, components). The built-in
+    references (``file.py:factory``, ``pkg.mod:factory``, ``.pt2``, TorchScript) are sources registered
+    the same way by ``modelport.builtin.sources``. See :mod:`modelport.sources`.
     """
 
 

@@ -203,6 +203,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
         raise ConfigError(f"shape {text!r} is not like 1x3x224x224") from None
     if not dims or any(d <= 0 for d in dims):
         raise ConfigError(f"shape {text!r}: every dimension must be a positive integer")
+    from modelport.limits import check_shape
+
+    check_shape(dims, f"shape {text!r}")
     return dims
 
 
@@ -222,6 +225,10 @@ def parse_input(text: str) -> TensorSpec:
             raise ConfigError(f"--input {text!r}: value range must be LOW,HIGH integers") from None
         if high <= low:
             raise ConfigError(f"--input {text!r}: value range HIGH must be greater than LOW")
+        from modelport.limits import check_int64
+
+        check_int64(low, f"--input {text!r}")
+        check_int64(high, f"--input {text!r}")
     return TensorSpec(name=name, shape=shape, dtype=dtype, low=low, high=high)
 
 
@@ -247,6 +254,10 @@ def text(seq_len: int, vocab_size: int = 1000, batch: int = 1, dynamic_batch: bo
     """Preset for text encoders: int64 ``input_ids`` in [0, vocab) and an ``attention_mask`` of ones."""
     if seq_len <= 0 or vocab_size <= 1:
         raise ConfigError("--text needs a positive SEQ_LEN and a VOCAB of at least 2")
+    from modelport.limits import check_int64, check_shape
+
+    check_shape((batch, seq_len), "--text")
+    check_int64(vocab_size, "--text VOCAB")
     spec = InputSpec([
         TensorSpec("input_ids", (batch, seq_len), "int64", low=0, high=vocab_size),
         TensorSpec("attention_mask", (batch, seq_len), "int64"),

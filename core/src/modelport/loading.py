@@ -1,7 +1,8 @@
 """Load a model from a reference: ``.pt2``, TorchScript, ``pkg.mod:factory``, ``file.py:factory``, checkpoints.
 
-Checkpoints load with ``weights_only=True``. A pickled whole ``nn.Module`` is refused unless the
-caller trusts the file, because unpickling runs code from it.
+Checkpoints load with ``weights_only=True``. Whatever would run code from the file — a pickled whole
+``nn.Module``, a TorchScript program, a ``.pt2`` with pickled parts — is refused unless the caller passes
+``trust_code=True`` (see :mod:`modelport.trust` and docs/security.md).
 """
 
 from __future__ import annotations
@@ -29,25 +30,18 @@ def parse_model_kwargs(text: str | None) -> dict[str, Any]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--model-kwargs is not valid JSON: {exc.msg} at char {exc.pos}") from None
+    except RecursionError:
+        raise ConfigError("--model-kwargs is nested too deeply") from None
     if not isinstance(value, dict):
         raise ConfigError("--model-kwargs must be a JSON object, e.g. '{\"num_classes\": 10}'")
     return value
 
 
 def _archive_kind(path: Path) -> str | None:
-    """'pt2', 'torchscript' or None, read from the zip's member names (no code runs)."""
-    if not zipfile.is_zipfile(path):
-        return None
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return None
-    if any(n.endswith("/archive_format") or n == "archive_format" for n in names):
-        return "pt2"
-    if any(n.split("/")[1:2] == ["code"] for n in names) or any(n.endswith("/constants.pkl") for n in names):
-        return "torchscript"
-    return "pickle"
+    """'pt2', 'torchscript', 'pickle' or None, read from the zip's member names (no code runs)."""
+    from modelport.trust import archive_kind
+
+    return archive_kind(path)
 
 
 def is_model_archive(path: str | Path) -> bool:
@@ -64,9 +58,18 @@ def load_model(
     checkpoint_prefix: str | None = None,
     strict: bool = True,
     trust_pickle: bool = False,
+    trust_code: bool = False,
 ) -> tuple[Any, dict[str, Any]]:
-    """Load the model named by ``ref``; returns (module in eval mode, facts for the record)."""
+    """Load the model named by ``ref``; returns (module in eval mode, facts for the record).
+
+    ``trust_code`` (``trust_pickle`` is its old name) allows loading files that run code: pickled modules,
+    TorchScript programs not written by modelport here, ``.pt2`` archives with pickled parts.
+    """
     import torch
+
+    from modelport import trust
+
+    trust_code = trust_code or trust_pickle
 
     facts: dict[str, Any] = {"reference": ref}
     path = Path(ref)
@@ -86,9 +89,11 @@ def load_model(
         if path.stat().st_size == 0:
             raise ModelLoadError(f"model {ref}: the file is empty")
         kind = _archive_kind(path)
+        if kind in ("pt2", "torchscript"):
+            trust.check_model_file(path, trust_code=trust_code, what=f"model {ref}")
         if kind == "pt2":
             try:
-                model = torch.export.load(str(path)).module()
+                model = _quiet_export_load(str(path)).module()
             except Exception as exc:
                 raise ModelLoadError(f"model {ref}: not a readable torch.export archive ({_short(exc)})") from exc
             facts["kind"] = "pt2"
@@ -102,7 +107,7 @@ def load_model(
             raise ModelLoadError(f"model {ref}: not a torch.export archive (.pt2 files are zip archives written by torch.export.save)")
         else:
             try:
-                model = _load_pickled_module(path, trust_pickle)
+                model = _load_pickled_module(path, trust_code)
             except ModelLoadError as exc:
                 msg = str(exc)
                 raise ModelLoadError(msg if msg.startswith("model ") else f"model {msg}") from exc
@@ -211,10 +216,12 @@ def _load_pickled_module(path: Path, trust_pickle: bool) -> Any:
         obj = _torch_load_weights(path)
     except _PickledObject:
         if not trust_pickle:
-            raise ModelLoadError(
-                f"model {path}: holds a pickled Python object (a whole nn.Module); loading it would run code from "
-                "the file. Export a .pt2 or give module:factory with --checkpoint, or pass --trust-pickle if you "
-                "trust the file"
+            from modelport.trust import UntrustedCode
+
+            raise UntrustedCode(
+                f"model {path}: holds a pickled Python object (a whole nn.Module); unpickling it would run code from "
+                "the file; refused, nothing was run. Export a .pt2 or give module:factory with --checkpoint, or pass "
+                "--trust-code (alias --trust-pickle) if you trust the file"
             ) from None
         try:
             obj = torch.load(str(path), map_location="cpu", weights_only=False)
@@ -259,6 +266,10 @@ def load_checkpoint(model: Any, checkpoint: str, *, prefix: str | None = None, s
         raise ModelLoadError(f"checkpoint {checkpoint}: no such file")
     if path.stat().st_size == 0:
         raise ModelLoadError(f"checkpoint {checkpoint}: the file is empty")
+    kind = _archive_kind(path)
+    if kind in ("torchscript", "pt2"):
+        raise ModelLoadError(f"checkpoint {checkpoint}: is a {'TorchScript program' if kind == 'torchscript' else '.pt2 archive'}, "
+                             "not a state dict; nothing was loaded (pass it as MODEL, or save model.state_dict())")
     try:
         obj = _torch_load_weights(path)
     except _PickledObject:
@@ -305,13 +316,26 @@ def _few(keys: list[str], n: int = 4) -> str:
     return shown + (f", … (+{len(keys) - n})" if len(keys) > n else "")
 
 
-def input_spec_from_pt2(path: str) -> Any:
-    """Derive an input spec from a .pt2's example placeholders (shapes, dtypes, dynamic dims)."""
-    import torch
+def input_spec_from_pt2(path: str, *, trust_code: bool = False) -> Any:
+    """Derive an input spec from a .pt2's example placeholders (shapes, dtypes, dynamic dims).
 
+    A file that is not a .pt2 archive is a ModelLoadError (one line); one with pickled parts is refused
+    unless ``trust_code``. Returns None when the placeholders carry no shapes.
+    """
+
+    from modelport import trust
     from modelport.inputs import InputSpec, TensorSpec
 
-    ep = torch.export.load(path)
+    p = Path(path)
+    if not p.is_file() or p.stat().st_size == 0:
+        raise ModelLoadError(f"model {path}: {'the file is empty' if p.is_file() else 'no such file'}")
+    if trust.archive_kind(p) != "pt2":
+        raise ModelLoadError(f"model {path}: not a valid .pt2 (a zip archive written by torch.export.save)")
+    trust.check_pt2(p, trust_code=trust_code, what=f"model {path}")
+    try:
+        ep = _quiet_export_load(path)
+    except Exception as exc:
+        raise ModelLoadError(f"model {path}: not a readable torch.export archive ({_short(exc)})") from exc
     user_inputs = [s.arg.name for s in ep.graph_signature.input_specs if s.kind.name == "USER_INPUT"]
     tensors = []
     for node in ep.graph.nodes:
@@ -331,3 +355,18 @@ def input_spec_from_pt2(path: str) -> Any:
         dtype = str(val.dtype).removeprefix("torch.")
         tensors.append(TensorSpec(node.name, tuple(shape), dtype, dynamic=dynamic))
     return InputSpec(tensors) if tensors else None
+
+
+def _quiet_export_load(path: str) -> Any:
+    """torch.export.load without the multi-line warning traceback torch logs for a damaged archive."""
+    import logging
+
+    import torch
+
+    logger = logging.getLogger("torch.export")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        return torch.export.load(path)
+    finally:
+        logger.setLevel(level)

@@ -54,8 +54,8 @@ def load_metadata(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: no metadata.json (is this a modelport export directory?)")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: not a JSON object")
     check(data, str(path))
@@ -149,7 +149,7 @@ def read_class_names(path: str | Path) -> list[str]:
     if stripped.startswith(("[", "{")):
         try:
             data = json.loads(stripped)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise ConfigError(f"--class-names {p}: invalid JSON ({exc})") from None
         if isinstance(data, dict):
             try:
@@ -171,10 +171,9 @@ def parse_json_object(text: str | None, flag: str) -> dict[str, Any]:
     candidate = Path(text)
     if not text.lstrip().startswith("{") and candidate.suffix == ".json" and candidate.is_file():
         text = candidate.read_text(encoding="utf-8")
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise ConfigError(f"{flag} is not valid JSON: {exc}") from None
+    from modelport.limits import load_json
+
+    value = load_json(text, flag)
     if not isinstance(value, dict):
         raise ConfigError(f"{flag} must be a JSON object")
     return value

@@ -135,16 +135,21 @@ def run_reference(
     extra_batches: Sequence[int] = DEFAULT_EXTRA_BATCHES,
     n_random_sets: int = 3,
     binding: Binding | None = None,
+    reference_inputs: Sequence[Mapping[str, Any]] | None = None,
 ) -> ReferenceSet:
-    """Make the validation input sets and run PyTorch eager on each (under no_grad), inputs bound by name."""
+    """Make the validation input sets and run PyTorch eager on each (under no_grad), inputs bound by name.
+
+    ``reference_inputs`` (real inputs a model source made: tokenized text, a chain of decoding steps) come
+    first — the first one is also the export's example — then samples, then seeded random sets.
+    """
     import torch
 
     from modelport.outputs import flatten_outputs, to_numpy
 
-    sets: list[dict[str, Any]] = []
+    sets: list[dict[str, Any]] = [{n: s[n] for n in spec.names} for s in reference_inputs or ()]
     if sample_inputs is not None:
         sets.extend(batches_from_samples(sample_inputs, spec.batch_size, limit=n_random_sets))
-    for seed in range(n_random_sets - len(sets)):
+    for seed in range(max(n_random_sets - len(sets), 1 if not sets else 0)):
         sets.append(spec.make_numpy(seed=seed))
     if spec.dynamic_batch:
         for i, b in enumerate(extra_batches):
@@ -204,6 +209,9 @@ def save_reference(path: Path, ref: ReferenceSet) -> None:
 def load_reference(path: Path, input_names: Sequence[str], n_outputs: int) -> ReferenceSet:
     import numpy as np
 
+    from modelport.limits import check_npz_size
+
+    check_npz_size(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             keys = set(data.files)
@@ -459,7 +467,7 @@ def build_metadata(
 ) -> dict[str, Any]:
     import torch
 
-    from modelport import __version__
+    from modelport.version import __version__
 
     in_names = artifact.input_names or spec.names
     out_names = artifact.output_names or ref.output_names
@@ -584,10 +592,13 @@ def plan_targets(
     else:
         for f in formats:
             targets[f] = base / f
-    if not force:
-        for t in targets.values():
-            if t.exists() and (t != base or any(t.iterdir())):
-                raise ConfigError(f"{t} already exists; pass --force to replace it")
+    from modelport.store import check_replaceable
+
+    for t in targets.values():
+        if not force and t.exists() and (t != base or any(t.iterdir())):
+            raise ConfigError(f"{t} already exists; pass --force to replace it")
+        if force:
+            check_replaceable(t)  # --force replaces only a folder modelport wrote, never user files
     return targets
 
 
@@ -619,11 +630,13 @@ def export(
     per_format_dirs: bool | None = None,
     allow_inconclusive: bool = False,
     nms: Any = None,
+    reference_inputs: Sequence[Mapping[str, Any]] | None = None,
 ) -> ExportResult:
     """Export ``model`` to each format, validate, describe and write each export folder atomically.
 
     ``nms`` (True, a dict of :class:`modelport.nms.NMSConfig` fields, or ``-o nms=true`` in ``options``) puts
     non-maximum suppression into the graph of a detector (``task="detection"``).
+    ``reference_inputs``: real input sets (``{name: ndarray}``) used first as the example and for validation.
     """
     import torch
 
@@ -659,10 +672,11 @@ def export(
     progress("running the PyTorch model on the example inputs")
     with capture_fds() as reference_log:  # a model that prints must not reach the terminal or --json stdout
         if validate:
-            ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=extra_batches, binding=binding)
+            ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=extra_batches, binding=binding,
+                                reference_inputs=reference_inputs)
         else:  # one set: enough for output names and shapes, and for a later `modelport validate`
             ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=(), n_random_sets=1,
-                                binding=binding)
+                                binding=binding, reference_inputs=list(reference_inputs or ())[:1])
     example = inputs.to_torch(ref.inputs[0])
     sample_sets = batches_from_samples(sample_inputs, 1) if sample_inputs is not None else None
     classifier = task in ("classification", "text-classification")
@@ -797,10 +811,13 @@ def _export_one(
             t0 = time.perf_counter()
             with capture_fds() as vlog, _captured_warnings() as vcaught:
                 threshold = (postprocessing or {}).get("confidence_threshold")
-                status, comp, run, note = run_validation(host, artifact, ref, atol=atol, rtol=rtol,
-                                                         classifier=classifier, threads=threads,
-                                                         score_threshold=threshold if isinstance(
-                                                             threshold, (int, float)) else None)
+                try:
+                    status, comp, run, note = run_validation(host, artifact, ref, atol=atol, rtol=rtol,
+                                                             classifier=classifier, threads=threads,
+                                                             score_threshold=threshold if isinstance(
+                                                                 threshold, (int, float)) else None)
+                except ValidationFailed as exc:  # exit 2 means "written and kept": keep it, say why
+                    status, comp, run, note = "failed", None, None, str(exc)
             notes.extend(w for w in vcaught if w not in notes)
             timings["validate_s"] = round(time.perf_counter() - t0, 4)
         validation = _validation_summary(status, comp, note)
@@ -857,7 +874,13 @@ def _export_one(
         }
         if artifact.input_dtypes:
             record["artifact_input_dtypes"] = artifact.input_dtypes
+        from modelport.trust import SEAL_KEY, seal
+
+        record[SEAL_KEY] = seal(record, staged.path)  # proves later that modelport wrote this folder here
         write_json_atomic(staged.path / RECORD_FILE, record)
+        kept_previous = exit_code == 2 and (target.exists() or target.is_symlink())
+        if kept_previous:  # --force never trades a good export for one that failed validation
+            staged.target = target.with_name(f"{target.name}.failed")
         final = staged.commit()
         artifact.path = final / Path(artifact.path).relative_to(staged.path)
         if exports_root is not None:
@@ -866,10 +889,14 @@ def _export_one(
         if status == "failed":
             why = "; ".join(comp.failures) if comp is not None else (note or "")
             error = f"{fmt}: exported to {final} but validation failed: {why}"
+            if kept_previous:
+                error += f" (the previous export at {target} was kept)"
             if artifact.details.get("validation_hint"):
                 error += f" — {artifact.details['validation_hint']}"
         elif status == "inconclusive" and exit_code:
             error = f"{fmt}: exported to {final} but validation was inconclusive: {note}"
+            if kept_previous:
+                error += f" (the previous export at {target} was kept)"
         return FormatResult(fmt, status, final, artifact, comp, note, error, exit_code, record, md)
     except OSError as exc:
         staged.discard()
@@ -881,6 +908,8 @@ def _export_one(
         staged.discard()
         _reraise_if_interrupted(exc)
         code = exc.exit_code
+        if code == 2:  # exit 2 means "written and kept, but validation failed"; nothing was kept here
+            code = 1
         result = FormatResult(fmt, "error", None, None, None, None, str(exc), code)
         captured = locals().get("log")
         result.record = {"debug_traceback": getattr(exc, "debug_traceback", None) or traceback.format_exc(),
@@ -931,8 +960,8 @@ def read_record(export_dir: Path) -> dict[str, Any]:
         raise ConfigError(f"{export_dir}: no export.json (is this a modelport export directory?)")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
     if not isinstance(data, dict) or "format" not in data or "artifact" not in data:
         raise ConfigError(f"{path}: not a modelport export record")
     return data
@@ -973,9 +1002,15 @@ def validate_export(
     threads: int | None = None,
     host: PluginHost | None = None,
     allow_inconclusive: bool = False,
+    trust_code: bool = False,
 ) -> FormatResult:
-    """Re-run an export folder's artifact on its recorded inputs and compare with the recorded outputs."""
+    """Re-run an export folder's artifact on its recorded inputs and compare with the recorded outputs.
+
+    An artifact that runs code when loaded (TorchScript, a .pt2 with pickled parts) is loaded only when
+    modelport sealed the folder on this machine or ``trust_code`` is set (see modelport.trust).
+    """
     from modelport.metadata import load_metadata
+    from modelport.trust import check_export
 
     export_dir = Path(export_dir)
     record = read_record(export_dir)
@@ -987,6 +1022,7 @@ def validate_export(
     if bad:
         raise ValidationFailed(f"{export_dir}: files changed since export: {', '.join(bad)}")
     artifact = artifact_from_dir(export_dir, record)
+    check_export(export_dir, record, artifact.files, trust_code=trust_code, verified=True)
     spec = InputSpec.from_dict(record["inputs"])
     ref = load_reference(export_dir / REFERENCE_FILE, spec.names, len(record.get("outputs") or []))
     ref.output_names = list(record.get("outputs") or [])

@@ -31,6 +31,7 @@ from modelport.types import Availability, FormatSpec, PublisherSpec
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "modelport.builtin.pt2",
     "modelport.builtin.file_publisher",
+    "modelport.builtin.sources",
 )
 
 
@@ -104,6 +105,7 @@ class PluginHost:
         self.plugins: list[PluginInfo] = []
         self._formats: dict[str, tuple[FormatSpec, str]] | None = None
         self._publishers: dict[str, tuple[PublisherSpec, str]] | None = None
+        self._sources: dict[str, tuple[Any, str]] | None = None
         for module_name in builtins:
             self._register_builtin(module_name)
         if load_entry_points:
@@ -119,7 +121,7 @@ class PluginHost:
     def _register_builtin(self, module_name: str) -> None:
         import importlib
 
-        from modelport import __version__
+        from modelport.version import __version__
 
         module = importlib.import_module(module_name)
         short = module_name.rsplit(".", 1)[-1]
@@ -273,7 +275,18 @@ class PluginHost:
             self._publishers = self._collect("register_publishers", "scheme")
         return self._publishers
 
+    @property
+    def sources(self) -> dict[str, tuple[Any, str]]:
+        """Model source name → (SourceSpec, owning plugin name); see :mod:`modelport.sources`."""
+        if self._sources is None:
+            self._sources = self._collect("register_sources", "name")
+        return self._sources
+
     # ------------------------------------------------------------------ status
+
+    def availability_of(self, check: Any) -> Availability:
+        """Run a cheap availability check; one that raises or returns the wrong type is 'unavailable'."""
+        return self._availability(check)[0]
 
     def _availability(self, check: Any) -> tuple[Availability, str | None]:
         try:

@@ -13,11 +13,10 @@ import hashlib
 import importlib
 import json
 import re
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from modelport.errors import ConfigError, PublishError
@@ -55,8 +54,10 @@ def git_blob_sha1(path: Path) -> str:
 
 
 def say(message: str) -> None:
-    """A progress line on stderr (stdout is for results and --json)."""
-    print(message, file=sys.stderr, flush=True)
+    """A progress line on stderr (stdout is for results and --json), shown even while a command captures output."""
+    from modelport.console import say as _say
+
+    _say(message)
 
 
 def base_url(url: object, option: str) -> str:
@@ -187,6 +188,29 @@ def load_bundle(export_dir: Path, folder: str) -> ExportBundle:
     if changed:
         raise PublishError(f"{export_dir}: files changed since export, refusing to publish: {', '.join(changed)}")
     return bundle
+
+
+def public_path(value: object) -> object:
+    """A local path as it may be published: an absolute one (``/home/me/proj/models.py:net``) loses its folders."""
+    if not isinstance(value, str) or not value:
+        return value
+    head, sep, tail = value.rpartition(":") if re.search(r":[A-Za-z_][\w.]*$", value) else (value, "", "")
+    if PurePosixPath(head).is_absolute() or re.match(r"^[A-Za-z]:[\\/]", head) or head.startswith("~"):
+        head = re.split(r"[\\/]", head)[-1]
+    return f"{head}{sep}{tail}"
+
+
+def public_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """export.json as published: local absolute paths (model reference, checkpoint) reduced to file names."""
+    out = json.loads(json.dumps(record, default=str))
+    source = out.get("source")
+    if isinstance(source, dict):
+        source["reference"] = public_path(source.get("reference"))
+        ckpt = source.get("checkpoint")
+        if isinstance(ckpt, dict) and "path" in ckpt:
+            ckpt["path"] = public_path(ckpt.get("path"))
+    out.pop("seal", None)  # made with this machine's key: meaningless anywhere else
+    return out
 
 
 def collect_bundles(export_dirs: Sequence[Path], base: str = "") -> list[ExportBundle]:

@@ -135,25 +135,80 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
+#: Files an export folder may hold besides those its export.json lists (written after export, or by publishers).
+EXPORT_EXTRAS = frozenset({"metadata.json", "export.json", "bench.json", "README.md"})
+_STAGING = re.compile(re.escape(TMP_PREFIX) + r"(?P<token>\d+-[0-9a-f]{8})-(?P<kind>new|old)-(?P<name>.+)$")
+
+
+def written_by_modelport(folder: Path) -> bool:
+    """True when ``folder`` is empty or an export folder: an export.json whose file table (plus the record files
+    modelport writes itself) accounts for every file in it. Only such a folder may be replaced or deleted."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    try:
+        entries = list(folder.rglob("*"))
+    except OSError:
+        return False
+    if not entries:
+        return True
+    rec = folder / "export.json"
+    if rec.is_symlink() or not rec.is_file():
+        return False
+    try:
+        record = json.loads(rec.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    table = record.get("files") if isinstance(record, dict) else None
+    if not isinstance(table, dict):
+        return False
+    known = set(table) | EXPORT_EXTRAS
+    for p in entries:
+        if p.is_dir() and not p.is_symlink():
+            continue
+        if p.relative_to(folder).as_posix() not in known:
+            return False
+    return True
+
+
+def check_replaceable(target: Path, flag: str = "--force") -> None:
+    """ConfigError (exit 3, nothing touched) unless ``target`` is absent or a folder modelport wrote."""
+    if not (target.exists() or target.is_symlink()):
+        return
+    if not written_by_modelport(target):
+        raise ConfigError(f"{target} exists and is not an export folder modelport wrote (it holds files no "
+                          f"export.json lists); {flag} replaces only export folders — choose another output folder")
+
+
 class StagedDir:
     """A temporary folder beside ``target`` that becomes ``target`` on :meth:`commit`.
 
-    Anything that goes wrong before commit leaves the target untouched and the temp folder removed.
+    Anything that goes wrong before commit leaves the target untouched and the temp folder removed. The
+    writer holds an advisory lock on ``.modelport-tmp-<token>.lock`` for as long as the folder lives, so
+    another process — in another PID namespace or on another host sharing the disk — judges liveness by the
+    lock, not by a PID. A replaced target is kept as ``…-old-<name>`` until the new one is in place; if the
+    writer is killed in between, the next run in that folder puts the old one back.
     """
 
     def __init__(self, target: Path, force: bool = False) -> None:
         self.target = target
         self.force = force
+        self.committed = False
+        self._lock_fd: int | None = None
         parent = target.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
             remove_stale_staging(parent)
-            self.path = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-{target.name}-", dir=parent))
-            os.chmod(self.path, 0o777 & ~_umask())
+            token = f"{os.getpid()}-{secrets.token_hex(4)}"
+            self._lock_path = parent / f"{TMP_PREFIX}{token}.lock"
+            self._lock_fd = _hold_lock(self._lock_path)
+            self.path = parent / f"{TMP_PREFIX}{token}-new-{target.name}"
+            self._old = parent / f"{TMP_PREFIX}{token}-old-{target.name}"
+            self.path.mkdir(mode=0o777 & ~_umask())
         except OSError as exc:
+            self._release()
             raise ModelportError(f"cannot write in {parent}: {exc.strerror or exc}", exit_code=1) from None
         _LIVE.add(self.path)
-        self.committed = False
+        _LIVE_LOCKS[self.path] = self
 
     def commit(self) -> Path:
         old = None
@@ -161,7 +216,8 @@ class StagedDir:
             if self.target.exists() or self.target.is_symlink():
                 if not self.force:
                     raise ConfigError(f"{self.target} already exists; pass --force to replace it")
-                old = self.target.with_name(f"{TMP_PREFIX}{os.getpid()}-old-{self.target.name}-{secrets.token_hex(3)}")
+                check_replaceable(self.target)
+                old = self._old
                 os.replace(self.target, old)
             os.replace(self.path, self.target)
         except OSError as exc:
@@ -173,12 +229,23 @@ class StagedDir:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         self.committed = True
+        self._release()
         return self.target
 
     def discard(self) -> None:
         if not self.committed:
             shutil.rmtree(self.path, ignore_errors=True)
             _LIVE.discard(self.path)
+        self._release()
+
+    def _release(self) -> None:
+        _LIVE_LOCKS.pop(getattr(self, "path", None), None)  # type: ignore[arg-type]
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._lock_path)
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
+            self._lock_fd = None
 
     def __enter__(self) -> StagedDir:
         return self
@@ -187,15 +254,51 @@ class StagedDir:
         self.discard()
 
 
+def _hold_lock(path: Path) -> int:
+    """Create ``path`` and hold an exclusive advisory lock on it until the returned descriptor is closed."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _lock_is_free(path: Path) -> bool:
+    """True when nobody holds the lock on ``path`` (its writer is gone); False while it is held or unreadable."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    finally:
+        os.close(fd)
+
+
 _LIVE: set[Path] = set()
-# Set by the CLI's SIGINT handler: converters sometimes wrap KeyboardInterrupt in their own errors,
-# and an interrupted run must still end as "interrupted" (130), not as a failed export (1).
+_LIVE_LOCKS: dict[Path, StagedDir] = {}
+# Set by the CLI's SIGINT/SIGTERM handler: converters sometimes wrap KeyboardInterrupt in their own errors,
+# and an interrupted run must still end as "interrupted" (130 / 143), not as a failed export (1).
 INTERRUPTED = False
+SIGNAL = 0
 
 
 def on_sigint(signum: int, frame: object) -> None:
-    global INTERRUPTED
+    """SIGINT and SIGTERM: remember which, and unwind as KeyboardInterrupt so staging folders are removed."""
+    global INTERRUPTED, SIGNAL
     INTERRUPTED = True
+    SIGNAL = signum
     raise KeyboardInterrupt
 
 
@@ -209,20 +312,55 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _older_than(path: Path, seconds: float) -> bool:
+    import time
+
+    try:
+        return time.time() - path.stat().st_mtime > seconds
+    except OSError:
+        return False
+
+
 def remove_stale_staging(parent: Path) -> list[Path]:
-    """Remove temp folders left by killed runs (their owning process is gone)."""
+    """Remove temp folders whose writer is gone (its lock is free); put back a target a killed writer had moved aside.
+
+    Folders from older versions (no lock file) are judged by PID, and only when older than a minute.
+    """
     removed: list[Path] = []
     try:
         entries = list(parent.iterdir())
     except OSError:
         return removed
-    for p in entries:
-        if not p.name.startswith(TMP_PREFIX) or not p.is_dir():
+    for p in sorted(entries, key=lambda e: e.name):
+        if not p.name.startswith(TMP_PREFIX) or p.name.endswith(".lock"):
             continue
-        m = re.match(re.escape(TMP_PREFIX) + r"(\d+)-", p.name)
-        if m and not _pid_alive(int(m.group(1))):
+        m = _STAGING.match(p.name)
+        if m:
+            lock = parent / f"{TMP_PREFIX}{m.group('token')}.lock"
+            if lock.exists() and not _lock_is_free(lock):
+                continue
+            if not lock.exists() and m.group("kind") == "new" and not _older_than(p, 3600):
+                continue  # a writer between creating its lock and its folder, or one that lost its lock file
+            if m.group("kind") == "old":
+                target = parent / m.group("name")
+                if not (target.exists() or target.is_symlink()):
+                    with contextlib.suppress(OSError):
+                        os.replace(p, target)  # the writer died between its two renames: recover the old export
+                        removed.append(p)
+                        continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+                removed.append(p)
+            continue
+        legacy = re.match(re.escape(TMP_PREFIX) + r"(\d+)-", p.name)
+        if legacy and p.is_dir() and not _pid_alive(int(legacy.group(1))) and _older_than(p, 60):
             shutil.rmtree(p, ignore_errors=True)
             removed.append(p)
+    for lock in parent.glob(f"{TMP_PREFIX}*.lock"):
+        token = lock.name[len(TMP_PREFIX):-len(".lock")]
+        if not any(parent.glob(f"{TMP_PREFIX}{token}-*")) and _lock_is_free(lock):
+            with contextlib.suppress(OSError):
+                lock.unlink()
     return removed
 
 
@@ -231,6 +369,8 @@ def cleanup_live_staging() -> None:
     for p in list(_LIVE):
         shutil.rmtree(p, ignore_errors=True)
         _LIVE.discard(p)
+    for staged in list(_LIVE_LOCKS.values()):
+        staged._release()
 
 
 def update_index(root: Path, entry: dict[str, Any]) -> None:

@@ -14,13 +14,13 @@ TOKEN_ENV: tuple[str, ...] = ("HF_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "HUGGING_F
 
 
 def redact(text: str, secrets: Iterable[str | None] | None = None) -> str:
-    """Replace every secret found in ``text`` with ``***``; by default the values of :data:`TOKEN_ENV`."""
+    """``text`` with every form of each secret (:mod:`modelport.redaction`: trailing CR/LF, escaped, URL-quoted,
+    URL credentials, bearer tokens) replaced by ``***``; by default the values of :data:`TOKEN_ENV`."""
+    from modelport.redaction import redact_all
+
     if secrets is None:
         secrets = [os.environ.get(name) for name in TOKEN_ENV]
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
+    return redact_all(text, secrets)
 
 
 def human_size(n: int | float | None, missing: str = "?") -> str:

@@ -44,32 +44,82 @@ def _next_version(model_dir: Path) -> str:
     return f"v{max(numbers, default=0) + 1}"
 
 
+def _copy_bundle(bundle: Any, dest: Path) -> list[str]:
+    """Copy exactly the files the export lists (already checked: no symlinks, sha256 as recorded)."""
+    import json
+
+    from modelport.publishing import public_record
+
+    copied = []
+    for f in bundle.files:
+        out = dest / f.rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if f.rel == "export.json" and bundle.record:
+            out.write_text(json.dumps(public_record(bundle.record), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        else:
+            shutil.copyfile(f.path, out)
+        copied.append(f.rel)
+    return sorted(copied)
+
+
+def registry_index(root: Path, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The registry's index rebuilt from its ``<model>/<version>/metadata.json`` folders (the folders are the truth).
+
+    Publication times are kept from ``previous`` where it has them; a version a killed publish left unindexed
+    appears, and a corrupt index.json is replaced.
+    """
+    import datetime as _dt
+    import json
+
+    from modelport.store import TMP_PREFIX, now_iso
+
+    known = {e.get("id"): e for e in (previous or {}).get("exports", []) if isinstance(e, dict)}
+    exports = []
+    for model_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for vdir in sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith((".", TMP_PREFIX))):
+            md_path = vdir / "metadata.json"
+            if vdir.is_symlink() or not md_path.is_file():
+                continue
+            try:
+                md = json.loads(md_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError, UnicodeDecodeError):
+                continue
+            if not isinstance(md, dict):
+                continue
+            vid = f"{model_dir.name}/{vdir.name}"
+            stamp = (known.get(vid) or {}).get("published_at") or _dt.datetime.fromtimestamp(
+                md_path.stat().st_mtime, _dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+            exports.append({"id": vid, "model_name": model_dir.name, "version": vdir.name,
+                            "format": md.get("export_format"), "path": vid, "published_at": stamp,
+                            "files": md.get("files")})
+    return {"schema_version": 1, "exports": exports, "updated_at": now_iso()}
+
+
+def _read_previous_index(root: Path) -> dict[str, Any] | None:
+    from modelport.errors import ModelportError
+    from modelport.store import read_index
+
+    try:
+        return read_index(root)
+    except ModelportError:
+        return None  # corrupt: rebuilt from the folders
+
+
 @hookimpl
 def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> PublishResult | None:
     if target.scheme != "file":
         return None
-    from modelport.metadata import load_metadata
-    from modelport.pipeline import verify_files
-    from modelport.store import (
-        StagedDir,
-        file_lock,
-        now_iso,
-        read_index,
-        safe_name,
-        write_json_atomic,
-    )
+    from modelport.publishing import collect_bundles
+    from modelport.store import StagedDir, check_replaceable, file_lock, safe_name, write_json_atomic
 
     root = location_path(target)
-    md = load_metadata(export_dir / "metadata.json")
-    model_name = safe_name(str(md["model_name"]), "model name in metadata.json")
-    bad = verify_files(export_dir, md.get("files") or {})
-    if bad:
-        raise PublishError(f"{export_dir}: files changed since export, refusing to publish: {', '.join(bad)}")
+    bundle = collect_bundles([export_dir])[0]  # exactly the listed files; symlinks and changed files refused
+    model_name = safe_name(str(bundle.metadata.get("model_name")), "model name in metadata.json")
     version = options.get("version")
     if options.get("dry_run"):
-        stage = Path(options["stage_dir"])
-        shutil.copytree(export_dir, stage / model_name / (version or "vN"), dirs_exist_ok=True)
-        return PublishResult(url=f"file://{root}/{model_name}/{version or 'vN'}", files=sorted(md.get("files") or {}),
+        stage = Path(options["stage_dir"]) / model_name / (version or "vN")
+        _copy_bundle(bundle, stage)
+        return PublishResult(url=f"file://{root}/{model_name}/{version or 'vN'}", files=sorted(f.rel for f in bundle.files),
                              message="dry run: nothing written to the registry")
     root.mkdir(parents=True, exist_ok=True)
     with file_lock(root / ".index.lock"):
@@ -78,26 +128,31 @@ def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> Pub
         dest = model_dir / version
         if dest.exists() and not options.get("force"):
             raise ConfigError(f"{dest} already exists in the registry; pass --force to overwrite it")
-        staged = StagedDir(dest, force=bool(options.get("force")))
-        try:
-            shutil.copytree(export_dir, staged.path, dirs_exist_ok=True)
-            bad = verify_files(staged.path, md.get("files") or {})
-            if bad:
-                raise PublishError(f"copy to {dest} is corrupt: {', '.join(bad)}")
+        if dest.exists():
+            check_replaceable(dest)
+            if dest.resolve() == export_dir.resolve():
+                raise ConfigError(f"{dest} is the export being published; publish it to another version")
+        with StagedDir(dest, force=bool(options.get("force"))) as staged:
+            files = _copy_bundle(bundle, staged.path)
+            for f in bundle.files:
+                if f.rel != "export.json":
+                    from modelport.store import sha256_file
+
+                    if sha256_file(staged.path / f.rel) != f.sha256:
+                        raise PublishError(f"copy to {dest} is corrupt: {f.rel}")
             staged.commit()
-        finally:
-            staged.discard()
-        index = read_index(root)
-        index["exports"] = [e for e in index["exports"] if not (e.get("model_name") == model_name and e.get("version") == version)]
-        index["exports"].append({
-            "id": f"{model_name}/{version}", "model_name": model_name, "version": version,
-            "format": md.get("export_format"), "path": f"{model_name}/{version}", "published_at": now_iso(),
-            "files": md.get("files"),
-        })
-        index["updated_at"] = now_iso()
-        write_json_atomic(root / "index.json", index)
-    files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
+        write_json_atomic(root / "index.json", registry_index(root, _read_previous_index(root)))
     return PublishResult(url=f"file://{dest.resolve()}", revision=version, files=files)
+
+
+def rebuild(root: Path) -> dict[str, Any]:
+    """Rewrite ``root/index.json`` from the version folders, under the registry's lock."""
+    from modelport.store import file_lock, write_json_atomic
+
+    with file_lock(root / ".index.lock"):
+        index = registry_index(root, _read_previous_index(root))
+        write_json_atomic(root / "index.json", index)
+    return index
 
 
 @hookimpl

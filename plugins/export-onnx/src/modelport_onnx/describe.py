@@ -48,6 +48,17 @@ def external_files(model: Any) -> list[str]:
     return list(seen)
 
 
+def _inside(folder: Path, location: str) -> bool:
+    """Whether an external-data location stays inside ``folder`` (no absolute path, no ``..``, no symlink out)."""
+    if not location or Path(location).is_absolute() or ".." in Path(location).parts or "\\" in location:
+        return False
+    try:
+        (folder / location).resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
 def summarize(path: Path) -> dict[str, Any]:
     """The graph's facts without loading external weights."""
     import onnx
@@ -56,7 +67,11 @@ def summarize(path: Path) -> dict[str, Any]:
     ops = Counter(n.op_type for n in model.graph.node)
     with_module = sum(1 for n in model.graph.node if hierarchy.node_module(n) is not None)
     data = external_files(model)
-    size = path.stat().st_size + sum((path.parent / f).stat().st_size for f in data if (path.parent / f).is_file())
+    inside = [f for f in data if _inside(path.parent, f)]
+    size = path.stat().st_size + sum((path.parent / f).stat().st_size for f in inside if (path.parent / f).is_file())
+    if len(inside) != len(data):  # a tampered model naming files elsewhere: never followed, not even stat()ed
+        outside = [f for f in data if f not in inside]
+        raise ValueError(f"external data location(s) outside the model's folder: {', '.join(outside[:3])}")
     return {
         "opset": next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
         "opset_imports": {o.domain or "ai.onnx": o.version for o in model.opset_import},

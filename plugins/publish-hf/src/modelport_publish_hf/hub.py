@@ -115,8 +115,37 @@ def classify(exc: BaseException) -> tuple[str, float | None] | None:
     if code in (500, 502, 503, 504):
         return f"HTTP {code} from the server", parse_retry_after(response.headers.get("Retry-After"))
     if code is None and (t := _transport(exc)) is not None:
+        if _unreachable(exc):
+            return None  # nothing listens there (refused, unknown host): retrying only adds minutes of noise
         return f"connection failed ({type(t).__name__})", None
     return None
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A connection that was never established: refused, or a host name that does not resolve."""
+    import socket
+
+    for e in _chain(exc):
+        if isinstance(e, (ConnectionRefusedError, socket.gaierror)):
+            return True
+        text = str(e)
+        if "Connection refused" in text or "Name or service not known" in text or "nodename nor servname" in text:
+            return True
+    return False
+
+
+@contextlib.contextmanager
+def _quiet_client_logs() -> Iterator[None]:
+    """huggingface_hub logs each of its own retries as a warning; modelport says one line instead."""
+    import logging
+
+    logger = logging.getLogger("huggingface_hub")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def describe_error(exc: BaseException, where: str, endpoint: str, repo_id: str) -> str:
@@ -179,7 +208,8 @@ class _Hub:
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
         """Run one Hub call with retries; a failure becomes a one-line PublishError."""
-        return self.policy.call(fn, what=what, classify=classify, error=self.error, where=f"{self.target.raw()}: ")
+        with _quiet_client_logs():
+            return self.policy.call(fn, what=what, classify=classify, error=self.error, where=f"{self.target.raw()}: ")
 
     def error(self, exc: BaseException, what: str, extra: str = "") -> PublishError:
         line = describe_error(exc, f"{self.target.raw()}: {what}", self.endpoint, self.target.repo_id) + extra
@@ -205,7 +235,14 @@ def _progress_bars_only_on_a_terminal() -> Iterator[None]:
 
 
 def _plan(bundles: list[ExportBundle], card: str, card_path: str) -> list[tuple[str, Path | bytes]]:
-    plan: list[tuple[str, Path | bytes]] = [(b.in_target(f.rel), f.path) for b in bundles for f in b.files]
+    import json
+
+    from modelport.publishing import public_record
+
+    plan: list[tuple[str, Path | bytes]] = [
+        (b.in_target(f.rel), json.dumps(public_record(b.record), indent=2).encode("utf-8")
+         if f.rel == "export.json" and b.record else f.path)
+        for b in bundles for f in b.files]
     plan.append((card_path, card.encode("utf-8")))
     return plan
 
