@@ -99,6 +99,7 @@ def _process_state(env: Mapping[str, str] | None, cwd: str | Path | None) -> Ite
 
     saved_commands = dict(group.commands)
     saved_loaded = group.__dict__.get("_plugin_commands_loaded")
+    saved_load_flag = group.__dict__.get("load_plugin_commands")
     torch_threads = sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None
     try:
         if env is not None:
@@ -112,6 +113,12 @@ def _process_state(env: Mapping[str, str] | None, cwd: str | Path | None) -> Ite
         importlib.invalidate_caches()
         plugins._HOST = None
         store.INTERRUPTED = False
+        # a fresh process starts with the core commands only; plugin commands load again with this run's host
+        for name in [n for n, c in group.commands.items()
+                     if not (getattr(c.callback, "__module__", "") or "modelport.").startswith("modelport.")]:
+            del group.commands[name]
+        group._plugin_commands_loaded = False  # type: ignore[attr-defined]
+        group.__dict__.pop("load_plugin_commands", None)  # the class default, as in a fresh process
         yield
     finally:
         os.chdir(saved_cwd)
@@ -130,6 +137,8 @@ def _process_state(env: Mapping[str, str] | None, cwd: str | Path | None) -> Ite
             group.__dict__.pop("_plugin_commands_loaded", None)
         else:
             group._plugin_commands_loaded = saved_loaded  # type: ignore[attr-defined]
+        if saved_load_flag is not None:
+            group.load_plugin_commands = saved_load_flag  # type: ignore[attr-defined]
         if torch_threads is not None and "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(torch_threads)
 
