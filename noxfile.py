@@ -1,7 +1,8 @@
 """Test sessions. Each distribution is tested in its own virtualenv with only the core and itself
 installed — that is how we prove plugins are independent — plus an integration session with everything.
 
-    nox                      # lint, core, every plugin, integration
+    nox                      # lint, mypy, core, every plugin, integration
+    nox -s mypy              # type-check core/src
     nox -s core              # the core alone
     nox -s "plugin(export-onnx)"
     nox -s bench             # benchmarks/ (not part of the default run)
@@ -27,7 +28,7 @@ PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject
 CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
 TEST_DEPS = ("pytest>=8", "hypothesis>=6")
 
-nox.options.sessions = ["lint", "core", "plugin", "integration"]
+nox.options.sessions = ["lint", "mypy", "core", "plugin", "integration"]
 nox.options.error_on_missing_interpreters = True
 nox.options.default_venv_backend = "venv"
 
@@ -79,6 +80,15 @@ def lint(session: nox.Session) -> None:
     with _pruned(session):
         session.install("-c", str(ROOT / "constraints.txt"), "ruff")
         session.run("ruff", "check", ".")
+
+
+@nox.session
+def mypy(session: nox.Session) -> None:
+    """mypy over core/src (settings in pyproject.toml). torch is not installed: it is typed as Any here, which
+    keeps the session a few seconds instead of a torch install; the core's light dependencies are real."""
+    with _pruned(session):
+        session.install(*CONSTRAINTS, "mypy", "pytest", "pluggy", "click", "rich", "jsonschema", "numpy")
+        session.run("mypy", "core/src")
 
 
 @nox.session

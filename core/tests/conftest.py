@@ -1,14 +1,14 @@
-"""Shared helpers: run the real CLI in a subprocess, find the bundled example models."""
+"""Shared helpers: run the real CLI (in-process unless asked), find the bundled example models."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from modelport import testing
 
 # shared 2-core machines: timing is not what these properties test
 settings.register_profile("modelport", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -26,10 +26,11 @@ TRANSFORMER = f"{EXAMPLES}:small_transformer"
 DATA_DEPENDENT = f"{EXAMPLES}:data_dependent"
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "modelport", *args], capture_output=True, text=True, cwd=cwd,
-                          env=full_env, timeout=timeout)
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: int = 300,
+            in_process: bool = True) -> subprocess.CompletedProcess[str]:
+    """modelport.testing.run_cli with ``env`` added to this process's environment (not replacing it)."""
+    full_env = {**os.environ, **env} if env else None
+    return testing.run_cli(*args, cwd=cwd, env=full_env, timeout=timeout, in_process=in_process)
 
 
 @pytest.fixture

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import subprocess
-import sys
 
 import click
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_cli
 
 GEN = ROOT / "docs" / "gen_cli.py"
 
@@ -69,5 +67,5 @@ def test_docs_gen_check_names_the_stale_page_and_a_rewrite_fixes_it(tmp_path, mo
 @pytest.mark.parametrize("args", [["--help"], ["plugins", "--help"], ["plugins", "new", "--help"], ["plugin", "new", "--help"],
                                   ["publish", "--help"], ["pull", "--help"]])
 def test_help_of_every_new_command_runs(args):
-    r = subprocess.run([sys.executable, "-m", "modelport", *args], capture_output=True, text=True, timeout=60)
+    r = run_cli(*args, timeout=60)
     assert r.returncode == 0 and "Usage:" in r.stdout, r.stderr

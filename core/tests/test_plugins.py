@@ -7,7 +7,7 @@ import os
 
 import modelport
 import pytest
-from conftest import make_plugin_dist
+from conftest import CNN, make_plugin_dist
 from modelport.hookspecs import NAME
 from modelport.plugins import PluginHost
 
@@ -117,7 +117,8 @@ BROKEN = "raise RuntimeError('boom at import')\n"
 NO_SPEC = "import modelport\n\n@modelport.hookimpl\ndef not_a_real_hook():\n    return 1\n"
 DUPLICATE = (
     "import modelport\n\n@modelport.hookimpl\ndef register_formats(register):\n"
-    "    register(modelport.FormatSpec(name='pt2', display_name='fake pt2', files=('x',)))\n"
+    "    register(modelport.FormatSpec(name='pt2', display_name='fake pt2', files=('x',)))\n\n"
+    "@modelport.hookimpl\ndef export(request):\n    raise RuntimeError('the conflicting plugin answered')\n"
 )
 
 
@@ -149,15 +150,48 @@ def test_plugin_with_hook_that_has_no_spec_is_reported(tmp_path, cli):
     assert "not_a_real_hook" in info["nospec"]["error"]
 
 
-def test_two_plugins_claiming_one_format_is_an_error_naming_both(tmp_path, cli):
+def test_a_second_plugin_claiming_a_format_is_shown_conflicting_and_the_first_keeps_it(tmp_path, cli):
     site = make_plugin_dist(tmp_path / "site", "modelport-dupe", "mp_dupe", DUPLICATE, "dupe", "1.2")
-    r = cli("formats", env={"PYTHONPATH": str(site)})
-    assert r.returncode == 1
-    assert "modelport-dupe 1.2" in r.stderr and "modelport 0.1.0" in r.stderr
-    assert "Traceback" not in r.stderr
-    # disabling one of them fixes it
-    r = cli("formats", "--json", env={"PYTHONPATH": str(site), "MODELPORT_DISABLE_PLUGINS": "dupe"})
-    assert r.returncode == 0
+    env = {"PYTHONPATH": str(site)}
+    r = cli("formats", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    pt2 = {f["name"]: f for f in data["formats"]}["pt2"]
+    assert pt2["status"] == "available" and pt2["plugin"] == "modelport"  # the first (built-in) one wins
+    dupe = {b["name"]: b for b in data["broken_plugins"]}["dupe"]
+    assert dupe["status"] == "conflict"
+    assert "format 'pt2' is already registered by modelport 0.1.0" in dupe["reason"]
+    plugins = {p["name"]: p for p in json.loads(cli("plugins", "--json", env=env).stdout)}
+    assert plugins["dupe"]["status"] == "conflict" and "MODELPORT_DISABLE_PLUGINS" in plugins["dupe"]["error"]
+    # every command keeps working, and the loser answers no hook (its export would raise)
+    out = tmp_path / "o"
+    r = cli("export", CNN, "--vision", "3x16x16", "-f", "pt2", "--no-validate", "--output-dir", str(out), "-q", env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "metadata.json").read_text())["plugin"]["name"] == "modelport"
+    r = cli("formats", env={**env, "COLUMNS": "250"})
+    assert r.returncode == 0 and "conflict" in r.stdout, r.stderr
+
+
+def test_a_plugin_whose_register_formats_raises_is_broken_and_answers_no_hook(tmp_path, cli):
+    src = (
+        "import modelport\n\n@modelport.hookimpl\ndef register_formats(register):\n"
+        "    register(modelport.FormatSpec(name='half', display_name='Half', files=('m',)))\n"
+        "    raise RuntimeError('registry exploded')\n\n"
+        "@modelport.hookimpl\ndef inspect_artifact(path, options):\n    return {'answered_by': 'halfreg'}\n"
+    )
+    site = make_plugin_dist(tmp_path / "site", "modelport-halfreg", "mp_halfreg", src, "halfreg", "0.3")
+    env = {"PYTHONPATH": str(site)}
+    plugins = {p["name"]: p for p in json.loads(cli("plugins", "--json", env=env).stdout)}
+    assert plugins["halfreg"]["status"] == "broken"
+    assert "register_formats raised RuntimeError: registry exploded" in plugins["halfreg"]["error"]
+    data = json.loads(cli("formats", "--json", env=env).stdout)
+    assert "half" not in {f["name"] for f in data["formats"]}  # what it registered before raising is gone too
+    assert {b["name"]: b for b in data["broken_plugins"]}["halfreg"]["status"] == "broken"
+    artifact = tmp_path / "thing.unknownext"
+    artifact.write_bytes(b"x")
+    r = cli("inspect", str(artifact), "--json", env=env)
+    assert r.returncode == 3 and "answered_by" not in r.stdout, (r.stdout, r.stderr)
+    assert "no installed plugin can inspect" in r.stderr
 
 
 def test_allow_list_switch(tmp_path, cli):
@@ -208,3 +242,48 @@ def test_unavailable_format_reports_reason_and_exit_3(tmp_path, cli):
     r = cli("export", "m.py:f", "-f", "gpuonly", "--vision", "3x8x8", env=env)
     assert r.returncode == 3
     assert r.stderr.strip() == "error: format 'gpuonly' is unavailable: no CUDA device"
+
+
+SHADOWED = '''
+import modelport
+
+@modelport.hookimpl
+def register_formats(register):
+    register(modelport.FormatSpec(name="shadowfmt", display_name="Shadowed", files=("m",)))
+
+@modelport.hookimpl
+def export(request):
+    if request.format != "shadowfmt":
+        return None
+    from mp_shadow.export import write  # sets mp_shadow.export to the submodule, over this hook
+    return write(request)
+'''
+
+
+def test_a_hook_shadowed_by_a_submodule_of_its_name_stays_registered_in_a_second_host(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    from modelport.types import ExportRequest
+
+    site = make_plugin_dist(tmp_path / "site", "modelport-shadow", "mp_shadow_flat", "", "shadow")
+    pkg = site / "mp_shadow"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(SHADOWED)
+    (pkg / "export.py").write_text("def write(request):\n    return 'written'\n")
+    ep = next(site.glob("*.dist-info")) / "entry_points.txt"
+    ep.write_text("[modelport]\nshadow = mp_shadow\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("MODELPORT_LOAD_PLUGINS", "shadow")
+    importlib.invalidate_caches()
+    try:
+        request = ExportRequest(format="shadowfmt", model=None, inputs=modelport.vision(3, 4, 4), example_inputs=(),
+                                options={}, workdir=tmp_path, output_names=["y"])
+        assert PluginHost().pm.hook.export(request=request) == "written"
+        assert not callable(sys.modules["mp_shadow"].export)  # the package attribute is the submodule now
+        again = PluginHost()  # what get_plugin_manager(reload=True) or an in-process CLI run builds
+        assert {p.name: p.status for p in again.plugins}["shadow"] == "loaded"
+        assert again.pm.hook.export(request=request) == "written"
+    finally:
+        for name in [n for n in sys.modules if n.startswith("mp_shadow")]:
+            del sys.modules[name]

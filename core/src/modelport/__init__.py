@@ -47,8 +47,7 @@ from modelport.types import (
     missing_modules,
     requires,
 )
-
-__version__ = "0.1.0"
+from modelport.version import __version__
 
 __all__ = [
     "NAME", "Artifact", "Availability", "ConfigError", "ExportFailed", "ExportRequest", "FormatSpec", "GraphNode", "InputSpec",

@@ -30,6 +30,8 @@ def export(
     ``"models.py:build"``, ``"net.pt2"``) or a :class:`ResolvedModel` from :func:`resolve`; for the last two
     ``inputs`` may be left out when the source knows them. ``result["onnx"].artifact_path``,
     ``result["onnx"].validation.max_abs_diff``, ``result.metadata_path``.
+    ``options`` is per format (``{"onnx": {"opset": 17}}``), for every format that has the option
+    (``{"strict": True}``), or the CLI's ``["onnx.opset=17"]``; unknown keys are a ConfigError.
     Failures are in each FormatResult (``status``, ``error``, ``exit_code``), not raised, so one bad
     format never hides the others; configuration errors (unknown format...) raise ConfigError.
     """
@@ -37,6 +39,11 @@ def export(
 
     if isinstance(formats, str):
         formats = [f for f in formats.split(",") if f]
+    if inputs is not None and not isinstance(inputs, InputSpec):
+        raise ConfigError(
+            f"inputs must be a modelport.InputSpec (modelport.vision(3, 224, 224), modelport.text(128), "
+            f"modelport.InputSpec([modelport.TensorSpec('x', (1, 8), 'float32')])), got {type(inputs).__name__}; "
+            "real example tensors go in sample_inputs={name: array}")
     if isinstance(model, str):
         source_kwargs = {k: kwargs.pop(k) for k in ("trust_code", "input_text", "model_kwargs", "checkpoint")
                          if k in kwargs}
@@ -87,7 +94,7 @@ def formats(host: PluginHost | None = None) -> list[FormatStatus]:
     return (host or get_plugin_manager()).format_statuses()
 
 
-def _publisher_options(host: PluginHost, scheme: str, pairs: Mapping[str, Any]) -> dict[str, Any]:
+def publisher_options(host: PluginHost, scheme: str, pairs: Mapping[str, Any]) -> dict[str, Any]:
     from modelport.options import coerce
 
     spec = host.require_publisher(scheme)
@@ -123,7 +130,7 @@ def publish(
         if not d.is_dir():
             raise ConfigError(f"{d}: no such export directory")
         load_metadata(d / "metadata.json")
-    opts = _publisher_options(host, tgt.scheme, dict(options or {}))
+    opts = publisher_options(host, tgt.scheme, dict(options or {}))
     opts.update(dry_run=dry_run, force=force, export_dirs=dirs)
     if dry_run:
         stage = Path(stage_dir) if stage_dir else Path(tempfile.mkdtemp(prefix="modelport-dry-run-"))
@@ -161,7 +168,7 @@ def pull(target: str, dest: str | Path, *, force: bool = False, options: Mapping
     from modelport.store import check_replaceable
 
     check_replaceable(dest, "pull --force")  # never the registry itself, never a folder of user files
-    opts = _publisher_options(host, tgt.scheme, dict(options or {}))
+    opts = publisher_options(host, tgt.scheme, dict(options or {}))
     with StagedDir(dest, force=True) as staged:
         result = call_hook(host, tgt.scheme, "pull", target=tgt, dest=staged.path, options=opts)
         if result is None:

@@ -9,6 +9,7 @@ Throughput is items per measured second, not 1000 / p50.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -264,7 +265,7 @@ def bench_dirs(
                     with torch.no_grad():
                         return bd.call(m, named)  # inputs by name, as the export's reference run
 
-                row = {"export_dir": None, "format": "pytorch", "precision": "fp32", "batch": b, "size_bytes": None,
+                row: dict[str, Any] = {"export_dir": None, "format": "pytorch", "precision": "fp32", "batch": b, "size_bytes": None,
                        "max_abs_diff": 0.0, "parity": "reference", "runtime": f"torch {torch.__version__}"}
                 eager_rows[t.source_key] = row
                 items.append((Measurement("pytorch", run_eager, b), row))
@@ -273,7 +274,7 @@ def bench_dirs(
                    "batch": b, "size_bytes": (t.record.get("sizes") or {}).get("total_bytes"),
                    "max_abs_diff": validation.get("max_abs_diff"), "parity": validation.get("status"),
                    "runtime": getattr(t.runner, "runtime", None), "_source": t.source_key}
-            items.append((Measurement(t.artifact.format, lambda r=t.runner, x=inputs: r(x), b), row))
+            items.append((Measurement(t.artifact.format, functools.partial(t.runner, inputs), b), row))
         if not items:
             continue
         progress(f"batch {b}: timing {', '.join(m.label for m, _ in items)} in turns")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 import traceback
@@ -14,18 +13,13 @@ from typing import Any, NoReturn, cast
 
 import click
 
-from modelport import __version__
+from modelport.console import debug_enabled, set_debug
 from modelport.errors import ConfigError, ModelportError
+from modelport.options import publisher_args
+from modelport.text import redact
+from modelport.version import __version__
 
 EXIT_OK, EXIT_EXPORT, EXIT_VALIDATION, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-_SECRET_ENV = ("HF_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "HUGGING_FACE_HUB_TOKEN")
-
-
-def redact(text: str) -> str:
-    """Remove tokens from text we are about to print: environment token values in every form, URL credentials."""
-    from modelport.redaction import redact_all
-
-    return redact_all(text, [os.environ.get(name) for name in _SECRET_ENV])
 
 
 def _err(message: str) -> None:
@@ -34,6 +28,10 @@ def _err(message: str) -> None:
 
 class ModelportGroup(click.Group):
     """Maps exceptions to exit codes in one place; usage errors are configuration errors (3).
+
+    Runs the same in a terminal and in-process (click's ``CliRunner``, :func:`modelport.testing.run_cli`):
+    ``--debug`` is read from the arguments given to ``main`` (``sys.argv`` only when none are given), and
+    the SIGINT handler it installs is put back when ``main`` returns.
 
     Commands from plugins (the ``register_commands`` hook) load on first use: when a name is not a core
     command, or when the commands are listed. ``load_plugin_commands = False`` keeps to the core ones.
@@ -82,20 +80,34 @@ class ModelportGroup(click.Group):
 
             end_captures()
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        kwargs["standalone_mode"] = False
-        debug = "--debug" in sys.argv
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         import signal
 
         from modelport import store
 
+        kwargs["standalone_mode"] = False
+        argv = list(sys.argv[1:] if args is None else args)
+        previous_debug = set_debug("--debug" in argv)
         try:
-            signal.signal(signal.SIGINT, store.on_sigint)
-            signal.signal(signal.SIGTERM, store.on_sigint)  # timeout, docker stop, Kubernetes, CI: like Ctrl-C
-        except ValueError:  # not the main thread (embedded use): keep the default handler
-            pass
+            previous_handler = signal.signal(signal.SIGINT, store.on_sigint)
+            previous_term = signal.signal(signal.SIGTERM, store.on_sigint)  # timeout, docker stop, CI: like Ctrl-C
+        except ValueError:  # not the main thread (embedded use): keep the default handlers
+            previous_handler = previous_term = None
         try:
-            rv = super().main(*args, **kwargs)
+            return self._run(argv, *rest, **kwargs)
+        finally:
+            set_debug(previous_debug)
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
+            if previous_term is not None:
+                signal.signal(signal.SIGTERM, previous_term)
+
+    def _run(self, argv: list[str], *rest: Any, **kwargs: Any) -> Any:
+        from modelport import store
+
+        debug = debug_enabled()
+        try:
+            rv = super().main(argv, *rest, **kwargs)
             if isinstance(rv, int):
                 sys.exit(rv)
             return rv
@@ -162,16 +174,28 @@ def main(debug: bool) -> None:
 
 
 @main.command()
+@click.argument("format_name", metavar="[FORMAT]", required=False)
+@click.option("--options", "show_options", is_flag=True, help="List every option of each format (or of FORMAT): type, default, help.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
-def formats(as_json: bool) -> None:
-    """List every format and publish target with its status on this machine."""
+def formats(format_name: str | None, show_options: bool, as_json: bool) -> None:
+    """List every format and publish target with its status on this machine.
+
+    With --options (or a FORMAT), list the options of every format and publisher (or of FORMAT) instead:
+    name, type, default, the other keys that set it, help — what -o and --config accept.
+    """
     from modelport.console import quiet_work
     from modelport.plugins import get_plugin_manager
 
     with quiet_work():  # importing a plugin or probing a runtime may print
         host = get_plugin_manager()
-        rows = host.format_statuses()
-        pubs = host.publisher_statuses()
+        if not (show_options or format_name):
+            rows = host.format_statuses()
+            pubs = host.publisher_statuses()
+    if show_options or format_name:
+        from modelport.option_help import print_format_options
+
+        print_format_options(host, format_name, as_json)
+        return
     if as_json:
         click.echo(json.dumps({
             "formats": [_row_json(r) for r in rows if r.kind != "plugin"],
@@ -278,13 +302,14 @@ def build_input_spec(
         from modelport.loading import input_spec_from_pt2
 
         try:
-            spec = input_spec_from_pt2(model_ref, trust_code=trust_code)
+            found = input_spec_from_pt2(model_ref, trust_code=trust_code)
         except ModelportError:
             raise
         except Exception:
-            spec = None
-        if spec is None:
+            found = None
+        if found is None:
             raise ConfigError("could not read the input shapes from the .pt2; give --input NAME:SHAPE[:DTYPE]")
+        spec = found
     else:
         raise ConfigError("no input spec: give --input NAME:1x3x224x224[:float32], --vision 3x224x224 or --text SEQ_LEN[:VOCAB]")
     from modelport.limits import check_dynamic_axes
@@ -371,12 +396,12 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
     """
     started = time.perf_counter()
     from modelport.inputs import load_sample_inputs
-    from modelport.loading import parse_model_kwargs
+    from modelport.loading import is_model_archive, parse_model_kwargs
     from modelport.metadata import parse_json_object, read_class_names
     from modelport.plugins import get_plugin_manager
 
     if model is None:
-        if checkpoint and (checkpoint.endswith((".pt2", ".ts", ".torchscript", ".jit")) or _is_archive(checkpoint)):
+        if checkpoint and (checkpoint.endswith((".pt2", ".ts", ".torchscript", ".jit")) or is_model_archive(checkpoint)):
             model, checkpoint = checkpoint, None
         else:
             raise ConfigError("missing MODEL (a .pt2, TorchScript file, module:factory or file.py:factory)")
@@ -410,7 +435,8 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
     from modelport.nms import split_options
     from modelport.options import resolve_options
 
-    nms_cfg, options = split_options(options)  # -o nms=true, max_det=...: in-graph NMS for detectors
+    nms_cfg, option_list = split_options(options)  # -o nms=true, max_det=...: in-graph NMS for detectors
+    options = tuple(option_list)
     resolve_options(specs, options, cfg)  # fail fast on bad options, before loading torch
     samples = None
     if sample_inputs:
@@ -439,6 +465,7 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
                            strict=not no_strict)
         if spec is None and not resolved.components:
             spec = build_input_spec(**spec_args, source_spec=resolved.inputs)
+        extra: dict[str, Any] = {"extra_batches": batches[1:]} if len(batches) > 1 else {}
         result = export_resolved(
             resolved, list(specs), spec, output_dir=output_dir, exports_root=exports_root,
             model_name=mname or resolved.model_name, class_names=names,
@@ -446,7 +473,7 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
             validate=not no_validate, force=force, atol=atol, rtol=rtol, sample_inputs=samples, threads=threads,
             host=host, progress=progress, per_format_dirs=True if every else None,
             allow_inconclusive=allow_inconclusive, nms=nms_cfg,
-            **({"extra_batches": batches[1:]} if len(batches) > 1 else {}),
+            **extra,
         )
         bench_rows = None
         if run_bench:
@@ -473,19 +500,6 @@ def parse_batches(text: str, option: str = "--batch") -> tuple[int, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def _is_archive(path: str) -> bool:
-    from modelport.loading import _archive_kind
-
-    p = Path(path)
-    return p.is_file() and _archive_kind(p) in ("pt2", "torchscript")
-
-
-def _fmt_bytes(n: int | None) -> str:
-    from modelport.console import fmt_bytes
-
-    return fmt_bytes(n)
-
-
 def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = None, elapsed_s: float | None = None) -> None:
     if as_json:
         out = {}
@@ -509,7 +523,7 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
     for r in result.values():
         if r.error:
             _err(r.error)
-            if "--debug" in sys.argv and r.record.get("debug_traceback"):
+            if debug_enabled() and r.record.get("debug_traceback"):
                 click.echo(redact(r.record.get("log") or ""), err=True)
                 if r.record.get("error_detail"):
                     click.echo(redact(r.record["error_detail"]), err=True)
@@ -645,33 +659,8 @@ def _print_inspect(info: dict[str, Any], indent: int = 0) -> None:
 # ----------------------------------------------------------------------------- publish / pull
 
 
-def _extra_options(args: Sequence[str]) -> dict[str, Any]:
-    """Publisher-specific flags (``--private``, ``--endpoint URL``) and ``-o key=value`` pairs."""
-    out: dict[str, Any] = {}
-    i = 0
-    args = list(args)
-    while i < len(args):
-        a = args[i]
-        if a in ("-o", "--option"):
-            if i + 1 >= len(args) or "=" not in args[i + 1]:
-                raise ConfigError(f"{a} needs key=value")
-            k, _, v = args[i + 1].partition("=")
-            out[k.strip().replace("-", "_")] = v
-            i += 2
-            continue
-        if not a.startswith("--"):
-            raise ConfigError(f"unexpected argument {a!r}")
-        key = a[2:]
-        if "=" in key:
-            k, _, v = key.partition("=")
-            out[k.replace("-", "_")] = v
-        elif i + 1 < len(args) and not args[i + 1].startswith("--"):
-            out[key.replace("-", "_")] = args[i + 1]
-            i += 1
-        else:
-            out[key.replace("-", "_")] = "true"
-        i += 1
-    return out
+# publisher flags after the target (also used by `list` / `info` in modelport.zoo_cli)
+_extra_options = publisher_args
 
 
 class _PublishCommand(click.Command):

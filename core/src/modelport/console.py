@@ -22,6 +22,21 @@ from pathlib import Path
 from typing import Any
 
 _STDERR_COPY: Any = None
+# True while a command given --debug runs: set by the CLI from its own arguments (not sys.argv, so it is right
+# in-process under click's CliRunner too).
+_DEBUG = False
+
+
+def debug_enabled() -> bool:
+    """Whether the running command was given ``--debug`` (tracebacks and captured output are shown)."""
+    return _DEBUG
+
+
+def set_debug(on: bool) -> bool:
+    """Set the ``--debug`` state for the command about to run; returns the previous one to restore."""
+    global _DEBUG
+    previous, _DEBUG = _DEBUG, on
+    return previous
 
 
 def escape(value: Any) -> str:
@@ -57,15 +72,10 @@ def stdout_console() -> Any:
 
 
 def fmt_bytes(n: int | None) -> str:
-    """1536 → ``1.5 KB``: one decimal from KB up, so a column of sizes reads alike."""
-    if n is None:
-        return ""
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return ""
+    """1536 → ``1.5 KiB`` (:func:`modelport.text.human_size`, the one size format); empty when unknown."""
+    from modelport.text import human_size
+
+    return human_size(n, "")
 
 
 def fmt_seconds(s: float | None) -> str:
@@ -98,7 +108,7 @@ class CapturedOutput:
         self.text = ""
 
     def tail(self, limit: int = 4000) -> str:
-        from modelport.cli import redact
+        from modelport.text import redact
 
         return redact(self.text[-limit:])
 
@@ -226,8 +236,8 @@ class CommandProgress:
         if self.status is not None:
             self.status.stop()
             self.status = None
-        if self.captured is not None and self.captured.text.strip() and "--debug" in sys.argv:
-            from modelport.cli import redact
+        if self.captured is not None and self.captured.text.strip() and _DEBUG:
+            from modelport.text import redact
 
             sys.stderr.write("captured third-party output:\n" + redact(self.captured.text).rstrip() + "\n")
             sys.stderr.flush()

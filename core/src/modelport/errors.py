@@ -48,9 +48,3 @@ class PublishError(ModelportError):
     """A publish or pull failed (exit 1)."""
 
     exit_code = 1
-
-
-class Interrupted(ModelportError):
-    """The user pressed Ctrl-C (exit 130)."""
-
-    exit_code = 130

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from modelport.sources import SourceSpec
 from modelport.types import (
     Artifact,
     ExportRequest,
@@ -37,6 +36,9 @@ from modelport.types import (
     Target,
     ValidationRun,
 )
+
+if TYPE_CHECKING:  # sources imports the engine (pipeline, plugins), which imports these specs
+    from modelport.sources import SourceSpec
 
 NAME = "modelport"
 

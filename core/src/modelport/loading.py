@@ -37,16 +37,17 @@ def parse_model_kwargs(text: str | None) -> dict[str, Any]:
     return value
 
 
-def describe_source(ref: str) -> dict[str, Any]:
-    """How the model was referenced, for the export record (a path or factory, never file contents)."""
-    return {"reference": ref}
-
-
 def _archive_kind(path: Path) -> str | None:
     """'pt2', 'torchscript', 'pickle' or None, read from the zip's member names (no code runs)."""
     from modelport.trust import archive_kind
 
     return archive_kind(path)
+
+
+def is_model_archive(path: str | Path) -> bool:
+    """Whether ``path`` is a file holding a whole model (a .pt2 or TorchScript zip), told without running code."""
+    p = Path(path)
+    return p.is_file() and _archive_kind(p) in ("pt2", "torchscript")
 
 
 def load_model(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -12,8 +13,6 @@ from typing import Any
 from modelport.errors import ConfigError, ModelportError
 
 SCHEMA_VERSION = 1
-TASKS = ("classification", "detection", "segmentation", "pose", "text-encoding", "text-classification",
-         "regression", "embedding", "other")
 
 
 @lru_cache(maxsize=1)
@@ -63,14 +62,59 @@ def load_metadata(path: Path) -> dict[str, Any]:
     return data
 
 
-def merge_plugin_fields(base: dict[str, Any], contributed: list[Mapping[str, Any] | None]) -> dict[str, Any]:
-    """Merge ``describe_metadata`` dicts: schema fields at the top, anything else under extra_metadata."""
+# Written by the core from the run and the user's flags; no plugin may replace them (a plugin once set
+# validation.status = "passed" on a --no-validate export).
+CORE_OWNED: frozenset[str] = frozenset({
+    "schema_version", "framework", "model_name", "export_format", "created_at", "export_config", "task_type",
+    "class_names", "num_classes", "modelport_version", "torch_version", "plugin", "files", "validation",
+})
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """What one plugin's ``describe_metadata`` returned for an artifact, and whether it owns the format."""
+
+    plugin: str
+    fields: Mapping[str, Any]
+    own_format: bool = True
+
+
+def admit(item: Contribution) -> dict[str, Any]:
+    """The fields a plugin may contribute, or a PluginContractError naming the plugin and the field.
+
+    No plugin may set a core-owned field (:data:`CORE_OWNED`). The plugin that owns the artifact's format
+    may set the other schema fields (e.g. a TFLite ``input_shape`` in channels-last); any other plugin (a
+    wrapper stamping every ONNX export) contributes only under ``extra_metadata``, in names of its own.
+    """
+    from modelport.errors import PluginContractError
+
+    fields = dict(item.fields)
+    taken = sorted(set(fields) & CORE_OWNED)
+    if taken:
+        raise PluginContractError(f"plugin {item.plugin} broke the contract: describe_metadata may not set "
+                                  f"{', '.join(taken)} (written by modelport itself)")
+    if not item.own_format:
+        schema_fields = sorted(k for k in fields if k in schema_properties() and k != "extra_metadata")
+        if schema_fields:
+            raise PluginContractError(
+                f"plugin {item.plugin} broke the contract: describe_metadata set {', '.join(schema_fields)} for a "
+                "format it does not own; contribute under extra_metadata.<your name> instead")
+    return fields
+
+
+def merge_plugin_fields(base: dict[str, Any], contributed: list[Mapping[str, Any] | Contribution | None]) -> dict[str, Any]:
+    """Merge ``describe_metadata`` results: schema fields at the top, anything else under extra_metadata.
+
+    A plain mapping counts as the format owner's contribution. A plugin that does not own the format may
+    not replace an ``extra_metadata`` entry another contribution made.
+    """
     props = schema_properties()
     extra: dict[str, Any] = dict(base.get("extra_metadata") or {})
-    for item in contributed:
-        if not item:
+    for raw in contributed:
+        item = raw if isinstance(raw, Contribution) else Contribution("?", raw or {})
+        if not item.fields:
             continue
-        for key, value in item.items():
+        for key, value in admit(item).items():
             if key in props and key not in ("extra_metadata",):
                 if value is None and key not in ("quantization",):  # a plugin may drop a field that does not apply
                     base.pop(key, None)
@@ -78,10 +122,15 @@ def merge_plugin_fields(base: dict[str, Any], contributed: list[Mapping[str, Any
                     base[key] = {**base[key], **value}
                 else:
                     base[key] = value
-            elif key == "extra_metadata" and isinstance(value, Mapping):
-                extra.update(value)
-            else:
-                extra[key] = value
+                continue
+            entries = value if key == "extra_metadata" and isinstance(value, Mapping) else {key: value}
+            for name, entry in entries.items():
+                if not item.own_format and name in extra:
+                    from modelport.errors import PluginContractError
+
+                    raise PluginContractError(f"plugin {item.plugin} broke the contract: describe_metadata would "
+                                              f"replace extra_metadata.{name}, which another plugin wrote")
+                extra[name] = entry
     if extra:
         base["extra_metadata"] = extra
     return base

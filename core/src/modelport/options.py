@@ -12,8 +12,9 @@ from modelport.types import FormatSpec, OptionSpec
 _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n"}
 
-# Keys of the multi-framework export convention handled by the core itself.
-CORE_CONFIG_KEYS = {"dynamic_axes", "dynamic", "input_shape", "batch_size", "imgsz", "half"}
+# Keys of the multi-framework export convention handled by the core itself (the input spec). Every other
+# --config key must be an option (or a declared alias) of a requested format: an unknown key is an error.
+CORE_CONFIG_KEYS = {"dynamic_axes", "dynamic", "input_shape", "batch_size"}
 # Convention keys every format understands under its own option name, when it declares that option.
 CONVENTION_ALIASES = {
     "opset_version": "opset", "workspace_size": "workspace", "int8": "int8", "fp16": "fp16",
@@ -85,12 +86,17 @@ def parse_pairs(pairs: Sequence[str]) -> list[tuple[str | None, str, str]]:
 
 def resolve_options(
     specs: Mapping[str, FormatSpec],
-    pairs: Sequence[str] = (),
+    pairs: Sequence[str] | Mapping[str, Any] = (),
     config: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per requested format, its full option dict: defaults, then ``--config``, then ``-o`` (last wins)."""
+    """Per requested format, its full option dict: defaults, then ``--config``, then ``-o`` (last wins).
+
+    ``pairs`` is the ``-o`` list (``["onnx.opset=17", "strict=true"]``) or, from Python, a mapping of the
+    same: per format (``{"onnx": {"opset": 17}}``) or for every format that has the option
+    (``{"strict": True}``). Keys may be an option's name or an alias the format declares
+    (``config_aliases``, e.g. ``half`` for ``fp16``); an unknown key is a ConfigError.
+    """
     resolved = {name: defaults(spec) for name, spec in specs.items()}
-    applied_any: dict[str, bool] = {}
 
     def apply(fmt: str | None, key: str, value: Any, where: str) -> None:
         targets: Iterable[str]
@@ -102,11 +108,7 @@ def resolve_options(
             targets = list(specs)
         hit = False
         for name in targets:
-            spec = specs[name]
-            opt = spec.option(key)
-            if opt is None:
-                alias = spec.config_aliases.get(key) or CONVENTION_ALIASES.get(key)
-                opt = spec.option(alias) if alias else None
+            opt = find_option(specs[name], key)
             if opt is None:
                 continue
             resolved[name][opt.name] = coerce(opt, value, f"{where} ({name})")
@@ -115,16 +117,85 @@ def resolve_options(
             known = sorted({o.name for n in targets for o in specs[n].options})
             scope = f"format {fmt!r}" if fmt else "the requested format(s) " + ", ".join(specs)
             raise ConfigError(f"{where}: unknown option {key!r} for {scope}; known: {', '.join(known) or 'none'}")
-        applied_any[key] = True
 
-    for key, value in (config or {}).items():
-        if key in CORE_CONFIG_KEYS:
-            continue
-        if key in specs and isinstance(value, Mapping):
-            for k, v in value.items():
-                apply(key, k.replace("-", "_"), v, "--config")
-            continue
-        apply(None, key.replace("-", "_"), value, "--config")
-    for fmt, key, value in parse_pairs(pairs):
-        apply(fmt, key, value, "-o")
+    def apply_mapping(mapping: Mapping[str, Any], where: str, core_keys: set[str]) -> None:
+        for key, value in mapping.items():
+            if key in core_keys:
+                continue
+            if key in specs:
+                if not isinstance(value, Mapping):
+                    raise ConfigError(f"{where}: the options of format {key!r} must be a mapping of "
+                                      f"option names to values, got {type(value).__name__}")
+                for k, v in value.items():
+                    apply(key, str(k).replace("-", "_"), v, where)
+                continue
+            apply(None, str(key).replace("-", "_"), value, where)
+
+    apply_mapping(config or {}, "--config", CORE_CONFIG_KEYS)
+    if isinstance(pairs, Mapping):
+        apply_mapping(pairs, "options", set())
+    else:
+        if isinstance(pairs, str):
+            raise ConfigError(f"options must be a list of 'key=value' strings or a mapping, got the string {pairs!r}")
+        for fmt, key, value in parse_pairs(pairs):
+            apply(fmt, key, value, "-o")
     return resolved
+
+
+def find_option(spec: FormatSpec, key: str) -> OptionSpec | None:
+    """The option ``key`` names in ``spec``: its own name, an alias it declares, or a convention alias."""
+    opt = spec.option(key)
+    if opt is None:
+        alias = spec.config_aliases.get(key) or CONVENTION_ALIASES.get(key)
+        opt = spec.option(alias) if alias else None
+    return opt
+
+
+def aliases_of(spec: FormatSpec, option: str) -> list[str]:
+    """Every other key that sets ``option`` of ``spec`` (declared aliases first, then convention ones)."""
+    own = spec.option(option)
+    names = list(own.aliases) if own is not None else []
+    names += [k for k, v in spec.config_aliases.items() if v == option and k not in names]
+    names += [k for k, v in CONVENTION_ALIASES.items() if v == option and k != option and k not in names
+              and spec.option(k) is None]
+    return names
+
+
+def option_rows(spec: FormatSpec) -> list[dict[str, Any]]:
+    """Every option of a format as ``modelport formats --options`` lists it: name, type, default, choices,
+    the other keys that set it, help."""
+    rows = []
+    for opt in spec.options:
+        row = opt.describe()
+        row["aliases"] = aliases_of(spec, opt.name)
+        rows.append(row)
+    return rows
+
+
+def publisher_args(args: Sequence[str]) -> dict[str, Any]:
+    """Publisher flags after the target (``--private``, ``--endpoint URL``, ``-o key=value``) → {option: text}."""
+    out: dict[str, Any] = {}
+    i = 0
+    args = list(args)
+    while i < len(args):
+        a = args[i]
+        if a in ("-o", "--option"):
+            if i + 1 >= len(args) or "=" not in args[i + 1]:
+                raise ConfigError(f"{a} needs key=value")
+            k, _, v = args[i + 1].partition("=")
+            out[k.strip().replace("-", "_")] = v
+            i += 2
+            continue
+        if not a.startswith("--"):
+            raise ConfigError(f"unexpected argument {a!r}")
+        key = a[2:]
+        if "=" in key:
+            k, _, v = key.partition("=")
+            out[k.replace("-", "_")] = v
+        elif i + 1 < len(args) and not args[i + 1].startswith("--"):
+            out[key.replace("-", "_")] = args[i + 1]
+            i += 1
+        else:
+            out[key.replace("-", "_")] = "true"
+        i += 1
+    return out

@@ -29,7 +29,7 @@ from modelport.errors import (
 )
 from modelport.inputs import InputSpec, batches_from_samples
 from modelport.loading import set_eval
-from modelport.metadata import SCHEMA_VERSION, check, merge_plugin_fields
+from modelport.metadata import SCHEMA_VERSION, Contribution, check, merge_plugin_fields
 from modelport.options import resolve_options
 from modelport.plugins import PluginHost, get_plugin_manager
 from modelport.store import (
@@ -297,14 +297,19 @@ def _plugin_failure(host: PluginHost, fmt: str, hook: str, exc: BaseException) -
     raise err from exc
 
 
-def describe(host: PluginHost, artifact: Artifact, request: ExportRequest | None) -> list[Any]:
-    """Call every describe_metadata implementation; one that raises or returns a non-dict is named."""
+def describe(host: PluginHost, artifact: Artifact, request: ExportRequest | None) -> list[Contribution]:
+    """Call every describe_metadata implementation; one that raises or returns a non-dict is named.
+
+    Each result is tagged with its plugin and whether that plugin owns the artifact's format, which decides
+    what it may contribute (:func:`modelport.metadata.admit`).
+    """
+    owner = (host.formats.get(artifact.format) or (None, None))[1]
     contributed = []
     for impl in reversed(host.pm.hook.describe_metadata.get_hookimpls()):
         if impl.hookwrapper or getattr(impl, "wrapper", False):
             continue
         try:
-            value = impl.function(artifact=artifact, request=request)
+            value = host.call_impl("describe_metadata", impl, artifact=artifact, request=request)
         except ModelportError:
             raise
         except Exception as exc:
@@ -316,7 +321,8 @@ def describe(host: PluginHost, artifact: Artifact, request: ExportRequest | None
         if value is not None and not isinstance(value, Mapping):
             raise PluginContractError(f"plugin {host.label(impl.plugin_name)} broke the contract: describe_metadata "
                                       f"returned {type(value).__name__}, expected a dict or None")
-        contributed.append(value)
+        if value:
+            contributed.append(Contribution(host.label(impl.plugin_name), value, impl.plugin_name == owner))
     return contributed
 
 
@@ -461,7 +467,7 @@ def build_metadata(
 ) -> dict[str, Any]:
     import torch
 
-    from modelport import __version__
+    from modelport.version import __version__
 
     in_names = artifact.input_names or spec.names
     out_names = artifact.output_names or ref.output_names
@@ -609,7 +615,7 @@ def export(
     preprocessing: Mapping[str, Any] | None = None,
     postprocessing: Mapping[str, Any] | None = None,
     task_extras: Mapping[str, Any] | None = None,
-    options: Sequence[str] = (),
+    options: Sequence[str] | Mapping[str, Any] = (),
     config: Mapping[str, Any] | None = None,
     validate: bool = True,
     force: bool = False,
@@ -636,7 +642,9 @@ def export(
 
     from modelport.nms import config_from, split_options
 
-    nms_from_options, options = split_options(list(options))
+    nms_from_options = None
+    if not isinstance(options, Mapping):  # a typed per-format mapping carries no -o nms=... pairs
+        nms_from_options, options = split_options(list(options))
     nms_cfg = config_from(nms) or nms_from_options
 
     host = host or get_plugin_manager()
@@ -795,6 +803,7 @@ def _export_one(
         artifact.options["threads"] = threads
         notes = list(dict.fromkeys([*prep.notes(), *request._notes, *artifact.warnings, *caught]))
 
+        note: str | None
         status, comp, run, note = "not-validated", None, None, "validation disabled (--no-validate)"
         vlog = CapturedOutput()
         if validate:

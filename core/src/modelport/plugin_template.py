@@ -21,7 +21,7 @@ _PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
 
 def plugin_names(name: str, display_name: str | None = None) -> dict[str, str]:
     """The names a plugin for format ``name`` uses: distribution, import name, entry point, display name."""
-    from modelport import __version__
+    from modelport.version import __version__
 
     if not NAME_PATTERN.match(name):
         raise ConfigError(f"plugin name {name!r}: use lower-case letters and digits, words joined by '-' or '_' "

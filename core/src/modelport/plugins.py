@@ -6,20 +6,23 @@ Environment switches:
 
 * ``MODELPORT_LOAD_PLUGINS`` — comma-separated allow-list of entry-point names; set but empty = none.
 * ``MODELPORT_DISABLE_PLUGINS`` — comma-separated entry-point names to skip.
+* ``MODELPORT_TRACE_PLUGINS=1`` — print every hook call, its plugins and its result on stderr
+  (:mod:`modelport.tracing`).
 """
 
 from __future__ import annotations
 
 import importlib.metadata as im
 import os
-import sys
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pluggy
 
-from modelport import hookspecs
+from modelport import hookspecs, tracing
 from modelport.catalog import CATALOG, catalog_entry
 from modelport.errors import ConfigError, PluginContractError
 from modelport.hookspecs import NAME
@@ -40,7 +43,7 @@ class PluginInfo:
     module: str
     distribution: str | None
     version: str | None
-    status: str  # "loaded", "broken", "disabled", "builtin"
+    status: str  # "loaded", "broken", "conflict" (claims a name another plugin holds), "disabled", "builtin"
     error: str | None = None
     hooks: list[str] = field(default_factory=list)
 
@@ -73,12 +76,32 @@ class FormatStatus:
         return text
 
 
+class _Manager(pluggy.PluginManager):
+    """A pluggy manager that tells its host when plugins come or go after loading, so the format and
+    publisher registries are collected again (tests and embedding applications register plugins directly)."""
+
+    def __init__(self, project_name: str, on_change: Any) -> None:
+        super().__init__(project_name)
+        self._on_change = on_change
+
+    def register(self, plugin: Any, name: str | None = None) -> str | None:
+        registered = super().register(plugin, name)
+        self._on_change()
+        return registered
+
+    def unregister(self, plugin: Any = None, name: str | None = None) -> Any:
+        removed = super().unregister(plugin, name)
+        self._on_change()
+        return removed
+
+
 class PluginHost:
     """Owns the pluggy manager plus what was learnt while loading: broken plugins, formats, publishers."""
 
     def __init__(self, *, load_entry_points: bool = True, builtins: Iterable[str] = DEFAULT_PLUGINS) -> None:
-        self.pm = pluggy.PluginManager(NAME)
+        self.pm: pluggy.PluginManager = _Manager(NAME, self._forget_registries)
         self.pm.add_hookspecs(hookspecs)
+        self.tracer: tracing.Tracer | None = tracing.install(self.pm) if tracing.enabled() else None
         self.plugins: list[PluginInfo] = []
         self._formats: dict[str, tuple[FormatSpec, str]] | None = None
         self._publishers: dict[str, tuple[PublisherSpec, str]] | None = None
@@ -88,13 +111,17 @@ class PluginHost:
         if load_entry_points:
             self._load_entry_points()
         self._check_pending()
+        # Registering runs now, not on first use, so a plugin that fails or conflicts there is out before
+        # any other hook is called (cheap: registration imports nothing heavy).
+        self.formats  # noqa: B018
+        self.publishers  # noqa: B018
 
     # ------------------------------------------------------------------ loading
 
     def _register_builtin(self, module_name: str) -> None:
         import importlib
 
-        from modelport import __version__
+        from modelport.version import __version__
 
         module = importlib.import_module(module_name)
         short = module_name.rsplit(".", 1)[-1]
@@ -121,7 +148,7 @@ class PluginHost:
                 self.plugins.append(info)
                 continue
             try:
-                plugin = ep.load()
+                plugin = _as_first_loaded(ep.load())
                 if self.pm.is_registered(plugin):
                     raise PluginContractError(f"module {ep.value} is already registered under another name")
                 self.pm.register(plugin, name=ep.name)
@@ -173,31 +200,66 @@ class PluginHost:
     # ------------------------------------------------------------------ registries
 
     def _collect(self, hook_name: str, key: str) -> dict[str, tuple[Any, str]]:
+        """Call every ``register_*`` hook in registration order; the first plugin to claim a name keeps it.
+
+        A plugin whose registration raises is marked broken and unregistered, and one that claims a name
+        another plugin already holds is marked ``conflict`` and unregistered: neither answers any hook
+        afterwards (a half-registered plugin could otherwise still win ``export`` dispatch), and every
+        other plugin and command keeps working.
+        """
         found: dict[str, tuple[Any, str]] = {}
         hook = getattr(self.pm.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):  # registration order
+        for impl in hook.get_hookimpls():  # registration order (pluggy calls them in reverse)
             owner = impl.plugin_name
+            if self.pm.get_plugin(owner) is None:  # dropped while collecting the other registry
+                continue
+            mine: dict[str, Any] = {}
+            clash: list[str] = []
 
-            def register(spec: Any, _owner: str = owner) -> None:
+            def register(spec: Any, _mine: dict[str, Any] = mine, _clash: list[str] = clash) -> None:
                 name = getattr(spec, key)
-                if name in found and found[name][1] != _owner:
-                    raise PluginContractError(
-                        f"{key} {name!r} is registered by two plugins: "
-                        f"{self.label(found[name][1])} and {self.label(_owner)}; uninstall or disable one "
-                        f"(MODELPORT_DISABLE_PLUGINS)"
-                    )
-                found[name] = (spec, _owner)
+                if name in found:
+                    what = "format" if key == "name" else "publish scheme"
+                    _clash.append(f"{what} {name!r} is already registered by {self.label(found[name][1])}")
+                else:
+                    _mine[name] = spec
 
             try:
-                impl.function(register=register)
-            except PluginContractError:
-                raise
+                self.call_impl(hook_name, impl, register=register)
             except Exception as exc:
-                info = self.plugin_of(owner)
-                if info is not None:
-                    info.status = "broken"
-                    info.error = f"{hook_name} raised {type(exc).__name__}: {exc}".splitlines()[0]
+                self._drop(owner, "broken", f"{hook_name} raised {type(exc).__name__}: {exc}")
+                continue
+            if clash:
+                self._drop(owner, "conflict", f"{clash[0]}; this plugin is not loaded (uninstall one of them or "
+                                              f"disable one with MODELPORT_DISABLE_PLUGINS)")
+                continue
+            found.update({name: (spec, owner) for name, spec in mine.items()})
         return found
+
+    def _forget_registries(self) -> None:
+        """Plugins changed: collect the registries again on next use."""
+        self._formats = None
+        self._publishers = None
+
+    def call_impl(self, hook_name: str, impl: Any, **kwargs: Any) -> Any:
+        """Call one hook implementation directly (registration, metadata), traced like a hook call."""
+        if self.tracer is not None:
+            return self.tracer.call(hook_name, impl, **kwargs)
+        return impl.function(**kwargs)
+
+    def _drop(self, owner: str, status: str, error: str) -> None:
+        """Record why a plugin is out, unregister it, and forget whatever it registered already."""
+        info = self.plugin_of(owner)
+        if info is not None:
+            info.status = status
+            info.error = error.splitlines()[0] if error.strip() else error
+        plugin = self.pm.get_plugin(owner)
+        if plugin is not None:
+            self.pm.unregister(plugin)
+        for registry in (self._formats, self._publishers):
+            if registry is not None:
+                for name in [n for n, (_, o) in registry.items() if o == owner]:
+                    del registry[name]
 
     @property
     def formats(self) -> dict[str, tuple[FormatSpec, str]]:
@@ -291,10 +353,10 @@ class PluginHost:
             else:
                 rows.append(FormatStatus(entry.name, entry.display_name, "not installed", False, False, None,
                                          entry.install, None, None, kind))
-        # broken third-party plugins that are not in the catalog still show up
+        # broken or conflicting third-party plugins that are not in the catalog still show up
         for p in self.plugins:
-            if p.status == "broken" and catalog_entry(p.name) is None and kind == "format":
-                rows.append(FormatStatus(p.name, p.name, "broken", False, False, p.error, None, p.distribution,
+            if p.status in ("broken", "conflict") and catalog_entry(p.name) is None and kind == "format":
+                rows.append(FormatStatus(p.name, p.name, p.status, False, False, p.error, None, p.distribution,
                                          p.version, "plugin"))
         return rows
 
@@ -340,6 +402,26 @@ def _row_order(row: FormatStatus) -> tuple[bool, str]:
     return (row.kind == "plugin", row.name)
 
 
+# Each plugin module's hook functions as first registered in this process. Importing a submodule named like
+# a hook (``modelport_onnx.export`` beside the ``export`` hook) replaces that attribute of the package, so a
+# second PluginHost in the same process (get_plugin_manager(reload=True), an in-process CLI run) would
+# register the module without that hook.
+_FIRST_LOADED: weakref.WeakKeyDictionary[ModuleType, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _as_first_loaded(plugin: Any) -> Any:
+    """The plugin to register: the module itself, or its hooks as first seen when a submodule shadowed one."""
+    if not isinstance(plugin, ModuleType):
+        return plugin
+    hooks = {a: getattr(plugin, a) for a in dir(plugin) if hasattr(getattr(plugin, a, None), "modelport_impl")}
+    first = _FIRST_LOADED.setdefault(plugin, hooks)
+    if set(first) <= set(hooks):
+        return plugin
+    restored = SimpleNamespace(**{**first, **hooks})
+    restored.__name__ = plugin.__name__
+    return restored
+
+
 _HOST: PluginHost | None = None
 
 
@@ -349,15 +431,3 @@ def get_plugin_manager(*, reload: bool = False) -> PluginHost:
     if _HOST is None or reload:
         _HOST = PluginHost()
     return _HOST
-
-
-def set_plugin_manager(host: PluginHost | None) -> None:
-    """Swap the process-wide host (tests and embedding applications)."""
-    global _HOST
-    _HOST = host
-
-
-def _is_heavy_imported() -> list[str]:
-    """Heavy modules already imported in this process (used by tests and the conformance kit)."""
-    heavy = ("torch", "onnx", "onnxruntime", "openvino", "tensorflow", "coremltools", "executorch", "tensorrt")
-    return [m for m in heavy if m in sys.modules]

@@ -14,14 +14,17 @@ import importlib
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from modelport.errors import ConfigError, PublishError
 from modelport.hookspecs import hookimpl
+from modelport.store import safe_relpath as store_safe_relpath
 from modelport.store import sha256_file
+from modelport.text import human_size, one_line
+from modelport.text import redact as redact  # publishers import it from here
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelport.types import PublisherSpec, PublishResult, PullResult, Target
@@ -36,13 +39,8 @@ T = TypeVar("T")
 
 
 def safe_relpath(rel: str, what: str = "file name") -> str:
-    """A relative POSIX path that stays inside its folder: no ``..``, no absolute path, no backslash."""
-    if not isinstance(rel, str) or not rel or rel.startswith(("/", "\\")) or "\\" in rel or "\x00" in rel:
-        raise PublishError(f"refusing {what} {rel!r}: it would write outside its folder")
-    parts = PurePosixPath(rel).parts
-    if any(p in ("", ".", "..") for p in parts) or ":" in parts[0] or rel.endswith("/"):
-        raise PublishError(f"refusing {what} {rel!r}: it would write outside its folder")
-    return rel
+    """:func:`modelport.store.safe_relpath` raising PublishError: a path from a remote that stays in its folder."""
+    return store_safe_relpath(rel, what, PublishError)
 
 
 def git_blob_sha1(path: Path) -> str:
@@ -53,34 +51,6 @@ def git_blob_sha1(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def human_size(n: int | float | None) -> str:
-    """1536 → '1.5 KiB'."""
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"  # pragma: no cover
-
-
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Replace every form of each secret (trailing CR/LF, escaped, URL-quoted) and URL credentials with ``***``."""
-    from modelport.redaction import redact_all
-
-    return redact_all(text, secrets)
-
-
-def one_line(text: object, limit: int = 300) -> str:
-    """The first non-empty line of a message, shortened."""
-    for line in str(text).splitlines():
-        if line.strip():
-            line = line.strip()
-            return line if len(line) <= limit else line[: limit - 3] + "..."
-    return ""
 
 
 def say(message: str) -> None:
@@ -322,7 +292,8 @@ def _shape(shape: Any) -> str:
     return str(shape)
 
 
-def _num(value: Any, digits: int = 3) -> str:
+def format_number(value: Any, digits: int = 3) -> str:
+    """A number as a table cell: three significant digits, scientific when tiny or huge, — when missing."""
     if value is None:
         return "—"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -441,7 +412,7 @@ def render_card(
         status = str(v.get("status") or "not run") + (f" ({v['reason']})" if v.get("reason") else "")
         batches = ", ".join(str(x) for x in v.get("batch_sizes") or []) or "—"
         rule = str(v.get("rule") or "—").replace("|", "\\|")
-        out.append(f"| {b.format} | {status} | {_num(v.get('max_abs_diff'))} | {_num(v.get('min_cosine'), 6)} | "
+        out.append(f"| {b.format} | {status} | {format_number(v.get('max_abs_diff'))} | {format_number(v.get('min_cosine'), 6)} | "
                    f"{batches} | {v.get('input_sets', '—')} | {rule} |")
     out.append("")
 
@@ -460,9 +431,9 @@ def render_card(
                 continue
             seen.add(key)
             speed = row.get("speedup")
-            out.append(f"| {row.get('format')} | {row.get('batch')} | {_num(row.get('p50_ms'))} | {_num(row.get('p90_ms'))} | "
-                       f"{_num(row.get('p99_ms'))} | {_num(row.get('throughput'))} | "
-                       f"{_num(speed) + '×' if isinstance(speed, (int, float)) else '—'} |")
+            out.append(f"| {row.get('format')} | {row.get('batch')} | {format_number(row.get('p50_ms'))} | {format_number(row.get('p90_ms'))} | "
+                       f"{format_number(row.get('p99_ms'))} | {format_number(row.get('throughput'))} | "
+                       f"{format_number(speed) + '×' if isinstance(speed, (int, float)) else '—'} |")
         out.append("")
 
     out.append("## Files (sha256)\n")

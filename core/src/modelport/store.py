@@ -16,7 +16,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from modelport.errors import ConfigError, ModelportError
@@ -55,12 +55,16 @@ def default_model_name(model: Any, reference: str | None = None) -> str:
     return slug(cls.lower())
 
 
-def safe_relpath(rel: str, what: str = "file name") -> str:
-    """A relative path that stays inside its folder; refuses ``..`` parts and absolute paths."""
-    p = Path(rel)
-    if not rel or p.is_absolute() or rel.startswith(("/", "\\")) or any(part in ("..", "") for part in p.parts) \
-            or "\\" in rel or "\x00" in rel or ":" in p.parts[0]:
-        raise ConfigError(f"{what} {rel!r} would write outside its folder")
+def safe_relpath(rel: str, what: str = "file name", error: type[ModelportError] = ConfigError) -> str:
+    """A relative POSIX path that stays inside its folder, else ``error`` (publishers pass PublishError).
+
+    Refused: empty, absolute (``/x``, ``C:x``), backslashes, NUL, ``.`` or ``..`` parts, a trailing ``/``.
+    """
+    bad = not isinstance(rel, str) or not rel or rel.startswith(("/", "\\")) or "\\" in rel or "\x00" in rel \
+        or rel.endswith("/")
+    parts = () if bad else PurePosixPath(rel).parts
+    if bad or not parts or any(part in ("", ".", "..") for part in rel.split("/")) or ":" in parts[0]:
+        raise error(f"refusing {what} {rel!r}: it would write outside its folder")
     return rel
 
 
@@ -391,23 +395,6 @@ def read_index(root: Path) -> dict[str, Any]:
         return data
     except (ValueError, OSError) as exc:
         raise ModelportError(f"{index_path} is not a valid index ({exc}); move it aside to rebuild") from None
-
-
-def rebuild_index(root: Path) -> dict[str, Any]:
-    """Recreate index.json from the export folders on disk (after a crash or manual edits)."""
-    exports = []
-    for d in sorted(root.iterdir()):
-        rec = d / "export.json"
-        if d.is_dir() and not d.name.startswith(".") and rec.is_file():
-            try:
-                data = json.loads(rec.read_text(encoding="utf-8"))
-            except ValueError:
-                continue
-            exports.append(index_entry(data, d.name))
-    data = {"schema_version": 1, "exports": exports, "updated_at": now_iso()}
-    with file_lock(root / ".index.lock"):
-        write_json_atomic(root / "index.json", data)
-    return data
 
 
 def index_entry(record: dict[str, Any], folder: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ The checks, each also a function of its own:
 * :func:`check_runner` — ``load_runner`` returns a reusable runner with a ``runtime`` string that returns one
   numpy array per output, as ``modelport bench`` needs.
 
-And small helpers for a plugin's own tests: :func:`run_cli` (the real CLI in a subprocess), :func:`load_module`
+And small helpers for a plugin's own tests: :func:`run_cli` (the real CLI, in-process by default), :func:`load_module`
 (a Python file imported from its path, e.g. a file of example models), :func:`read_record` and
 :func:`read_metadata` (an export folder's export.json and metadata.json).
 
@@ -57,9 +57,10 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from modelport.types import Availability, FormatSpec
 
@@ -90,7 +91,7 @@ class ConformanceError(AssertionError):
     """A plugin breaks the modelport plugin contract; the message says which rule and how to fix it."""
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise ConformanceError(message)
 
 
@@ -98,8 +99,18 @@ def _fail(message: str) -> None:
 
 
 def run_cli(*args: str, env: Mapping[str, str] | None = None, cwd: str | Path | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m modelport ARGS`` with this interpreter as a user would, output captured; ``env`` replaces the environment."""
+            timeout: float = 300, in_process: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``modelport ARGS`` as a user would, output captured; ``env`` replaces the environment.
+
+    By default the CLI runs inside this process (click's CliRunner, with the environment, working folder,
+    import path and plugin host a fresh process would have: :mod:`modelport.testing_cli`) — fast, and a
+    failure is debuggable. ``in_process=False`` runs ``python -m modelport`` with this interpreter in a
+    subprocess, for what needs a real process: import weight, signals, crashes.
+    """
+    if in_process:
+        from modelport.testing_cli import run_cli_in_process
+
+        return run_cli_in_process(args, env=env, cwd=cwd, timeout=timeout)
     return subprocess.run([sys.executable, "-m", "modelport", *args], capture_output=True, text=True, cwd=cwd,
                           env=None if env is None else dict(env), timeout=timeout)
 
@@ -599,8 +610,7 @@ def check_validate_roundtrip(export_dir: str | Path, *, expect_validate: bool = 
         _fail(f"{d}: `modelport validate` says {result.status!r} ({result.error or result.validation_note}); "
               f"the export recorded {recorded!r}, expected {' or '.join(wanted)}")
     if cli:
-        proc = subprocess.run([sys.executable, "-m", "modelport", "validate", str(d), "--json"], capture_output=True,
-                              text=True, timeout=timeout, env=_child_env())
+        proc = run_cli("validate", str(d), "--json", timeout=timeout)
         if proc.returncode != 0:
             _fail(f"`modelport validate {d}` exited {proc.returncode}: {proc.stderr.strip()[-1000:]}")
         status = json.loads(proc.stdout)["status"]
@@ -779,7 +789,8 @@ def check_plugin(
     :param expect_validate: True: every export validates ``passed``; False: the artifact cannot run here and
         validation says so. None (default): whatever the format's availability says for this machine.
     :param output_dir: where the exports go (a temporary folder, removed afterwards, by default).
-    :param cli: also drive the real CLI (``modelport formats``, ``modelport validate``) in a subprocess.
+    :param cli: also drive the real CLI: ``modelport formats`` in a subprocess (it checks import weight),
+        ``modelport validate`` in-process (:func:`run_cli`).
     :param raise_on_failure: raise :class:`ConformanceError` with the summary when any check failed.
     """
     h = _host(host)
@@ -827,22 +838,27 @@ def check_plugin(
                                             host=h)
             report.exports[model] = result
             if model in unsupported:
-                run(f"{model}: refused with a clear reason", lambda r=result, m=model: check_unsupported(r, unsupported[m]))
+                run(f"{model}: refused with a clear reason", partial(check_unsupported, result, unsupported[model]))
                 continue
-            if not run(f"{model}: exports and validates", lambda r=result: check_export(r, expect_validate=expect)):
+            if not run(f"{model}: exports and validates", partial(check_export, result, expect_validate=expect)):
                 continue
             d = result.path
-            run(f"{model}: output convention", lambda d=d: check_output_convention(d, spec, host=h))
-            run(f"{model}: metadata.json passes the schema", lambda d=d: check_metadata(d, format, plugin=plugin, host=h))
+            if d is None:  # check_export has failed already
+                continue
+            run(f"{model}: output convention", partial(check_output_convention, d, spec, host=h))
+            run(f"{model}: metadata.json passes the schema", partial(check_metadata, d, format, plugin=plugin, host=h))
             run(f"{model}: validate round-trips",
-                lambda d=d, c=cli and not cli_done: check_validate_roundtrip(d, expect_validate=expect, cli=c, host=h))
+                partial(check_validate_roundtrip, d, expect_validate=expect, cli=cli and not cli_done, host=h))
             cli_done = True
             if expect:
-                run(f"{model}: runner contract", lambda d=d: check_runner(d, host=h))
+                run(f"{model}: runner contract", partial(check_runner, d, host=h))
                 if not debug_done and getattr(h.pm.hook, "load_intermediates", None) is not None:
                     debug_done = True
-                    run(f"{model}: debug intermediates (load_intermediates)",
-                        lambda d=d, m=model: check_intermediates(d, reference_models()[m].build(), host=h))
+
+                    def intermediates(d: Path = d, m: str = model) -> Any:  # builds the model inside the check
+                        return check_intermediates(d, reference_models()[m].build(), host=h)
+
+                    run(f"{model}: debug intermediates (load_intermediates)", intermediates)
     if raise_on_failure:
         report.raise_for_failures()
     return report

@@ -123,7 +123,7 @@ def _seeded(model: nn.Module, seed: int) -> nn.Module:
             scale = 1.0 / math.sqrt(max(p[0].numel(), 1)) if p.ndim > 1 else 0.1
             p.copy_(torch.randn(p.shape, generator=gen) * scale)
         for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
+            if isinstance(m, nn.BatchNorm2d) and m.running_mean is not None and m.running_var is not None:
                 m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
                 m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
     return model.eval()

@@ -236,7 +236,7 @@ def list_models(target: str, *, options: Mapping[str, Any] | None = None, host: 
 
     ``options`` are the publisher's options (``endpoint``, ``api_url``...); ``name`` / ``version`` filter.
     """
-    from modelport.api import _publisher_options
+    from modelport.api import publisher_options
     from modelport.listing import version_key
     from modelport.pipeline import call_hook
 
@@ -245,7 +245,7 @@ def list_models(target: str, *, options: Mapping[str, Any] | None = None, host: 
     spec = host.require_publisher(tgt.scheme)
     if not spec.can_list:
         raise ConfigError(f"{tgt.scheme}:// ({spec.display_name}) cannot list its models")
-    opts = _publisher_options(host, tgt.scheme, dict(options or {}))
+    opts = publisher_options(host, tgt.scheme, dict(options or {}))
     opts.update(name=name, version=version)
     entries = call_hook(host, tgt.scheme, "list_models", target=tgt, options=opts)
     if entries is None:
@@ -513,9 +513,9 @@ def print_zoo_summary(target: str, *, options: Mapping[str, Any] | None = None, 
 
 
 def _cell(value: Any) -> str:
-    from modelport.publishing import _num
+    from modelport.publishing import format_number
 
-    return _num(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value or "—")
+    return format_number(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value or "—")
 
 
 def print_model_info(entry: ModelEntry, file: Any = None) -> None:

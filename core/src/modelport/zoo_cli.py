@@ -19,18 +19,18 @@ def list_cmd(ctx: click.Context, target: str, as_json: bool) -> None:
     A table of model, version, formats, size, validation status and date. Publisher options go after the
     target: --endpoint URL, --api-url URL, -o key=value.
     """
-    from modelport.cli import _extra_options
     from modelport.console import quiet_work
+    from modelport.options import publisher_args
     from modelport.zoo import entry_json, list_models, summary_table
 
     with quiet_work():  # client libraries print (progress bars, warnings): captured, shown with --debug
-        entries = list_models(target, options=_extra_options(ctx.args))
+        entries = list_models(target, options=publisher_args(ctx.args))
     if as_json:
         click.echo(json.dumps([entry_json(e) for e in entries], indent=2, default=str))
         return
-    from modelport.cli import _stdout
+    from modelport.console import stdout_console
 
-    out = _stdout()
+    out = stdout_console()
     out.print(summary_table(entries, f"Models at {target}"))
     if not entries:
         out.print("no models published there yet")
@@ -47,12 +47,12 @@ def info_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
     e.g. `modelport info hf://alice/cnn`, `modelport info file:///srv/zoo/cnn@v2`,
     `modelport info github://alice/models/cnn@v1.0`.
     """
-    from modelport.cli import _extra_options
     from modelport.console import quiet_work
+    from modelport.options import publisher_args
     from modelport.zoo import entry_json, get_model_info, print_model_info
 
     with quiet_work():
-        entry = get_model_info(ref, options=_extra_options(ctx.args))
+        entry = get_model_info(ref, options=publisher_args(ctx.args))
     if as_json:
         click.echo(json.dumps(entry_json(entry), indent=2, default=str))
         return

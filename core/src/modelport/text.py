@@ -1,0 +1,44 @@
+"""Text shown to people: file sizes, one-line messages, and tokens removed before anything is printed.
+
+One implementation each, used by the CLI, the benchmark table and every publisher (re-exported by
+:mod:`modelport.publishing` for publishers). Standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+#: Environment variables whose values are tokens: never printed, logged or written (see docs/security.md).
+TOKEN_ENV: tuple[str, ...] = ("HF_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+
+
+def redact(text: str, secrets: Iterable[str | None] | None = None) -> str:
+    """``text`` with every form of each secret (:mod:`modelport.redaction`: trailing CR/LF, escaped, URL-quoted,
+    URL credentials, bearer tokens) replaced by ``***``; by default the values of :data:`TOKEN_ENV`."""
+    from modelport.redaction import redact_all
+
+    if secrets is None:
+        secrets = [os.environ.get(name) for name in TOKEN_ENV]
+    return redact_all(text, secrets)
+
+
+def human_size(n: int | float | None, missing: str = "?") -> str:
+    """A byte count in binary units: 1536 → '1.5 KiB'; ``missing`` when unknown."""
+    if n is None:
+        return missing
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"  # pragma: no cover
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    """The first non-empty line of a message, shortened."""
+    for line in str(text).splitlines():
+        if line.strip():
+            line = line.strip()
+            return line if len(line) <= limit else line[: limit - 3] + "..."
+    return ""
