@@ -167,7 +167,7 @@ CASES = [
     ("torchscript model refused", ["export", "{torchscript}", "-f", "pt2", "--input", "x:1x4"], 3, "--trust-code"),
     ("torchscript checkpoint refused", ["export", CNN, "--checkpoint", "{torchscript}", "-f", "pt2", *V], 1, "TorchScript program"),
     ("force over a user folder", ["export", CNN, *V, "-f", "pt2", "--output-dir", "{existing}", "--force"], 3, "not an export folder"),
-    ("garbage pt2 without input spec", ["export", "{garbage_pt2}", "-f", "pt2"], 1, "not a valid .pt2"),
+    ("garbage pt2 without input spec", ["export", "{garbage_pt2}", "-f", "pt2"], 1, "not a torch.export archive"),
     # numbers out of range are configuration errors found up front
     ("threads out of range", ["export", CNN, *V, "-f", "pt2", "--threads", "100000"], 3, "--threads"),
     ("batch zero", ["export", CNN, *V, "-f", "pt2", "--batch", "0"], 3, "--batch"),
