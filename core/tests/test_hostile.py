@@ -187,7 +187,9 @@ def test_pt2_with_pickled_weights_never_runs(pt2_export, tmp_path):
     shutil.copytree(pt2_export, pulled)
     shutil.copyfile(evil, pulled / "model.pt2")
     _rehash(pulled, "model.pt2")
-    for cmd in (["validate", str(pulled)], ["bench", str(pulled), "--max-seconds", "0.1"], ["inspect", str(pulled)]):
+    model = f"{pt2_export.parent / 'tinymodels.py'}:tiny"  # the user's own model, named explicitly
+    for cmd in (["validate", str(pulled)], ["bench", str(pulled), "--max-seconds", "0.1"], ["inspect", str(pulled)],
+                ["debug", str(pulled), "--model", model]):
         r = run_cli(*cmd)
         assert r.returncode == 3 and "--trust-code" in r.stderr and r.stderr.count("\n") == 1, (cmd, r.stderr)
         assert not marker.exists(), cmd

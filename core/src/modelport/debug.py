@@ -518,36 +518,21 @@ def debug_export(
     """
     from modelport.inputs import InputSpec
     from modelport.loading import set_eval
-    from modelport.metadata import load_metadata
-    from modelport.pipeline import (
-        METADATA_FILE,
-        REFERENCE_FILE,
-        artifact_from_dir,
-        call_hook,
-        load_reference,
-        read_record,
-        verify_files,
-    )
-    from modelport.plugins import get_plugin_manager
+    from modelport.pipeline import REFERENCE_FILE, call_hook, load_reference, open_export
 
     t0 = time.perf_counter()
     if max_probes < 2:
         raise ConfigError("--max-probes must be at least 2")
-    export_dir = Path(export_dir)
-    record = read_record(export_dir)
-    md = load_metadata(export_dir / METADATA_FILE)
-    host = host or get_plugin_manager()
-    fmt = str(record["format"])
-    host.require_format(fmt)
-    bad = verify_files(export_dir, {**(record.get("files") or {}), **(md.get("files") or {})})
-    if bad:
-        raise ConfigError(f"{export_dir}: files changed since export: {', '.join(bad)}")
+    # files checked against their sha256, and the trust rules applied before the artifact is ever loaded
+    opened = open_export(export_dir, host=host, trust_code=trust_code, changed=ConfigError)
+    export_dir, record, host, artifact = opened.export_dir, opened.record, opened.host, opened.artifact
+    fmt = artifact.format
     if model is None:
         model = model_from_record(record, trust_code)
     if isinstance(model, (str, Path)):
         from modelport.loading import load_model
 
-        model, _ = load_model(str(model))
+        model, _ = load_model(str(model), trust_code=trust_code)
     import torch
 
     if not isinstance(model, torch.nn.Module):
@@ -558,7 +543,6 @@ def debug_export(
     spec = InputSpec.from_dict(record["inputs"])
     names = list(record.get("outputs") or [])
     ref = load_reference(export_dir / REFERENCE_FILE, spec.names, len(names))
-    artifact = artifact_from_dir(export_dir, record)
     artifact.options.setdefault("threads", threads)
     notes: list[str] = []
     if input_set is None:

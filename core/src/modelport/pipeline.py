@@ -994,6 +994,38 @@ def verify_files(export_dir: Path, files: Mapping[str, Any]) -> list[str]:
     return bad
 
 
+@dataclass
+class OpenedExport:
+    """An export folder whose files match their recorded sha256 and whose artifact may be loaded here."""
+
+    export_dir: Path
+    record: dict[str, Any]
+    metadata: dict[str, Any]
+    host: PluginHost
+    artifact: Artifact
+
+
+def open_export(export_dir: str | Path, *, host: PluginHost | None = None, trust_code: bool = False,
+                changed: type[ModelportError] = ValidationFailed) -> OpenedExport:
+    """Read an export folder for re-running its artifact (validate, debug): the record, metadata.json, every
+    file checked against its sha256 (``changed`` is raised when one differs), and the trust rules applied —
+    an artifact that runs code when loaded needs a folder sealed here or ``trust_code`` (see modelport.trust)."""
+    from modelport.metadata import load_metadata
+    from modelport.trust import check_export
+
+    export_dir = Path(export_dir)
+    record = read_record(export_dir)
+    md = load_metadata(export_dir / METADATA_FILE)
+    host = host or get_plugin_manager()
+    host.require_format(str(record["format"]))
+    bad = verify_files(export_dir, {**(record.get("files") or {}), **(md.get("files") or {})})
+    if bad:
+        raise changed(f"{export_dir}: files changed since export: {', '.join(bad)}")
+    artifact = artifact_from_dir(export_dir, record)
+    check_export(export_dir, record, artifact.files, trust_code=trust_code, verified=True)
+    return OpenedExport(export_dir, record, md, host, artifact)
+
+
 def validate_export(
     export_dir: str | Path,
     *,
@@ -1009,20 +1041,9 @@ def validate_export(
     An artifact that runs code when loaded (TorchScript, a .pt2 with pickled parts) is loaded only when
     modelport sealed the folder on this machine or ``trust_code`` is set (see modelport.trust).
     """
-    from modelport.metadata import load_metadata
-    from modelport.trust import check_export
-
-    export_dir = Path(export_dir)
-    record = read_record(export_dir)
-    md = load_metadata(export_dir / METADATA_FILE)
-    host = host or get_plugin_manager()
-    fmt = str(record["format"])
-    host.require_format(fmt)
-    bad = verify_files(export_dir, {**(record.get("files") or {}), **(md.get("files") or {})})
-    if bad:
-        raise ValidationFailed(f"{export_dir}: files changed since export: {', '.join(bad)}")
-    artifact = artifact_from_dir(export_dir, record)
-    check_export(export_dir, record, artifact.files, trust_code=trust_code, verified=True)
+    opened = open_export(export_dir, host=host, trust_code=trust_code)
+    export_dir, record, md, host, artifact = opened.export_dir, opened.record, opened.metadata, opened.host, opened.artifact
+    fmt = artifact.format
     spec = InputSpec.from_dict(record["inputs"])
     ref = load_reference(export_dir / REFERENCE_FILE, spec.names, len(record.get("outputs") or []))
     ref.output_names = list(record.get("outputs") or [])
