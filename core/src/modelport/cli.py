@@ -16,7 +16,7 @@ import click
 from modelport.console import debug_enabled, set_debug
 from modelport.errors import ConfigError, ModelportError
 from modelport.options import publisher_args
-from modelport.text import redact
+from modelport.strings import redact
 from modelport.version import __version__
 
 EXIT_OK, EXIT_EXPORT, EXIT_VALIDATION, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130

@@ -72,8 +72,8 @@ def stdout_console() -> Any:
 
 
 def fmt_bytes(n: int | None) -> str:
-    """1536 → ``1.5 KiB`` (:func:`modelport.text.human_size`, the one size format); empty when unknown."""
-    from modelport.text import human_size
+    """1536 → ``1.5 KiB`` (:func:`modelport.strings.human_size`, the one size format); empty when unknown."""
+    from modelport.strings import human_size
 
     return human_size(n, "")
 
@@ -108,7 +108,7 @@ class CapturedOutput:
         self.text = ""
 
     def tail(self, limit: int = 4000) -> str:
-        from modelport.text import redact
+        from modelport.strings import redact
 
         return redact(self.text[-limit:])
 
@@ -237,7 +237,7 @@ class CommandProgress:
             self.status.stop()
             self.status = None
         if self.captured is not None and self.captured.text.strip() and _DEBUG:
-            from modelport.text import redact
+            from modelport.strings import redact
 
             sys.stderr.write("captured third-party output:\n" + redact(self.captured.text).rstrip() + "\n")
             sys.stderr.flush()

@@ -23,8 +23,8 @@ from modelport.errors import ConfigError, PublishError
 from modelport.hookspecs import hookimpl
 from modelport.store import safe_relpath as store_safe_relpath
 from modelport.store import sha256_file
-from modelport.text import human_size, one_line
-from modelport.text import redact as redact  # publishers import it from here
+from modelport.strings import human_size, one_line
+from modelport.strings import redact as redact  # publishers import it from here
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelport.types import PublisherSpec, PublishResult, PullResult, Target

@@ -170,7 +170,7 @@ def test_an_engine_export_moved_to_a_machine_without_tensorrt_is_refused_by_vali
     result = modelport.export(examples.small_cnn(), ["tensorrt"], modelport.vision(3, 32, 32), output_dir=out,
                               validate=False)
     assert result["tensorrt"].exit_code == 0, result["tensorrt"].error
-    proc = run_cli("validate", str(out))
+    proc = run_cli("validate", str(out), in_process=False)  # a fresh process: no recorder
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "format 'tensorrt' is unavailable: TensorRT runtime not importable" in proc.stderr
 
