@@ -7,7 +7,7 @@ installed — that is how we prove plugins are independent — plus an integrati
     nox -s "plugin(export-onnx)"
     nox -s bench             # benchmarks/ (not part of the default run)
 
-Every session's virtualenv holds its own torch (1-3 GB each, ~17 GB for a full run). With
+Every session's virtualenv holds its own torch (1-3 GB each, ~20 GB for a full run). With
 MODELPORT_NOX_PRUNE=1 (set by .ci/run) each virtualenv is deleted as its session ends, so a full
 run needs the disk of one session at a time.
 """
