@@ -240,8 +240,14 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 
 
 @main.command()
-def schema() -> None:
-    """Print the metadata.json JSON Schema."""
+@click.option("--record", is_flag=True, help="Print the export.json record schema instead of metadata.json's.")
+def schema(record: bool) -> None:
+    """Print the metadata.json JSON Schema (or export.json's with --record)."""
+    if record:
+        from modelport.exportdir import record_schema
+
+        click.echo(json.dumps(record_schema(), indent=2))
+        return
     from modelport.metadata import schema as _schema
 
     click.echo(json.dumps(_schema(), indent=2))

@@ -4,7 +4,6 @@ describe, write metadata.json + export.json, rename into place."""
 from __future__ import annotations
 
 import contextlib
-import json
 import platform
 import shutil
 import tempfile
@@ -27,6 +26,7 @@ from modelport.errors import (
     PluginContractError,
     ValidationFailed,
 )
+from modelport.exportdir import METADATA_FILE, RECORD_FILE, REFERENCE_FILE, read_record
 from modelport.inputs import InputSpec, batches_from_samples
 from modelport.loading import set_eval
 from modelport.metadata import SCHEMA_VERSION, Contribution, check, merge_plugin_fields
@@ -46,9 +46,6 @@ from modelport.store import (
 )
 from modelport.types import Artifact, ExportRequest, FormatSpec, ValidationRun, to_jsonable
 
-REFERENCE_FILE = "reference.npz"
-RECORD_FILE = "export.json"
-METADATA_FILE = "metadata.json"
 _REFERENCE_CAP_BYTES = 16 * 1024 * 1024
 DEFAULT_EXTRA_BATCHES = (4, 8)
 
@@ -948,23 +945,6 @@ def _public_options(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- re-validate an export dir
-
-
-def read_record(export_dir: Path) -> dict[str, Any]:
-    path = export_dir / RECORD_FILE
-    if not export_dir.exists():
-        raise ConfigError(f"{export_dir}: no such export directory")
-    if not export_dir.is_dir():
-        raise ConfigError(f"{export_dir}: not a directory (expected an export directory)")
-    if not path.is_file():
-        raise ConfigError(f"{export_dir}: no export.json (is this a modelport export directory?)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise ConfigError(f"{path}: not valid JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
-    if not isinstance(data, dict) or "format" not in data or "artifact" not in data:
-        raise ConfigError(f"{path}: not a modelport export record")
-    return data
 
 
 def artifact_from_dir(export_dir: Path, record: Mapping[str, Any] | None = None) -> Artifact:

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from modelport.errors import ConfigError, PublishError
+from modelport.exportdir import METADATA_FILE, RECORD_FILE, REFERENCE_FILE, read_record
 from modelport.hookspecs import hookimpl
 from modelport.store import safe_relpath as store_safe_relpath
 from modelport.store import sha256_file
@@ -30,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from modelport.types import PublisherSpec, PublishResult, PullResult, Target
 
 #: Files of an export folder that are published besides the artifact files listed in metadata.json.
-EXTRA_FILES = ("metadata.json", "export.json", "bench.json", "reference.npz")
+EXTRA_FILES = (METADATA_FILE, RECORD_FILE, "bench.json", REFERENCE_FILE)
 CARD_FILE = "README.md"
 T = TypeVar("T")
 
@@ -164,7 +165,7 @@ def load_bundle(export_dir: Path, folder: str) -> ExportBundle:
     metadata = _read_json(md_path, "metadata.json")
     if not isinstance(metadata, dict) or not isinstance(metadata.get("files"), dict) or not metadata["files"]:
         raise ConfigError(f"{md_path}: lists no artifact files; re-export the model")
-    record = _read_json(export_dir / "export.json", "export.json") if (export_dir / "export.json").is_file() else {}
+    record = read_record(export_dir) if (export_dir / RECORD_FILE).is_file() else {}
     bench = _read_json(export_dir / "bench.json", "bench.json") if (export_dir / "bench.json").is_file() else None
     bundle = ExportBundle(export_dir, folder, metadata, record if isinstance(record, dict) else {},
                           bench if isinstance(bench, dict) else None)
