@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-
 from modelport.errors import ConfigError
 from modelport.pipeline import plan
 from modelport.plugins import get_plugin_manager
 
+REPO = Path(__file__).resolve().parents[2]
 _FAIL_FAST = (
     "import sys\n"
     "from modelport.cli import main\n"
@@ -26,7 +27,7 @@ def test_bad_option_or_format_is_a_config_error_before_torch_is_imported(tmp_pat
     """A typo in -o or -f costs the user no model load and no torch import: one line, exit 3 (ConfigError)."""
     args = ["export", "examples/models.py:small_cnn", "--vision", "3x32x32", "--output-dir", str(tmp_path / "out"), *extra]
     proc = subprocess.run([sys.executable, "-c", _FAIL_FAST, *args], capture_output=True, text=True, timeout=120,
-                          cwd=str(_repo_root()))
+                          cwd=str(REPO))
     assert proc.stdout.strip().splitlines()[-1] == "exit 3 False", proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
@@ -40,8 +41,3 @@ def test_plan_expands_all_and_resolves_every_formats_options() -> None:
     with pytest.raises(ConfigError, match="no format given"):
         plan(get_plugin_manager(), [" "])
 
-
-def _repo_root():
-    from pathlib import Path
-
-    return Path(__file__).resolve().parents[2]
