@@ -430,20 +430,14 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
 
     check_run_settings(threads=threads, atol=atol, rtol=rtol, batch=batch)
     host = get_plugin_manager()
-    from modelport.pipeline import expand_formats
+    from modelport.pipeline import plan
 
-    every = any(f.strip().lower() == "all" for f in fmts)
-    fmts, skipped = expand_formats(host, fmts)
+    the_plan = plan(host, fmts, options, cfg)  # formats and every option checked before torch is imported
     if not quiet and not as_json:
-        for line in skipped:
+        for line in the_plan.skipped:
             click.echo(f"note: skipping {line}", err=True)
-    specs = {f: host.require_format(f) for f in fmts}
-    from modelport.nms import split_options
-    from modelport.options import resolve_options
-
-    nms_cfg, option_list = split_options(options)  # -o nms=true, max_det=...: in-graph NMS for detectors
-    options = tuple(option_list)
-    resolve_options(specs, options, cfg)  # fail fast on bad options, before loading torch
+    specs = the_plan.specs
+    every = the_plan.per_format_dirs is True
     samples = None
     if sample_inputs:
         samples = load_sample_inputs(sample_inputs)
@@ -478,7 +472,7 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
             preprocessing=pre or None, postprocessing=post or None, options=options, config=cfg,
             validate=not no_validate, force=force, atol=atol, rtol=rtol, sample_inputs=samples, threads=threads,
             host=host, progress=progress, per_format_dirs=True if every else None,
-            allow_inconclusive=allow_inconclusive, nms=nms_cfg,
+            allow_inconclusive=allow_inconclusive, nms=the_plan.nms,
             **extra,
         )
         bench_rows = None

@@ -139,7 +139,7 @@ def config_from(value: Any) -> NMSConfig | None:
 # ----------------------------------------------------------------------------- the graph
 
 
-def _split_raw(raw: Any, box_format: str) -> tuple[Any, Any, str]:
+def split_raw(raw: Any, box_format: str) -> tuple[Any, Any, str]:
     """(boxes [B, A, 4], scores [B, A, C], box format) from the detector's raw output."""
     import torch
 
@@ -244,7 +244,7 @@ def with_nms(model: Any, cfg: NMSConfig) -> Any:
             self.nms = cfg
 
         def forward(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-            boxes, scores, fmt = _split_raw(self.model(*args, **kwargs), cfg.box_format)
+            boxes, scores, fmt = split_raw(self.model(*args, **kwargs), cfg.box_format)
             return batched_nms(_xyxy(boxes, fmt), scores, cfg)
 
     try:
@@ -263,7 +263,7 @@ def num_classes(model: Any, example: Mapping[str, Any], call: Any) -> int:
     import torch
 
     with torch.no_grad():
-        _, scores, _ = _split_raw(call(model, example), "auto")
+        _, scores, _ = split_raw(call(model, example), "auto")
     return int(scores.shape[-1])
 
 

@@ -560,6 +560,41 @@ def expand_formats(host: PluginHost, formats: Sequence[str]) -> tuple[list[str],
     return list(dict.fromkeys(out)), skipped
 
 
+@dataclass(frozen=True)
+class ExportPlan:
+    """What an export will do, decided before torch is imported: formats, their specs and checked options."""
+
+    formats: list[str]
+    specs: dict[str, FormatSpec]
+    options: dict[str, dict[str, Any]]
+    nms: Any = None
+    skipped: list[str] = field(default_factory=list)
+    per_format_dirs: bool | None = None
+
+    def targets(self, model_name: str, output_dir: str | Path | None, exports_root: str | Path | None,
+                force: bool) -> dict[str, Path]:
+        """Each format's export folder (see :func:`plan_targets`)."""
+        return plan_targets(self.formats, model_name, output_dir, exports_root, force, self.per_format_dirs)
+
+
+def plan(host: PluginHost, formats: Sequence[str], options: Sequence[str] | Mapping[str, Any] = (),
+         config: Mapping[str, Any] | None = None, nms: Any = None) -> ExportPlan:
+    """Expand formats, resolve and check every per-format option; no torch import, so a CLI fails fast (exit 2)."""
+    from modelport.nms import config_from, split_options
+
+    nms_from_options = None
+    if not isinstance(options, Mapping):  # a typed per-format mapping carries no -o nms=... pairs
+        nms_from_options, option_list = split_options(list(options))
+        options = tuple(option_list)
+    every = any(f.strip().lower() == "all" for f in formats)
+    fmts, skipped = expand_formats(host, formats)
+    if not fmts:
+        raise ConfigError("no format given; use -f onnx,pt2 (see `modelport formats`)")
+    specs: dict[str, FormatSpec] = {f: host.require_format(f) for f in fmts}
+    resolved = resolve_options(specs, options, config)
+    return ExportPlan(fmts, specs, resolved, config_from(nms) or nms_from_options, skipped, True if every else None)
+
+
 def plan_targets(
     formats: Sequence[str],
     model_name: str,
@@ -637,21 +672,11 @@ def export(
     """
     import torch
 
-    from modelport.nms import config_from, split_options
-
-    nms_from_options = None
-    if not isinstance(options, Mapping):  # a typed per-format mapping carries no -o nms=... pairs
-        nms_from_options, options = split_options(list(options))
-    nms_cfg = config_from(nms) or nms_from_options
-
     host = host or get_plugin_manager()
-    if per_format_dirs is None and any(f.strip().lower() == "all" for f in formats):
-        per_format_dirs = True
-    formats, _ = expand_formats(host, formats)
-    if not formats:
-        raise ConfigError("no format given; use -f onnx,pt2 (see `modelport formats`)")
-    specs: dict[str, FormatSpec] = {f: host.require_format(f) for f in formats}
-    resolved = resolve_options(specs, options, config)
+    the_plan = plan(host, formats, options, config, nms)
+    formats, specs, resolved, nms_cfg = the_plan.formats, the_plan.specs, the_plan.options, the_plan.nms
+    if per_format_dirs is None:
+        per_format_dirs = the_plan.per_format_dirs
     if not isinstance(model, torch.nn.Module):
         raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     model_name = safe_name(model_name or default_model_name(model, (source or {}).get("reference")), "model name")
@@ -705,10 +730,10 @@ def _add_nms(model: Any, inputs: InputSpec, cfg: Any, task: str | None, class_na
         _, raw_binding = plan_binding(model, inputs)
         with torch.no_grad():
             raw = raw_binding.call(model, dict(zip(inputs.names, inputs.make_torch(seed=0), strict=True)))
-        from modelport.nms import _split_raw
+        from modelport.nms import split_raw
 
         try:
-            scores = _split_raw(raw, cfg.box_format)[1]
+            scores = split_raw(raw, cfg.box_format)[1]
         except ConfigError:
             raise
         class_names = [str(i) for i in range(int(scores.shape[-1]))]
