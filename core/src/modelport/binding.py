@@ -188,6 +188,7 @@ def BoundModel(model: Any, binding: Binding) -> Any:  # a class factory: torch i
         def __init__(self) -> None:
             super().__init__()
             self.model = model
+            self._modelport_binding = binding  # format objects get the user's module and this (format_objects.py)
 
         def _modelport_call(self, args: Sequence[Any]) -> Any:
             return binding.call(self.model, dict(zip(names, args, strict=True)))

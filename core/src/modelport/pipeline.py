@@ -264,9 +264,12 @@ def _captured_warnings() -> Iterator[list[str]]:
 
 def call_hook(host: PluginHost, fmt: str, hook: str, **kwargs: Any) -> Any:
     """Call a hook; a plugin's unexpected exception becomes one line naming the plugin and its version."""
-    fn = getattr(host.pm.hook, hook)
     try:
-        return fn(**kwargs)
+        if hook == "format_object":  # resolving a format object (its import) fails like the plugin's hooks
+            return host.format_object(fmt)
+        if hook == "describe":  # a format object's describe, called directly
+            return kwargs.pop("fn")(**kwargs)
+        return getattr(host.pm.hook, hook)(**kwargs)
     except ModelportError:
         raise
     except KeyboardInterrupt:
@@ -301,7 +304,7 @@ def describe(host: PluginHost, artifact: Artifact, request: ExportRequest | None
     what it may contribute (:func:`modelport.metadata.admit`).
     """
     owner = (host.formats.get(artifact.format) or (None, None))[1]
-    contributed = []
+    contributed = _describe_object(host, artifact, request, owner)
     for impl in reversed(host.pm.hook.describe_metadata.get_hookimpls()):
         if impl.hookwrapper or getattr(impl, "wrapper", False):
             continue
@@ -321,6 +324,22 @@ def describe(host: PluginHost, artifact: Artifact, request: ExportRequest | None
         if value:
             contributed.append(Contribution(host.label(impl.plugin_name), value, impl.plugin_name == owner))
     return contributed
+
+
+def _describe_object(host: PluginHost, artifact: Artifact, request: ExportRequest | None,
+                     owner: str | None) -> list[Contribution]:
+    """The owning format object's ``describe`` contribution (it owns the format's metadata), if it has one."""
+    if owner is None:
+        return []
+    from modelport.format_objects import unbound
+
+    fn = getattr(call_hook(host, artifact.format, "format_object"), "describe", None)
+    request = unbound(request) if request is not None else None
+    value = call_hook(host, artifact.format, "describe", fn=fn, artifact=artifact, request=request) if fn else None
+    if value is not None and not isinstance(value, Mapping):
+        raise PluginContractError(f"plugin {host.label(owner)} broke the contract: describe returned "
+                                  f"{type(value).__name__}, expected a dict or None")
+    return [Contribution(host.label(owner), value, True)] if value else []
 
 
 def run_validation(

@@ -28,6 +28,9 @@ from modelport.errors import ConfigError, PluginContractError
 from modelport.hookspecs import NAME
 from modelport.types import Availability, FormatSpec, PublisherSpec
 
+#: The core plugin that calls format objects (:mod:`modelport.format_objects`).
+FORMAT_DISPATCH = "modelport.format_objects"
+
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "modelport.builtin.pt2",
     "modelport.builtin.file_publisher",
@@ -106,6 +109,10 @@ class PluginHost:
         self._formats: dict[str, tuple[FormatSpec, str]] | None = None
         self._publishers: dict[str, tuple[PublisherSpec, str]] | None = None
         self._sources: dict[str, tuple[Any, str]] | None = None
+        self._objects: dict[str, Any] = {}
+        from modelport.format_objects import FormatDispatch
+
+        self.pm.register(FormatDispatch(self), name=FORMAT_DISPATCH)
         for module_name in builtins:
             self._register_builtin(module_name)
         if load_entry_points:
@@ -240,6 +247,17 @@ class PluginHost:
         """Plugins changed: collect the registries again on next use."""
         self._formats = None
         self._publishers = None
+        self._objects = {}
+
+    def format_object(self, fmt: str) -> Any:
+        """The format object of ``fmt`` (imported and built on first use), or None for hook-style formats."""
+        if fmt not in self._objects:
+            from modelport.format_objects import resolve
+
+            spec = (self.formats.get(fmt) or (None, None))[0]
+            impl = getattr(spec, "implementation", None)
+            self._objects[fmt] = resolve(impl) if impl is not None else None
+        return self._objects[fmt]
 
     def call_impl(self, hook_name: str, impl: Any, **kwargs: Any) -> Any:
         """Call one hook implementation directly (registration, metadata), traced like a hook call."""

@@ -24,7 +24,9 @@ The checks, each also a function of its own:
   a fresh interpreter.
 * :func:`check_availability` — the format is available, or says why not (a reason, ideally a fix).
 * :func:`check_cli_lists_format` — the real ``modelport formats --json`` lists the format and its plugin.
-* :func:`check_ignores_other_formats` — every first-result hook returns None for another format's request.
+* :func:`check_format_object` — each format's ``FormatSpec.implementation`` imports and has ``export`` and
+  ``load_runner`` (plus callable optional methods); a hook-style plugin (no implementation) gets
+  :func:`check_ignores_other_formats` instead — every first-result hook returns None for another format's request.
 * :func:`export_reference_model` + :func:`check_export` — the reference models in
   :mod:`modelport.testing_models` export and validate (``passed``; or ``structure-only`` / ``skipped`` with a
   reason when the artifact cannot run here), or fail with one clear line when you declare them unsupported.
@@ -71,7 +73,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "ALWAYS_HEAVY", "CONVENTION_FILES", "DEFAULT_MODELS", "CheckResult", "ConformanceError", "ConformanceReport",
     "PluginConformance", "check_availability", "check_cli_lists_format", "check_export",
-    "check_ignores_other_formats", "check_import_is_light", "check_metadata", "check_output_convention",
+    "check_format_object", "check_ignores_other_formats", "check_import_is_light", "check_metadata", "check_output_convention",
     "check_plugin", "check_registration", "check_runner", "check_unsupported", "check_validate_roundtrip",
     "export_reference_model",
     "find_plugin", "load_module", "read_metadata", "read_record", "reference_models", "run_cli",
@@ -418,6 +420,43 @@ def check_ignores_other_formats(plugin: str, *, host: PluginHost | None = None, 
         if leftovers:
             _fail(f"{plugin}: wrote {', '.join(p.name for p in leftovers)} while answering another format's request")
     return checked
+
+
+def check_format_object(plugin: str, *, host: PluginHost | None = None) -> list[str]:
+    """Each of the plugin's formats with an ``implementation`` imports it and finds the format-object methods.
+
+    Formats registered without one are hook-style: their hooks are checked with :func:`check_ignores_other_formats`.
+    Returns the names of the formats whose format object was checked.
+    """
+    from modelport.format_objects import OPTIONAL_METHODS, missing_methods, resolve
+
+    h = _host(host)
+    info = find_plugin(plugin, host=h)
+    own = {name: spec for name, (spec, owner) in h.formats.items() if owner.removeprefix("builtin.") == info.name}
+    if not any(spec.implementation is not None for spec in own.values()):
+        check_ignores_other_formats(plugin, host=h)
+        return []
+    for name, spec in own.items():
+        if spec.implementation is None:
+            _fail(f"{plugin}: format {name!r} has no implementation while the plugin's other formats do; "
+                  "give every format a format object")
+        try:
+            obj = resolve(spec.implementation)
+        except Exception as exc:
+            _fail(f"{plugin}: format {name!r}: implementation {spec.implementation!r} does not load: "
+                  f"{type(exc).__name__}: {exc}")
+        missing = missing_methods(obj)
+        if missing:
+            _fail(f"{plugin}: format {name!r}: the format object {type(obj).__name__} has no "
+                  f"{', '.join(missing)} method")
+        odd = [m for m in OPTIONAL_METHODS if hasattr(obj, m) and not callable(getattr(obj, m))]
+        if odd:
+            _fail(f"{plugin}: format {name!r}: {', '.join(odd)} on {type(obj).__name__} is not callable")
+        if not all(str(x).startswith(".") for x in spec.suffixes):
+            _fail(f"{plugin}: format {name!r}: suffixes must look like '.onnx', got {spec.suffixes!r}")
+        if spec.suffixes and not callable(getattr(obj, "inspect", None)):
+            _fail(f"{plugin}: format {name!r} claims suffixes {spec.suffixes!r} but has no inspect method")
+    return sorted(own)
 
 
 def _what(hook: str) -> str:
@@ -810,7 +849,7 @@ def check_plugin(
 
     registered = run("registers", lambda: check_registration(plugin, format, host=h))
     run("import and availability are light", lambda: check_import_is_light(plugin, heavy_modules, host=h))
-    run("hooks return None for other formats", lambda: check_ignores_other_formats(plugin, host=h))
+    run("format object loads (or hooks return None for other formats)", lambda: check_format_object(plugin, host=h))
     if format is None or not registered:
         if raise_on_failure:
             report.raise_for_failures()
@@ -945,8 +984,8 @@ class PluginConformance:
     def test_import_and_availability_are_light(self) -> None:
         check_import_is_light(self.plugin, self.heavy_modules)
 
-    def test_hooks_return_none_for_other_formats(self) -> None:
-        check_ignores_other_formats(self.plugin)
+    def test_format_object_loads(self) -> None:
+        check_format_object(self.plugin)
 
     def test_availability_says_why(self) -> None:
         check_availability(self._require_format())

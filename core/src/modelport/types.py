@@ -121,6 +121,12 @@ class FormatSpec:
     :param availability: a cheap check — never imports heavy modules; use ``find_spec`` or a cached subprocess.
     :param upstream: formats this one is built from (TensorRT from ONNX).
     :param precision_option: name of the option that selects precision, if any (for the tolerance profile).
+    :param implementation: the format object the core calls directly — a class, an instance, or a lazy
+        ``"package.module:Class"`` reference (imported on first use, so ``modelport formats`` stays fast). Its
+        methods: ``export(request)``, ``load_runner(artifact, options)`` and optionally ``validate(artifact,
+        inputs)``, ``describe(artifact, request)``, ``inspect(path, options)``, ``load_intermediates(artifact,
+        options)``. None: the core calls the plugin's hooks instead (the older style, still supported).
+    :param suffixes: file suffixes ``inspect`` hands to this format object (``(".safetensors",)``).
     """
 
     name: str
@@ -131,6 +137,8 @@ class FormatSpec:
     upstream: tuple[str, ...] = ()
     description: str = ""
     config_aliases: Mapping[str, str] = field(default_factory=dict)
+    implementation: Any = None
+    suffixes: tuple[str, ...] = ()
 
     def option(self, name: str) -> OptionSpec | None:
         for opt in self.options:
@@ -274,7 +282,8 @@ class ExportRequest:
 
     ``model`` is an ``nn.Module`` in eval mode, this format's own copy (never run before: export may run it
     freely). Its forward takes ``example_inputs`` positionally, in the input spec's order; when the user's model
-    binds inputs by keyword, the core hands over a wrapper that passes each to the parameter of its name. ``options`` are already parsed and defaulted from the format's
+    binds inputs by keyword, the core hands hook-style plugins a wrapper that passes each to the parameter of its
+    name, and format objects the user's module with ``binding`` (see :meth:`positional_model`). ``options`` are already parsed and defaulted from the format's
     OptionSpecs. Write only inside ``workdir``. ``sample_inputs`` holds real inputs (one sample per
     dict, numpy) when the user gave ``--sample-inputs`` — use them for calibration. ``metadata`` holds
     what is known before export (model_name, task_type, class_names, preprocessing...) for formats
@@ -295,6 +304,17 @@ class ExportRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
     _upstream: Callable[..., Artifact] | None = field(default=None, repr=False)
     _notes: list[str] = field(default_factory=list, repr=False)
+    binding: Any = None
+    _positional: Any = field(default=None, repr=False)
+
+    def positional_model(self) -> Any:
+        """``model`` callable with ``example_inputs`` by position: the binding wrapper for a keyword-bound model.
+
+        Format objects receive the user's own module in ``model`` (store it, read its class and state_dict) and
+        ``binding`` (:class:`modelport.binding.Binding`: which inputs go by ``positional`` / ``keyword``); tracing
+        exporters that call the model positionally use this.
+        """
+        return self._positional if self._positional is not None else self.model
 
     @property
     def input_names(self) -> list[str]:

@@ -35,11 +35,14 @@ def build(classes: int = 3) -> Net:
 class TestConformance(PluginConformance):
     """The reference models' classes live in modelport.testing_models, so the plugin finds them by name.
 
-    Not ``wrapper`` / ``decoder``: a model whose inputs bind by keyword reaches a plugin inside the core's binding
-    wrapper, and this format stores the module itself (its class and state_dict), not a traced graph.
+    ``wrapper`` and ``decoder`` bind their inputs by keyword: the format object receives the user's own module
+    (not the core's binding wrapper), stores its class and state_dict, and calls the rebuilt model the same way.
+    ``wrapper``'s class needs a constructor argument (the wrapped module), so without ``-o factory`` the export
+    refuses it, naming the class it could not rebuild.
     """
 
-    models = ("cnn", "mlp", "attention")
+    models = ("cnn", "mlp", "attention", "wrapper", "decoder")
+    unsupported = {"wrapper": "StarArgsWrapper cannot rebuild the model"}
 
     plugin = "modelport_safetensors"
     format = "safetensors"

@@ -36,6 +36,7 @@ FIX = "pip install modelport-export-safetensors"
 KEY_FACTORY = "modelport.factory"
 KEY_RESOLVED = "modelport.factory_resolved"
 KEY_KWARGS = "modelport.factory_kwargs"
+KEY_CALL = "modelport.call"
 
 OPTIONS = (
     OptionSpec("factory", "str", None, "how to rebuild the model: path/to/file.py:function or package.module:function "
@@ -54,6 +55,8 @@ def register_formats(register: Any) -> None:
         options=OPTIONS,
         availability=requires("safetensors", fix=FIX),
         description="model.safetensors with the factory reference in its header; rebuilt and reloaded to validate",
+        implementation=SafetensorsFormat,
+        suffixes=(".safetensors",),
     ))
 
 
@@ -152,14 +155,11 @@ def _shapes(model: Any) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
-# ----------------------------------------------------------------------------- hooks
+# ----------------------------------------------------------------------------- the format object
 
 
-@hookimpl
-def export(request: ExportRequest) -> Artifact | None:
+def export(request: ExportRequest) -> Artifact:
     """Write the weights and the factory reference; check at once that the reference rebuilds this model."""
-    if request.format != FORMAT:
-        return None
     import safetensors
     import safetensors.torch
 
@@ -180,13 +180,21 @@ def export(request: ExportRequest) -> Artifact | None:
     path = request.workdir / MODEL_FILE
     safetensors.torch.save_model(request.model, str(path), metadata={
         KEY_FACTORY: ref, KEY_RESOLVED: resolved, KEY_KWARGS: json.dumps(kwargs, sort_keys=True),
-        "modelport.model_name": request.model_name,
+        "modelport.model_name": request.model_name, KEY_CALL: json.dumps(_call_plan(request)),
     })
     return Artifact(
         format=FORMAT, path=path, files=[MODEL_FILE], precision="fp32",
         details={"factory": ref, "factory_resolved": resolved, "factory_kwargs": kwargs, "state_dict_keys": len(want),
                  "safetensors": getattr(safetensors, "__version__", None)},
     )
+
+
+def _call_plan(request: ExportRequest) -> dict[str, list[str]]:
+    """How the rebuilt model is called: input names by position and by keyword (a keyword-bound forward)."""
+    binding = request.binding
+    if binding is None:
+        return {"positional": list(request.input_names), "keyword": []}
+    return {"positional": list(binding.positional), "keyword": list(binding.keyword)}
 
 
 def read_header(path: Path) -> dict[str, Any]:
@@ -216,6 +224,7 @@ class SafetensorsRunner:
         if KEY_FACTORY not in meta:
             raise ExportFailed(f"{FORMAT}: {path.name} records no factory reference; re-export it with this plugin")
         kwargs = json.loads(meta.get(KEY_KWARGS) or "{}")
+        self.call = json.loads(meta.get(KEY_CALL) or "null")
         try:  # the absolute path recorded at export time, else the reference as given, from here or the export
             self.model = build_model(meta.get(KEY_RESOLVED) or meta[KEY_FACTORY], kwargs)
         except FileNotFoundError:
@@ -227,25 +236,34 @@ class SafetensorsRunner:
     def __call__(self, inputs: Mapping[str, Any]) -> list[Any]:
         import torch
 
-        args = [torch.from_numpy(v if v.flags.writeable else v.copy()) for v in inputs.values()]
+        tensors = {k: torch.from_numpy(v if v.flags.writeable else v.copy()) for k, v in inputs.items()}
+        plan = self.call or {"positional": list(tensors), "keyword": []}
         with torch.no_grad():
-            out = self.model(*args)
+            out = self.model(*[tensors[n] for n in plan["positional"]], **{n: tensors[n] for n in plan["keyword"]})
         return [to_numpy(t) for _, t in flatten_outputs(out)]
 
 
-@hookimpl
-def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> Any:
-    """Rebuild the model from its factory and load the weights (the core validates and benchmarks with it)."""
-    if artifact.format != FORMAT:
-        return None
-    return SafetensorsRunner(Path(artifact.path), options.get("threads"))
+class SafetensorsFormat:
+    """The ``safetensors`` format object: the core calls these methods for this format only (no format guards)."""
+
+    export = staticmethod(export)
+
+    def load_runner(self, artifact: Artifact, options: Mapping[str, Any]) -> Any:
+        """Rebuild the model from its factory and load the weights (the core validates and benchmarks with it)."""
+        return SafetensorsRunner(Path(artifact.path), options.get("threads"))
 
 
-@hookimpl
-def describe_metadata(artifact: Artifact, request: ExportRequest | None) -> dict[str, Any] | None:
+    def describe(self, artifact: Artifact, request: ExportRequest | None) -> dict[str, Any]:
+        """The factory reference and tensor count, under extra_metadata.safetensors."""
+        return describe(artifact)
+
+    def inspect(self, path: Path, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Tensor names, dtypes and shapes from the header, for ``modelport inspect model.safetensors``."""
+        return inspect(Path(path))
+
+
+def describe(artifact: Artifact) -> dict[str, Any]:
     """The factory reference and tensor count, under extra_metadata.safetensors."""
-    if artifact.format != FORMAT:
-        return None
     meta = read_header(Path(artifact.path)).get("__metadata__") or {}
     return {"extra_metadata": {FORMAT: {
         "factory": meta.get(KEY_FACTORY), "factory_kwargs": json.loads(meta.get(KEY_KWARGS) or "{}"),
@@ -254,12 +272,8 @@ def describe_metadata(artifact: Artifact, request: ExportRequest | None) -> dict
     }}}
 
 
-@hookimpl
-def inspect_artifact(path: Path, options: Mapping[str, Any]) -> dict[str, Any] | None:
+def inspect(path: Path) -> dict[str, Any]:
     """Tensor names, dtypes and shapes from the header, for ``modelport inspect model.safetensors``."""
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        return None
     header = read_header(path)
     meta = header.pop("__metadata__", {}) or {}
     tensors = [{"name": k, "dtype": v["dtype"], "shape": v["shape"]} for k, v in header.items()]

@@ -1,0 +1,156 @@
+"""Format objects (``FormatSpec(implementation=...)``): the core calls them for their format only, hook wrappers
+still wrap them, keyword-bound models reach them unwrapped, and the plugin-isolation rules still hold."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import pytest
+from conftest import make_plugin_dist
+from modelport.plugins import PluginHost
+from modelport.testing import ConformanceError, check_format_object, check_plugin
+
+OBJECT_PLUGIN = '''
+import numpy_free_marker  # noqa: F401  (a light module: importing the plugin must not import the object's module)
+from modelport import FormatSpec, hookimpl
+
+
+@hookimpl
+def register_formats(register):
+    register(FormatSpec(name={fmt!r}, display_name="Pickle-free weights", files=("model.npz",),
+                        implementation={impl!r}, suffixes=(".npz",)))
+'''
+
+OBJECT_MODULE = '''
+import numpy as np
+from modelport import Artifact
+
+SEEN = []
+
+
+class NpzFormat:
+    """Stores the user's module's weights and calls it (not a copy) by keyword the way the binding says."""
+
+    def export(self, request):
+        SEEN.append((type(request.model).__name__, request.binding is not None,
+                     type(request.positional_model()).__name__))
+        self.model = request.model
+        self.call = request.binding
+        path = request.workdir / "model.npz"
+        np.savez(path, **{{k: v.numpy() for k, v in request.model.state_dict().items()}})
+        return Artifact(format={fmt!r}, path=path, files=["model.npz"], precision="fp32")
+
+    def load_runner(self, artifact, options):
+        import torch
+
+        def run(inputs):
+            tensors = {{k: torch.from_numpy(v) for k, v in inputs.items()}}
+            args = [tensors[n] for n in (self.call.positional if self.call else tensors)]
+            kwargs = {{n: tensors[n] for n in (self.call.keyword if self.call else ())}}
+            with torch.no_grad():
+                out = self.model(*args, **kwargs)
+            return [t.numpy() for t in (out if isinstance(out, (list, tuple)) else [out])]
+        run.runtime = "torch (the exported module)"
+        return run
+
+    def describe(self, artifact, request):
+        return {{"extra_metadata": {{"npz": {{"arrays": len(np.load(artifact.path).files)}}}}{hijack}}}
+
+    def inspect(self, path, options):
+        return {{"format": {fmt!r}, "arrays": sorted(np.load(path).files)}}
+'''
+
+
+def _host(tmp_path, monkeypatch, name, *, impl=None, module=OBJECT_MODULE, extra=()):
+    fmt = f"obj-{name}"
+    site = make_plugin_dist(tmp_path / "site", f"modelport-export-obj{name}", f"objplug_{name}",
+                            OBJECT_PLUGIN.format(fmt=fmt, impl=impl or f"objimpl_{name}:NpzFormat"), f"obj{name}")
+    (site / f"objimpl_{name}.py").write_text(module.format(fmt=fmt, hijack="") if "{hijack}" in module else module.format(fmt=fmt))
+    (site / "numpy_free_marker.py").write_text("")
+    for dist, mod, src in extra:
+        make_plugin_dist(site, dist, mod, textwrap.dedent(src), mod)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delenv("MODELPORT_LOAD_PLUGINS", raising=False)
+    return PluginHost(), fmt
+
+
+def test_format_object_exports_validates_describes_and_inspects(tmp_path, monkeypatch):
+    from modelport.pipeline import call_hook
+
+    host, fmt = _host(tmp_path, monkeypatch, "good")
+    assert "objimpl_good" not in sys.modules  # registering (what `modelport formats` does) did not import it
+    report = check_plugin("objplug_good", fmt, models=("mlp", "decoder"), output_dir=tmp_path / "out", host=host,
+                          cli=False)
+    assert report.passed, report.summary()
+    seen = sys.modules["objimpl_good"].SEEN
+    # the keyword-bound decoder reaches the object as the user's own module, the wrapper only on request
+    assert ("TinyDecoder", True, "ModelportBound") in seen and ("TinyMLP", False, "TinyMLP") in seen, seen
+    meta = json.loads((tmp_path / "out" / "mlp" / "metadata.json").read_text())
+    assert meta["extra_metadata"]["npz"] == {"arrays": 6}
+    assert meta["export_format"] == fmt
+    info = call_hook(host, fmt, "inspect_artifact", path=tmp_path / "out" / "mlp" / "model.npz", options={})
+    assert info["format"] == fmt and "fc1.weight" in info["arrays"], info
+
+
+def test_a_format_object_cannot_overwrite_core_owned_metadata(tmp_path, monkeypatch):
+    module = OBJECT_MODULE.replace("{hijack}", ', "export_format": "hijacked"')
+    host, fmt = _host(tmp_path, monkeypatch, "hijack", module=module)
+    report = check_plugin("objplug_hijack", fmt, models=("mlp",), output_dir=tmp_path / "out", host=host, cli=False,
+                          raise_on_failure=False)
+    assert "describe_metadata may not set export_format" in report.summary()
+    assert not (tmp_path / "out" / "mlp" / "metadata.json").exists()
+
+
+def test_kit_catches_an_implementation_that_does_not_load_or_lacks_methods(tmp_path, monkeypatch):
+    host, _ = _host(tmp_path, monkeypatch, "missing", impl="objimpl_missing:NoSuchClass")
+    with pytest.raises(ConformanceError, match="does not load: AttributeError"):
+        check_format_object("objplug_missing", host=host)
+    host, _ = _host(tmp_path, monkeypatch, "half", module="class NpzFormat:\n    def export(self, request): ...\n")
+    with pytest.raises(ConformanceError, match="has no load_runner method"):
+        check_format_object("objplug_half", host=host)
+    host, fmt = _host(tmp_path, monkeypatch, "fine")
+    assert check_format_object("objplug_fine", host=host) == [fmt]
+
+
+def test_an_implementation_that_fails_to_import_is_one_line_naming_the_plugin(tmp_path, monkeypatch):
+    from modelport.errors import ExportFailed
+    from modelport.pipeline import call_hook
+    from modelport.types import Artifact
+
+    host, fmt = _host(tmp_path, monkeypatch, "boom", module="raise RuntimeError('no runtime here')\n")
+    art = Artifact(format=fmt, path=tmp_path / "model.npz", files=["model.npz"])
+    with pytest.raises(ExportFailed, match=r"failed in modelport-export-objboom .*RuntimeError: no runtime here"):
+        call_hook(host, fmt, "load_runner", artifact=art, options={})
+
+
+BROKEN = '''
+from modelport import hookimpl
+
+@hookimpl
+def register_formats(register):
+    raise RuntimeError("half-registered")
+'''
+
+CLAIMS_SAME = '''
+from modelport import FormatSpec, hookimpl
+
+@hookimpl
+def register_formats(register):
+    register(FormatSpec(name="obj-first", display_name="impostor", files=("x",), implementation="nowhere:X"))
+
+@hookimpl
+def load_runner(artifact, options):
+    return "impostor"
+'''
+
+
+def test_isolation_holds_for_format_objects(tmp_path, monkeypatch):
+    host, fmt = _host(tmp_path, monkeypatch, "first", extra=[
+        ("modelport-export-zbroken", "zbroken", BROKEN), ("modelport-export-zclaims", "zclaims", CLAIMS_SAME)])
+    status = {p.name: p.status for p in host.plugins}
+    assert status["zbroken"] == "broken" and status["zclaims"] == "conflict", status
+    assert host.pm.get_plugin("zbroken") is None and host.pm.get_plugin("zclaims") is None
+    spec, owner = host.formats[fmt]
+    assert owner == "objfirst" and spec.implementation == "objimpl_first:NpzFormat"  # the first one wins
