@@ -23,7 +23,7 @@ import numpy as np
 
 from modelport.errors import ConfigError, ModelportError
 
-NO_FIT_EXIT = 1  # no candidate fits the budget: like a failed validation
+NO_FIT_EXIT = 2  # no candidate fits the budget: like a failed validation (DESIGN.md exit codes)
 FIRST_SLICE = 8  # items a candidate must pass before the full measurement
 _BUDGET = re.compile(r"^\s*(top1|cosine|max_abs)\s*(=|>=|<=)\s*([-+]?[0-9]*\.?[0-9]+(?:e[-+]?\d+)?)\s*$")
 
@@ -297,6 +297,12 @@ def _prepare(model: Any, sample_inputs: Mapping[str, Any], budget: Budget, label
         raise ConfigError("--sample-inputs holds no arrays")
     if isinstance(model, str):
         model = resolve(model, trust_code=bool(cfg.get("trust_code")))
+        if cfg.get("inputs") is not None:
+            model.inputs = cfg["inputs"]
+        elif model.inputs is None:
+            from modelport.inputs import spec_from_samples
+
+            model.inputs = spec_from_samples(samples, batch=1)
     elif not isinstance(model, ResolvedModel):
         if cfg.get("inputs") is None:
             raise ConfigError("inputs are required for an nn.Module: pass settings={'inputs': modelport.vision(...)}")
@@ -353,3 +359,93 @@ def _write_winner(src: Path, dest: Path, result: OptimizeResult) -> Path:
         record[SEAL_KEY] = sealed
     write_json_atomic(dest / RECORD_FILE, record)
     return dest
+
+
+def print_result(console: Any, result: OptimizeResult) -> None:
+    """The candidates as a table (latency vs metric, Pareto front marked), then the winner or why none."""
+    from modelport.render import _table, styled
+
+    t = _table(f"optimize: budget {result.budget}")
+    for col, just in (("candidate", "left"), ("status", "left"), (result.budget.metric, "right"),
+                      ("p50 ms", "right"), ("vs eager", "right"), ("pareto", "left")):
+        t.add_column(col, justify=just)
+    for c in sorted(result.candidates, key=lambda c: (c.p50_ms is None, c.p50_ms or 0.0)):
+        speed = f"{result.eager_p50_ms / c.p50_ms:.1f}x" if c.p50_ms and result.eager_p50_ms else ""
+        t.add_row(styled(c.label), styled(c.status), f"{c.metric:.4g}" if c.metric is not None else "",
+                  f"{c.p50_ms:.3f}" if c.p50_ms else "", speed, "*" if c.pareto else "")
+    console.print(t)
+    ref = f", PyTorch top1 {result.reference_metric:.2f}" if result.reference_metric is not None else ""
+    console.print(f"eager PyTorch p50 {result.eager_p50_ms or 0:.3f} ms{ref}", markup=False, highlight=False)
+    if result.winner is not None:
+        console.print(f"winner: {result.winner.label} -> {result.winner_dir}", markup=False, highlight=False)
+
+
+def plot_result(result: OptimizeResult, path: Path) -> Path:
+    """Latency vs metric scatter, the Pareto front joined, saved to ``path`` (matplotlib: modelport[plot])."""
+    from modelport.bench import check_plot_dependencies
+
+    check_plot_dependencies()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [c for c in result.candidates if c.p50_ms is not None and c.metric is not None]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.scatter([c.p50_ms or 0.0 for c in done], [c.metric or 0.0 for c in done], color="tab:gray")
+    front = sorted(result.pareto, key=lambda c: c.p50_ms or 0.0)
+    ax.plot([c.p50_ms or 0.0 for c in front], [c.metric or 0.0 for c in front], "o-", color="tab:blue",
+            label="Pareto front")
+    for c in done:
+        ax.annotate(c.label, (c.p50_ms, c.metric), fontsize=7)
+    if result.eager_p50_ms:
+        ax.axvline(result.eager_p50_ms, color="tab:red", linestyle="--", label="eager PyTorch")
+    ax.set_xlabel("p50 latency at batch 1 (ms)")
+    ax.set_ylabel(result.budget.metric)
+    ax.set_title(f"modelport optimize, budget {result.budget}")
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def cli_run(model: str, sample_inputs: str, budget: str, **kw: Any) -> OptimizeResult:
+    """``modelport optimize``: check every argument before loading anything, then :func:`optimize`."""
+    from modelport.cli import build_input_spec
+    from modelport.inputs import load_sample_inputs
+    from modelport.limits import check_run_settings
+
+    b = parse_budget(budget)
+    out = Path(kw["output_dir"])
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"--output-dir {out}: exists and is not an empty folder")
+    threads = None
+    if kw.get("threads"):
+        try:
+            threads = [int(t) for t in str(kw["threads"]).split(",")]
+        except ValueError:
+            raise ConfigError(f"--threads {kw['threads']!r}: expected N[,N...]") from None
+        for t in threads:
+            check_run_settings(threads=t)
+    if kw.get("time_limit") is not None and kw["time_limit"] <= 0:
+        raise ConfigError("--time-limit must be a positive number of seconds")
+    labels = _load_labels(kw.get("labels"))
+    samples = load_sample_inputs(sample_inputs)
+    spec = None
+    if kw.get("inputs") or kw.get("vision"):
+        spec = build_input_spec(inputs=kw.get("inputs") or (), vision=kw.get("vision"), text=None, batch=1,
+                                dynamic=(), dynamic_batch=False, sample_arrays=samples, model_ref=model, config={})
+    return optimize(model, samples, b, output_dir=out, labels=labels, formats=kw.get("formats") or None,
+                    threads=threads, settings={"inputs": spec, "time_limit": kw.get("time_limit"),
+                                               "trust_code": kw.get("trust_code"), "progress": kw.get("progress")})
+
+
+def _load_labels(path: str | None) -> np.ndarray | None:
+    if not path:
+        return None
+    try:
+        return np.asarray(np.load(path, allow_pickle=False)).reshape(-1).astype(np.int64)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--labels {path}: cannot be read as a .npy of integers ({exc})") from None
