@@ -8,12 +8,11 @@ import sys
 import tempfile
 import time
 
+import modelport
 import numpy as np
 import torch
-from torch import nn
-
-import modelport
 from modelport.optimize import optimize
+from torch import nn
 
 
 def block(cin: int, cout: int, stride: int) -> nn.Module:
