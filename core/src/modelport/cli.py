@@ -917,6 +917,49 @@ plugin_group.add_command(plugin_new)
 # `modelport list` / `modelport info`: the zoo side (modelport.zoo_cli)
 from modelport.zoo_cli import register as _register_zoo_commands  # noqa: E402
 
+
+@main.command()
+@click.argument("model")
+@click.option("--sample-inputs", required=True, type=click.Path(), help=".npz of real inputs (scoring, calibration).")
+@click.option("--labels", type=click.Path(), help=".npy of true class indices for a top1 budget (else PyTorch's).")
+@click.option("--budget", required=True, metavar="METRIC", help="top1=-1.0 (points), cosine>=0.999 or max_abs<=1e-3.")
+@click.option("--input", "inputs", multiple=True, metavar="NAME:SHAPE[:DTYPE[:LOW,HIGH]]", help="A model input (repeatable).")
+@click.option("--vision", metavar="CxHxW", help="Image preset: one float32 input N x C x H x W.")
+@click.option("-f", "--format", "formats", multiple=True, help="Only these formats (default: every available one).")
+@click.option("--threads", "threads_text", metavar="N[,N...]", help="Thread counts to try (default 1 and all cores).")
+@click.option("--output-dir", required=True, type=click.Path(), help="Where the winner's export folder goes.")
+@click.option("--time-limit", type=float, help="Stop trying new candidates after this many seconds.")
+@click.option("--plot", type=click.Path(), help="Save latency vs metric as a PNG (needs modelport[plot]).")
+@click.option("--trust-code", is_flag=True, help="Allow loading a model whose file runs code (pickle, TorchScript).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+def optimize(model: str, sample_inputs: str, labels: str | None, budget: str, inputs: tuple[str, ...],
+             vision: str | None, formats: tuple[str, ...], threads_text: str | None, output_dir: str,
+             time_limit: float | None, plot: str | None, trust_code: bool, as_json: bool) -> None:
+    """Find the fastest artifact within an accuracy budget and write it as an export folder (docs/optimize.md)."""
+    from modelport.optimize import NO_FIT_EXIT, cli_run
+
+    progress = _Progress(as_json)
+    try:
+        result = cli_run(model, sample_inputs, budget, labels=labels, inputs=inputs, vision=vision,
+                         formats=_split_formats(formats), threads=threads_text, output_dir=output_dir,
+                         time_limit=time_limit, trust_code=trust_code, progress=progress)
+    finally:
+        progress.stop()
+    if plot:
+        from modelport.optimize import plot_result
+
+        plot_result(result, Path(plot))
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        from modelport.optimize import print_result
+
+        print_result(_stdout(), result)
+    if result.winner is None:
+        _err(f"no candidate fits the budget {result.budget} (see the table; loosen --budget or add formats)")
+        sys.exit(NO_FIT_EXIT)
+
+
 _register_zoo_commands(main)
 
 

@@ -93,6 +93,7 @@ class OptionSpec:
     help: str = ""
     choices: tuple[str, ...] | None = None
     aliases: tuple[str, ...] = ()
+    tune: tuple[Any, ...] | None = None  # values ``modelport optimize`` tries (None: not searched)
 
     def __post_init__(self) -> None:
         if self.type not in _OPTION_TYPES:

@@ -46,7 +46,8 @@ OPTIONS = (
                "weight bytes above which external_data=auto writes model.onnx.data (protobuf caps a file at 2 GiB)"),
     OptionSpec("fp16", "bool", False, "float16 weights and compute, float32 inputs and outputs kept"),
     OptionSpec("quantize", "choice", "none", "int8 with onnxruntime.quantization: dynamic (weights only, no data "
-               "needed) or static (QDQ, calibrated on --sample-inputs)", choices=("none", "dynamic", "static")),
+               "needed) or static (QDQ, calibrated on --sample-inputs)", choices=("none", "dynamic", "static"),
+               tune=("none", "dynamic", "static")),
     OptionSpec("int8", "bool", False, "shorthand of the export convention: quantize=static when --sample-inputs "
                "are given, quantize=dynamic otherwise"),
     OptionSpec("hierarchy", "bool", True, "keep each node's PyTorch module path in its metadata_props "

@@ -1,0 +1,36 @@
+"""`modelport optimize` across pt2 and ONNX (the onnx plugin's tunable quantize): int8 outside a tight budget is
+pruned on the first slice and never benchmarked; the winner is a measured, fitting candidate on the Pareto front."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from modelport.testing_cli import run_cli_in_process
+
+pytest.importorskip("onnxruntime")
+
+
+def test_int8_outside_the_budget_is_pruned_and_the_winner_fits(tmp_path: Path) -> None:
+    data = tmp_path / "data.npz"
+    np.savez(data, input=np.random.default_rng(0).random((12, 3, 16, 16), dtype=np.float32))
+    out = tmp_path / "best"
+    r = run_cli_in_process(["optimize", "modelport.testing_models:tiny_cnn", "--vision", "3x16x16", "--sample-inputs",
+                            str(data), "--budget", "max_abs<=1e-4", "-f", "pt2,onnx", "--threads", "1",
+                            "--output-dir", str(out), "--json"])
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    by = {c["label"]: c for c in res["candidates"]}
+    assert set(by) == {"pt2@1t", "onnx[quantize=none]@1t", "onnx[quantize=dynamic]@1t", "onnx[quantize=static]@1t"}
+    for q in ("dynamic", "static"):
+        c = by[f"onnx[quantize={q}]@1t"]
+        assert c["status"] == "pruned" and not c["benchmarked"] and c["p50_ms"] is None and c["metric"] > 1e-4
+    fits = [c for c in res["candidates"] if c["status"] == "fits"]
+    assert {c["label"] for c in fits} == {"pt2@1t", "onnx[quantize=none]@1t"}
+    winner = by[res["winner"]]
+    assert winner["pareto"] and winner["p50_ms"] == min(c["p50_ms"] for c in fits)
+    record = json.loads((out / "export.json").read_text())
+    assert record["format"] == winner["format"] and record["optimize"]["winner"] == res["winner"]
+    assert run_cli_in_process(["validate", str(out)]).returncode == 0
