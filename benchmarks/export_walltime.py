@@ -76,12 +76,13 @@ def main() -> dict[str, float]:
         }
         if args.optimum_python.exists():
             contenders["optimum-cli export onnx"] = [str(args.optimum_python), "-m", "optimum.exporters.onnx",
-                                                     "--model", str(model), str(tmp / "optimum")]
+                                                     "--model", str(model), "--task", "feature-extraction",
+                                                     str(tmp / "optimum")]
         times: dict[str, list[float]] = {name: [] for name in contenders}
         for i in range(args.repeat):  # interleaved, so load changes hit every contender alike
             for name, cmd in contenders.items():
                 if name.startswith("modelport"):
-                    cmd = [*cmd[:-3], str(tmp / f"mp{i}"), "-q"]
+                    cmd = [*cmd[:-2], str(tmp / f"mp{i}"), "-q"]
                 times[name].append(timed(cmd, env))
     med = {name: statistics.median(t) for name, t in times.items()}
     ours = med["modelport export hf:DIR -f onnx"]
