@@ -1,16 +1,22 @@
-"""Run every benchmark in one go and write benchmarks/RESULTS.md (date, machine, versions, the four tables).
+"""Run every benchmark in one go and write benchmarks/RESULTS.md (date, machine, versions, the tables).
 
     nox -s bench            # or: python benchmarks/run_all.py  (with modelport and its plugins installed)
+    python benchmarks/run_all.py --only speed   # run some sections; the others keep their last results
+
+Blocks written by other scripts (``<!-- NAME:begin ... -->`` … ``<!-- NAME:end -->``, e.g. serve_load.py's) and
+sections not run this time are carried over from the previous RESULTS.md, never dropped.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime
 import importlib.metadata as im
 import io
 import os
 import platform
+import re
 import sys
 from pathlib import Path
 
@@ -67,6 +73,29 @@ def targets(startup_r, overhead_r, speed_r, large_r, trust_r=None) -> list[str]:
     return rows
 
 
+_BLOCK = re.compile(r"<!-- (?P<name>[\w-]+):begin.*?<!-- (?P=name):end -->", re.S)
+
+
+def previous(text: str) -> tuple[dict[str, str], list[str]]:
+    """The previous RESULTS.md: each "## title" section's body (outside marked blocks), and the marked blocks."""
+    blocks = [m.group(0) for m in _BLOCK.finditer(text)]
+    bodies: dict[str, str] = {}
+    for chunk in re.split(r"^## ", _BLOCK.sub("", text), flags=re.M)[1:]:
+        title, _, body = chunk.partition("\n")
+        bodies[title.strip()] = body.strip()
+    return bodies, blocks
+
+
+def merge_rows(old: list[str], new: list[str]) -> list[str]:
+    """A markdown table: the old rows, each replaced by the new row with the same first cell; new ones appended."""
+    def key(row: str) -> str:
+        return row.split("|")[1].strip() if row.count("|") > 1 else row
+
+    fresh = {key(r): r for r in new}
+    rows = [fresh.pop(key(r), r) for r in old if r.strip()]
+    return rows + list(fresh.values())
+
+
 def _versions() -> str:
     names = ["modelport", "torch", "numpy", "onnx", "onnxruntime", "onnxslim", "openvino", "nncf", "coremltools",
              "litert-torch", "ai-edge-litert", "executorch"]
@@ -80,34 +109,49 @@ def _versions() -> str:
     return ", ".join(sorted(set(out)))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    sections = [
+        ("startup", "1. CLI start-up", startup.main),
+        ("overhead", "2. Framework overhead", overhead.main),
+        ("speed", "3. Artifact speed", speed.main),
+        ("large", "4. Large model (> 2 GB) to ONNX: peak memory", large_model.main),
+        ("trust", "5. The cost of safety: trust checks on validate and bench", trust_cost.main),
+    ]
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", action="append", choices=[key for key, _, _ in sections],
+                    help="run only this section (repeatable); the others keep their previous results")
+    args = ap.parse_args(argv)
     cpu = platform.processor()
     with contextlib.suppress(OSError):
         cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
-    sections = [
-        ("1. CLI start-up", startup.main),
-        ("2. Framework overhead", overhead.main),
-        ("3. Artifact speed", speed.main),
-        ("4. Large model (> 2 GB) to ONNX: peak memory", large_model.main),
-        ("5. The cost of safety: trust checks on validate and bench", trust_cost.main),
-    ]
+    path = HERE / "RESULTS.md"
+    old_bodies, blocks = previous(path.read_text()) if path.exists() else ({}, [])
     parts = [
         "# Benchmark results", "",
-        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- machine: {cpu}, {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}",
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+        + (f" (sections run: {', '.join(args.only)}; the others are from an earlier run)" if args.only else ""),
+        f"- machine: {cpu}, {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}, "
+        f"1-minute load average {os.getloadavg()[0]:.1f} at the start (measured under load: the machine is shared)",
         f"- versions: {_versions()}",
         "- how: `nox -s bench` (benchmarks/run_all.py); each ratio is measured within one run", "",
     ]
     results: dict[str, object] = {}
-    for title, fn in sections:
+    for key, title, fn in sections:
+        if args.only and key not in args.only:
+            parts += [f"## {title}", "", old_bodies.get(title, "not measured in this run"), ""]
+            continue
         print(f"running {title} ...", file=sys.stderr)
         try:
             body, results[title] = _capture(fn)
         except Exception as exc:  # a benchmark that cannot run here says so in the results
             body = f"not measured: {type(exc).__name__}: {exc}"
         parts += [f"## {title}", "", body.strip(), ""]
-    parts += ["## Against the targets", "", *targets(*(results.get(title) for title, _ in sections)), ""]
-    (HERE / "RESULTS.md").write_text("\n".join(parts))
+    target_rows = targets(*(results.get(title) for _, title, _ in sections))
+    if args.only and "Against the targets" in old_bodies:
+        target_rows = merge_rows(old_bodies["Against the targets"].splitlines(), target_rows)
+    parts += ["## Against the targets", "", *target_rows, ""]
+    parts += [block + "\n" for block in blocks]
+    path.write_text("\n".join(parts))
     print("\n".join(parts))
 
 

@@ -118,8 +118,44 @@ def run_export_job(spec: dict[str, Any], emit: Emit) -> dict[str, Any]:
                 "elapsed_s": round(time.perf_counter() - t0, 3)}
 
 
+# The modules each format's converter imports on first use (lazily, so `modelport formats` stays fast).
+CONVERTER_MODULES: dict[str, tuple[str, ...]] = {
+    "onnx": ("onnx", "onnxscript", "onnxruntime", "onnxslim"),
+    "openvino": ("openvino", "nncf"),
+    "tflite": ("litert_torch", "ai_edge_litert.interpreter"),
+    "coreml": ("coremltools",),
+    "executorch": ("executorch.exir", "executorch.runtime"),
+    "tensorrt": ("tensorrt",),
+    "torchscript": ("torch.jit",),
+}
+
+
+def import_converters(formats: Any) -> list[str]:
+    """Import the converter modules of every available format, so no job pays for them; returns those imported."""
+    import importlib
+
+    from modelport.console import capture_fds
+
+    done: list[str] = []
+    for name, (spec, _plugin) in dict(formats).items():
+        try:
+            if not spec.availability().export:
+                continue
+        except Exception:  # an availability probe that fails means the format cannot run here anyway
+            continue
+        for module in CONVERTER_MODULES.get(name, ()):
+            try:
+                with capture_fds():  # converters print banners and warnings on import
+                    importlib.import_module(module)
+                done.append(module)
+            except Exception:  # a missing optional extra is reported by the job that needs it
+                pass
+    return done
+
+
 def warm_up() -> float:
-    """Import torch, the pipeline and every plugin, then run one tiny export, so the first job pays for none of it.
+    """Import torch, the pipeline, every plugin and every available format's converter, then run one tiny export,
+    so the first job pays for none of it.
 
     Importing is not enough: torch.export and the validation path initialise a lot on first use (measured
     here: a first job 6x slower than the next one after imports alone). A throw-away pt2 export of a
@@ -132,7 +168,8 @@ def warm_up() -> float:
     import torch
     from modelport.plugins import get_plugin_manager
 
-    get_plugin_manager().formats  # noqa: B018 - loads every plugin's entry point
+    formats = get_plugin_manager().formats  # loads every plugin's entry point
+    import_converters(formats)
     with tempfile.TemporaryDirectory(prefix="modelport-serve-warmup-") as tmp:
         try:
             modelport.export(torch.nn.Sequential(torch.nn.Linear(4, 2)), ["pt2"],
