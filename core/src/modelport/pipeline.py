@@ -4,6 +4,8 @@ describe, write metadata.json + export.json, rename into place."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import platform
 import shutil
 import tempfile
@@ -32,6 +34,7 @@ from modelport.loading import set_eval
 from modelport.metadata import SCHEMA_VERSION, Contribution, check, merge_plugin_fields
 from modelport.options import resolve_options
 from modelport.plugins import PluginHost, get_plugin_manager
+from modelport.settings import DEFAULT_EXTRA_BATCHES, ExportSettings, ModelInfo, from_keywords
 from modelport.store import (
     StagedDir,
     default_model_name,
@@ -47,7 +50,6 @@ from modelport.store import (
 from modelport.types import Artifact, ExportRequest, FormatSpec, ValidationRun, to_jsonable
 
 _REFERENCE_CAP_BYTES = 16 * 1024 * 1024
-DEFAULT_EXTRA_BATCHES = (4, 8)
 
 Progress = Callable[[str], None]
 
@@ -463,28 +465,15 @@ def _output_dims(spec: InputSpec, ref: ReferenceSet) -> list[list[Any]]:
     return first
 
 
-def build_metadata(
-    *,
-    fmt: str,
-    artifact: Artifact,
-    spec: InputSpec,
-    ref: ReferenceSet,
-    options: Mapping[str, Any],
-    model_name: str,
-    task: str | None,
-    class_names: Sequence[str] | None,
-    preprocessing: Mapping[str, Any] | None,
-    postprocessing: Mapping[str, Any] | None,
-    task_extras: Mapping[str, Any] | None,
-    plugin: dict[str, Any],
-    files: dict[str, Any],
-    validation: dict[str, Any],
-    contributed: list[Any],
-) -> dict[str, Any]:
+def build_metadata(fmt: str, artifact: Artifact, run: ExportRun, plugin: dict[str, Any], files: dict[str, Any],
+                   validation: dict[str, Any], contributed: list[Any]) -> dict[str, Any]:
+    """metadata.json's content: the artifact's inputs and outputs, the model info, and plugins' contributions."""
     import torch
 
     from modelport.version import __version__
 
+    spec, ref, info = run.inputs, run.ref, run.info
+    task, class_names = info.task, info.class_names
     in_names = artifact.input_names or spec.names
     out_names = artifact.output_names or ref.output_names
     dtypes = {t.name: t.dtype for t in spec.tensors}
@@ -497,7 +486,7 @@ def build_metadata(
     md: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "framework": "pytorch",
-        "model_name": model_name,
+        "model_name": run.model_name,
         "export_format": fmt,
         "task_type": task or "other",
         "input_shape": input_shape,
@@ -505,7 +494,7 @@ def build_metadata(
         "output_shape": dict(zip(out_names, _output_dims(spec, ref), strict=False)),
         "output_dtype": {n: str(o.dtype) for n, o in zip(out_names, ref.outputs[0], strict=False)},
         "created_at": now_iso(),
-        "export_config": {**to_jsonable(dict(options)), "batch_size": spec.batch_size,
+        "export_config": {**to_jsonable(_public_options(artifact.options)), "batch_size": spec.batch_size,
                           "dynamic": spec.has_dynamic},
         "precision": artifact.precision,
         "modelport_version": __version__,
@@ -524,11 +513,11 @@ def build_metadata(
         n = int(first.shape[-1]) if getattr(first, "ndim", 0) else 1
         md["class_names"] = [str(i) for i in range(n)]
         md["num_classes"] = n
-    if preprocessing:
-        md["preprocessing"] = dict(preprocessing)
-    if postprocessing:
-        md["postprocessing"] = dict(postprocessing)
-    for k, v in (task_extras or {}).items():
+    if info.preprocessing:
+        md["preprocessing"] = dict(info.preprocessing)
+    if info.postprocessing:
+        md["postprocessing"] = dict(info.postprocessing)
+    for k, v in (info.task_extras or {}).items():
         md[k] = v
     if "quantization" in artifact.details:
         md["quantization"] = artifact.details["quantization"]
@@ -658,106 +647,121 @@ def export(
     formats: Sequence[str],
     inputs: InputSpec,
     *,
-    output_dir: str | Path | None = None,
-    exports_root: str | Path | None = None,
-    model_name: str | None = None,
-    task: str | None = None,
-    class_names: Sequence[str] | None = None,
-    preprocessing: Mapping[str, Any] | None = None,
-    postprocessing: Mapping[str, Any] | None = None,
-    task_extras: Mapping[str, Any] | None = None,
-    options: Sequence[str] | Mapping[str, Any] = (),
-    config: Mapping[str, Any] | None = None,
-    validate: bool = True,
-    force: bool = False,
-    atol: float | None = None,
-    rtol: float | None = None,
-    sample_inputs: Mapping[str, Any] | None = None,
-    threads: int | None = None,
-    source: Mapping[str, Any] | None = None,
+    settings: ExportSettings | None = None,
     host: PluginHost | None = None,
     progress: Progress = _quiet,
-    extra_batches: Sequence[int] = DEFAULT_EXTRA_BATCHES,
-    per_format_dirs: bool | None = None,
-    allow_inconclusive: bool = False,
-    nms: Any = None,
-    reference_inputs: Sequence[Mapping[str, Any]] | None = None,
+    **kwargs: Any,
 ) -> ExportResult:
     """Export ``model`` to each format, validate, describe and write each export folder atomically.
 
+    Keywords are the fields of :class:`modelport.settings.ExportSettings` (``output_dir``, ``exports_root``,
+    ``validate``, ``force``, ``atol``, ``rtol``, ``threads``, ``allow_inconclusive``, ``options``, ``config``,
+    ``nms``, ``sample_inputs``, ``extra_batches``, ``per_format_dirs``) and of :class:`modelport.settings.ModelInfo`
+    (``model_name``, ``task``, ``class_names``, ``preprocessing``, ``postprocessing``, ``task_extras``, ``source``,
+    ``reference_inputs``); they override ``settings`` when both are given.
     ``nms`` (True, a dict of :class:`modelport.nms.NMSConfig` fields, or ``-o nms=true`` in ``options``) puts
     non-maximum suppression into the graph of a detector (``task="detection"``).
     ``reference_inputs``: real input sets (``{name: ndarray}``) used first as the example and for validation.
     """
     import torch
 
+    settings, info = from_keywords(kwargs, settings)
     host = host or get_plugin_manager()
-    the_plan = plan(host, formats, options, config, nms)
-    formats, specs, resolved, nms_cfg = the_plan.formats, the_plan.specs, the_plan.options, the_plan.nms
-    if per_format_dirs is None:
-        per_format_dirs = the_plan.per_format_dirs
+    the_plan = plan(host, formats, settings.options, settings.config, settings.nms)
+    if settings.per_format_dirs is None:
+        settings = dataclasses.replace(settings, per_format_dirs=the_plan.per_format_dirs)
     if not isinstance(model, torch.nn.Module):
         raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    model_name = safe_name(model_name or default_model_name(model, (source or {}).get("reference")), "model name")
-    if task is not None and not task:
-        task = None
-    targets = plan_targets(formats, model_name, output_dir, exports_root, force, per_format_dirs)
+    info = _named(model, info)
+    assert info.model_name is not None
+    targets = plan_targets(the_plan.formats, info.model_name, settings.output_dir, settings.exports_root,
+                           settings.force, settings.per_format_dirs)
+    run = start_run(model, inputs, the_plan.nms, settings, info, progress)
+    return ExportResult({fmt: export_format(host, fmt, the_plan.options[fmt], targets[fmt], run, progress)
+                         for fmt in the_plan.formats})
+
+
+def _named(model: Any, info: ModelInfo) -> ModelInfo:
+    """The model info with its name decided (given, or the model class in snake_case) and an empty task as None."""
+    name = safe_name(info.model_name or default_model_name(model, (info.source or {}).get("reference")), "model name")
+    return dataclasses.replace(info, model_name=name, task=info.task or None)
+
+
+@dataclass
+class ExportRun:
+    """What every format of one export shares: settings, model info, the model as formats receive it, the
+    inputs and PyTorch's reference outputs (computed once)."""
+
+    settings: ExportSettings
+    info: ModelInfo
+    prep: ModelPrep
+    inputs: InputSpec
+    ref: ReferenceSet
+    example: tuple[Any, ...]
+    sample_sets: list[dict[str, Any]] | None = None
+    reference_log: str = ""
+
+    @property
+    def model_name(self) -> str:
+        return self.info.model_name or "model"
+
+    @property
+    def classifier(self) -> bool:
+        return self.info.task in ("classification", "text-classification")
+
+
+def start_run(model: Any, inputs: InputSpec, nms_cfg: Any, settings: ExportSettings, info: ModelInfo,
+              progress: Progress = _quiet) -> ExportRun:
+    """Prepare the model (eval, NMS, input binding, a pristine copy) and run the reference once for every format."""
+    import torch
+
     set_eval(model)
     if nms_cfg is not None:
-        model, task, class_names, postprocessing = _add_nms(model, inputs, nms_cfg, task, class_names, postprocessing)
+        model, info = _add_nms(model, inputs, nms_cfg, info)
     inputs, binding = plan_binding(model, inputs)
     pristine, copy_note = pristine_copy(model)  # before anything runs the model: formats export from copies of it
-    if threads:
-        torch.set_num_threads(threads)
-
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
     progress("running the PyTorch model on the example inputs")
-    with capture_fds() as reference_log:  # a model that prints must not reach the terminal or --json stdout
-        if validate:
-            ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=extra_batches, binding=binding,
-                                reference_inputs=reference_inputs)
+    ref, log = reference_run(model, inputs, binding, settings, info.reference_inputs)
+    samples = settings.sample_inputs
+    return ExportRun(settings, info, ModelPrep(pristine, binding, copy_note), inputs, ref, inputs.to_torch(ref.inputs[0]),
+                     batches_from_samples(samples, 1) if samples is not None else None, log)
+
+
+def reference_run(model: Any, inputs: InputSpec, binding: Binding, settings: ExportSettings,
+                  reference_inputs: Sequence[Mapping[str, Any]] | None) -> tuple[ReferenceSet, str]:
+    """PyTorch's outputs on the validation input sets, and what the model printed meanwhile (captured)."""
+    with capture_fds() as log:  # a model that prints must not reach the terminal or --json stdout
+        if settings.validate:
+            ref = run_reference(model, inputs, sample_inputs=settings.sample_inputs, extra_batches=settings.extra_batches,
+                                binding=binding, reference_inputs=reference_inputs)
         else:  # one set: enough for output names and shapes, and for a later `modelport validate`
-            ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=(), n_random_sets=1,
+            ref = run_reference(model, inputs, sample_inputs=settings.sample_inputs, extra_batches=(), n_random_sets=1,
                                 binding=binding, reference_inputs=list(reference_inputs or ())[:1])
-    example = inputs.to_torch(ref.inputs[0])
-    sample_sets = batches_from_samples(sample_inputs, 1) if sample_inputs is not None else None
-    classifier = task in ("classification", "text-classification")
-
-    results: dict[str, FormatResult] = {}
-    prep = ModelPrep(pristine, binding, copy_note)
-    for fmt in formats:
-        results[fmt] = _export_one(
-            host, fmt, specs[fmt], resolved[fmt], prep, inputs, example, ref, targets[fmt],
-            model_name=model_name, task=task, class_names=class_names, preprocessing=preprocessing,
-            postprocessing=postprocessing, task_extras=task_extras, validate=validate, force=force, atol=atol,
-            rtol=rtol, threads=threads, source=source, progress=progress, classifier=classifier,
-            sample_sets=sample_sets, exports_root=Path(exports_root) if exports_root is not None else None,
-            resolved_all=resolved, allow_inconclusive=allow_inconclusive, reference_log=reference_log.tail(2000),
-        )
-    return ExportResult(results)
+    return ref, log.tail(2000)
 
 
-def _add_nms(model: Any, inputs: InputSpec, cfg: Any, task: str | None, class_names: Sequence[str] | None,
-             postprocessing: Mapping[str, Any] | None) -> tuple[Any, str, Sequence[str] | None, dict[str, Any]]:
+def _add_nms(model: Any, inputs: InputSpec, cfg: Any, info: ModelInfo) -> tuple[Any, ModelInfo]:
     """Wrap a detector with in-graph NMS; its class count and the thresholds go to metadata.json."""
     import torch
 
     from modelport.nms import with_nms
 
-    if task not in (None, "detection"):
-        raise ConfigError(f"-o nms=true is for detectors; it cannot be used with --task {task}")
+    if info.task not in (None, "detection"):
+        raise ConfigError(f"-o nms=true is for detectors; it cannot be used with --task {info.task}")
+    class_names = info.class_names
     if class_names is None:
         _, raw_binding = plan_binding(model, inputs)
         with torch.no_grad():
             raw = raw_binding.call(model, dict(zip(inputs.names, inputs.make_torch(seed=0), strict=True)))
         from modelport.nms import split_raw
 
-        try:
-            scores = split_raw(raw, cfg.box_format)[1]
-        except ConfigError:
-            raise
+        scores = split_raw(raw, cfg.box_format)[1]
         class_names = [str(i) for i in range(int(scores.shape[-1]))]
-    post = {**cfg.postprocessing(), **dict(postprocessing or {})}
-    return with_nms(model, cfg), "detection", class_names, post
+    post = {**cfg.postprocessing(), **dict(info.postprocessing or {})}
+    return with_nms(model, cfg), dataclasses.replace(info, task="detection", class_names=class_names,
+                                                     postprocessing=post)
 
 
 @dataclass
@@ -781,186 +785,266 @@ class ModelPrep:
         return []
 
 
-def _export_one(
-    host: PluginHost, fmt: str, spec: FormatSpec, opts: dict[str, Any], prep: ModelPrep, inputs: InputSpec,
-    example: tuple[Any, ...], ref: ReferenceSet, target: Path, *, model_name: str, task: str | None,
-    class_names: Sequence[str] | None, preprocessing: Mapping[str, Any] | None,
-    postprocessing: Mapping[str, Any] | None, task_extras: Mapping[str, Any] | None, validate: bool,
-    force: bool, atol: float | None, rtol: float | None, threads: int | None, source: Mapping[str, Any] | None,
-    progress: Progress, classifier: bool, sample_sets: list[dict[str, Any]] | None, exports_root: Path | None,
-    resolved_all: Mapping[str, dict[str, Any]], allow_inconclusive: bool = False, reference_log: str = "",
-) -> FormatResult:
+# ----------------------------------------------------------------------------- one format: export → validate → write
+
+
+@dataclass
+class FormatJob:
+    """One format's export in progress: its options, its staging folder, and what it measured so far."""
+
+    host: PluginHost
+    fmt: str
+    options: dict[str, Any]
+    target: Path
+    run: ExportRun
+    staged: StagedDir
+    progress: Progress = _quiet
+    export_id: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+    upstream_dirs: list[Path] = field(default_factory=list)
+    export_log: CapturedOutput | None = None
+
+
+@dataclass
+class Exported:
+    """What the export stage produced: the checked artifact, the request it answered and the notes it raised."""
+
+    artifact: Artifact
+    request: ExportRequest
+    notes: list[str]
+
+
+@dataclass
+class Verdict:
+    """What the validation stage decided, and what the runtime printed meanwhile."""
+
+    status: str
+    comparison: Comparison | None = None
+    run: ValidationRun | None = None
+    note: str | None = None
+    log: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def export_format(host: PluginHost | None, fmt: str, options: dict[str, Any], target: Path, run: ExportRun,
+                  progress: Progress = _quiet) -> FormatResult:
+    """Export, validate, describe and write ONE format's folder at ``target``; a failure is an error FormatResult.
+
+    This is the unit a worker process runs: everything it needs is in its arguments (``host`` None: this
+    process's plugins).
+    """
+    started = time.perf_counter()
+    export_id = target.name if run.settings.exports_root is not None else new_export_id(run.model_name, fmt)
+    job = FormatJob(host or get_plugin_manager(), fmt, options, target, run, StagedDir(target, force=run.settings.force),
+                    progress, export_id, started=started)
+    try:
+        exported = export_artifact(job)
+        verdict = validate_artifact(job, exported.artifact)
+        md, files = write_metadata(job, exported, verdict)
+        return write_record(job, exported, verdict, md, files)
+    except (OSError, ModelportError) as exc:
+        job.staged.discard()
+        _reraise_if_interrupted(exc)
+        return _error_result(job, exc)
+    finally:
+        job.staged.discard()
+        for d in job.upstream_dirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _request(job: FormatJob, fmt: str, options: dict[str, Any], workdir: Path) -> ExportRequest:
+    """The ExportRequest for ``fmt`` (this job's format or one it exports from) with a fresh copy of the model."""
+    run = job.run
+    return ExportRequest(
+        format=fmt, model=run.prep.fresh(), inputs=run.inputs, example_inputs=run.example, options=options,
+        workdir=workdir, output_names=list(run.ref.output_names), task=run.info.task, model_name=run.model_name,
+        threads=run.settings.threads, sample_inputs=run.sample_sets, _upstream=functools.partial(_export_upstream, job),
+        metadata=run.info.request_metadata(),
+    )
+
+
+def _export_upstream(job: FormatJob, up_fmt: str, **up_options: Any) -> Artifact:
+    """Export a format another one converts from (``request.upstream("onnx")``) into a temporary folder."""
+    up_spec = job.host.require_format(up_fmt)
+    up_opts = resolve_options({up_fmt: up_spec}, (), {up_fmt: up_options} if up_options else None)[up_fmt]
+    up_dir = Path(tempfile.mkdtemp(prefix=f".modelport-tmp-upstream-{up_fmt}-", dir=job.staged.path.parent))
+    job.upstream_dirs.append(up_dir)
+    request = _request(job, up_fmt, up_opts, up_dir)
+    job.progress(f"{job.fmt}: exporting upstream {up_fmt}")
+    art = call_hook(job.host, up_fmt, "export", request=request)
+    if art is None:
+        raise PluginContractError(f"no installed plugin exported upstream format {up_fmt!r}")
+    art = _check_artifact(art, up_fmt, _plugin_for_format(job.host, up_fmt), up_dir)
+    art.options = {**up_opts, **art.options}
+    return art
+
+
+def export_artifact(job: FormatJob) -> Exported:
+    """The export stage: the format's plugin writes the artifact into the staging folder (its output captured)."""
     import torch
 
+    fmt, host = job.fmt, job.host
+    request = _request(job, fmt, dict(job.options), job.staged.path)
+    job.progress(f"{fmt}: exporting")
+    t0 = time.perf_counter()
+    with capture_fds() as log, _captured_warnings() as caught, torch.no_grad():
+        job.export_log = log
+        artifact = call_hook(host, fmt, "export", request=request)
+    job.timings["export_s"] = round(time.perf_counter() - t0, 4)
+    if artifact is None:
+        raise PluginContractError(f"no installed plugin exported format {fmt!r} (its plugin returned None)")
+    artifact = _check_artifact(artifact, fmt, _plugin_for_format(host, fmt), job.staged.path)
+    artifact.options = {**job.options, **artifact.options}
+    artifact.options["threads"] = job.run.settings.threads
+    notes = list(dict.fromkeys([*job.run.prep.notes(), *request._notes, *artifact.warnings, *caught]))
+    return Exported(artifact, request, notes)
+
+
+def validate_artifact(job: FormatJob, artifact: Artifact) -> Verdict:
+    """The validation stage: run the artifact on the reference inputs and compare (skipped with --no-validate)."""
+    settings, ref = job.run.settings, job.run.ref
+    if not settings.validate:
+        return Verdict("not-validated", note="validation disabled (--no-validate)")
+    sizes = ", ".join(map(str, sorted(set(ref.batch_sizes))))
+    job.progress(f"{job.fmt}: validating on {len(ref.inputs)} input sets (batch {sizes})")
+    t0 = time.perf_counter()
+    threshold = (job.run.info.postprocessing or {}).get("confidence_threshold")
+    with capture_fds() as vlog, _captured_warnings() as vcaught:
+        try:
+            status, comp, vrun, note = run_validation(
+                job.host, artifact, ref, atol=settings.atol, rtol=settings.rtol, classifier=job.run.classifier,
+                threads=settings.threads, score_threshold=threshold if isinstance(threshold, (int, float)) else None)
+        except ValidationFailed as exc:  # exit 2 means "written and kept": keep it, say why
+            status, comp, vrun, note = "failed", None, None, str(exc)
+    job.timings["validate_s"] = round(time.perf_counter() - t0, 4)
+    return Verdict(status, comp, vrun, note, vlog.tail(), list(vcaught))
+
+
+def write_metadata(job: FormatJob, exported: Exported, verdict: Verdict) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The describe stage: plugins' metadata contributions, the reference data and metadata.json, in staging.
+
+    Returns metadata.json's content and the folder's file table (sha256 and size of every file so far)."""
+    exported.notes.extend(w for w in verdict.warnings if w not in exported.notes)
+    job.progress(f"{job.fmt}: writing metadata")
+    contributed = describe(job.host, exported.artifact, exported.request)
+    save_reference(job.staged.path / REFERENCE_FILE, job.run.ref)
+    files = file_table(job.staged.path)
+    md = build_metadata(job.fmt, exported.artifact, job.run, _plugin_info(job.host, job.fmt),
+                        {k: v for k, v in files.items() if k != REFERENCE_FILE},
+                        _validation_summary(verdict.status, verdict.comparison, verdict.note), contributed)
+    check(md, f"{job.fmt}: metadata.json")
+    write_json_atomic(job.staged.path / METADATA_FILE, md)
+    return md, files
+
+
+def write_record(job: FormatJob, exported: Exported, verdict: Verdict, md: dict[str, Any],
+                 files: dict[str, Any]) -> FormatResult:
+    """The write stage: export.json (sealed), the staging folder renamed into place, the index updated."""
+    job.timings["total_s"] = round(time.perf_counter() - job.started, 4)
+    exit_code = verdict_exit_code(verdict.status, job.run.settings.allow_inconclusive)
+    record = _build_record(job, exported, verdict, md, files, exit_code)
+    from modelport.trust import SEAL_KEY, seal
+
+    record[SEAL_KEY] = seal(record, job.staged.path)  # proves later that modelport wrote this folder here
+    write_json_atomic(job.staged.path / RECORD_FILE, record)
+    target, artifact = job.target, exported.artifact
+    kept_previous = exit_code == 2 and (target.exists() or target.is_symlink())
+    if kept_previous:  # --force never trades a good export for one that failed validation
+        job.staged.target = target.with_name(f"{target.name}.failed")
+    final = job.staged.commit()
+    artifact.path = final / Path(artifact.path).relative_to(job.staged.path)
+    root = job.run.settings.exports_root_path
+    if root is not None:
+        update_index(root, index_entry(record, final.name))
+    error = _verdict_error(job.fmt, final, verdict, artifact, exit_code, target if kept_previous else None)
+    return FormatResult(job.fmt, verdict.status, final, artifact, verdict.comparison, verdict.note, error, exit_code,
+                        record, md)
+
+
+def _build_record(job: FormatJob, exported: Exported, verdict: Verdict, md: Mapping[str, Any],
+                  files: dict[str, Any], exit_code: int) -> dict[str, Any]:
+    """export.json's content (before its seal): what was exported from what, how, and how validation went."""
+    run, artifact, comp, vrun = job.run, exported.artifact, verdict.comparison, verdict.run
+    validation = _validation_summary(verdict.status, comp, verdict.note)
+    record: dict[str, Any] = {
+        "id": job.export_id,
+        "format": job.fmt,
+        "status": {"failed": "validation-failed", "inconclusive": "validation-inconclusive"}.get(verdict.status, "ok"),
+        "created_at": md["created_at"],
+        "model_name": run.model_name,
+        "task": run.info.task,
+        "source": to_jsonable(dict(run.info.source or {"reference": "python object"})),
+        "artifact": artifact.path.name,
+        "artifact_files": artifact.files,
+        "precision": artifact.precision,
+        "inputs": run.inputs.to_dict(),
+        "binding": run.prep.binding.describe(),
+        "artifact_inputs": artifact.input_names,
+        "outputs": run.ref.output_names,
+        "artifact_outputs": artifact.output_names,
+        "options": to_jsonable(_public_options(artifact.options)),
+        "plugin": _plugin_info(job.host, job.fmt),
+        "details": to_jsonable(artifact.details),
+        "notes": exported.notes,
+        "timings": job.timings,
+        "sizes": {"total_bytes": sum(v["bytes"] for k, v in files.items() if k != REFERENCE_FILE)},
+        "files": files,
+        "validation": {
+            **validation,
+            "tolerance": {"atol": comp.atol, "rtol": comp.rtol} if comp else None,
+            "outputs": to_jsonable(comp.outputs) if comp else [],
+            "checks": to_jsonable(vrun.checks) if vrun else {},
+            "runtime": vrun.runtime if vrun else None,
+        },
+        "log": _joined_log(("reference run", run.reference_log), ("export", job.export_log.tail() if job.export_log else ""),
+                           ("validation", verdict.log)),
+        "environment": _environment(),
+        "exit_code": exit_code,
+    }
+    if artifact.input_dtypes:
+        record["artifact_input_dtypes"] = artifact.input_dtypes
+    return record
+
+
+def _plugin_info(host: PluginHost, fmt: str) -> dict[str, Any]:
+    """The plugin that owns ``fmt``, as recorded: its distribution (or plugin) name and version."""
     plugin_name = host.formats[fmt][1]
     info = host.plugin_of(plugin_name)
-    plugin = {"name": info.distribution or info.name if info else plugin_name, "version": info.version if info else None}
-    export_id = target.name if exports_root is not None else new_export_id(model_name, fmt)
-    timings: dict[str, float] = {}
-    t_start = time.perf_counter()
-    staged = StagedDir(target, force=force)
-    upstream_dirs: list[Path] = []
-    request_metadata = {k: v for k, v in {
-        "model_name": model_name, "task_type": task or "other",
-        "class_names": list(class_names) if class_names else None,
-        "preprocessing": dict(preprocessing) if preprocessing else None,
-        "postprocessing": dict(postprocessing) if postprocessing else None,
-        "source": to_jsonable(dict(source)) if source else None,
-    }.items() if v is not None}
-    try:
-        def upstream(up_fmt: str, **up_options: Any) -> Artifact:
-            up_spec = host.require_format(up_fmt)
-            up_opts = resolve_options({up_fmt: up_spec}, (), {up_fmt: up_options} if up_options else None)[up_fmt]
-            up_dir = Path(tempfile.mkdtemp(prefix=f".modelport-tmp-upstream-{up_fmt}-", dir=staged.path.parent))
-            upstream_dirs.append(up_dir)
-            up_req = ExportRequest(
-                format=up_fmt, model=prep.fresh(), inputs=inputs, example_inputs=example, options=up_opts, workdir=up_dir,
-                output_names=list(ref.output_names), task=task, model_name=model_name, threads=threads,
-                sample_inputs=sample_sets, _upstream=upstream, metadata=dict(request_metadata),
-            )
-            progress(f"{fmt}: exporting upstream {up_fmt}")
-            art = call_hook(host, up_fmt, "export", request=up_req)
-            if art is None:
-                raise PluginContractError(f"no installed plugin exported upstream format {up_fmt!r}")
-            art = _check_artifact(art, up_fmt, _plugin_for_format(host, up_fmt), up_dir)
-            art.options = {**up_opts, **art.options}
-            return art
+    return {"name": info.distribution or info.name if info else plugin_name, "version": info.version if info else None}
 
-        request = ExportRequest(
-            format=fmt, model=prep.fresh(), inputs=inputs, example_inputs=example, options=dict(opts),
-            workdir=staged.path, output_names=list(ref.output_names), task=task, model_name=model_name,
-            threads=threads, sample_inputs=sample_sets, _upstream=upstream,
-            metadata=request_metadata,
-        )
-        progress(f"{fmt}: exporting")
-        t0 = time.perf_counter()
-        with capture_fds() as log, _captured_warnings() as caught, torch.no_grad():
-            artifact = call_hook(host, fmt, "export", request=request)
-        timings["export_s"] = round(time.perf_counter() - t0, 4)
-        if artifact is None:
-            raise PluginContractError(f"no installed plugin exported format {fmt!r} (its plugin returned None)")
-        artifact = _check_artifact(artifact, fmt, _plugin_for_format(host, fmt), staged.path)
-        artifact.options = {**opts, **artifact.options}
-        artifact.options["threads"] = threads
-        notes = list(dict.fromkeys([*prep.notes(), *request._notes, *artifact.warnings, *caught]))
 
-        note: str | None
-        status, comp, run, note = "not-validated", None, None, "validation disabled (--no-validate)"
-        vlog = CapturedOutput()
-        if validate:
-            progress(f"{fmt}: validating on {len(ref.inputs)} input sets (batch {', '.join(map(str, sorted(set(ref.batch_sizes))))})")
-            t0 = time.perf_counter()
-            with capture_fds() as vlog, _captured_warnings() as vcaught:
-                threshold = (postprocessing or {}).get("confidence_threshold")
-                try:
-                    status, comp, run, note = run_validation(host, artifact, ref, atol=atol, rtol=rtol,
-                                                             classifier=classifier, threads=threads,
-                                                             score_threshold=threshold if isinstance(
-                                                                 threshold, (int, float)) else None)
-                except ValidationFailed as exc:  # exit 2 means "written and kept": keep it, say why
-                    status, comp, run, note = "failed", None, None, str(exc)
-            notes.extend(w for w in vcaught if w not in notes)
-            timings["validate_s"] = round(time.perf_counter() - t0, 4)
-        validation = _validation_summary(status, comp, note)
+def _verdict_error(fmt: str, final: Path, verdict: Verdict, artifact: Artifact, exit_code: int,
+                   kept: Path | None) -> str | None:
+    """The one line a written export reports when validation failed or was inconclusive (None otherwise)."""
+    if verdict.status == "failed":
+        comp = verdict.comparison
+        why = "; ".join(comp.failures) if comp is not None else (verdict.note or "")
+        error = f"{fmt}: exported to {final} but validation failed: {why}"
+    elif verdict.status == "inconclusive" and exit_code:
+        error = f"{fmt}: exported to {final} but validation was inconclusive: {verdict.note}"
+    else:
+        return None
+    if kept is not None:
+        error += f" (the previous export at {kept} was kept)"
+    if verdict.status == "failed" and artifact.details.get("validation_hint"):
+        error += f" — {artifact.details['validation_hint']}"
+    return error
 
-        progress(f"{fmt}: writing metadata")
-        contributed = describe(host, artifact, request)
-        save_reference(staged.path / REFERENCE_FILE, ref)
-        files = file_table(staged.path)
-        artifact_files = {k: v for k, v in files.items() if k != REFERENCE_FILE}
-        md = build_metadata(
-            fmt=fmt, artifact=artifact, spec=inputs, ref=ref, options=_public_options(artifact.options),
-            model_name=model_name, task=task, class_names=class_names, preprocessing=preprocessing,
-            postprocessing=postprocessing, task_extras=task_extras, plugin=plugin, files=artifact_files,
-            validation=validation, contributed=contributed,
-        )
-        check(md, f"{fmt}: metadata.json")
-        write_json_atomic(staged.path / METADATA_FILE, md)
-        timings["total_s"] = round(time.perf_counter() - t_start, 4)
-        exit_code = verdict_exit_code(status, allow_inconclusive)
-        record = {
-            "id": export_id,
-            "format": fmt,
-            "status": {"failed": "validation-failed", "inconclusive": "validation-inconclusive"}.get(status, "ok"),
-            "created_at": md["created_at"],
-            "model_name": model_name,
-            "task": task,
-            "source": to_jsonable(dict(source or {"reference": "python object"})),
-            "artifact": artifact.path.name,
-            "artifact_files": artifact.files,
-            "precision": artifact.precision,
-            "inputs": inputs.to_dict(),
-            "binding": prep.binding.describe(),
-            "artifact_inputs": artifact.input_names,
-            "outputs": ref.output_names,
-            "artifact_outputs": artifact.output_names,
-            "options": to_jsonable(_public_options(artifact.options)),
-            "plugin": plugin,
-            "details": to_jsonable(artifact.details),
-            "notes": notes,
-            "timings": timings,
-            "sizes": {"total_bytes": sum(v["bytes"] for v in artifact_files.values())},
-            "files": files,
-            "validation": {
-                **validation,
-                "tolerance": {"atol": comp.atol, "rtol": comp.rtol} if comp else None,
-                "outputs": to_jsonable(comp.outputs) if comp else [],
-                "checks": to_jsonable(run.checks) if run else {},
-                "runtime": run.runtime if run else None,
-            },
-            "log": _joined_log(("reference run", reference_log), ("export", log.tail()),
-                               ("validation", vlog.tail() if validate else "")),
-            "environment": _environment(),
-            "exit_code": exit_code,
-        }
-        if artifact.input_dtypes:
-            record["artifact_input_dtypes"] = artifact.input_dtypes
-        from modelport.trust import SEAL_KEY, seal
 
-        record[SEAL_KEY] = seal(record, staged.path)  # proves later that modelport wrote this folder here
-        write_json_atomic(staged.path / RECORD_FILE, record)
-        kept_previous = exit_code == 2 and (target.exists() or target.is_symlink())
-        if kept_previous:  # --force never trades a good export for one that failed validation
-            staged.target = target.with_name(f"{target.name}.failed")
-        final = staged.commit()
-        artifact.path = final / Path(artifact.path).relative_to(staged.path)
-        if exports_root is not None:
-            update_index(exports_root, index_entry(record, final.name))
-        error = None
-        if status == "failed":
-            why = "; ".join(comp.failures) if comp is not None else (note or "")
-            error = f"{fmt}: exported to {final} but validation failed: {why}"
-            if kept_previous:
-                error += f" (the previous export at {target} was kept)"
-            if artifact.details.get("validation_hint"):
-                error += f" — {artifact.details['validation_hint']}"
-        elif status == "inconclusive" and exit_code:
-            error = f"{fmt}: exported to {final} but validation was inconclusive: {note}"
-            if kept_previous:
-                error += f" (the previous export at {target} was kept)"
-        return FormatResult(fmt, status, final, artifact, comp, note, error, exit_code, record, md)
-    except OSError as exc:
-        staged.discard()
-        _reraise_if_interrupted(exc)
-        where = exc.filename or target.parent
-        msg = f"{fmt}: cannot write the export near {target}: {exc.strerror or exc} ({where})"
-        return FormatResult(fmt, "error", None, None, None, None, msg, 1, {"debug_traceback": traceback.format_exc()})
-    except ModelportError as exc:
-        staged.discard()
-        _reraise_if_interrupted(exc)
-        code = exc.exit_code
-        if code == 2:  # exit 2 means "written and kept, but validation failed"; nothing was kept here
-            code = 1
-        result = FormatResult(fmt, "error", None, None, None, None, str(exc), code)
-        captured = locals().get("log")
-        result.record = {"debug_traceback": getattr(exc, "debug_traceback", None) or traceback.format_exc(),
-                         "log": captured.tail() if isinstance(captured, CapturedOutput) else "",
-                         "error_detail": getattr(exc, "detail", None)}
-        return result
-    finally:
-        staged.discard()
-        for d in upstream_dirs:
-            shutil.rmtree(d, ignore_errors=True)
+def _error_result(job: FormatJob, exc: OSError | ModelportError) -> FormatResult:
+    """Every failure of one format, mapped in one place: a disk error (exit 1) or modelport's own (its exit code;
+    2 becomes 1, since nothing was kept). Called inside the ``except`` so the traceback is the failure's."""
+    if isinstance(exc, OSError):
+        where = exc.filename or job.target.parent
+        msg = f"{job.fmt}: cannot write the export near {job.target}: {exc.strerror or exc} ({where})"
+        return FormatResult(job.fmt, "error", None, None, None, None, msg, 1, {"debug_traceback": traceback.format_exc()})
+    code = 1 if exc.exit_code == 2 else exc.exit_code  # 2 means "written and kept, but validation failed"
+    result = FormatResult(job.fmt, "error", None, None, None, None, str(exc), code)
+    result.record = {"debug_traceback": getattr(exc, "debug_traceback", None) or traceback.format_exc(),
+                     "log": job.export_log.tail() if job.export_log is not None else "",
+                     "error_detail": getattr(exc, "detail", None)}
+    return result
 
 
 def verdict_exit_code(status: str, allow_inconclusive: bool = False) -> int:
