@@ -8,6 +8,7 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
@@ -16,6 +17,7 @@ import click
 from modelport.console import debug_enabled, set_debug
 from modelport.errors import ConfigError, ModelportError
 from modelport.options import publisher_args
+from modelport.settings import ExportSettings, cli_options, from_flags
 from modelport.strings import redact
 from modelport.version import __version__
 
@@ -375,118 +377,140 @@ _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format
 @click.option("--class-names", type=click.Path(), help="Text file (one per line) or JSON list of class names.")
 @click.option("--preprocessing", metavar="JSON", help="Preprocessing block for metadata.json.")
 @click.option("--postprocessing", metavar="JSON", help="Postprocessing block for metadata.json.")
-@click.option("--output-dir", "--output_dir", "output_dir", type=click.Path(), help="Where to write (one folder per format when several).")
-@click.option("--exports-root", type=click.Path(), help="Write exports/<export-id>/ and keep exports/index.json.")
-@click.option("--no-validate", is_flag=True, help="Skip running the artifact against PyTorch.")
-@click.option("--allow-inconclusive", is_flag=True,
-              help="Exit 0 when validation is inconclusive (empty, all-zero or constant reference outputs).")
-@click.option("--force", is_flag=True, help="Replace an existing output.")
-@click.option("--atol", type=float, help="Override the absolute tolerance.")
-@click.option("--rtol", type=float, help="Override the relative tolerance.")
-@click.option("--threads", type=int, help="Thread count for PyTorch and every runtime.")
+@cli_options  # every flagged ExportSettings field: --output-dir ... --threads (modelport.settings)
 @click.option("--bench", "run_bench", is_flag=True, help="Benchmark each artifact after export.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress, no table.")
-def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...], vision: str | None, text: str | None,
-           batch_text: str | None, dynamic: tuple[str, ...], dynamic_batch: bool, sample_inputs: str | None,
-           options: tuple[str, ...], config: str | None, checkpoint: str | None, checkpoint_prefix: str | None,
-           no_strict: bool, model_kwargs: str | None, trust_code: bool, input_text: str | None, task: str | None,
-           model_name: str | None,
-           class_names: str | None, preprocessing: str | None, postprocessing: str | None, output_dir: str | None,
-           exports_root: str | None, no_validate: bool, allow_inconclusive: bool, force: bool, atol: float | None,
-           rtol: float | None, threads: int | None, run_bench: bool, as_json: bool, quiet: bool) -> int:
+def export(model: str | None, **flags: Any) -> int:
     """Export MODEL to one or more formats, validate each artifact, and write metadata.json + export.json.
 
     MODEL is a .pt2, a TorchScript archive, package.module:factory or path/to/file.py:factory, or SOURCE:REF
     for an installed model source (hf:PATH_OR_ID with modelport-source-hf).
     """
     started = time.perf_counter()
-    from modelport.inputs import load_sample_inputs
-    from modelport.loading import is_model_archive, parse_model_kwargs
-    from modelport.metadata import parse_json_object, read_class_names
-    from modelport.plugins import get_plugin_manager
+    call = _prepare_export(model, flags)  # every flag checked, formats planned: no torch import, exit 3 fast
+    progress = _Progress(flags["quiet"] or flags["as_json"])
+    try:
+        progress("loading the model")
+        result = _run_export(call, progress)
+        bench_rows = _bench_after_export(result, call, progress) if flags["run_bench"] else None
+    finally:
+        progress.stop()
+    _report_export(result, flags["as_json"], flags["quiet"], bench_rows, time.perf_counter() - started)
+    return cast(int, result.exit_code)
 
-    if model is None:
-        if checkpoint and (checkpoint.endswith((".pt2", ".ts", ".torchscript", ".jit")) or is_model_archive(checkpoint)):
-            model, checkpoint = checkpoint, None
-        else:
-            raise ConfigError("missing MODEL (a .pt2, TorchScript file, module:factory or file.py:factory)")
-    batches = parse_batches(batch_text) if batch_text else ()
-    batch = batches[0] if batches else None
-    if len(batches) > 1 and not dynamic_batch:
+
+@dataclass
+class _ExportCall:
+    """What ``modelport export``'s flags ask for, parsed and checked before the model is loaded."""
+
+    model: str
+    flags: dict[str, Any]
+    settings: ExportSettings
+    formats: list[str]
+    host: Any
+    spec_args: dict[str, Any]
+    info: dict[str, Any]  # model_name, class_names, preprocessing, postprocessing (ModelInfo fields)
+    spec: Any = None
+
+
+def _prepare_export(model: str | None, flags: dict[str, Any]) -> _ExportCall:
+    """Parse and check every flag of ``modelport export`` and plan its formats, in the order errors are reported."""
+    from modelport.inputs import load_sample_inputs
+    from modelport.limits import check_run_settings
+    from modelport.loading import parse_model_kwargs
+    from modelport.metadata import parse_json_object, read_class_names
+    from modelport.pipeline import plan
+    from modelport.plugins import get_plugin_manager
+    from modelport.store import safe_name
+
+    model, flags["checkpoint"] = _model_reference(model, flags["checkpoint"])
+    batches = parse_batches(flags["batch_text"]) if flags["batch_text"] else ()
+    if len(batches) > 1 and not flags["dynamic_batch"]:
         raise ConfigError("--batch with several sizes needs --dynamic-batch (an artifact with a fixed batch runs one size)")
-    cfg = parse_json_object(config, "--export-config")
+    cfg = parse_json_object(flags["config"], "--export-config")
+    fmts = _formats_from(flags["formats"], cfg)
+    flags["model_kwargs"] = parse_model_kwargs(flags["model_kwargs"])
+    info: dict[str, Any] = {"preprocessing": parse_json_object(flags["preprocessing"], "--preprocessing") or None,
+            "postprocessing": parse_json_object(flags["postprocessing"], "--postprocessing") or None,
+            "class_names": read_class_names(flags["class_names"]) if flags["class_names"] else None}
+    check_run_settings(threads=flags["threads"], atol=flags["atol"], rtol=flags["rtol"],
+                       batch=batches[0] if batches else None)
+    host = get_plugin_manager()
+    the_plan = plan(host, fmts, flags["options"], cfg)  # formats and every option checked before torch is imported
+    if not flags["quiet"] and not flags["as_json"]:
+        for line in the_plan.skipped:
+            click.echo(f"note: skipping {line}", err=True)
+    samples = load_sample_inputs(flags["sample_inputs"]) if flags["sample_inputs"] else None
+    spec_args: dict[str, Any] = {
+        "inputs": flags["inputs"], "vision": flags["vision"], "text": flags["text"], "batch": batches[0] if batches else None,
+        "dynamic": flags["dynamic"], "dynamic_batch": flags["dynamic_batch"], "sample_arrays": samples,
+        "model_ref": model, "config": cfg, "trust_code": flags["trust_code"]}
+    spec = None
+    if flags["inputs"] or flags["vision"] or flags["text"] or cfg.get("input_shape") or samples is not None:
+        spec = build_input_spec(**spec_args)  # fail fast, before loading
+        if samples is not None:
+            samples = {n: samples[n] for n in spec.names}
+    info["model_name"] = safe_name(flags["model_name"], "--model-name") if flags["model_name"] else None
+    settings = from_flags(flags, options=flags["options"], config=cfg, nms=the_plan.nms, sample_inputs=samples,
+                          per_format_dirs=True if the_plan.per_format_dirs is True else None,
+                          **({"extra_batches": batches[1:]} if len(batches) > 1 else {}))
+    return _ExportCall(model, flags, settings, list(the_plan.specs), host, spec_args, info, spec)
+
+
+def _model_reference(model: str | None, checkpoint: str | None) -> tuple[str, str | None]:
+    """MODEL, or the convention's ``--checkpoint_path`` when it names a model archive (then no checkpoint)."""
+    from modelport.loading import is_model_archive
+
+    if model is not None:
+        return model, checkpoint
+    if checkpoint and (checkpoint.endswith((".pt2", ".ts", ".torchscript", ".jit")) or is_model_archive(checkpoint)):
+        return checkpoint, None
+    raise ConfigError("missing MODEL (a .pt2, TorchScript file, module:factory or file.py:factory)")
+
+
+def _formats_from(formats: Sequence[str], cfg: dict[str, Any]) -> list[str]:
+    """-f values split on commas, or the convention's ``export_format`` config key (taken out of ``cfg``)."""
     fmts = _split_formats(formats)
     if not fmts and isinstance(cfg.get("export_format"), str):
         fmts = _split_formats([cfg.pop("export_format")])
     cfg.pop("export_format", None)
     if not fmts:
         raise ConfigError("no format given; use -f onnx,pt2 (see `modelport formats`)")
-    kwargs = parse_model_kwargs(model_kwargs)
-    pre = parse_json_object(preprocessing, "--preprocessing")
-    post = parse_json_object(postprocessing, "--postprocessing")
-    names = read_class_names(class_names) if class_names else None
-    from modelport.limits import check_run_settings
+    return fmts
 
-    check_run_settings(threads=threads, atol=atol, rtol=rtol, batch=batch)
-    host = get_plugin_manager()
-    from modelport.pipeline import plan
 
-    the_plan = plan(host, fmts, options, cfg)  # formats and every option checked before torch is imported
-    if not quiet and not as_json:
-        for line in the_plan.skipped:
-            click.echo(f"note: skipping {line}", err=True)
-    specs = the_plan.specs
-    every = the_plan.per_format_dirs is True
-    samples = None
-    if sample_inputs:
-        samples = load_sample_inputs(sample_inputs)
-    spec_args: dict[str, Any] = {"inputs": inputs, "vision": vision, "text": text, "batch": batch, "dynamic": dynamic,
-                                 "dynamic_batch": dynamic_batch, "sample_arrays": samples, "model_ref": model,
-                                 "config": cfg, "trust_code": trust_code}
-    spec = None
-    if inputs or vision or text or cfg.get("input_shape") or samples is not None:  # fail fast, before loading
-        spec = build_input_spec(**spec_args)
-        if samples is not None:
-            samples = {n: samples[n] for n in spec.names}
+def _run_export(call: _ExportCall, progress: Any) -> Any:
+    """Load the model through its source and export it (each component, when it has several)."""
     from modelport.pipeline import plan_targets
-    from modelport.store import safe_name
+    from modelport.sources import export_resolved, resolve
 
-    mname = safe_name(model_name, "--model-name") if model_name else None
-    progress = _Progress(quiet or as_json)
-    try:
-        progress("loading the model")
-        if output_dir is not None or exports_root is not None:  # exit 3 before loading; the name is not needed yet
-            plan_targets(list(specs), mname or "model", output_dir, exports_root, force, True if every else None)
-        from modelport.sources import export_resolved, resolve
+    flags, settings = call.flags, call.settings
+    if settings.output_dir is not None or settings.exports_root is not None:  # exit 3 before loading
+        plan_targets(call.formats, call.info["model_name"] or "model", settings.output_dir, settings.exports_root,
+                     settings.force, settings.per_format_dirs)
+    resolved = resolve(call.model, host=call.host, task=flags["task"], trust_code=flags["trust_code"],
+                       input_text=flags["input_text"], batch=call.spec_args["batch"], model_kwargs=flags["model_kwargs"],
+                       checkpoint=flags["checkpoint"], checkpoint_prefix=flags["checkpoint_prefix"],
+                       strict=not flags["no_strict"])
+    spec = call.spec
+    if spec is None and not resolved.components:
+        spec = build_input_spec(**call.spec_args, source_spec=resolved.inputs)
+    info = {**call.info, "model_name": call.info["model_name"] or resolved.model_name}
+    return export_resolved(resolved, call.formats, spec, settings=settings, output_dir=settings.output_dir,
+                           exports_root=settings.exports_root, per_format_dirs=settings.per_format_dirs,
+                           host=call.host, progress=progress, **info)
 
-        resolved = resolve(model, host=host, task=task, trust_code=trust_code, input_text=input_text, batch=batch,
-                           model_kwargs=kwargs, checkpoint=checkpoint, checkpoint_prefix=checkpoint_prefix,
-                           strict=not no_strict)
-        if spec is None and not resolved.components:
-            spec = build_input_spec(**spec_args, source_spec=resolved.inputs)
-        extra: dict[str, Any] = {"extra_batches": batches[1:]} if len(batches) > 1 else {}
-        result = export_resolved(
-            resolved, list(specs), spec, output_dir=output_dir, exports_root=exports_root,
-            model_name=mname or resolved.model_name, class_names=names,
-            preprocessing=pre or None, postprocessing=post or None, options=options, config=cfg,
-            validate=not no_validate, force=force, atol=atol, rtol=rtol, sample_inputs=samples, threads=threads,
-            host=host, progress=progress, per_format_dirs=True if every else None,
-            allow_inconclusive=allow_inconclusive, nms=the_plan.nms,
-            **extra,
-        )
-        bench_rows = None
-        if run_bench:
-            from modelport.bench import bench_dirs
 
-            dirs = [r.path for r in result.values() if r.path is not None]
-            if dirs:
-                progress("benchmarking")
-                bench_rows = bench_dirs(dirs, batches=(1,), threads=threads, host=host, progress=progress)
-    finally:
-        progress.stop()
-    _report_export(result, as_json, quiet, bench_rows, time.perf_counter() - started)
-    return result.exit_code
+def _bench_after_export(result: Any, call: _ExportCall, progress: Any) -> Any:
+    """``--bench``: benchmark every folder the export wrote, at batch 1."""
+    from modelport.bench import bench_dirs
+
+    dirs = [r.path for r in result.values() if r.path is not None]
+    if not dirs:
+        return None
+    progress("benchmarking")
+    return bench_dirs(dirs, batches=(1,), threads=call.settings.threads, host=call.host, progress=progress)
 
 
 def parse_batches(text: str, option: str = "--batch") -> tuple[int, ...]:
