@@ -58,15 +58,16 @@ def test_an_unknown_keyword_is_a_type_error_naming_it() -> None:
 
 
 def test_settings_object_reaches_the_export_and_keywords_override_it(tmp_path: Path) -> None:
-    """``settings=`` drives the engine; a keyword given beside it wins (here: validation turned off)."""
+    """``modelport.export(settings=...)`` drives the engine (here: where it writes); a keyword given beside it
+    wins (here: validation turned off)."""
+    import modelport
     import torch
     from modelport.inputs import InputSpec, TensorSpec
-    from modelport.pipeline import export
 
     model = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU())
     spec = InputSpec([TensorSpec("x", (1, 8), "float32")])
     settings = ExportSettings(output_dir=tmp_path / "out", validate=True)
-    result = export(model, ["pt2"], spec, settings=settings, validate=False, model_name="tiny")
+    result = modelport.export(model, ["pt2"], spec, settings=settings, validate=False, model_name="tiny")
     assert result["pt2"].status == "not-validated", result["pt2"].error
     assert result["pt2"].path == tmp_path / "out"
     assert result["pt2"].record["model_name"] == "tiny"

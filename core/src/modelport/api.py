@@ -30,6 +30,8 @@ def export(
     ``"models.py:build"``, ``"net.pt2"``) or a :class:`ResolvedModel` from :func:`resolve`; for the last two
     ``inputs`` may be left out when the source knows them. ``result["onnx"].artifact_path``,
     ``result["onnx"].validation.max_abs_diff``, ``result.metadata_path``.
+    Keywords are the fields of :class:`modelport.settings.ExportSettings` and ``ModelInfo`` (or pass
+    ``settings=ExportSettings(...)``; a keyword beside it wins).
     ``options`` is per format (``{"onnx": {"opset": 17}}``), for every format that has the option
     (``{"strict": True}``), or the CLI's ``["onnx.opset=17"]``; unknown keys are a ConfigError.
     Failures are in each FormatResult (``status``, ``error``, ``exit_code``), not raised, so one bad
@@ -37,6 +39,8 @@ def export(
     """
     from modelport.sources import ResolvedModel, export_resolved
 
+    if output_dir is not None:  # else settings=ExportSettings(output_dir=...) decides
+        kwargs["output_dir"] = output_dir
     if isinstance(formats, str):
         formats = [f for f in formats.split(",") if f]
     if inputs is not None and not isinstance(inputs, InputSpec):
@@ -50,11 +54,11 @@ def export(
         # the source reads the task (Optimum's names, ``-with-past``); metadata gets the task it resolved
         model = resolve(model, task=kwargs.pop("task", None), host=kwargs.get("host"), **source_kwargs)
     if isinstance(model, ResolvedModel):
-        return export_resolved(model, formats, inputs, output_dir=output_dir, **kwargs)
+        return export_resolved(model, formats, inputs, **kwargs)
     if inputs is None:
         raise ConfigError("inputs are required for an nn.Module: pass modelport.vision(...), modelport.text(...) "
                           "or an InputSpec")
-    return _export(model, formats, inputs, output_dir=output_dir, **kwargs)
+    return _export(model, formats, inputs, **kwargs)
 
 
 def resolve(reference: str, **kwargs: Any) -> Any:

@@ -497,9 +497,7 @@ def _run_export(call: _ExportCall, progress: Any) -> Any:
     if spec is None and not resolved.components:
         spec = build_input_spec(**call.spec_args, source_spec=resolved.inputs)
     info = {**call.info, "model_name": call.info["model_name"] or resolved.model_name}
-    return export_resolved(resolved, call.formats, spec, settings=settings, output_dir=settings.output_dir,
-                           exports_root=settings.exports_root, per_format_dirs=settings.per_format_dirs,
-                           host=call.host, progress=progress, **info)
+    return export_resolved(resolved, call.formats, spec, settings=settings, host=call.host, progress=progress, **info)
 
 
 def _bench_after_export(result: Any, call: _ExportCall, progress: Any) -> Any:

@@ -243,6 +243,11 @@ def export_resolved(
     from modelport.pipeline import export as run_export
     from modelport.store import safe_name, slug
 
+    settings = kwargs.get("settings")
+    if settings is not None:  # where to write, from ExportSettings when not given as a keyword
+        output_dir = output_dir if output_dir is not None else settings.output_dir
+        exports_root = exports_root if exports_root is not None else settings.exports_root
+        per_format_dirs = per_format_dirs if per_format_dirs is not None else settings.per_format_dirs
     name = model_name or resolved.model_name
     if not resolved.components:
         sets = resolved.input_sets if inputs is None or inputs is resolved.inputs else None
