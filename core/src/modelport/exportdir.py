@@ -1,17 +1,18 @@
-"""One type for an export folder: the side-file names, the export.json schema, and ExportFolder (open, record,
-metadata, artifact, reference, verify) so every reader goes through the same checks."""
+"""One type for an export folder: the side-file names, the export.json schema, the typed record (ExportRecord,
+written by write_record) and ExportFolder (open, record, metadata, artifact, reference, verify), so every reader
+and the one writer go through the same checks."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelport.errors import ConfigError
+from modelport.errors import ConfigError, ModelportError
 
 if TYPE_CHECKING:
     from modelport.types import Artifact
@@ -68,6 +69,104 @@ def read_record(export_dir: Path) -> dict[str, Any]:
     return check_record(data, path)
 
 
+@dataclass(kw_only=True)
+class ExportRecord:
+    """export.json as a typed object: the keys modelport writes, in the order it writes them.
+
+    Nested parts (inputs, validation, files, ...) stay plain JSON values. Keys this version does not know are
+    kept in ``extra`` and written back, so a record from a newer modelport survives a round trip.
+    """
+
+    id: str | None = None
+    format: str
+    status: str | None = None
+    created_at: str | None = None
+    model_name: str | None = None
+    task: str | None = None
+    source: dict[str, Any] | None = None
+    artifact: str
+    artifact_files: list[str] | None = None
+    precision: str | None = None
+    inputs: Any = None
+    binding: Any = None
+    artifact_inputs: list[str] | None = None
+    outputs: list[Any] | None = None
+    artifact_outputs: list[str] | None = None
+    options: dict[str, Any] | None = None
+    plugin: Any = None
+    details: dict[str, Any] | None = None
+    notes: list[Any] | None = None
+    timings: dict[str, Any] | None = None
+    sizes: dict[str, Any] | None = None
+    files: dict[str, Any] | None = None
+    validation: dict[str, Any] | None = None
+    log: str | None = None
+    environment: dict[str, Any] | None = None
+    exit_code: int | None = None
+    artifact_input_dtypes: Any = None
+    seal: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # keys from a dict, so a round trip writes back exactly the nulls it read; None for a record built in code
+    _given: frozenset[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    # left out when None (written only when known); every other key the schema lets be null is written as null
+    _OPTIONAL = ("exit_code", "artifact_input_dtypes", "seal")
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """The record keys this version knows, in the order they are written."""
+        return tuple(f.name for f in fields(cls) if not f.name.startswith("_") and f.name != "extra")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: Path | str = RECORD_FILE) -> ExportRecord:
+        """The typed record of a dict that fits the schema (ConfigError otherwise); unknown keys go to ``extra``."""
+        checked = check_record(dict(data), where)
+        known = set(cls.keys())
+        record = cls(**{k: v for k, v in checked.items() if k in known},
+                     extra={k: v for k, v in checked.items() if k not in known})
+        record._given = frozenset(checked)
+        return record
+
+    def _writes(self, key: str) -> bool:
+        if getattr(self, key) is not None:
+            return True
+        if self._given is not None:
+            return key in self._given
+        kind = record_schema()["properties"].get(key, {}).get("type", "null")
+        return key not in self._OPTIONAL and (kind == "null" or "null" in kind)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object to write: known keys in order (unknown values as null where the schema allows it),
+        then ``extra``; a record read from a dict writes back the same keys."""
+        out = {k: getattr(self, k) for k in self.keys() if self._writes(k)}
+        return {**out, **{k: v for k, v in self.extra.items() if k not in out}}
+
+    @property
+    def verdict(self) -> str | None:
+        """The validation status (passed, failed, inconclusive, structure-only, not-validated), if recorded."""
+        status = (self.validation or {}).get("status")
+        return str(status) if status is not None else None
+
+
+def write_record(export_dir: Path, record: ExportRecord | Mapping[str, Any], *, seal: bool = True) -> dict[str, Any]:
+    """Write export.json atomically and return what was written: checked against the schema first and, with
+    ``seal``, sealed for this machine (see modelport.trust) — so metadata.json must already be in place."""
+    from modelport.store import write_json_atomic
+    from modelport.trust import SEAL_KEY
+    from modelport.trust import seal as make_seal
+
+    data = record.to_dict() if isinstance(record, ExportRecord) else dict(record)
+    errors = record_errors(data)
+    if errors or not isinstance(data.get("format"), str):
+        raise ModelportError(f"{export_dir}: refusing to write an invalid export record: {(errors or ['format'])[0]}")
+    if seal:
+        data.pop(SEAL_KEY, None)
+        data[SEAL_KEY] = make_seal(data, export_dir)
+    write_json_atomic(export_dir / RECORD_FILE, data)
+    return data
+
+
 @dataclass
 class ExportFolder:
     """An export folder opened for reading: its validated export.json and lazily its metadata and artifact."""
@@ -85,6 +184,11 @@ class ExportFolder:
     @property
     def format(self) -> str:
         return str(self.record["format"])
+
+    @property
+    def typed_record(self) -> ExportRecord:
+        """The record as an ExportRecord (``record`` stays the dict exactly as on disk, as its seal covers it)."""
+        return ExportRecord.from_dict(self.record, self.path / RECORD_FILE)
 
     @property
     def metadata(self) -> dict[str, Any]:
