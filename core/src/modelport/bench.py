@@ -21,17 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import ConfigError, ModelportError
+from modelport.exportdir import BENCH_FILE, OpenedExport, artifact_from_dir, open_export
 from modelport.inputs import InputSpec
-from modelport.pipeline import (
-    REFERENCE_FILE,
-    artifact_from_dir,
-    call_hook,
-    load_reference,
-    read_record,
-)
+from modelport.pipeline import call_hook, load_reference
 from modelport.plugins import PluginHost, get_plugin_manager
-
-BENCH_FILE = "bench.json"
 
 
 def machine_info(threads: int) -> dict[str, Any]:
@@ -219,19 +212,15 @@ def bench_dirs(
     """
     import torch
 
-    from modelport.trust import check_export
-
     host = host or get_plugin_manager()
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     records = []
     verdicts = {}
-    for d in dirs:
-        d = Path(d)
-        record = read_record(d)
-        host.require_format(str(record["format"]))
-        verdicts[str(d)] = check_export(d, record, artifact_from_dir(d, record).files, trust_code=trust_code)
-        records.append((d, record))
+    for d in dirs:  # every folder checked (record, metadata, sha256, trust) before anything is timed
+        opened = open_export(d, host=host, trust_code=trust_code)
+        verdicts[str(opened.export_dir)] = opened.trust
+        records.append((opened.export_dir, opened.record))
     rows: list[dict[str, Any]] = []
     info = machine_info(threads)
     targets = _load_targets(records, host, threads, progress, rows)
@@ -363,33 +352,32 @@ def compare_dirs(a: Path, b: Path | str, *, atol: float | None = None, rtol: flo
                  host: PluginHost | None = None, trust_code: bool = False) -> dict[str, Any]:
     """Run A's recorded inputs through A and B (an export folder, or ``pytorch`` for A's reference) and diff."""
     from modelport.compare import PROFILES, compare_outputs, profile_for
-    from modelport.trust import check_export
 
     host = host or get_plugin_manager()
-    rec_a = read_record(a)
+    opened_a = open_export(a, host=host, trust_code=trust_code)
+    opened_b = None if str(b) in ("pytorch", "torch") else open_export(b, host=host, trust_code=trust_code)
+    rec_a = opened_a.record
     spec = InputSpec.from_dict(rec_a["inputs"])
     names = list(rec_a.get("outputs") or [])
-    ref = load_reference(a / REFERENCE_FILE, spec.names, len(names))
+    ref = load_reference(opened_a.folder.reference_path, spec.names, len(names))
 
-    def run(d: Path, record: Mapping[str, Any]) -> tuple[list[list[Any]], Any]:
-        host.require_format(str(record["format"]))
-        art = artifact_from_dir(d, record)
-        check_export(d, record, art.files, trust_code=trust_code)
+    def run(opened: OpenedExport) -> tuple[list[list[Any]], Any]:
+        art = opened.artifact
         runner = call_hook(host, art.format, "load_runner", artifact=art, options={"threads": None})
         if runner is None:
-            raise ConfigError(f"{d}: no installed plugin can run {art.format} artifacts here")
+            raise ConfigError(f"{opened.export_dir}: no installed plugin can run {art.format} artifacts here")
         return [list(runner(dict(s))) for s in ref.inputs], art
 
-    out_a, art_a = run(a, rec_a)
+    if opened_b is not None:
+        b_names = InputSpec.from_dict(opened_b.record["inputs"]).names
+        if b_names != spec.names:
+            raise ConfigError(f"{a} and {b} take different inputs ({spec.names} vs {b_names})")
+    out_a, art_a = run(opened_a)
     structure: dict[str, Any] = {}
-    if str(b) in ("pytorch", "torch"):
+    if opened_b is None:
         out_b, prec_b, label = ref.outputs, "fp32", "pytorch"
     else:
-        b = Path(b)
-        rec_b = read_record(b)
-        if [t["name"] for t in rec_b["inputs"]] != spec.names:
-            raise ConfigError(f"{a} and {b} take different inputs ({spec.names} vs {[t['name'] for t in rec_b['inputs']]})")
-        out_b, art_b = run(b, rec_b)
+        out_b, art_b = run(opened_b)
         prec_b, label = art_b.precision, str(b)
         ia = host.pm.hook.inspect_artifact(path=art_a.path, options={})
         ib = host.pm.hook.inspect_artifact(path=art_b.path, options={})

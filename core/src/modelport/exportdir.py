@@ -15,12 +15,25 @@ from typing import TYPE_CHECKING, Any
 from modelport.errors import ConfigError, ModelportError
 
 if TYPE_CHECKING:
+    from modelport.plugins import PluginHost
+    from modelport.trust import ExportTrust
     from modelport.types import Artifact
 
-RECORD_FILE = "export.json"
-METADATA_FILE = "metadata.json"
-REFERENCE_FILE = "reference.npz"
-SIDE_FILES = (RECORD_FILE, METADATA_FILE, REFERENCE_FILE)
+from modelport.exportfiles import (
+    BENCH_FILE,
+    CARD_FILE,
+    KNOWN_FILES,
+    METADATA_FILE,
+    RECORD_FILE,
+    REFERENCE_FILE,
+    SIDE_FILES,
+)
+
+__all__ = [
+    "BENCH_FILE", "CARD_FILE", "KNOWN_FILES", "METADATA_FILE", "RECORD_FILE", "REFERENCE_FILE", "SIDE_FILES",
+    "ExportFolder", "ExportRecord", "OpenedExport", "artifact_from_dir", "check_record", "open_export",
+    "read_record", "record_errors", "record_schema", "verify_files", "write_record",
+]
 
 
 @lru_cache(maxsize=1)
@@ -162,9 +175,46 @@ def write_record(export_dir: Path, record: ExportRecord | Mapping[str, Any], *, 
         raise ModelportError(f"{export_dir}: refusing to write an invalid export record: {(errors or ['format'])[0]}")
     if seal:
         data.pop(SEAL_KEY, None)
-        data[SEAL_KEY] = make_seal(data, export_dir)
+        sealed = make_seal(data, export_dir)
+        if sealed is not None:  # no key (an unwritable data folder): the record is written unsealed
+            data[SEAL_KEY] = sealed
     write_json_atomic(export_dir / RECORD_FILE, data)
     return data
+
+
+def artifact_from_dir(export_dir: Path, record: Mapping[str, Any] | None = None) -> Artifact:
+    """Rebuild the Artifact of an export folder from its record; names that leave the folder are refused."""
+    from modelport.store import safe_relpath
+    from modelport.types import Artifact
+
+    record = record or read_record(export_dir)
+    main = safe_relpath(str(record["artifact"]), "artifact name in export.json")
+    files = [safe_relpath(str(f), "file name in export.json") for f in record.get("artifact_files") or [main]]
+    return Artifact(
+        format=str(record["format"]), path=export_dir / main, files=files,
+        precision=str(record.get("precision", "fp32")), details=dict(record.get("details") or {}),
+        input_names=record.get("artifact_inputs"), output_names=record.get("artifact_outputs"),
+        input_dtypes=record.get("artifact_input_dtypes"), options=dict(record.get("options") or {}),
+    )
+
+
+def verify_files(export_dir: Path, files: Mapping[str, Any]) -> list[str]:
+    """Names whose sha256 or size differ from the table (or are missing); ConfigError for a name leaving the folder."""
+    from modelport.store import safe_relpath, sha256_file
+
+    bad = []
+    for rel, meta in files.items():
+        p = export_dir / safe_relpath(rel)
+        if not p.is_file():
+            bad.append(f"{rel} (missing)")
+        elif not isinstance(meta, Mapping) or p.stat().st_size != meta.get("bytes") or sha256_file(p) != meta.get("sha256"):
+            bad.append(f"{rel} (sha256 mismatch)")
+    return bad
+
+
+def changed_files_error(export_dir: Path, bad: list[str]) -> ConfigError:
+    """The one error every reader gives for a folder whose files no longer match its record (exit 3)."""
+    return ConfigError(f"{export_dir}: files changed since export: {', '.join(bad)}")
 
 
 @dataclass
@@ -201,8 +251,7 @@ class ExportFolder:
 
     @property
     def artifact(self) -> Artifact:
-        from modelport.pipeline import artifact_from_dir
-
+        """The artifact the record names (a fresh object each time; names leaving the folder are refused)."""
         return artifact_from_dir(self.path, self.record)
 
     @property
@@ -215,6 +264,51 @@ class ExportFolder:
 
     def verify(self) -> list[str]:
         """Names whose sha256 or size differ from the record (or are missing); empty when intact."""
-        from modelport.pipeline import verify_files
-
         return verify_files(self.path, self.files())
+
+    def check_intact(self) -> None:
+        """Raise the readers' one ConfigError (exit 3) when a recorded file changed since export."""
+        bad = self.verify()
+        if bad:
+            raise changed_files_error(self.path, bad)
+
+    def trust(self, *, trust_code: bool, verified: bool = False) -> ExportTrust:
+        """What this folder may run (see modelport.trust): refuses code-running artifacts from elsewhere."""
+        from modelport.trust import check_export
+
+        return check_export(self.path, self.record, self.artifact.files, trust_code=trust_code, verified=verified)
+
+
+@dataclass
+class OpenedExport:
+    """An export folder whose files match their recorded sha256 and whose artifact may be loaded here."""
+
+    export_dir: Path
+    record: dict[str, Any]
+    metadata: dict[str, Any]
+    host: PluginHost
+    artifact: Artifact
+    folder: ExportFolder
+    trust: ExportTrust
+
+
+def open_export(export_dir: str | Path, *, host: PluginHost | None = None, trust_code: bool = False,
+                changed: type[ModelportError] = ConfigError, need_plugin: bool = True) -> OpenedExport:
+    """Open an export folder to run its artifact (validate, bench, compare, inspect, debug): the record and
+    metadata.json checked against their schemas, the format installed, every recorded file checked against its
+    sha256 (``changed`` is raised when one differs; by default the readers' one ConfigError, exit 3), and the
+    trust rules applied — an artifact that runs code when loaded needs a folder sealed here or ``trust_code``.
+    ``need_plugin=False`` (inspect) opens a folder whose format has no plugin installed here."""
+    from modelport.plugins import get_plugin_manager
+
+    folder = ExportFolder.open(export_dir)
+    metadata = folder.metadata
+    host = host or get_plugin_manager()
+    if need_plugin:
+        host.require_format(folder.format)
+    bad = folder.verify()
+    if bad:
+        raise changed(str(changed_files_error(folder.path, bad)))
+    artifact = folder.artifact
+    trust = folder.trust(trust_code=trust_code, verified=True)
+    return OpenedExport(folder.path, folder.record, metadata, host, artifact, folder, trust)
