@@ -148,7 +148,7 @@ CASES = [
     ("publish unknown scheme", ["publish", "{no_meta}", "ftp://x/y"], 3, "no such export directory|metadata|unknown publish scheme"),
     ("publish no scheme", ["publish", "{no_meta}", "somewhere"], 3, "no scheme"),
     ("publish missing dir", ["publish", "{tmp}/nothing", "file://{tmp}/reg"], 3, "no such export directory"),
-    ("publish dir without metadata", ["publish", "{no_meta}", "file://{tmp}/reg"], 3, "no metadata.json"),
+    ("publish dir without metadata", ["publish", "{no_meta}", "file://{tmp}/reg"], 3, "no export.json"),
     ("pull missing source", ["pull", "file://{tmp}/nothing", "{tmp}/dest"], 1, "no such export folder"),
     ("pull uninstalled scheme", ["pull", "hf://a/b", "{tmp}/dest2"], 3, "not installed"),
     ("list missing registry", ["list", "file://{tmp}/nothing"], 1, "no such registry folder"),

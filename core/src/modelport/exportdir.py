@@ -56,7 +56,7 @@ def record_errors(data: Any) -> list[str]:
 
 
 def check_record(data: Any, where: Path | str) -> dict[str, Any]:
-    """The record when it fits the schema; a ConfigError (exit 2) naming the first violation otherwise."""
+    """The record when it fits the schema; a ConfigError (exit 3) naming the first violation otherwise."""
     if not isinstance(data, dict) or "format" not in data or "artifact" not in data:
         raise ConfigError(f"{where}: not a modelport export record")
     errors = record_errors(data)
@@ -67,7 +67,7 @@ def check_record(data: Any, where: Path | str) -> dict[str, Any]:
 
 
 def read_record(export_dir: Path) -> dict[str, Any]:
-    """export.json of a folder, checked against its schema; ConfigError (exit 2) when it is not one."""
+    """export.json of a folder, checked against its schema; ConfigError (exit 3) when it is not one."""
     path = export_dir / RECORD_FILE
     if not export_dir.exists():
         raise ConfigError(f"{export_dir}: no such export directory")
@@ -212,11 +212,6 @@ def verify_files(export_dir: Path, files: Mapping[str, Any]) -> list[str]:
     return bad
 
 
-def changed_files_error(export_dir: Path, bad: list[str]) -> ConfigError:
-    """The one error every reader gives for a folder whose files no longer match its record (exit 3)."""
-    return ConfigError(f"{export_dir}: files changed since export: {', '.join(bad)}")
-
-
 @dataclass
 class ExportFolder:
     """An export folder opened for reading: its validated export.json and lazily its metadata and artifact."""
@@ -227,7 +222,7 @@ class ExportFolder:
 
     @classmethod
     def open(cls, path: str | Path) -> ExportFolder:
-        """Read and validate export.json; ConfigError (exit 2) for a missing, corrupt or foreign record."""
+        """Read and validate export.json; ConfigError (exit 3) for a missing, corrupt or foreign record."""
         p = Path(path)
         return cls(p, read_record(p))
 
@@ -266,11 +261,13 @@ class ExportFolder:
         """Names whose sha256 or size differ from the record (or are missing); empty when intact."""
         return verify_files(self.path, self.files())
 
-    def check_intact(self) -> None:
-        """Raise the readers' one ConfigError (exit 3) when a recorded file changed since export."""
+    def check_intact(self, changed: type[ModelportError] = ConfigError) -> None:
+        """Raise the readers' one error when the record names a file outside the folder (ConfigError) or a
+        recorded file changed since export (``changed``; by default ConfigError, exit 3)."""
+        artifact_from_dir(self.path, self.record)
         bad = self.verify()
         if bad:
-            raise changed_files_error(self.path, bad)
+            raise changed(f"{self.path}: files changed since export: {', '.join(bad)}")
 
     def trust(self, *, trust_code: bool, verified: bool = False) -> ExportTrust:
         """What this folder may run (see modelport.trust): refuses code-running artifacts from elsewhere."""
@@ -306,9 +303,7 @@ def open_export(export_dir: str | Path, *, host: PluginHost | None = None, trust
     host = host or get_plugin_manager()
     if need_plugin:
         host.require_format(folder.format)
-    bad = folder.verify()
-    if bad:
-        raise changed(str(changed_files_error(folder.path, bad)))
+    folder.check_intact(changed)
     artifact = folder.artifact
     trust = folder.trust(trust_code=trust_code, verified=True)
     return OpenedExport(folder.path, folder.record, metadata, host, artifact, folder, trust)
