@@ -112,4 +112,4 @@ def test_pull_refuses_a_tampered_reference(cnn_export, tmp_path):
     assert r.returncode == 1 and "reference.npz" in r.stderr
     assert not (tmp_path / "pulled").exists()
     r = run_cli("validate", str(reg / "cnn" / "v1"))
-    assert r.returncode == 2 and "reference.npz" in r.stderr
+    assert r.returncode == 3 and "files changed since export: reference.npz" in r.stderr  # refused, never compared

@@ -199,13 +199,16 @@ def artifact_from_dir(export_dir: Path, record: Mapping[str, Any] | None = None)
 
 
 def verify_files(export_dir: Path, files: Mapping[str, Any]) -> list[str]:
-    """Names whose sha256 or size differ from the table (or are missing); ConfigError for a name leaving the folder."""
+    """Names whose sha256 or size differ from the table, or missing, or symbolic links; ConfigError for a name
+    leaving the folder."""
     from modelport.store import safe_relpath, sha256_file
 
     bad = []
     for rel, meta in files.items():
         p = export_dir / safe_relpath(rel)
-        if not p.is_file():
+        if p.is_symlink():  # modelport writes none: a link may point at anything on this machine
+            bad.append(f"{rel} (symbolic link)")
+        elif not p.is_file():
             bad.append(f"{rel} (missing)")
         elif not isinstance(meta, Mapping) or p.stat().st_size != meta.get("bytes") or sha256_file(p) != meta.get("sha256"):
             bad.append(f"{rel} (sha256 mismatch)")
