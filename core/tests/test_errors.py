@@ -145,7 +145,7 @@ CASES = [
     ("inspect unknown type", ["inspect", "{bad_classes}"], 3, "no installed plugin can inspect"),
     ("inspect empty file", ["inspect", "{empty}"], 3, "empty"),
     ("inspect dir without metadata", ["inspect", "{no_meta}"], 3, "no metadata.json"),
-    ("publish unknown scheme", ["publish", "{no_meta}", "ftp://x/y"], 3, "no such export directory|metadata|unknown publish scheme"),
+    ("publish unknown scheme", ["publish", "{no_meta}", "ftp://x/y"], 3, "no such export directory|no export.json|unknown publish scheme"),
     ("publish no scheme", ["publish", "{no_meta}", "somewhere"], 3, "no scheme"),
     ("publish missing dir", ["publish", "{tmp}/nothing", "file://{tmp}/reg"], 3, "no such export directory"),
     ("publish dir without metadata", ["publish", "{no_meta}", "file://{tmp}/reg"], 3, "no export.json"),
