@@ -54,6 +54,26 @@ def test_compare_exits_2_beyond_tolerance(cnn_export, tmp_path):
     ref = dict(np.load(other / "reference.npz"))
     ref["0/out/0"] = ref["0/out/0"] + 1.0
     np.savez(other / "reference.npz", **ref)
+    from modelport.store import file_table
+
+    record = json.loads((other / "export.json").read_text())  # recorded as such: not a folder changed behind its back
+    record["files"]["reference.npz"] = file_table(other)["reference.npz"]
+    (other / "export.json").write_text(json.dumps(record))
     r = run_cli("compare", str(other), "pytorch")
     assert r.returncode == 2
     assert "differ beyond tolerance" in r.stderr
+
+
+def test_bench_rows_are_typed_and_print_as_before():
+    from modelport.bench import BenchRow
+
+    timing = {"p50_ms": 2.0, "p90_ms": 2.5, "p99_ms": 3.0, "runs": 40, "windows": 4, "warmup_runs": 3, "stable": True,
+              "unstable": None, "throughput": 500.0}
+    row = BenchRow("exp/cnn", "pt2", batch=1, precision="fp32", size_bytes=10, max_abs_diff=1e-6, parity="passed",
+                   runtime="torch", timing=timing, speedup=1.5, best=True, machine={"cores": 2})
+    assert row.p50_ms == 2.0
+    assert list(row.to_dict()) == ["export_dir", "format", "precision", "batch", "size_bytes", "max_abs_diff", "parity",
+                                   "runtime", *timing, "speedup", "best", "machine"]  # bench.json / --json key order
+    assert BenchRow("exp/cnn", "pt2", batch=8, error="batch axis is fixed at 1").to_dict() == {
+        "export_dir": "exp/cnn", "format": "pt2", "batch": 8, "error": "batch axis is fixed at 1"}
+    assert "best" not in BenchRow(None, "pytorch", batch=1, timing=timing).to_dict()

@@ -61,7 +61,7 @@ def test_publish_refuses_an_export_changed_after_export(cnn_export, tmp_path):
     shutil.copytree(cnn_export, copy)
     (copy / "model.pt2").write_bytes(b"tampered")
     r = run_cli("publish", str(copy), f"file://{tmp_path / 'reg'}")
-    assert r.returncode == 1 and "changed since export" in r.stderr
+    assert r.returncode == 3 and "changed since export" in r.stderr  # as validate, bench, compare, inspect say
     assert not (tmp_path / "reg" / "cnn").exists()
 
 
@@ -112,4 +112,4 @@ def test_pull_refuses_a_tampered_reference(cnn_export, tmp_path):
     assert r.returncode == 1 and "reference.npz" in r.stderr
     assert not (tmp_path / "pulled").exists()
     r = run_cli("validate", str(reg / "cnn" / "v1"))
-    assert r.returncode == 2 and "reference.npz" in r.stderr
+    assert r.returncode == 3 and "files changed since export: reference.npz" in r.stderr  # refused, never compared

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -123,7 +122,7 @@ def publish(
     host: PluginHost | None = None,
 ) -> PublishResult:
     """Publish one export folder (or several of one model) to ``target`` (``file://``, ``hf://``, ``github://``)."""
-    from modelport.metadata import load_metadata
+    from modelport.exportdir import ExportFolder
 
     host = host or get_plugin_manager()
     tgt = Target.parse(target)
@@ -133,7 +132,7 @@ def publish(
     for d in dirs:
         if not d.is_dir():
             raise ConfigError(f"{d}: no such export directory")
-        load_metadata(d / "metadata.json")
+        _ = ExportFolder.open(d).metadata  # record and metadata.json checked before the publisher starts
     opts = publisher_options(host, tgt.scheme, dict(options or {}))
     opts.update(dry_run=dry_run, force=force, export_dirs=dirs)
     if dry_run:
@@ -157,8 +156,8 @@ def pull(target: str, dest: str | Path, *, force: bool = False, options: Mapping
     The download lands in a temporary folder beside ``dest``; on any mismatch it is deleted and
     nothing appears at ``dest``. Nothing downloaded is ever executed or unpickled.
     """
-    from modelport.metadata import load_metadata
-    from modelport.pipeline import call_hook, verify_files
+    from modelport.exportdir import KNOWN_FILES, ExportFolder, verify_files
+    from modelport.pipeline import call_hook
     from modelport.store import StagedDir, safe_relpath
 
     host = host or get_plugin_manager()
@@ -181,25 +180,20 @@ def pull(target: str, dest: str | Path, *, force: bool = False, options: Mapping
             raise PluginContractError(f"the {tgt.scheme}:// publisher broke the contract: pull returned {type(result).__name__}")
         for rel in result.files:
             safe_relpath(rel, "pulled file name")
-        md = load_metadata(staged.path / "metadata.json")
-        files = dict(md.get("files") or {})
+        folder = ExportFolder.open(staged.path)  # record and metadata.json checked against their schemas
+        files = dict(folder.metadata.get("files") or {})
         if not files:
             raise PublishError(f"{tgt.raw}: metadata.json lists no files to verify")
-        record_path = staged.path / "export.json"
-        if record_path.is_file():  # export.json also lists reference.npz, which `modelport validate` trusts
-            try:
-                record_files = json.loads(record_path.read_text(encoding="utf-8")).get("files") or {}
-            except (ValueError, UnicodeDecodeError, AttributeError):
-                raise PublishError(f"{tgt.raw}: export.json is not valid JSON") from None
-            for rel, meta in record_files.items():
-                safe_relpath(str(rel), "file name in export.json")
-                if rel in files and files[rel] != meta:
-                    raise PublishError(f"{tgt.raw}: metadata.json and export.json disagree about {rel}")
-                files.setdefault(rel, meta)
+        # export.json also lists reference.npz, which `modelport validate` trusts: both tables must agree
+        for rel, meta in (folder.record.get("files") or {}).items():
+            safe_relpath(str(rel), "file name in export.json")
+            if rel in files and files[rel] != meta:
+                raise PublishError(f"{tgt.raw}: metadata.json and export.json disagree about {rel}")
+            files.setdefault(rel, meta)
         bad = verify_files(staged.path, files)
         if bad:
             raise PublishError(f"{tgt.raw}: refusing the download, sha256 does not match metadata.json: {', '.join(bad)}")
-        extra_ok = {"metadata.json", "export.json", "README.md", "bench.json", "reference.npz"}
+        extra_ok = set(KNOWN_FILES)
         for p in staged.path.rglob("*"):
             if p.is_symlink():
                 raise PublishError(f"{tgt.raw}: refusing the download, it contains a symbolic link")

@@ -21,17 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import ConfigError, ModelportError
+from modelport.exportdir import BENCH_FILE, OpenedExport, open_export
 from modelport.inputs import InputSpec
-from modelport.pipeline import (
-    REFERENCE_FILE,
-    artifact_from_dir,
-    call_hook,
-    load_reference,
-    read_record,
-)
+from modelport.pipeline import call_hook, load_reference
 from modelport.plugins import PluginHost, get_plugin_manager
-
-BENCH_FILE = "bench.json"
 
 
 def machine_info(threads: int) -> dict[str, Any]:
@@ -168,6 +161,49 @@ def _eager_model(record: Mapping[str, Any]) -> tuple[Any, str | None]:
 
 
 @dataclass
+class BenchRow:
+    """One row of ``modelport bench``: an artifact (or PyTorch eager, ``export_dir`` None) at one batch size, or
+    ``error`` saying why it was not measured. :meth:`to_dict` is the row as bench.json and ``--json`` show it."""
+
+    export_dir: str | None
+    format: str
+    batch: int | None = None
+    precision: str | None = None
+    size_bytes: int | None = None
+    max_abs_diff: float | None = None
+    parity: str | None = None
+    runtime: str | None = None
+    error: str | None = None
+    #: :meth:`Measurement.result`: p50_ms, p90_ms, p99_ms, runs, windows, warmup_runs, stable, unstable, throughput
+    timing: dict[str, Any] | None = None
+    speedup: float | None = None
+    best: bool = False
+    machine: dict[str, Any] | None = None
+    source_key: str | None = field(default=None, repr=False)  # which eager row this artifact is measured against
+
+    @property
+    def p50_ms(self) -> float | None:
+        return (self.timing or {}).get("p50_ms")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON row: what was measured (or the error), the speedup over eager, ``best`` when fastest."""
+        out: dict[str, Any] = {"export_dir": self.export_dir, "format": self.format}
+        if self.error is not None:
+            out.update({"batch": self.batch} if self.batch is not None else {})
+            out["error"] = self.error
+        else:
+            out.update(precision=self.precision, batch=self.batch, size_bytes=self.size_bytes,
+                       max_abs_diff=self.max_abs_diff, parity=self.parity, runtime=self.runtime)
+            out.update(self.timing or {})
+            out["speedup"] = self.speedup
+            if self.best:
+                out["best"] = True
+        if self.machine is not None:
+            out["machine"] = self.machine
+        return out
+
+
+@dataclass
 class _Target:
     export_dir: Path
     record: dict[str, Any]
@@ -177,28 +213,95 @@ class _Target:
     source_key: str
 
 
-def _load_targets(records: Sequence[tuple[Path, dict[str, Any]]], host: PluginHost, threads: int,
-                  progress: Callable[[str], None], rows: list[dict[str, Any]]) -> list[_Target]:
+def _load_targets(opened: Sequence[OpenedExport], host: PluginHost, threads: int,
+                  progress: Callable[[str], None], rows: list[BenchRow]) -> list[_Target]:
     """Load each artifact's runner once (never inside a timing); one that cannot run here becomes an error row."""
     targets = []
-    for d, record in records:
-        artifact = artifact_from_dir(d, record)
+    for o in opened:
+        d, record, artifact = o.export_dir, o.record, o.artifact
         artifact.options["threads"] = threads
         progress(f"{artifact.format}: loading")
         try:
             runner = call_hook(host, artifact.format, "load_runner", artifact=artifact, options={"threads": threads})
         except ModelportError as exc:  # e.g. Core ML cannot run on Linux: a row that says so, not a failed bench
-            rows.append({"export_dir": str(d), "format": artifact.format, "error": str(exc).removeprefix(f"{artifact.format}: ")})
+            rows.append(BenchRow(str(d), artifact.format, error=str(exc).removeprefix(f"{artifact.format}: ")))
             continue
         if runner is None:
-            rows.append({"export_dir": str(d), "format": artifact.format, "error": "no plugin can run this artifact here"})
+            rows.append(BenchRow(str(d), artifact.format, error="no plugin can run this artifact here"))
             continue
         targets.append(_Target(d, record, InputSpec.from_dict(record["inputs"]), artifact, runner,
                                json.dumps(record.get("source"), sort_keys=True, default=str)))
     return targets
 
 
-def bench_dirs(
+def _eager_models(targets: Sequence[_Target], opened: Sequence[OpenedExport], progress: Callable[[str], None],
+                  rows: list[BenchRow]) -> dict[str, Any]:
+    """PyTorch eager once per recorded source — rebuilt only from a record sealed here or with --trust-code."""
+    allowed = {str(o.export_dir): o.trust.may_import_source for o in opened}
+    models: dict[str, Any] = {}
+    for t in targets:
+        if t.source_key not in models:
+            progress("pytorch eager: loading")
+            model, why = _eager_model(t.record) if allowed[str(t.export_dir)] else (None, _NOT_IMPORTED)
+            models[t.source_key] = model
+            if model is None:
+                rows.append(BenchRow(None, "pytorch", error=f"not measured: {why}"))
+    return models
+
+
+def _eager_item(t: _Target, model: Any, inputs: Any, b: int) -> tuple[Measurement, BenchRow]:
+    """PyTorch eager on the same inputs, bound by name as in the export's reference run."""
+    import torch
+
+    from modelport.binding import plan_binding
+
+    _, binding = plan_binding(model, t.spec)
+    named = dict(zip(t.spec.names, t.spec.to_torch(inputs), strict=True))
+
+    def run_eager(named: dict[str, Any] = named, m: Any = model, bd: Any = binding) -> Any:
+        with torch.no_grad():
+            return bd.call(m, named)
+
+    row = BenchRow(None, "pytorch", batch=b, precision="fp32", max_abs_diff=0.0, parity="reference",
+                   runtime=f"torch {torch.__version__}")
+    return Measurement("pytorch", run_eager, b), row
+
+
+def _measure_batch(targets: Sequence[_Target], eager_models: Mapping[str, Any], b: int, max_seconds: float,
+                   progress: Callable[[str], None], rows: list[BenchRow]) -> None:
+    """Time every artifact (and eager once per source) at batch ``b`` in turns; rows appended in order."""
+    items: list[tuple[Measurement, BenchRow]] = []
+    eager_rows: dict[str, BenchRow] = {}
+    for t in targets:
+        if b != t.spec.batch_size and not t.spec.dynamic_batch:
+            rows.append(BenchRow(str(t.export_dir), t.artifact.format, batch=b,
+                                 error=f"batch axis is fixed at {t.spec.batch_size}"))
+            continue
+        inputs = t.spec.make_numpy(batch=b if t.spec.dynamic_batch else None, seed=0)
+        model = eager_models.get(t.source_key)
+        if model is not None and t.source_key not in eager_rows:
+            item = _eager_item(t, model, inputs, b)
+            eager_rows[t.source_key] = item[1]
+            items.append(item)
+        validation = t.record.get("validation") or {}
+        row = BenchRow(str(t.export_dir), t.artifact.format, batch=b, precision=t.artifact.precision,
+                       size_bytes=(t.record.get("sizes") or {}).get("total_bytes"),
+                       max_abs_diff=validation.get("max_abs_diff"), parity=validation.get("status"),
+                       runtime=getattr(t.runner, "runtime", None), source_key=t.source_key)
+        items.append((Measurement(t.artifact.format, functools.partial(t.runner, inputs), b), row))
+    if not items:
+        return
+    progress(f"batch {b}: timing {', '.join(m.label for m, _ in items)} in turns")
+    measure_interleaved([m for m, _ in items], max_seconds=max_seconds)
+    for m, row in items:
+        row.timing = m.result()
+    for _m, row in items:
+        base = row if row.format == "pytorch" else eager_rows.get(row.source_key or "")
+        row.speedup = (base.p50_ms / row.p50_ms) if base and base.p50_ms is not None and row.p50_ms else None
+        rows.append(row)
+
+
+def bench_rows(
     dirs: Sequence[Path],
     *,
     batches: Sequence[int] = (1,),
@@ -209,103 +312,54 @@ def bench_dirs(
     eager: bool = True,
     write: bool = True,
     trust_code: bool = False,
-) -> list[dict[str, Any]]:
+) -> list[BenchRow]:
     """Benchmark every export folder (and PyTorch eager once per source) at each batch size.
 
-    At each batch size every artifact and the eager model are timed in interleaved windows (see
-    :func:`measure_interleaved`); a row whose numbers cannot be trusted says why in ``unstable``.
-    PyTorch eager is rebuilt from the record's ``source`` only when modelport sealed the record on this
-    machine or ``trust_code`` is set: a record from elsewhere would otherwise name the code bench runs.
+    Every folder is opened as validate opens it (record, metadata, sha256, trust) before anything is timed. At
+    each batch size every artifact and the eager model are timed in interleaved windows (see
+    :func:`measure_interleaved`); a row whose numbers cannot be trusted says why in ``unstable``. PyTorch eager
+    is rebuilt from the record's ``source`` only when modelport sealed the record on this machine or
+    ``trust_code`` is set: a record from elsewhere would otherwise name the code bench runs.
     """
     import torch
-
-    from modelport.trust import check_export
 
     host = host or get_plugin_manager()
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
-    records = []
-    verdicts = {}
-    for d in dirs:
-        d = Path(d)
-        record = read_record(d)
-        host.require_format(str(record["format"]))
-        verdicts[str(d)] = check_export(d, record, artifact_from_dir(d, record).files, trust_code=trust_code)
-        records.append((d, record))
-    rows: list[dict[str, Any]] = []
+    opened = [open_export(d, host=host, trust_code=trust_code) for d in dirs]
+    rows: list[BenchRow] = []
     info = machine_info(threads)
-    targets = _load_targets(records, host, threads, progress, rows)
-    eager_models: dict[str, Any] = {}
-    if eager:
-        for t in targets:
-            if t.source_key not in eager_models:
-                progress("pytorch eager: loading")
-                allowed = verdicts[str(t.export_dir)].may_import_source
-                model, why = _eager_model(t.record) if allowed else (None, _NOT_IMPORTED)
-                eager_models[t.source_key] = model
-                if model is None:
-                    rows.append({"export_dir": None, "format": "pytorch", "error": f"not measured: {why}"})
+    targets = _load_targets(opened, host, threads, progress, rows)
+    eager_models = _eager_models(targets, opened, progress, rows) if eager else {}
     for b in batches:
-        items: list[tuple[Measurement, dict[str, Any]]] = []
-        eager_rows: dict[str, dict[str, Any]] = {}
-        for t in targets:
-            if b != t.spec.batch_size and not t.spec.dynamic_batch:
-                rows.append({"export_dir": str(t.export_dir), "format": t.artifact.format, "batch": b,
-                             "error": f"batch axis is fixed at {t.spec.batch_size}"})
-                continue
-            inputs = t.spec.make_numpy(batch=b if t.spec.dynamic_batch else None, seed=0)
-            model = eager_models.get(t.source_key)
-            if model is not None and t.source_key not in eager_rows:
-                from modelport.binding import plan_binding
-
-                _, binding = plan_binding(model, t.spec)
-                named = dict(zip(t.spec.names, t.spec.to_torch(inputs), strict=True))
-
-                def run_eager(named: dict[str, Any] = named, m: Any = model, bd: Any = binding) -> Any:
-                    with torch.no_grad():
-                        return bd.call(m, named)  # inputs by name, as the export's reference run
-
-                row: dict[str, Any] = {"export_dir": None, "format": "pytorch", "precision": "fp32", "batch": b, "size_bytes": None,
-                       "max_abs_diff": 0.0, "parity": "reference", "runtime": f"torch {torch.__version__}"}
-                eager_rows[t.source_key] = row
-                items.append((Measurement("pytorch", run_eager, b), row))
-            validation = t.record.get("validation") or {}
-            row = {"export_dir": str(t.export_dir), "format": t.artifact.format, "precision": t.artifact.precision,
-                   "batch": b, "size_bytes": (t.record.get("sizes") or {}).get("total_bytes"),
-                   "max_abs_diff": validation.get("max_abs_diff"), "parity": validation.get("status"),
-                   "runtime": getattr(t.runner, "runtime", None), "_source": t.source_key}
-            items.append((Measurement(t.artifact.format, functools.partial(t.runner, inputs), b), row))
-        if not items:
-            continue
-        progress(f"batch {b}: timing {', '.join(m.label for m, _ in items)} in turns")
-        measure_interleaved([m for m, _ in items], max_seconds=max_seconds)
-        for m, row in items:
-            row.update(m.result())
-        for _m, row in items:
-            base = eager_rows.get(row.pop("_source", None) or "") if row["format"] != "pytorch" else row
-            row["speedup"] = (base["p50_ms"] / row["p50_ms"]) if base and row.get("p50_ms") else None
-            rows.append(row)
+        _measure_batch(targets, eager_models, b, max_seconds, progress, rows)
     _mark_best(rows)
     if write:
         from modelport.store import now_iso, write_json_atomic
 
-        eager_all = [r for r in rows if r.get("format") == "pytorch"]
-        for d, _ in records:
-            mine = [r for r in rows if r.get("export_dir") == str(d)]
-            write_json_atomic(d / BENCH_FILE, {"created_at": now_iso(), "machine": info, "rows": mine + eager_all})
+        eager_all = [r.to_dict() for r in rows if r.format == "pytorch"]
+        for o in opened:
+            mine = [r.to_dict() for r in rows if r.export_dir == str(o.export_dir)]
+            write_json_atomic(o.export_dir / BENCH_FILE, {"created_at": now_iso(), "machine": info, "rows": mine + eager_all})
     for r in rows:
-        r.setdefault("machine", info)
+        r.machine = r.machine or info
     return rows
 
 
-def _mark_best(rows: list[dict[str, Any]]) -> None:
-    by_batch: dict[int, list[dict[str, Any]]] = {}
+def bench_dirs(dirs: Sequence[Path], **kwargs: Any) -> list[dict[str, Any]]:
+    """:func:`bench_rows` as JSON-ready dicts (what ``modelport bench --json`` prints); same keyword arguments."""
+    return [r.to_dict() for r in bench_rows(dirs, **kwargs)]
+
+
+def _mark_best(rows: list[BenchRow]) -> None:
+    """Mark the fastest artifact at each batch size (eager and failed-parity rows never win)."""
+    by_batch: dict[int | None, list[BenchRow]] = {}
     for r in rows:
-        if "p50_ms" in r and r.get("format") != "pytorch" and r.get("parity") not in ("failed",):
-            by_batch.setdefault(r["batch"], []).append(r)
+        if r.p50_ms is not None and r.format != "pytorch" and r.parity not in ("failed",):
+            by_batch.setdefault(r.batch, []).append(r)
     for group in by_batch.values():
-        best = min(group, key=lambda r: r["p50_ms"])
-        best["best"] = True
+        best = min(group, key=lambda r: r.p50_ms or 0.0)
+        best.best = True
 
 
 def check_plot_dependencies() -> None:
@@ -363,33 +417,32 @@ def compare_dirs(a: Path, b: Path | str, *, atol: float | None = None, rtol: flo
                  host: PluginHost | None = None, trust_code: bool = False) -> dict[str, Any]:
     """Run A's recorded inputs through A and B (an export folder, or ``pytorch`` for A's reference) and diff."""
     from modelport.compare import PROFILES, compare_outputs, profile_for
-    from modelport.trust import check_export
 
     host = host or get_plugin_manager()
-    rec_a = read_record(a)
+    opened_a = open_export(a, host=host, trust_code=trust_code)
+    opened_b = None if str(b) in ("pytorch", "torch") else open_export(b, host=host, trust_code=trust_code)
+    rec_a = opened_a.record
     spec = InputSpec.from_dict(rec_a["inputs"])
     names = list(rec_a.get("outputs") or [])
-    ref = load_reference(a / REFERENCE_FILE, spec.names, len(names))
+    ref = load_reference(opened_a.folder.reference_path, spec.names, len(names))
 
-    def run(d: Path, record: Mapping[str, Any]) -> tuple[list[list[Any]], Any]:
-        host.require_format(str(record["format"]))
-        art = artifact_from_dir(d, record)
-        check_export(d, record, art.files, trust_code=trust_code)
+    def run(opened: OpenedExport) -> tuple[list[list[Any]], Any]:
+        art = opened.artifact
         runner = call_hook(host, art.format, "load_runner", artifact=art, options={"threads": None})
         if runner is None:
-            raise ConfigError(f"{d}: no installed plugin can run {art.format} artifacts here")
+            raise ConfigError(f"{opened.export_dir}: no installed plugin can run {art.format} artifacts here")
         return [list(runner(dict(s))) for s in ref.inputs], art
 
-    out_a, art_a = run(a, rec_a)
+    if opened_b is not None:
+        b_names = InputSpec.from_dict(opened_b.record["inputs"]).names
+        if b_names != spec.names:
+            raise ConfigError(f"{a} and {b} take different inputs ({spec.names} vs {b_names})")
+    out_a, art_a = run(opened_a)
     structure: dict[str, Any] = {}
-    if str(b) in ("pytorch", "torch"):
+    if opened_b is None:
         out_b, prec_b, label = ref.outputs, "fp32", "pytorch"
     else:
-        b = Path(b)
-        rec_b = read_record(b)
-        if [t["name"] for t in rec_b["inputs"]] != spec.names:
-            raise ConfigError(f"{a} and {b} take different inputs ({spec.names} vs {[t['name'] for t in rec_b['inputs']]})")
-        out_b, art_b = run(b, rec_b)
+        out_b, art_b = run(opened_b)
         prec_b, label = art_b.precision, str(b)
         ia = host.pm.hook.inspect_artifact(path=art_a.path, options={})
         ib = host.pm.hook.inspect_artifact(path=art_b.path, options={})

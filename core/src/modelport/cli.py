@@ -622,15 +622,12 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
             raise ConfigError(f"{p}: no metadata.json (is this a modelport export directory?)")
         info = sub
     elif p.is_dir():
-        from modelport.metadata import load_metadata
-        from modelport.pipeline import artifact_from_dir, read_record
-        from modelport.trust import check_export
+        from modelport.exportdir import open_export
 
-        md = load_metadata(p / "metadata.json")
-        record = read_record(p)
+        # the record, metadata.json and every file checked as validate, bench, compare and publish check them
+        opened = open_export(p, trust_code=trust_code, need_plugin=False)
+        md, record, artifact = opened.metadata, opened.record, opened.artifact
         info = {"export_dir": str(p), "metadata": md, "record": {k: record.get(k) for k in ("id", "format", "status", "options", "timings", "sizes", "notes")}}
-        artifact = artifact_from_dir(p, record)  # names that leave the folder are refused
-        check_export(p, record, artifact.files, trust_code=trust_code)
         art = artifact.path
         if art.exists():
             from modelport.pipeline import call_hook

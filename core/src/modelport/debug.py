@@ -516,15 +516,16 @@ def debug_export(
     ``input_set`` picks one of the recorded input sets; by default the one whose outputs the artifact gets most
     wrong (a traced branch may agree on the example input and disagree on another).
     """
+    from modelport.exportdir import open_export
     from modelport.inputs import InputSpec
     from modelport.loading import set_eval
-    from modelport.pipeline import REFERENCE_FILE, call_hook, load_reference, open_export
+    from modelport.pipeline import call_hook, load_reference
 
     t0 = time.perf_counter()
     if max_probes < 2:
         raise ConfigError("--max-probes must be at least 2")
     # files checked against their sha256, and the trust rules applied before the artifact is ever loaded
-    opened = open_export(export_dir, host=host, trust_code=trust_code, changed=ConfigError)
+    opened = open_export(export_dir, host=host, trust_code=trust_code)
     export_dir, record, host, artifact = opened.export_dir, opened.record, opened.host, opened.artifact
     fmt = artifact.format
     if model is None:
@@ -542,7 +543,7 @@ def debug_export(
         torch.set_num_threads(threads)
     spec = InputSpec.from_dict(record["inputs"])
     names = list(record.get("outputs") or [])
-    ref = load_reference(export_dir / REFERENCE_FILE, spec.names, len(names))
+    ref = load_reference(opened.folder.reference_path, spec.names, len(names))
     artifact.options.setdefault("threads", threads)
     notes: list[str] = []
     if input_set is None:

@@ -9,7 +9,6 @@ The winner is the fastest on the Pareto front that fits, copied as a normal expo
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import shutil
 import tempfile
@@ -339,9 +338,7 @@ def _eager_p50(job: _Job, threads: int) -> float:
 def _write_winner(src: Path, dest: Path, result: OptimizeResult) -> Path:
     """Copy the winner's export folder to ``dest`` and record in its export.json how it was chosen (re-sealed)."""
     from modelport.bench import machine_info
-    from modelport.pipeline import RECORD_FILE
-    from modelport.store import write_json_atomic
-    from modelport.trust import SEAL_KEY, seal
+    from modelport.exportdir import read_record, write_record
 
     if dest.exists() and any(dest.iterdir()):
         raise ConfigError(f"{dest}: not empty; choose another --output-dir")
@@ -349,15 +346,11 @@ def _write_winner(src: Path, dest: Path, result: OptimizeResult) -> Path:
     if dest.exists():
         dest.rmdir()
     shutil.copytree(src, dest)
-    record = json.loads((dest / RECORD_FILE).read_text())
-    record.pop(SEAL_KEY, None)
+    record = read_record(dest)
     assert result.winner is not None
     record["optimize"] = result.to_dict() | {"winner_dir": None, "machine": machine_info(result.winner.threads)}
     record["optimize"]["winner_options"] = {"options": result.winner.options, "threads": result.winner.threads}
-    sealed = seal(record, dest)
-    if sealed:
-        record[SEAL_KEY] = sealed
-    write_json_atomic(dest / RECORD_FILE, record)
+    write_record(dest, record)  # re-sealed: the record changed
     return dest
 
 

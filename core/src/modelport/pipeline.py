@@ -28,7 +28,7 @@ from modelport.errors import (
     PluginContractError,
     ValidationFailed,
 )
-from modelport.exportdir import METADATA_FILE, RECORD_FILE, REFERENCE_FILE, read_record
+from modelport.exportdir import METADATA_FILE, RECORD_FILE, REFERENCE_FILE
 from modelport.inputs import InputSpec, batches_from_samples
 from modelport.loading import set_eval
 from modelport.metadata import SCHEMA_VERSION, Contribution, check, merge_plugin_fields
@@ -1075,63 +1075,8 @@ def _public_options(options: Mapping[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- re-validate an export dir
 
 
-def artifact_from_dir(export_dir: Path, record: Mapping[str, Any] | None = None) -> Artifact:
-    """Rebuild the Artifact of an existing export folder from its export.json."""
-    record = record or read_record(export_dir)
-    main = safe_relpath(str(record["artifact"]), "artifact name in export.json")
-    files = [safe_relpath(str(f), "file name in export.json") for f in record.get("artifact_files") or [main]]
-    return Artifact(
-        format=str(record["format"]), path=export_dir / main, files=files,
-        precision=str(record.get("precision", "fp32")), details=dict(record.get("details") or {}),
-        input_names=record.get("artifact_inputs"), output_names=record.get("artifact_outputs"),
-        input_dtypes=record.get("artifact_input_dtypes"), options=dict(record.get("options") or {}),
-    )
-
-
-def verify_files(export_dir: Path, files: Mapping[str, Any]) -> list[str]:
-    """Names whose sha256 or size differ from the table (or are missing)."""
-    from modelport.store import sha256_file
-
-    bad = []
-    for rel, meta in files.items():
-        p = export_dir / safe_relpath(rel)
-        if not p.is_file():
-            bad.append(f"{rel} (missing)")
-        elif p.stat().st_size != meta.get("bytes") or sha256_file(p) != meta.get("sha256"):
-            bad.append(f"{rel} (sha256 mismatch)")
-    return bad
-
-
-@dataclass
-class OpenedExport:
-    """An export folder whose files match their recorded sha256 and whose artifact may be loaded here."""
-
-    export_dir: Path
-    record: dict[str, Any]
-    metadata: dict[str, Any]
-    host: PluginHost
-    artifact: Artifact
-
-
-def open_export(export_dir: str | Path, *, host: PluginHost | None = None, trust_code: bool = False,
-                changed: type[ModelportError] = ValidationFailed) -> OpenedExport:
-    """Read an export folder for re-running its artifact (validate, debug): the record, metadata.json, every
-    file checked against its sha256 (``changed`` is raised when one differs), and the trust rules applied —
-    an artifact that runs code when loaded needs a folder sealed here or ``trust_code`` (see modelport.trust)."""
-    from modelport.metadata import load_metadata
-    from modelport.trust import check_export
-
-    export_dir = Path(export_dir)
-    record = read_record(export_dir)
-    md = load_metadata(export_dir / METADATA_FILE)
-    host = host or get_plugin_manager()
-    host.require_format(str(record["format"]))
-    bad = verify_files(export_dir, {**(record.get("files") or {}), **(md.get("files") or {})})
-    if bad:
-        raise changed(f"{export_dir}: files changed since export: {', '.join(bad)}")
-    artifact = artifact_from_dir(export_dir, record)
-    check_export(export_dir, record, artifact.files, trust_code=trust_code, verified=True)
-    return OpenedExport(export_dir, record, md, host, artifact)
+# Moved to modelport.exportdir (the export folder's one reader); the names stay importable from here.
+from modelport.exportdir import OpenedExport, artifact_from_dir, open_export, read_record, verify_files  # noqa: E402, F401
 
 
 def validate_export(

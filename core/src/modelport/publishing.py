@@ -20,7 +20,8 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from modelport.errors import ConfigError, PublishError
-from modelport.exportdir import METADATA_FILE, RECORD_FILE, REFERENCE_FILE, read_record
+from modelport.exportdir import BENCH_FILE, METADATA_FILE, RECORD_FILE, REFERENCE_FILE, ExportFolder
+from modelport.exportdir import CARD_FILE as CARD_FILE  # publishers import it from here
 from modelport.hookspecs import hookimpl
 from modelport.store import safe_relpath as store_safe_relpath
 from modelport.store import sha256_file
@@ -31,8 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from modelport.types import PublisherSpec, PublishResult, PullResult, Target
 
 #: Files of an export folder that are published besides the artifact files listed in metadata.json.
-EXTRA_FILES = (METADATA_FILE, RECORD_FILE, "bench.json", REFERENCE_FILE)
-CARD_FILE = "README.md"
+EXTRA_FILES = (METADATA_FILE, RECORD_FILE, BENCH_FILE, REFERENCE_FILE)
 T = TypeVar("T")
 
 
@@ -157,37 +157,26 @@ def _read_json(path: Path, what: str) -> Any:
 
 
 def load_bundle(export_dir: Path, folder: str) -> ExportBundle:
-    """Read an export folder and check every artifact file against the sha256 in its metadata.json."""
+    """Read an export folder as every reader does (modelport.exportdir: record and metadata.json checked
+    against their schemas, every recorded file against its sha256) and list the files to publish."""
     export_dir = Path(export_dir)
-    md_path = export_dir / "metadata.json"
-    if not md_path.is_file():
-        raise ConfigError(f"{export_dir}: no metadata.json (is this a modelport export directory?)")
-    metadata = _read_json(md_path, "metadata.json")
-    if not isinstance(metadata, dict) or not isinstance(metadata.get("files"), dict) or not metadata["files"]:
-        raise ConfigError(f"{md_path}: lists no artifact files; re-export the model")
-    record = read_record(export_dir) if (export_dir / RECORD_FILE).is_file() else {}
-    bench = _read_json(export_dir / "bench.json", "bench.json") if (export_dir / "bench.json").is_file() else None
-    bundle = ExportBundle(export_dir, folder, metadata, record if isinstance(record, dict) else {},
-                          bench if isinstance(bench, dict) else None)
-    changed: list[str] = []
-    names = sorted(metadata["files"]) + [n for n in EXTRA_FILES if n not in metadata["files"]]
-    for rel in names:
+    opened = ExportFolder.open(export_dir)
+    metadata = opened.metadata
+    if not metadata.get("files"):
+        raise ConfigError(f"{export_dir / METADATA_FILE}: lists no artifact files; re-export the model")
+    opened.check_intact()
+    bench_path = export_dir / BENCH_FILE
+    bench = _read_json(bench_path, BENCH_FILE) if bench_path.is_file() else None
+    bundle = ExportBundle(export_dir, folder, metadata, opened.record, bench if isinstance(bench, dict) else None)
+    table = opened.files()
+    for rel in sorted(metadata["files"]) + [n for n in EXTRA_FILES if n not in metadata["files"]]:
         safe_relpath(rel, "file name in metadata.json")
         path = export_dir / rel
         if path.is_symlink():
             raise PublishError(f"{export_dir}: refusing to publish the symbolic link {rel}")
-        if not path.is_file():
-            if rel in metadata["files"]:
-                changed.append(f"{rel} (missing)")
-            continue
-        digest = sha256_file(path)
-        size = path.stat().st_size
-        meta = metadata["files"].get(rel)
-        if meta is not None and (meta.get("sha256") != digest or meta.get("bytes") != size):
-            changed.append(f"{rel} (sha256 mismatch)")
-        bundle.files.append(PublishedFile(rel, path, size, digest))
-    if changed:
-        raise PublishError(f"{export_dir}: files changed since export, refusing to publish: {', '.join(changed)}")
+        if path.is_file():  # a recorded file was just checked against its sha256; the others are hashed here
+            digest = table[rel]["sha256"] if rel in table else sha256_file(path)
+            bundle.files.append(PublishedFile(rel, path, path.stat().st_size, digest))
     return bundle
 
 

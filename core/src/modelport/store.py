@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from modelport.errors import ConfigError, ModelportError
+from modelport.exportfiles import KNOWN_FILES, RECORD_FILE
 
 TMP_PREFIX = ".modelport-tmp-"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -136,7 +137,7 @@ def file_lock(path: Path) -> Iterator[None]:
 
 
 #: Files an export folder may hold besides those its export.json lists (written after export, or by publishers).
-EXPORT_EXTRAS = frozenset({"metadata.json", "export.json", "bench.json", "README.md"})
+EXPORT_EXTRAS = frozenset(KNOWN_FILES)
 _STAGING = re.compile(re.escape(TMP_PREFIX) + r"(?P<token>\d+-[0-9a-f]{8})-(?P<kind>new|old)-(?P<name>.+)$")
 
 
@@ -151,7 +152,7 @@ def written_by_modelport(folder: Path) -> bool:
         return False
     if not entries:
         return True
-    rec = folder / "export.json"
+    rec = folder / RECORD_FILE  # read here, not through modelport.exportdir: this check must never raise
     if rec.is_symlink() or not rec.is_file():
         return False
     try:

@@ -64,6 +64,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from modelport.exportdir import KNOWN_FILES, METADATA_FILE, RECORD_FILE, REFERENCE_FILE
 from modelport.types import Availability, FormatSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -83,8 +84,8 @@ DEFAULT_MODELS: tuple[str, ...] = ("cnn", "mlp", "attention", "wrapper", "decode
 # Never imported by `modelport formats`, whatever the plugin: the core's own promise.
 ALWAYS_HEAVY: tuple[str, ...] = ("torch", "numpy")
 # Written by the core beside every artifact.
-CONVENTION_FILES: tuple[str, ...] = ("metadata.json", "export.json", "reference.npz")
-_CORE_SIDE_FILES = {*CONVENTION_FILES, "bench.json", "README.md"}
+CONVENTION_FILES: tuple[str, ...] = (METADATA_FILE, RECORD_FILE, REFERENCE_FILE)
+_CORE_SIDE_FILES = set(KNOWN_FILES)
 _OTHER = "modelport-conformance-other"
 _TMP_PREFIX = ".modelport-tmp-"
 

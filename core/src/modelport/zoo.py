@@ -41,6 +41,7 @@ from modelport.types import ModelEntry, PublishedExport, Target
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
+    from modelport.exportdir import ExportFolder
     from modelport.plugins import PluginHost
 
 __all__ = [
@@ -57,7 +58,6 @@ CODE_FORMATS = {
     "tensorrt": "a TensorRT engine may embed host code (plugins, a lean runtime) that runs when it is deserialized",
 }
 CACHE_MARKER = ".modelport-cache.json"
-_RECORD_FILES = ("export.json",)
 
 
 # ----------------------------------------------------------------------------- references and the cache
@@ -98,27 +98,18 @@ def _sha256(path: Path) -> str:
 
 def _verify_cached(folder: Path, key: str) -> list[str]:
     """What is wrong with a cached export folder (empty when every file matches): metadata.json must hash to
-    ``key`` and every file it or export.json lists must match its sha256."""
-    from modelport.pipeline import verify_files
+    ``key`` and every file it or export.json lists must match its sha256 (modelport.exportdir checks them)."""
+    from modelport.exportdir import METADATA_FILE, ExportFolder
 
-    md_path = folder / "metadata.json"
+    md_path = folder / METADATA_FILE
     if md_path.is_symlink() or not md_path.is_file():
         return ["metadata.json (missing)"]
     if _sha256(md_path) != key:
         return ["metadata.json (sha256 mismatch)"]
-    try:
-        metadata = json.loads(md_path.read_text(encoding="utf-8"))
-        files = dict(metadata.get("files") or {})
-        for name in _RECORD_FILES:
-            if (folder / name).is_file():
-                for rel, meta in (json.loads((folder / name).read_text(encoding="utf-8")).get("files") or {}).items():
-                    files.setdefault(rel, meta)
-    except (ValueError, UnicodeDecodeError, AttributeError, OSError):
-        return ["metadata.json or export.json (not valid JSON)"]
     if any(p.is_symlink() for p in folder.rglob("*")):
         return ["a symbolic link"]
     try:
-        return verify_files(folder, files)
+        return ExportFolder.open(folder).verify()
     except ConfigError as exc:
         return [str(exc)]
 
@@ -437,13 +428,13 @@ class PretrainedModel:
         return dict(zip(names, outputs))
 
 
-def _load_runner(folder: Path, fmt: str, host: PluginHost, threads: int | None) -> Any:
-    from modelport.pipeline import artifact_from_dir, call_hook, read_record
+def _load_runner(opened: ExportFolder, fmt: str, host: PluginHost, threads: int | None) -> Any:
+    from modelport.pipeline import call_hook
 
-    record = read_record(folder)
-    if str(record.get("format")) != fmt:
-        raise PublishError(f"{folder}: export.json says {record.get('format')}, metadata.json says {fmt}; refusing it")
-    artifact = artifact_from_dir(folder, record)
+    folder = opened.path
+    if opened.format != fmt:
+        raise PublishError(f"{folder}: export.json says {opened.format}, metadata.json says {fmt}; refusing it")
+    artifact = opened.artifact
     artifact.options.setdefault("threads", threads)
     runner = call_hook(host, fmt, "load_runner", artifact=artifact, options={"threads": threads})
     if runner is None:
@@ -465,8 +456,11 @@ def load_pretrained(ref: str, format: str | None = None, *, trust_code: bool = F
         raise ConfigError("threads must be a positive integer")
     host = _host(host)
     hit = _resolve(ref, format, options=options, host=host, trust_code=trust_code, offline=offline, to_run=True)
-    metadata = json.loads((hit.path / "metadata.json").read_text(encoding="utf-8"))
-    runner = _load_runner(hit.path, hit.export.format, host, threads)
+    from modelport.exportdir import ExportFolder
+
+    opened = ExportFolder.open(hit.path)  # every file was checked against its sha256 by _verify_cached
+    metadata = opened.metadata
+    runner = _load_runner(opened, hit.export.format, host, threads)
     return PretrainedModel(ref=ref, format=hit.export.format, path=hit.path, metadata=metadata, entry=hit.entry,
                            runner=runner, downloaded=hit.downloaded)
 

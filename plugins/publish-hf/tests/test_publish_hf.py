@@ -233,7 +233,7 @@ def test_changed_export_is_refused(exports: ExportPair, hub: FakeHub, env: dict[
     with open(d / "model.pt2", "ab") as f:
         f.write(b"x")
     r = publish(env, hub, str(d), f"hf://{REPO}")
-    assert r.code == 1
+    assert r.code == 3  # the exit code every reader of an export folder gives for changed files
     assert "files changed since export" in r.error_lines[0] and "model.pt2" in r.error_lines[0]
     assert hub.requests == []
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import ConfigError, PublishError
+from modelport.exportdir import METADATA_FILE, RECORD_FILE
 from modelport.hookspecs import hookimpl
 from modelport.listing import listing_hook
 from modelport.types import OptionSpec, PublisherSpec, PublishResult, PullResult, Target
@@ -54,7 +55,7 @@ def _copy_bundle(bundle: Any, dest: Path) -> list[str]:
     for f in bundle.files:
         out = dest / f.rel
         out.parent.mkdir(parents=True, exist_ok=True)
-        if f.rel == "export.json" and bundle.record:
+        if f.rel == RECORD_FILE:
             out.write_text(json.dumps(public_record(bundle.record), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         else:
             shutil.copyfile(f.path, out)
@@ -77,7 +78,7 @@ def registry_index(root: Path, previous: Mapping[str, Any] | None = None) -> dic
     exports = []
     for model_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for vdir in sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith((".", TMP_PREFIX))):
-            md_path = vdir / "metadata.json"
+            md_path = vdir / METADATA_FILE
             if vdir.is_symlink() or not md_path.is_file():
                 continue
             try:
@@ -135,7 +136,7 @@ def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> Pub
         with StagedDir(dest, force=bool(options.get("force"))) as staged:
             files = _copy_bundle(bundle, staged.path)
             for f in bundle.files:
-                if f.rel != "export.json":
+                if f.rel != RECORD_FILE:
                     from modelport.store import sha256_file
 
                     if sha256_file(staged.path / f.rel) != f.sha256:
@@ -162,7 +163,7 @@ def pull(target: Target, dest: Path, options: Mapping[str, Any]) -> PullResult |
     src = location_path(target)
     if not src.is_dir():
         raise PublishError(f"{target.raw}: no such export folder")
-    if not (src / "metadata.json").is_file():
+    if not (src / METADATA_FILE).is_file():
         raise PublishError(f"{target.raw}: no metadata.json there (point at DIR/<model_name>/<version>)")
     copied = []
     for p in sorted(src.rglob("*")):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from modelport import ConfigError, PublishError, PublishResult, PullResult, Target
+from modelport.exportdir import BENCH_FILE, RECORD_FILE, REFERENCE_FILE
 from modelport.publishing import (
     ExportBundle,
     RetryPolicy,
@@ -342,16 +343,16 @@ def zip_export(bundle: ExportBundle, dest: Path, top: str, replaced: Mapping[str
 
 def _public_record_file(bundle: ExportBundle, folder: Path) -> dict[str, Path]:
     """export.json as published (no absolute local paths, no machine seal), written under ``folder``."""
-    if not bundle.record or not any(f.rel == "export.json" for f in bundle.files):
+    if not any(f.rel == RECORD_FILE for f in bundle.files):
         return {}
     import json
 
     from modelport.publishing import public_record
 
     folder.mkdir(parents=True, exist_ok=True)
-    out = folder / "export.json"
+    out = folder / RECORD_FILE
     out.write_text(json.dumps(public_record(bundle.record), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return {"export.json": out}
+    return {RECORD_FILE: out}
 
 
 def plan_assets(bundles: list[ExportBundle], scratch: Path) -> list[Asset]:
@@ -363,7 +364,7 @@ def plan_assets(bundles: list[ExportBundle], scratch: Path) -> list[Asset]:
         prefix = f"{leaf}." if several else ""
         replaced = _public_record_file(b, scratch / f"record-{leaf}")
         for f in b.files:
-            if "/" in f.rel or f.rel in ("reference.npz", "bench.json"):
+            if "/" in f.rel or f.rel in (REFERENCE_FILE, BENCH_FILE):
                 continue  # nested files (model.mlpackage/...) and test data travel in the zip
             ctype = "application/json" if f.rel.endswith(".json") else "application/octet-stream"
             if f.rel in replaced:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from modelport import ConfigError, PublishError, PublishResult, PullResult, Target
+from modelport.exportdir import RECORD_FILE
 from modelport.publishing import (
     CARD_FILE,
     EXTRA_FILES,
@@ -241,7 +242,7 @@ def _plan(bundles: list[ExportBundle], card: str, card_path: str) -> list[tuple[
 
     plan: list[tuple[str, Path | bytes]] = [
         (b.in_target(f.rel), json.dumps(public_record(b.record), indent=2).encode("utf-8")
-         if f.rel == "export.json" and b.record else f.path)
+         if f.rel == RECORD_FILE else f.path)
         for b in bundles for f in b.files]
     plan.append((card_path, card.encode("utf-8")))
     return plan

@@ -27,6 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from modelport.errors import ConfigError
+from modelport.exportdir import METADATA_FILE, RECORD_FILE
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.background import BackgroundTask
 
@@ -36,7 +37,7 @@ from modelport_serve.service import ExportService
 
 log = logging.getLogger("modelport.serve")
 STATIC = Path(__file__).resolve().parent / "static"
-SIDE_FILES = ("metadata.json", "export.json")
+SIDE_FILES = (METADATA_FILE, RECORD_FILE)  # served besides the recorded file table, which does not list them
 
 
 class ExportBody(BaseModel):

@@ -218,20 +218,20 @@ def remove_job_exports(root: Path, job_id: str) -> list[str]:
     Used when a job is cancelled, killed or timed out mid-way, and when a finished job is deleted: only
     folders whose record names this job — written by this server — are removed.
     """
-    import json
     import shutil
 
+    from modelport.errors import ConfigError
+    from modelport.exportdir import RECORD_FILE, read_record
     from modelport.store import file_lock, read_index, remove_stale_staging, write_json_atomic
 
     removed = []
     if root.is_dir():
         for d in root.iterdir():
-            rec = d / "export.json"
-            if d.name.startswith(".") or not d.is_dir() or d.is_symlink() or not rec.is_file():
+            if d.name.startswith(".") or not d.is_dir() or d.is_symlink() or not (d / RECORD_FILE).is_file():
                 continue
             try:
-                source = json.loads(rec.read_text(encoding="utf-8")).get("source") or {}
-            except (ValueError, OSError, AttributeError):
+                source = read_record(d).get("source") or {}
+            except (ConfigError, OSError):
                 continue
             if isinstance(source, dict) and source.get("serve_job") == job_id:
                 shutil.rmtree(d, ignore_errors=True)
