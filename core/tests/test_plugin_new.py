@@ -19,6 +19,7 @@ def test_generates_a_distribution_with_entry_point(tmp_path):
     root = tmp_path / "p"
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     assert files == [".gitignore", "README.md", "pyproject.toml", "src/modelport_acme_fmt/__init__.py",
+                     "src/modelport_acme_fmt/format.py",
                      "tests/test_modelport_acme_fmt.py", "tests/test_modelport_acme_fmt_conformance.py"]
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     assert project["name"] == "modelport-export-acme-fmt"
@@ -26,8 +27,12 @@ def test_generates_a_distribution_with_entry_point(tmp_path):
     assert any(d.startswith("modelport>=") for d in project["dependencies"])
     module = (root / "src/modelport_acme_fmt/__init__.py").read_text()
     assert 'FORMAT = "acme-fmt"' in module and 'display_name="Acme Format"' in module
+    # a format-object plugin: the spec names its object lazily, and no method guards on the format
+    assert 'implementation="modelport_acme_fmt.format:Format"' in module
+    assert "import modelport_acme_fmt.format" not in module and "from modelport_acme_fmt.format" not in module
+    assert "!= FORMAT" not in "".join((root / f).read_text() for f in files)
     assert "{{" not in "".join((root / f).read_text() for f in files)
-    assert "pip install -e" in r.stdout and "src/modelport_acme_fmt/__init__.py" in r.stdout
+    assert "pip install -e" in r.stdout and "src/modelport_acme_fmt/format.py" in r.stdout
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -75,9 +75,9 @@ class FormatDispatch:
         host = self._host()
         if host is None:
             return None
-        suffix = Path(path).suffix
+        suffix = Path(path).suffix.lower()  # model.ONNX is an ONNX file too
         for name, (spec, _) in host.formats.items():
-            if spec.implementation is not None and suffix and suffix in spec.suffixes:
+            if spec.implementation is not None and suffix and suffix in {s.lower() for s in spec.suffixes}:
                 fn = self._method(name, "inspect")
                 result = fn(Path(path), options) if fn else None
                 if result is not None:

@@ -97,5 +97,5 @@ def next_steps(target: Path, name: str) -> str:
     return (
         f"next:\n  cd {target}\n  pip install -e '.[test]'\n  pytest                      # the conformance kit and a CLI test\n"
         f"  modelport formats           # {name} is listed\n"
-        f"then replace the converter in src/{plugin_names(name)['module']}/__init__.py with yours"
+        f"then replace the converter in src/{plugin_names(name)['module']}/format.py with yours"
     )

@@ -249,31 +249,13 @@ _PIPELINE_TAGS = {
     "text-classification": "text-classification",
     "image-classification": "image-classification",
 }
-_LIBRARY = {"onnx": "onnx", "openvino": "openvino", "tflite": "tflite", "coreml": "coreml",
-            "executorch": "executorch", "pt2": "pytorch", "torchscript": "pytorch"}
 
-_USAGE: dict[str, tuple[str, str]] = {
-    # format: (pip package, python snippet using {path} and a numpy dict `inputs`)
-    "onnx": ("onnxruntime", 'import onnxruntime as ort\n\nsession = ort.InferenceSession("{path}")\n'
-             "outputs = session.run(None, inputs)"),
-    "openvino": ("openvino", 'import openvino as ov\n\nmodel = ov.Core().compile_model("{path}", "CPU")\n'
-                 "outputs = model(inputs)"),
-    "tflite": ("ai-edge-litert", 'from ai_edge_litert.interpreter import Interpreter\n\n'
-               'interpreter = Interpreter(model_path="{path}")\nrunner = interpreter.get_signature_runner()\n'
-               "outputs = runner(**inputs)"),
-    "pt2": ("torch", 'import torch\n\nmodel = torch.export.load("{path}").module()\n'
-            "outputs = model(*[torch.from_numpy(v) for v in inputs.values()])"),
-    "torchscript": ("torch", 'import torch\n\nmodel = torch.jit.load("{path}").eval()\n'
-                    "outputs = model(*[torch.from_numpy(v) for v in inputs.values()])"),
-    "coreml": ("coremltools", 'import coremltools as ct\n\nmodel = ct.models.MLModel("{path}")\n'
-               "outputs = model.predict(inputs)  # macOS only"),
-    "executorch": ("executorch", 'import torch\nfrom executorch.runtime import Runtime\n\n'
-                   'method = Runtime.get().load_program("{path}").load_method("forward")\n'
-                   "outputs = method.execute([torch.from_numpy(v) for v in inputs.values()])"),
-    "tensorrt": ("tensorrt", 'import tensorrt as trt\n\nruntime = trt.Runtime(trt.Logger(trt.Logger.WARNING))\n'
-                 'with open("{path}", "rb") as f:\n    engine = runtime.deserialize_cuda_engine(f.read())'
-                 "  # same GPU model and TensorRT version only"),
-}
+
+def _format_spec(fmt: str) -> Any:
+    """The installed plugin's FormatSpec of ``fmt`` (its card usage snippet and Hub library), or None."""
+    from modelport.plugins import get_plugin_manager
+
+    return (get_plugin_manager().formats.get(fmt) or (None, None))[0]
 
 
 def _shape(shape: Any) -> str:
@@ -330,7 +312,8 @@ def _main_file(bundle: ExportBundle) -> str:
 def front_matter(bundles: Sequence[ExportBundle], license: str | None) -> str:
     """YAML front matter for the Hub: library_name, tags (one per format), pipeline_tag, license."""
     formats = sorted({b.format for b in bundles})
-    library = _LIBRARY.get(formats[0], "modelport") if len(formats) == 1 else "modelport"
+    spec = _format_spec(formats[0]) if len(formats) == 1 else None
+    library = getattr(spec, "hub_library", "") or "modelport"
     tags = ["modelport", "pytorch", *formats]
     lines = ["---", f"library_name: {library}", "tags:"]
     lines += [f"- {json.dumps(t)}" for t in dict.fromkeys(tags)]
@@ -441,7 +424,8 @@ def render_card(
             out.append("Download and check every file against its sha256, then re-validate:\n")
             local = f"./{b.model_name}-{b.folder.rsplit('/', 1)[-1] or b.format}"
             out.append(f"```bash\npip install modelport\nmodelport pull {pull_target(b)} {local}\nmodelport validate {local}\n```\n")
-        package, snippet = _USAGE.get(b.format, ("", ""))
+        spec = _format_spec(b.format)
+        package, snippet = getattr(spec, "runtime_library", ""), getattr(spec, "usage", "")
         if snippet:
             path = _main_file(b).rsplit("/", 1)[-1] if pull_target is not None else _main_file(b)
             out.append(f"Run it with {package} (`pip install {package}`):\n")

@@ -128,6 +128,11 @@ class FormatSpec:
         inputs)``, ``describe(artifact, request)``, ``inspect(path, options)``, ``load_intermediates(artifact,
         options)``. None: the core calls the plugin's hooks instead (the older style, still supported).
     :param suffixes: file suffixes ``inspect`` hands to this format object (``(".safetensors",)``).
+    :param usage: a Python snippet that runs the artifact, for model cards: ``{path}`` is the main file and a
+        numpy dict ``inputs`` is defined before it (``session = ort.InferenceSession("{path}")...``).
+    :param runtime_library: the pip package the ``usage`` snippet needs (``onnxruntime``).
+    :param hub_library: the Hugging Face Hub ``library_name`` of a card with only this format (``onnx``,
+        ``pytorch``); empty: ``modelport``.
     """
 
     name: str
@@ -140,6 +145,9 @@ class FormatSpec:
     config_aliases: Mapping[str, str] = field(default_factory=dict)
     implementation: Any = None
     suffixes: tuple[str, ...] = ()
+    usage: str = ""
+    runtime_library: str = ""
+    hub_library: str = ""
 
     def option(self, name: str) -> OptionSpec | None:
         for opt in self.options:

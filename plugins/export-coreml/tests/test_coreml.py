@@ -81,12 +81,11 @@ def test_importing_the_plugin_imports_nothing_heavy() -> None:
     testing.check_import_is_light("modelport_coreml", HEAVY)  # a fresh interpreter; torch and numpy are watched too
 
 
-def test_hooks_ignore_other_formats() -> None:
+def test_format_object_and_options() -> None:
     from modelport.plugins import get_plugin_manager
 
-    # every hook of the plugin, called with an onnx artifact, file, export request and target, returns None
-    checked = testing.check_ignores_other_formats("modelport_coreml", other_format="onnx")
-    assert {"load_runner", "describe_metadata", "validate", "inspect_artifact"} <= set(checked)
+    # the format object loads (lazily: not when the formats are listed) and has the methods the core calls
+    assert testing.check_format_object("modelport_coreml") == ["coreml"]
     spec = get_plugin_manager().require_format("coreml")
     assert spec.option("precision").default == "fp32"
     assert spec.option("minimum_deployment_target").default == "ios15"
@@ -177,25 +176,25 @@ def test_fp16_options_reach_the_package(fp16_cnn: Any) -> None:
 
 
 def test_structural_check_fails_when_the_package_does_not_match(cnn_dir: Path, fp16_cnn: Any) -> None:
-    import modelport_coreml
     from modelport import ValidationFailed
     from modelport.pipeline import artifact_from_dir
+    from modelport_coreml.format import CoreMLFormat
 
     sets = [{"input": np.zeros((1, 3, 32, 32), dtype=np.float32)}]
     art = artifact_from_dir(cnn_dir)
     art.details["inputs"][0]["shape"] = [1, 3, 64, 64]
     art.details["outputs"][0]["name"] = "logits"
     with pytest.raises(ValidationFailed) as err:
-        modelport_coreml.validate(art, sets)
+        CoreMLFormat().validate(art, sets)
     assert "input axis 2 accepts 32, expected 64" in str(err.value)
     assert "names ['output'] != ['logits']" in str(err.value)
 
     fp16 = artifact_from_dir(fp16_cnn.path)
     fp16.details["compute_precision"] = "fp32"
     with pytest.raises(ValidationFailed, match="ops compute in fp16, requested fp32"):
-        modelport_coreml.validate(fp16, [{"input": np.zeros((2, 3, 32, 32), dtype=np.float32)}])
+        CoreMLFormat().validate(fp16, [{"input": np.zeros((2, 3, 32, 32), dtype=np.float32)}])
     with pytest.raises(ValidationFailed, match=r"set 0: input\[3, 3, 32, 32\] outside the declared shape"):
-        modelport_coreml.validate(artifact_from_dir(fp16_cnn.path), [{"input": np.zeros((3, 3, 32, 32), np.float32)}])
+        CoreMLFormat().validate(artifact_from_dir(fp16_cnn.path), [{"input": np.zeros((3, 3, 32, 32), np.float32)}])
 
 
 def test_macos_branch_feeds_int32_and_returns_outputs_in_model_order(transformer_dir: Path, monkeypatch: Any) -> None:
@@ -204,6 +203,7 @@ def test_macos_branch_feeds_int32_and_returns_outputs_in_model_order(transformer
     import coremltools
     import modelport_coreml
     from modelport.pipeline import artifact_from_dir
+    from modelport_coreml.format import CoreMLFormat
 
     fed: list[dict[str, Any]] = []
     real = coremltools.models.MLModel
@@ -224,7 +224,7 @@ def test_macos_branch_feeds_int32_and_returns_outputs_in_model_order(transformer
     monkeypatch.setattr(modelport_coreml, "is_macos", lambda: True)
     monkeypatch.setattr(coremltools.models, "MLModel", RecordingModel)
     ids = np.arange(32, dtype=np.int64).reshape(2, 16)
-    run = modelport_coreml.validate(artifact_from_dir(transformer_dir), [{"input_ids": ids, "attention_mask": np.ones_like(ids)}])
+    run = CoreMLFormat().validate(artifact_from_dir(transformer_dir), [{"input_ids": ids, "attention_mask": np.ones_like(ids)}])
     assert run.skipped is None and run.runtime.endswith("(Core ML, ALL)")
     assert fed[0]["input_ids"].dtype == np.int32 and fed[0]["attention_mask"].dtype == np.int32
     np.testing.assert_array_equal(fed[0]["input_ids"], ids)

@@ -57,12 +57,11 @@ def test_importing_the_plugin_imports_nothing_heavy() -> None:
     testing.check_import_is_light("modelport_executorch", HEAVY)  # a fresh interpreter; torch and numpy are watched too
 
 
-def test_hooks_ignore_other_formats() -> None:
+def test_format_object_and_options() -> None:
     from modelport.plugins import get_plugin_manager
 
-    # every hook of the plugin, called with an onnx artifact, file, export request and target, returns None
-    checked = testing.check_ignores_other_formats("modelport_executorch", other_format="onnx")
-    assert {"load_runner", "describe_metadata", "validate", "inspect_artifact"} <= set(checked)
+    # the format object loads (lazily: not when the formats are listed) and has the methods the core calls
+    assert testing.check_format_object("modelport_executorch") == ["executorch"]
     spec = get_plugin_manager().require_format("executorch")
     assert spec.option("backend").default == "xnnpack" and spec.option("backend").choices == ("xnnpack", "portable")
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import modelport
-import modelport_onnx
 import numpy as np
 import onnx
 import pytest
 from modelport import Artifact, TensorSpec, ValidationFailed
+from modelport_onnx.format import OnnxFormat
 from modelport_onnx.hierarchy import MODULE_KEY, node_module
 from onnx import TensorProto, helper
 
@@ -237,14 +237,12 @@ def test_runner_honours_threads_and_returns_outputs_in_order(transformer_export:
     ids = np.random.default_rng(0).integers(0, 1000, (2, 16)).astype(np.int64)
     outs = runner({"input_ids": ids, "attention_mask": np.ones((2, 16), np.int64)})
     assert [o.shape for o in outs] == [(2, 16, 64), (2, 64)]
-    other = Artifact(format="pt2", path=art.path)
-    assert modelport_onnx.load_runner(other, {}) is None
 
 
 def test_describe_and_inspect_hooks(transformer_export: Any) -> None:
     host = modelport.get_plugin_manager()
-    described = [d for d in host.pm.hook.describe_metadata(artifact=final_artifact(transformer_export), request=None) if d]
-    onnx_md = described[0]["extra_metadata"]["onnx"]
+    described = host.format_object("onnx").describe(final_artifact(transformer_export), None)
+    onnx_md = described["extra_metadata"]["onnx"]
     assert onnx_md["exporter"] == "dynamo"
     assert onnx_md["ir_version"] >= 8
     assert onnx_md["producer"].startswith("pytorch")
@@ -254,7 +252,7 @@ def test_describe_and_inspect_hooks(transformer_export: Any) -> None:
     assert onnx_md["nodes_with_module_path"] == onnx_md["nodes"]
     info = host.pm.hook.inspect_artifact(path=transformer_export.artifact_path, options={})
     assert info["format"] == "onnx" and info["ops"] == onnx_md["ops"]
-    assert modelport_onnx.inspect_artifact(Path("model.pt2"), {}) is None
+    assert host.pm.hook.inspect_artifact(path=Path("model.unknown"), options={}) is None
 
 
 def test_validate_fails_when_onnx_checker_rejects_the_model(tmp_path: Path) -> None:
@@ -264,7 +262,7 @@ def test_validate_fails_when_onnx_checker_rejects_the_model(tmp_path: Path) -> N
     path = tmp_path / "model.onnx"
     onnx.save(helper.make_model(graph), str(path))
     with pytest.raises(ValidationFailed, match=r"onnx\.checker rejects"):
-        modelport_onnx.validate(Artifact(format="onnx", path=path), [{"x": np.zeros(1, np.float32)}])
+        OnnxFormat().validate(Artifact(format="onnx", path=path), [{"x": np.zeros(1, np.float32)}])
 
 
 def test_int8_shorthand_picks_dynamic_without_samples(tmp_path: Path, examples: Any) -> None:

@@ -8,7 +8,6 @@ from types import ModuleType
 from typing import Any
 
 import modelport
-import modelport_openvino
 import numpy as np
 import openvino as ov
 import pytest
@@ -16,6 +15,7 @@ import torch
 from modelport import testing
 from modelport.pipeline import REFERENCE_FILE, artifact_from_dir, load_reference
 from modelport.testing import load_module, read_metadata, read_record, run_cli
+from modelport_openvino.format import OpenVINOFormat, resolve_compression
 from ov_helpers import EXAMPLES
 from torch import nn
 
@@ -51,20 +51,19 @@ def test_format_options_and_defaults_through_the_plugin_manager() -> None:
 
 
 def test_weight_compression_default_follows_the_requested_precision() -> None:
-    assert modelport_openvino.resolve_compression("auto", "fp32") == "none"
-    assert modelport_openvino.resolve_compression("auto", "bf16") == "fp16"
-    assert modelport_openvino.resolve_compression("auto", "fp16") == "fp16"
-    assert modelport_openvino.resolve_compression("fp16", "fp32") == "fp16"
-    assert modelport_openvino.resolve_compression("none", "fp16") == "none"
+    assert resolve_compression("auto", "fp32") == "none"
+    assert resolve_compression("auto", "bf16") == "fp16"
+    assert resolve_compression("auto", "fp16") == "fp16"
+    assert resolve_compression("fp16", "fp32") == "fp16"
+    assert resolve_compression("none", "fp16") == "none"
 
 
-def test_hooks_ignore_other_formats(tmp_path: Path) -> None:
-    # every hook of the plugin, called with an onnx artifact, file, export request and target, returns None
-    checked = testing.check_ignores_other_formats("modelport_openvino", other_format="onnx")
-    assert {"load_runner", "validate", "describe_metadata", "inspect_artifact"} <= set(checked)
-    # and an .xml file that is not an OpenVINO IR is not one
+def test_format_object_loads_and_other_xml_is_not_an_ir(tmp_path: Path) -> None:
+    assert testing.check_format_object("modelport_openvino") == ["openvino"]
+    # .xml files reach the format object; one that is not an OpenVINO IR is not described as one
     (tmp_path / "notes.xml").write_text("<notes/>")
-    assert modelport_openvino.inspect_artifact(tmp_path / "notes.xml", {}) is None
+    assert OpenVINOFormat().inspect(tmp_path / "notes.xml", {}) is None
+    assert modelport.get_plugin_manager().pm.hook.inspect_artifact(path=tmp_path / "notes.xml", options={}) is None
 
 
 # ----------------------------------------------------------------------------- the bundled CNN, fp32
@@ -115,7 +114,7 @@ def test_fp32_validation_needs_the_f32_hint_on_a_bf16_cpu(cnn_fp32: Any) -> None
     x, expected = ref.inputs[-1]["input"], ref.outputs[-1][0]
     default = core.compile_model(str(out / "model.xml"), "CPU")
     drift = float(np.abs(default(x)[0] - expected).max())
-    runner = modelport_openvino.load_runner(artifact_from_dir(out), {"threads": None})
+    runner = OpenVINOFormat().load_runner(artifact_from_dir(out), {"threads": None})
     exact = float(np.abs(runner({"input": x})[0] - expected).max())
     print(f"\nsmall_cnn batch {x.shape[0]}: OpenVINO default hint max abs diff {drift:.2e}, f32 hint {exact:.2e}")
     assert drift > FP32_ATOL
@@ -147,7 +146,7 @@ def test_inspect_and_validate_from_the_cli(cnn_fp32: Any) -> None:
 
 def test_runner_honours_threads(cnn_fp32: Any) -> None:
     out, _ = cnn_fp32
-    runner = modelport_openvino.load_runner(artifact_from_dir(out), {"threads": 1})
+    runner = OpenVINOFormat().load_runner(artifact_from_dir(out), {"threads": 1})
     assert runner.compiled.get_property("INFERENCE_NUM_THREADS") == 1
     assert runner.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name() == "f32"
 
@@ -278,7 +277,7 @@ def test_int8_calibrated_on_digits_keeps_top1_within_1_point(tmp_path: Path, cap
     assert md["quantization"]["calibration"] == {"source": "sample_inputs", "samples": 300}
     assert md["extra_metadata"]["openvino"]["ops"].get("FakeQuantize", 0) >= 3
 
-    runner = modelport_openvino.load_runner(artifact_from_dir(out), {"threads": None})
+    runner = OpenVINOFormat().load_runner(artifact_from_dir(out), {"threads": None})
     int8_logits = runner({"image": x_test})[0]
     int8_acc = float((int8_logits.argmax(1) == y_test).mean())
     with capsys.disabled():
@@ -310,7 +309,7 @@ def test_outputs_come_back_in_the_core_flattened_order(tmp_path: Path) -> None:
     r = modelport.export(model, ["openvino"], spec, output_dir=tmp_path / "ov")["openvino"]
     assert r.exit_code == 0, r.error
     assert r.record["outputs"] == ["output.0", "output.1.zeta", "output.1.alpha"]
-    runner = modelport_openvino.load_runner(artifact_from_dir(r.path), {"threads": None})
+    runner = OpenVINOFormat().load_runner(artifact_from_dir(r.path), {"threads": None})
     x = np.random.default_rng(1).standard_normal((5, 8)).astype(np.float32)
     got = runner({"x": x})
     with torch.no_grad():

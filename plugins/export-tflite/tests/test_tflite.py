@@ -65,12 +65,11 @@ def test_importing_the_plugin_imports_nothing_heavy() -> None:
     testing.check_import_is_light("modelport_tflite", HEAVY)  # a fresh interpreter; torch and numpy are watched too
 
 
-def test_hooks_ignore_other_formats() -> None:
+def test_format_object_and_options() -> None:
     from modelport.plugins import get_plugin_manager
 
-    # every hook of the plugin, called with an onnx artifact, file, export request and target, returns None
-    checked = testing.check_ignores_other_formats("modelport_tflite", other_format="onnx")
-    assert {"load_runner", "describe_metadata", "validate", "inspect_artifact"} <= set(checked)
+    # the format object loads (lazily: not when the formats are listed) and has the methods the core calls
+    assert testing.check_format_object("modelport_tflite") == ["tflite"]
     host = get_plugin_manager()
     spec = host.require_format("tflite")
     assert spec.option("layout").default == "nchw" and spec.option("quantize").default == "none"

@@ -10,13 +10,13 @@ from types import ModuleType
 from typing import Any
 
 import modelport
-import modelport_torchscript
 import numpy as np
 import pytest
 import torch
 from modelport import testing
 from modelport.pipeline import artifact_from_dir
 from modelport.testing import read_metadata, read_record, run_cli
+from modelport_torchscript.format import TorchScriptFormat
 from torch import nn
 from ts_helpers import EXAMPLES
 
@@ -48,13 +48,11 @@ def test_format_is_registered_through_the_plugin_manager() -> None:
     assert spec.option("optimize_for_inference").default is False
 
 
-def test_hooks_ignore_other_formats(tmp_path: Path) -> None:
-    # every hook of the plugin, called with an onnx artifact, file, export request and target, returns None
-    checked = testing.check_ignores_other_formats("modelport_torchscript", other_format="onnx")
-    assert {"load_runner", "describe_metadata", "inspect_artifact"} <= set(checked)
-    # and an existing .onnx file is not read as TorchScript
-    (tmp_path / "model.onnx").write_bytes(b"not torchscript")
-    assert modelport_torchscript.inspect_artifact(tmp_path / "model.onnx", {}) is None
+def test_format_object_loads_and_a_pt_checkpoint_is_not_read_as_torchscript(tmp_path: Path) -> None:
+    assert testing.check_format_object("modelport_torchscript") == ["torchscript"]
+    # .pt/.pth reach the format object (a TorchScript archive may be named so), a plain zip is refused
+    (tmp_path / "weights.pt").write_bytes(b"PK\x05\x06" + b"\0" * 18)  # an empty zip: not TorchScript
+    assert TorchScriptFormat().inspect(tmp_path / "weights.pt", {}) is None
 
 
 # ----------------------------------------------------------------------------- the bundled models
@@ -129,7 +127,7 @@ def test_inspect_shows_inputs_and_ops(cnn_export: Any) -> None:
 def test_runner_honours_threads(cnn_export: Any) -> None:
     out, _ = cnn_export
     code = (
-        "import sys, torch; from modelport.pipeline import artifact_from_dir; import modelport_torchscript as m;"
+        "import sys, torch; from modelport.pipeline import artifact_from_dir; import modelport_torchscript.format as m;"
         f"a = artifact_from_dir(__import__('pathlib').Path({str(out)!r}));"
         "r = m.load_runner(a, {'threads': 1}); print(torch.get_num_threads(), r.runtime)"
     )
@@ -225,7 +223,7 @@ def test_runner_flattens_nested_outputs_in_the_core_order(tmp_path: Path) -> Non
     r = modelport.export(model, ["torchscript"], spec, output_dir=tmp_path / "ts")["torchscript"]
     assert r.exit_code == 0, r.error
     assert r.record["outputs"] == ["output.0", "output.1.zeta", "output.1.alpha"]
-    runner = modelport_torchscript.load_runner(artifact_from_dir(r.path), {"threads": None})
+    runner = TorchScriptFormat().load_runner(artifact_from_dir(r.path), {"threads": None})
     x = np.random.default_rng(1).standard_normal((3, 8)).astype(np.float32)
     got = runner({"x": x})
     with torch.no_grad():
@@ -274,7 +272,7 @@ def test_unknown_mode_is_a_configuration_error(tmp_path: Path) -> None:
 
 def test_describe_metadata_works_again_from_an_existing_export(cnn_export: Any) -> None:
     out, _ = cnn_export
-    fields = modelport_torchscript.describe_metadata(artifact_from_dir(out), None)
+    fields = TorchScriptFormat().describe(artifact_from_dir(out), None)
     assert fields is not None
     assert fields["extra_metadata"]["torchscript"]["mode"] == "trace"
     assert fields["extra_metadata"]["torchscript"]["load"] == "torch.jit.load(path)"

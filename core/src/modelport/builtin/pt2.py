@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from modelport.converter_errors import converter_error, guard_log
+from modelport.format_base import FormatObject
 from modelport.hookspecs import hookimpl
 from modelport.types import Artifact, ExportRequest, FormatSpec, OptionSpec
 
 FILE = "model.pt2"
+USAGE = ('import torch\n\nmodel = torch.export.load("{path}").module()\n'
+         "outputs = model(*[torch.from_numpy(v) for v in inputs.values()])")
 
 
 @hookimpl
@@ -24,6 +27,11 @@ def register_formats(register: Any) -> None:
             OptionSpec("strict", "bool", False, "torch.export strict mode (TorchDynamo tracing) instead of non-strict"),
         ),
         description="ExportedProgram archive; load with torch.export.load(path).module()",
+        implementation=Pt2Format,  # this module is light (torch loads inside the methods), so the class itself
+        suffixes=(".pt2",),
+        usage=USAGE,
+        runtime_library="torch",
+        hub_library="pytorch",
     ))
 
 
@@ -47,10 +55,8 @@ def export_program(request: ExportRequest, strict: bool = False) -> Any:
             raise converter_error("pt2: torch.export failed", exc, guards=guards) from exc
 
 
-@hookimpl
-def export(request: ExportRequest) -> Artifact | None:
-    if request.format != "pt2":
-        return None
+def export(request: ExportRequest) -> Artifact:
+    """Write ``model.pt2`` from the request's model (called positionally with its example inputs)."""
     import torch
 
     ep = export_program(request, strict=bool(request.options.get("strict")))
@@ -89,18 +95,6 @@ class _Pt2Runner:
         return [to_numpy(t) for _, t in flatten_outputs(out)]
 
 
-@hookimpl
-def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> Any:
-    if artifact.format != "pt2":
-        return None
-    return _Pt2Runner(artifact.path, artifact.input_names, options.get("threads"))
-
-
-@hookimpl
-def describe_metadata(artifact: Artifact, request: ExportRequest | None) -> dict[str, Any] | None:
-    if artifact.format != "pt2":
-        return None
-    return {"extra_metadata": {"pt2": {"strict": artifact.details.get("strict"), "load": "torch.export.load(path).module()"}}}
 
 
 def _dim_labels(shapes: list[Any]) -> dict[str, str]:
@@ -127,10 +121,8 @@ def _range(ep: Any, dim: Any) -> str:
     return f"{vr.lower}..{'inf' if 'oo' in upper else upper}"
 
 
-@hookimpl
-def inspect_artifact(path: Path, options: Mapping[str, Any]) -> dict[str, Any] | None:
-    if path.suffix != ".pt2":
-        return None
+def inspect(path: Path) -> dict[str, Any]:
+    """Inputs (with symbolic dimensions and their ranges), outputs and op counts of a ``.pt2`` archive."""
     import collections
 
     import torch
@@ -242,8 +234,29 @@ class Pt2Intermediates:
         return found
 
 
-@hookimpl
-def load_intermediates(artifact: Artifact, options: Mapping[str, Any]) -> Any:
-    if artifact.format != "pt2":
-        return None
-    return Pt2Intermediates(artifact.path, options.get("threads"))
+
+class Pt2Format(FormatObject):
+    """The ``pt2`` format object: the core calls it for pt2 only."""
+
+    name = "pt2"
+
+    def export(self, request: ExportRequest) -> Artifact:
+        """torch.export the model (positionally, as it is traced) and save ``model.pt2``."""
+        return export(self.positional(request))
+
+    def load_runner(self, artifact: Artifact, options: Mapping[str, Any]) -> Any:
+        """The program's module, loaded once (validation and ``modelport bench`` call it)."""
+        return _Pt2Runner(artifact.path, artifact.input_names, options.get("threads"))
+
+    def describe(self, artifact: Artifact, request: ExportRequest | None) -> dict[str, Any]:
+        """How to load it, and whether it was exported in strict mode, under extra_metadata.pt2."""
+        return {"extra_metadata": {"pt2": {"strict": artifact.details.get("strict"),
+                                           "load": "torch.export.load(path).module()"}}}
+
+    def inspect(self, path: Path, options: Mapping[str, Any]) -> dict[str, Any]:
+        """``modelport inspect model.pt2``."""
+        return inspect(Path(path))
+
+    def load_intermediates(self, artifact: Artifact, options: Mapping[str, Any]) -> Any:
+        """Module-boundary tensors for ``modelport debug`` (fx.Interpreter over the program)."""
+        return Pt2Intermediates(artifact.path, options.get("threads"))

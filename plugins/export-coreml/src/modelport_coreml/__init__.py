@@ -3,25 +3,19 @@
 Core ML runs models only on Apple platforms ("Model prediction is only supported on macOS"). On Linux this
 plugin exports, and its validate hook checks the package's structure (reload, input/output names, shapes and
 dtypes against the export request, op histogram, compute precision); on macOS the same hook runs ``predict`` and
-hands the outputs to the core's numeric comparison. coremltools (which imports torch) loads inside hook bodies only.
+hands the outputs to the core's numeric comparison. This module only declares the format; the format object
+(``format.py``: ``CoreMLFormat``) loads on first use, and coremltools (which imports torch) inside its methods only.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from modelport import (
-    Artifact,
     Availability,
-    ConfigError,
-    ExportRequest,
     FormatSpec,
     OptionSpec,
-    ValidationFailed,
-    ValidationRun,
     hookimpl,
     install_hint,
     missing_modules,
@@ -31,6 +25,9 @@ FORMAT = "coreml"
 PACKAGE = "model.mlpackage"
 FIX = install_hint("modelport-export-coreml")
 STRUCTURE_ONLY = "structure checked; numeric check needs macOS"
+# for model cards: runs {path} on a numpy dict `inputs`
+USAGE = ('import coremltools as ct\n\nmodel = ct.models.MLModel("{path}")\n'
+         "outputs = model.predict(inputs)  # macOS only")
 
 PRECISIONS = ("fp32", "fp16")
 # ML Program needs iOS 15 / macOS 12 / watchOS 8 / tvOS 15 or later. The core matches choices in lower case;
@@ -62,6 +59,7 @@ def availability() -> Availability:
 
 @hookimpl
 def register_formats(register: Any) -> None:
+    """Declare ``coreml``; its format object loads on first use."""
     register(FormatSpec(
         name=FORMAT,
         display_name="Core ML",
@@ -78,85 +76,9 @@ def register_formats(register: Any) -> None:
         availability=availability,
         description="Core ML ML Program from torch.export via coremltools; prediction (numeric check) needs macOS",
         config_aliases={"compute_precision": "precision", "deployment_target": "minimum_deployment_target"},
+        implementation="modelport_coreml.format:CoreMLFormat",
+        suffixes=(".mlpackage",),
+        usage=USAGE,
+        runtime_library="coremltools",
+        hub_library="coreml",
     ))
-
-
-@hookimpl
-def export(request: ExportRequest) -> Artifact | None:
-    if request.format != FORMAT:
-        return None
-    from modelport_coreml.convert import export_coreml
-
-    return export_coreml(request)
-
-
-@hookimpl
-def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> Any:
-    if artifact.format != FORMAT:
-        return None
-    if not is_macos():
-        raise ConfigError(f"coreml: Core ML prediction needs macOS; this machine runs {sys.platform} "
-                          f"(`modelport validate` still checks the package's structure)")
-    from modelport_coreml.package import CoreMLRunner
-
-    return CoreMLRunner(artifact.path, artifact.details, options.get("compute_units"))
-
-
-@hookimpl
-def load_intermediates(artifact: Artifact, options: Mapping[str, Any]) -> Any:
-    """Per-module sub-programs for ``modelport debug`` (prediction needs macOS)."""
-    if artifact.format != FORMAT:
-        return None
-    from modelport_coreml.intermediates import CoreMLSubprograms
-
-    return CoreMLSubprograms(artifact, options.get("model"), options.get("modules") or {})
-
-
-@hookimpl
-def validate(artifact: Artifact, inputs: Sequence[Mapping[str, Any]]) -> ValidationRun | None:
-    """Check the package's structure against the request; on macOS also predict every input set."""
-    if artifact.format != FORMAT:
-        return None
-    from modelport_coreml.package import CoreMLRunner, check_package, failed_checks
-
-    checks, runtime = check_package(artifact.path, artifact.details, inputs)
-    bad = failed_checks(checks)
-    if bad:
-        raise ValidationFailed(f"coreml: the package does not match the export request: {'; '.join(bad)}"[:800])
-    if not is_macos():
-        return ValidationRun(outputs=None, checks=checks, skipped=STRUCTURE_ONLY, runtime=runtime)
-    # macOS: written for Apple machines, not run on the Linux machines this plugin was built on (see README)
-    runner = CoreMLRunner(artifact.path, artifact.details, None)
-    try:
-        outputs = [list(runner(dict(s))) for s in inputs]
-    except Exception as exc:
-        raise ValidationFailed(f"coreml: Core ML prediction failed: {type(exc).__name__}: {exc}"[:800]) from exc
-    return ValidationRun(outputs=outputs, checks=checks, runtime=runner.runtime)
-
-
-@hookimpl
-def describe_metadata(artifact: Artifact, request: ExportRequest | None) -> dict[str, Any] | None:
-    if artifact.format != FORMAT:
-        return None
-    d = artifact.details
-    return {"extra_metadata": {"coreml": {
-        "converter": d.get("converter"),
-        "model_type": "mlProgram",
-        "compute_precision": d.get("compute_precision"),
-        "minimum_deployment_target": d.get("minimum_deployment_target"),
-        "specification_version": d.get("specification_version"),
-        "compute_units": d.get("compute_units"),
-        "inputs": d.get("inputs"),
-        "outputs": d.get("outputs"),
-        "ops": d.get("ops"),
-        "prediction": "macOS only",
-    }}}
-
-
-@hookimpl
-def inspect_artifact(path: Path, options: Mapping[str, Any]) -> dict[str, Any] | None:
-    if path.suffix != ".mlpackage" or not path.is_dir():
-        return None
-    from modelport_coreml.package import describe_package
-
-    return describe_package(path)

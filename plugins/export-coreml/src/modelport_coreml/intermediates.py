@@ -9,30 +9,31 @@ refuses is named) and the prediction call says why it cannot run.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from modelport import Artifact, ConfigError
+from modelport.format_base import PerModuleIntermediates
 
 
-class CoreMLSubprograms:
+class CoreMLSubprograms(PerModuleIntermediates):
     """Per-module mode: one converted ML Program per module, predicted on PyTorch's inputs to it (macOS only)."""
 
-    mode = "per-module"
+    format = "coreml"
+    redo = "converts each module again"
+    refusal = "coremltools cannot convert it alone"
 
-    def __init__(self, artifact: Artifact, model: Any, modules: Mapping[str, str]) -> None:
-        if model is None:
-            raise ConfigError("coreml: debugging converts each module again and needs the PyTorch model")
-        self.model = model
+    def configure(self, artifact: Artifact) -> None:
         self.precision = str(artifact.details.get("compute_precision") or artifact.precision or "fp32")
         self.target = str(artifact.details.get("minimum_deployment_target") or "iOS15")
-        self.taps = {m: f"{m} (converted alone, {self.precision}, {self.target})" for m in modules if m}
-        self.unavailable: dict[str, str] = {}
         self.notes = [f"coreml: each module was converted on its own ({self.precision}, {self.target}) and "
                       "predicted on the inputs PyTorch gave it"]
         self.runtime = "coremltools"
 
-    def convert(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def tap(self, module: str) -> str:
+        return f"{module} (converted alone, {self.precision}, {self.target})"
+
+    def convert(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], folder: Path | None = None) -> Any:
         """The module ``name`` as an ML Program (``skip_model_load``: loading is prediction's job, macOS only)."""
         import torch
 
@@ -58,18 +59,5 @@ class CoreMLSubprograms:
         out = loaded.predict({n: np.asarray(a) for n, a in zip(names, args, strict=False)})
         return np.asarray(next(iter(out.values())))
 
-    def run(self, inputs: Mapping[str, Any], modules: Sequence[str], module_inputs: Any = None) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for name in modules:
-            given = (module_inputs or {}).get(name)
-            if given is None:
-                continue
-            args, kwargs = given
-            try:
-                mlmodel = self.convert(name, args, kwargs)
-            except Exception as exc:  # one module coremltools refuses is a row, not a crash
-                text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                self.unavailable[name] = f"coremltools cannot convert it alone: {type(exc).__name__}: {text}"[:300]
-                continue
-            found[name] = self.predict(mlmodel, tuple(a.numpy() for a in args))
-        return found
+    def execute(self, converted: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return self.predict(converted, tuple(a.numpy() for a in args))

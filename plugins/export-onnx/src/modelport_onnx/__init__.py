@@ -1,28 +1,17 @@
 """modelport plugin for ONNX: export with torch.onnx (dynamo exporter first), simplify with onnxslim, optionally
 convert to fp16 or quantize to int8, keep each node's PyTorch module path, and run the result in onnxruntime.
 
-This module imports nothing heavy: torch, onnx, onnxruntime and onnxslim are imported inside the hooks, so
-``modelport formats`` stays fast. The work lives in ``export.py`` (writing), ``runtime.py`` (running and
-checking), ``describe.py`` (metadata.json and ``modelport inspect``) and ``hierarchy.py`` (module paths).
+This module only declares the format; the core imports the format object (``format.py``: ``OnnxFormat``) on first
+use, and it imports torch, onnx, onnxruntime and onnxslim inside its methods, so ``modelport formats`` stays fast.
+The work lives in ``export.py`` (writing), ``runtime.py`` (running and checking), ``describe.py`` (metadata.json
+and ``modelport inspect``) and ``hierarchy.py`` (module paths).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from modelport import (
-    Artifact,
-    Availability,
-    ExportRequest,
-    FormatSpec,
-    OptionSpec,
-    ValidationRun,
-    hookimpl,
-    install_hint,
-    missing_modules,
-)
+from modelport import Availability, FormatSpec, OptionSpec, hookimpl, install_hint, missing_modules
 
 __version__ = "0.1.0"
 
@@ -32,6 +21,9 @@ DATA_FILE = "model.onnx.data"
 # The protobuf limit is 2 GiB for the whole serialized model; weights above this leave room for the graph.
 DEFAULT_EXTERNAL_DATA_THRESHOLD = 2_000_000_000
 FIX = install_hint("modelport-export-onnx")
+# for model cards: runs {path} on a numpy dict `inputs`
+USAGE = ('import onnxruntime as ort\n\nsession = ort.InferenceSession("{path}")\n'
+         "outputs = session.run(None, inputs)")
 
 OPTIONS = (
     OptionSpec("exporter", "choice", "auto", "torch.onnx exporter: dynamo (torch.export based), legacy (TorchScript "
@@ -69,6 +61,7 @@ def availability() -> Availability:
 
 @hookimpl
 def register_formats(register: Any) -> None:
+    """Declare ``onnx``; its format object loads on first use."""
     register(FormatSpec(
         name=FORMAT,
         display_name="ONNX",
@@ -77,59 +70,9 @@ def register_formats(register: Any) -> None:
         availability=availability,
         description="ONNX model run with onnxruntime; model.onnx (+ model.onnx.data over the 2 GB protobuf limit)",
         config_aliases={"opset_version": "opset", "half": "fp16"},
+        implementation="modelport_onnx.format:OnnxFormat",
+        suffixes=(".onnx",),
+        usage=USAGE,
+        runtime_library="onnxruntime",
+        hub_library="onnx",
     ))
-
-
-@hookimpl
-def export(request: ExportRequest) -> Artifact | None:
-    if request.format != FORMAT:
-        return None
-    from modelport_onnx.export import export_onnx
-
-    return export_onnx(request)
-
-
-@hookimpl
-def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> Any:
-    if artifact.format != FORMAT:
-        return None
-    from modelport_onnx.runtime import OnnxRunner
-
-    return OnnxRunner(artifact.path, threads=options.get("threads"))
-
-
-@hookimpl
-def load_intermediates(artifact: Artifact, options: Mapping[str, Any]) -> Any:
-    """Module-boundary tensors for ``modelport debug``, found through each node's module path."""
-    if artifact.format != FORMAT:
-        return None
-    from modelport_onnx.intermediates import load
-
-    return load(artifact, options)
-
-
-@hookimpl
-def validate(artifact: Artifact, inputs: Sequence[Mapping[str, Any]]) -> ValidationRun | None:
-    if artifact.format != FORMAT:
-        return None
-    from modelport_onnx.runtime import validate_artifact
-
-    return validate_artifact(artifact, inputs)
-
-
-@hookimpl
-def describe_metadata(artifact: Artifact, request: ExportRequest | None) -> dict[str, Any] | None:
-    if artifact.format != FORMAT:
-        return None
-    from modelport_onnx.describe import describe_for_metadata
-
-    return describe_for_metadata(artifact)
-
-
-@hookimpl
-def inspect_artifact(path: Path, options: Mapping[str, Any]) -> dict[str, Any] | None:
-    if Path(path).suffix.lower() != ".onnx":
-        return None
-    from modelport_onnx.describe import inspect_file
-
-    return inspect_file(Path(path), by_module=bool(options.get("by_module")), module=options.get("module"))

@@ -6,19 +6,18 @@ spec, workspace, optimization level, timing cache, device). ``model.engine`` hol
 serialized: metadata goes to metadata.json only, so ``trtexec --loadEngine`` and any TensorRT runtime load it.
 
 TensorRT is the ``[runtime]`` extra (its wheels come from NVIDIA's index); without it, or without a CUDA device,
-the format is listed as unavailable with the reason. This module imports nothing heavy: the availability check
-imports TensorRT in a subprocess (cached), and the work lives in ``export.py`` (options, upstream ONNX),
+the format is listed as unavailable with the reason. This module only declares the format and imports nothing
+heavy: the availability check imports TensorRT in a subprocess (cached), the format object (``format.py``:
+``TensorRTFormat``) loads on first use, and the work lives in ``export.py`` (options, upstream ONNX),
 ``build.py`` (parser, builder, calibrator), ``runtime.py`` (runner, metadata, inspect) and ``profiles.py``
 (shape profiles, pure).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from modelport import Artifact, Availability, ExportRequest, FormatSpec, OptionSpec, ValidationRun, hookimpl
+from modelport import Availability, FormatSpec, OptionSpec, hookimpl
 
 __version__ = "0.1.0"
 
@@ -27,6 +26,10 @@ ENGINE_FILE = "model.engine"
 CALIBRATION_FILE = "calibration.cache"
 DEFAULT_OPSET = 18
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+# for model cards: loads {path} (a numpy dict `inputs` is defined before it)
+USAGE = ('import tensorrt as trt\n\nruntime = trt.Runtime(trt.Logger(trt.Logger.WARNING))\n'
+         'with open("{path}", "rb") as f:\n    engine = runtime.deserialize_cuda_engine(f.read())'
+         "  # same GPU model and TensorRT version only")
 
 OPTIONS = (
     OptionSpec("fp16", "bool", False, "let TensorRT pick fp16 kernels (validated with the fp16 tolerance profile)"),
@@ -64,6 +67,7 @@ def availability() -> Availability:
 
 @hookimpl
 def register_formats(register: Any) -> None:
+    """Declare ``tensorrt`` (built from ``onnx``); its format object loads on first use."""
     register(FormatSpec(
         name=FORMAT,
         display_name="TensorRT",
@@ -74,62 +78,8 @@ def register_formats(register: Any) -> None:
         description="TensorRT engine built from the ONNX export; runs only on the GPU model and TensorRT version "
                     "that built it",
         config_aliases={"opset_version": "opset", "half": "fp16", "workspace_size": "workspace", "batch": "max_batch"},
+        implementation="modelport_tensorrt.format:TensorRTFormat",
+        suffixes=ENGINE_SUFFIXES,
+        usage=USAGE,
+        runtime_library="tensorrt",
     ))
-
-
-@hookimpl
-def export(request: ExportRequest) -> Artifact | None:
-    if request.format != FORMAT:
-        return None
-    from modelport_tensorrt.export import export_engine
-
-    return export_engine(request)
-
-
-@hookimpl
-def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> Any:
-    if artifact.format != FORMAT:
-        return None
-    from modelport_tensorrt.runtime import TensorRTRunner
-
-    return TensorRTRunner.for_artifact(artifact, options)
-
-
-@hookimpl
-def load_intermediates(artifact: Artifact, options: Mapping[str, Any]) -> Any:
-    """Per-module engines for ``modelport debug`` (needs TensorRT and a CUDA device to run)."""
-    if artifact.format != FORMAT:
-        return None
-    from modelport_tensorrt.intermediates import TensorRTSubengines
-
-    return TensorRTSubengines(artifact, options.get("model"), options.get("modules") or {})
-
-
-@hookimpl
-def validate(artifact: Artifact, inputs: Sequence[Mapping[str, Any]]) -> ValidationRun | None:
-    """Say why the engine cannot run here (no TensorRT / GPU); otherwise the core's runner-based check runs."""
-    if artifact.format != FORMAT:
-        return None
-    avail = availability()
-    if avail.export:
-        return None
-    return ValidationRun(outputs=None, skipped=f"a TensorRT engine runs only with TensorRT on an NVIDIA GPU: "
-                                               f"{avail.reason}", runtime=None)
-
-
-@hookimpl
-def describe_metadata(artifact: Artifact, request: ExportRequest | None) -> dict[str, Any] | None:
-    if artifact.format != FORMAT:
-        return None
-    from modelport_tensorrt.runtime import describe_for_metadata
-
-    return describe_for_metadata(artifact)
-
-
-@hookimpl
-def inspect_artifact(path: Path, options: Mapping[str, Any]) -> dict[str, Any] | None:
-    if Path(path).suffix.lower() not in ENGINE_SUFFIXES:
-        return None
-    from modelport_tensorrt.runtime import inspect_engine
-
-    return inspect_engine(Path(path))

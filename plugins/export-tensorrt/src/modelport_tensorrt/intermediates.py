@@ -9,37 +9,41 @@ is still written (so an export problem is named) and the build says what is miss
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from modelport import Artifact, ConfigError, missing_modules
+from modelport.format_base import PerModuleIntermediates
 
 
-class TensorRTSubengines:
+class TensorRTSubengines(PerModuleIntermediates):
     """Per-module mode: one ONNX sub-graph and one engine per module, run on PyTorch's inputs to it."""
 
-    mode = "per-module"
+    format = "tensorrt"
+    redo = "builds each module again"
+    refusal = "cannot be exported to ONNX alone"
 
-    def __init__(self, artifact: Artifact, model: Any, modules: Mapping[str, str]) -> None:
-        if model is None:
-            raise ConfigError("tensorrt: debugging builds each module again and needs the PyTorch model")
-        self.model = model
+    def configure(self, artifact: Artifact) -> None:
         opts = {**(artifact.options or {}), **((artifact.details or {}).get("builder") or {})}
         self.fp16 = bool(opts.get("fp16")) or artifact.precision == "fp16"
         self.int8 = bool(opts.get("int8")) or artifact.precision == "int8"
         self.device = int(opts.get("device") or 0)
-        self.taps = {m: f"{m} (own engine{', fp16' if self.fp16 else ''}{', int8' if self.int8 else ''})"
-                     for m in modules if m}
-        self.unavailable: dict[str, str] = {}
         self.notes = ["tensorrt: each module was built into its own engine with the artifact's precision flags "
                       "and run on the inputs PyTorch gave it"]
         if self.int8:
             self.notes.append("tensorrt: int8 sub-engines use TensorRT's default dynamic ranges, not the "
                               "artifact's calibration cache")
         self.runtime = "TensorRT"
+
+    def tap(self, module: str) -> str:
+        return f"{module} (own engine{', fp16' if self.fp16 else ''}{', int8' if self.int8 else ''})"
+
+    def convert(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], folder: Path) -> Path:
+        """The module's own ONNX file (a module torch.onnx refuses is a row); the engine is built in execute."""
+        return self.sub_onnx(name, args, kwargs, folder)
+
+    def execute(self, converted: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return self.build_and_run(converted, args)
 
     def sub_onnx(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], folder: Path) -> Path:
         """Export module ``name`` alone to ``folder/NAME.onnx`` (inputs ``input_0``..., one output)."""
@@ -82,23 +86,3 @@ class TensorRTSubengines:
         runner = TensorRTRunner(engine, device=self.device)
         feed = {f"input_{i}": a.numpy() for i, a in enumerate(args)}
         return np.asarray(runner(feed)[0])
-
-    def run(self, inputs: Mapping[str, Any], modules: Sequence[str], module_inputs: Any = None) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        folder = Path(tempfile.mkdtemp(prefix="modelport-debug-trt-"))
-        try:
-            for name in modules:
-                given = (module_inputs or {}).get(name)
-                if given is None:
-                    continue
-                args, kwargs = given
-                try:
-                    onnx_path = self.sub_onnx(name, args, kwargs, folder)
-                except Exception as exc:  # one module torch.onnx refuses is a row, not a crash
-                    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                    self.unavailable[name] = f"cannot be exported to ONNX alone: {type(exc).__name__}: {text}"[:300]
-                    continue
-                found[name] = self.build_and_run(onnx_path, args)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        return found

@@ -1,23 +1,18 @@
 """modelport format ``tflite``: a LiteRT (TFLite) flatbuffer converted by litert-torch, run in ai-edge-litert.
 
-This module imports nothing heavy: litert-torch (which loads torch, JAX and the LiteRT converter) is imported
-inside the export hook, ai-edge-litert inside the runner, so ``modelport formats`` stays fast.
+This module only declares the format; the format object (``format.py``: ``TFLiteFormat``) loads on first use.
+litert-torch (which loads torch, JAX and the LiteRT converter) is imported inside the export, ai-edge-litert inside
+the runner, so ``modelport formats`` stays fast.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from modelport import (
-    Artifact,
     Availability,
-    ExportRequest,
     FormatSpec,
     OptionSpec,
-    ValidationFailed,
-    ValidationRun,
     hookimpl,
     install_hint,
     missing_modules,
@@ -26,6 +21,10 @@ from modelport import (
 FORMAT = "tflite"
 FILE = "model.tflite"
 FIX = install_hint("modelport-export-tflite")
+# for model cards: runs {path} on a numpy dict `inputs`
+USAGE = ("from ai_edge_litert.interpreter import Interpreter\n\n"
+         'interpreter = Interpreter(model_path="{path}")\nrunner = interpreter.get_signature_runner()\n'
+         "outputs = runner(**inputs)")
 
 LAYOUTS = ("nchw", "nhwc")
 QUANTIZE = ("none", "dynamic_int8", "fp16")
@@ -44,6 +43,7 @@ def availability() -> Availability:
 
 @hookimpl
 def register_formats(register: Any) -> None:
+    """Declare ``tflite``; its format object loads on first use."""
     register(FormatSpec(
         name=FORMAT,
         display_name="TFLite (LiteRT)",
@@ -57,78 +57,9 @@ def register_formats(register: Any) -> None:
         availability=availability,
         description="LiteRT flatbuffer from litert-torch (no TensorFlow); fixed shapes; validated in ai-edge-litert",
         config_aliases={"quantization": "quantize", "data_format": "layout"},
+        implementation="modelport_tflite.format:TFLiteFormat",
+        suffixes=(".tflite",),
+        usage=USAGE,
+        runtime_library="ai-edge-litert",
+        hub_library="tflite",
     ))
-
-
-@hookimpl
-def export(request: ExportRequest) -> Artifact | None:
-    if request.format != FORMAT:
-        return None
-    from modelport_tflite.convert import export_tflite
-
-    return export_tflite(request)
-
-
-@hookimpl
-def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> Any:
-    if artifact.format != FORMAT:
-        return None
-    from modelport_tflite.runtime import TFLiteRunner
-
-    return TFLiteRunner(artifact.path, artifact.details, options.get("threads"))
-
-
-@hookimpl
-def load_intermediates(artifact: Artifact, options: Mapping[str, Any]) -> Any:
-    """Module-boundary tensors of a ``tflite`` flatbuffer for ``modelport debug`` (preserve-all-tensors mode)."""
-    if artifact.format != FORMAT:
-        return None
-    from modelport_tflite.intermediates import TFLiteIntermediates
-
-    return TFLiteIntermediates(artifact.path, artifact.details, options.get("modules") or {}, options.get("threads"))
-
-
-@hookimpl
-def validate(artifact: Artifact, inputs: Sequence[Mapping[str, Any]]) -> ValidationRun | None:
-    """Run every input set in the interpreter and record how batches other than the flatbuffer's were run."""
-    if artifact.format != FORMAT:
-        return None
-    from modelport_tflite.runtime import TFLiteRunner
-
-    runner = TFLiteRunner(artifact.path, artifact.details, artifact.options.get("threads"))
-    try:
-        outputs = [list(runner(dict(s))) for s in inputs]
-    except (ValueError, RuntimeError) as exc:
-        raise ValidationFailed(f"tflite: the flatbuffer failed to run: {exc}"[:800]) from exc
-    return ValidationRun(outputs=outputs, checks=runner.checks(), runtime=runner.runtime)
-
-
-@hookimpl
-def describe_metadata(artifact: Artifact, request: ExportRequest | None) -> dict[str, Any] | None:
-    if artifact.format != FORMAT:
-        return None
-    d = artifact.details
-    inputs = d.get("inputs") or {}
-    out: dict[str, Any] = {}
-    if inputs:
-        # the flatbuffer's real, fixed shapes (channels-last where layout=nhwc): what a consumer must feed
-        out["input_shape"] = {n: list(v["shape"]) for n, v in inputs.items()}
-    out["extra_metadata"] = {"tflite": {
-        "converter": d.get("converter"),
-        "layout": d.get("layout"),
-        "quantize": d.get("quantize"),
-        "signature": d.get("signature"),
-        "inputs": d.get("inputs"),
-        "outputs": d.get("outputs"),
-        "batch": d.get("batch"),
-    }}
-    return out
-
-
-@hookimpl
-def inspect_artifact(path: Path, options: Mapping[str, Any]) -> dict[str, Any] | None:
-    if path.suffix != ".tflite" or not path.is_file():
-        return None
-    from modelport_tflite.runtime import describe_flatbuffer
-
-    return describe_flatbuffer(path)
