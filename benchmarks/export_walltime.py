@@ -1,6 +1,6 @@
 """Export wall time of a small transformers encoder to ONNX, three ways side by side in one run (issue 18, item 3).
 
-    python benchmarks/export_walltime.py [--repeat 3] [--optimum-python PATH]
+    python benchmarks/export_walltime.py [--repeat 3] [--optimum-python PATH] [--breakdown]
 
 A bert-tiny-shaped BertModel (2 layers, hidden 128, built from a BertConfig, no download) is saved with
 save_pretrained to a temp folder; each contender is a fresh process timed end to end (imports included):
@@ -9,15 +9,20 @@ save_pretrained to a temp folder; each contender is a fresh process timed end to
   validation, metadata),
 - a direct `torch.onnx.export` script (dynamo exporter, no validation): the floor for the same exporter,
 - `optimum-cli export onnx --model DIR` from a separate virtual environment (default: .optvenv beside this
-  checkout), skipped when it is not installed.
+  checkout), skipped when it is not installed; it uses the legacy TorchScript exporter (``dynamo=False``),
+- with ``--slow-exit``: modelport again with MODELPORT_SLOW_EXIT=1 (the interpreter's full teardown at exit).
 
-Prints a markdown table with medians and the ratios modelport / each other.
+Prints a markdown table with medians and the ratios modelport / each other. ``--breakdown`` also records one
+more modelport run with py-spy (``pip install py-spy``; sampling adds some overhead) and splits its wall time
+into phases: imports, model load, reference run, exporter, onnxslim and its check, validation, metadata.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -60,10 +65,50 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
+# (phase, substrings that must all be in a sampled stack, whether the stack must be importing); first match wins
+PHASES = [
+    ("exporter: imports (torch.onnx, onnxscript)", ["export_dynamo ("], True),
+    ("exporter: torch.onnx.export (dynamo)", ["export_dynamo ("], False),
+    ("load: imports (transformers, torch)", ["modelport_hf/"], True),
+    ("load: config, weights, task", ["modelport_hf/"], False),
+    ("onnxslim", ["simplify (modelport_onnx"], False),
+    ("onnxslim check (ORT, both models, and PyTorch)", ["verify_simplified ("], False),
+    ("dynamic batch check (ORT)", ["check_batch ("], False),
+    ("reference run (PyTorch)", ["run_reference ("], False),
+    ("validation (ORT)", ["run_validation ("], False),
+    ("onnx plugin: serialize, hierarchy, write", ["export_onnx ("], False),
+    ("metadata, record, seal", ["_export_one ("], False),
+    ("CLI imports", ["_find_and_load"], True),
+]
+
+
+def breakdown(cmd: list[str], env: dict[str, str], out: Path, rate: int = 100) -> list[str]:
+    """One run under py-spy: where its sampled wall time went, phase by phase (markdown lines)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        return ["", "no breakdown: py-spy is not installed (pip install py-spy)"]
+    raw = out / "spy.txt"
+    subprocess.run([spy, "record", "-r", str(rate), "-f", "raw", "-o", str(raw), "--", *cmd], env=env,
+                   capture_output=True, check=True)
+    tot: collections.Counter[str] = collections.Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        phase = next((name for name, subs, imp in PHASES
+                      if all(s in stack for s in subs) and (not imp or "_find_and_load" in stack)),
+                     "interpreter start and exit, CLI" if stack.strip() else "native (no Python frame)")
+        tot[phase] += int(count)
+    n = sum(tot.values())
+    lines = ["", f"Where one more `modelport export` run's time goes (py-spy, {rate} Hz, {n / rate:.1f} s sampled; "
+             "sampling slows the run a little):", "", "| phase | s | share |", "|---|---|---|"]
+    return lines + [f"| {name} | {count / rate:.2f} | {100 * count / n:.0f}% |" for name, count in tot.most_common()]
+
+
 def main() -> dict[str, float]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--optimum-python", type=Path, default=ROOT / ".optvenv" / "bin" / "python")
+    ap.add_argument("--breakdown", action="store_true", help="also split one modelport run into phases (py-spy)")
+    ap.add_argument("--slow-exit", action="store_true", help="also time modelport with MODELPORT_SLOW_EXIT=1")
     args, _ = ap.parse_known_args()
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
     with tempfile.TemporaryDirectory(prefix="mp-export-walltime-") as tmp_s:
@@ -74,16 +119,22 @@ def main() -> dict[str, float]:
                                                 "onnx", "--output-dir", str(tmp / "mp"), "-q"],
             "torch.onnx.export script (dynamo)": [sys.executable, "-c", DIRECT, str(model), str(tmp / "direct.onnx")],
         }
+        if args.slow_exit:  # the same command with the interpreter's full teardown at exit (as before issue 18)
+            contenders["modelport export, MODELPORT_SLOW_EXIT=1"] = [
+                "env", "MODELPORT_SLOW_EXIT=1", *contenders["modelport export hf:DIR -f onnx"]]
         if args.optimum_python.exists():
             contenders["optimum-cli export onnx"] = [str(args.optimum_python), "-m", "optimum.exporters.onnx",
                                                      "--model", str(model), "--task", "feature-extraction",
                                                      str(tmp / "optimum")]
         times: dict[str, list[float]] = {name: [] for name in contenders}
         for i in range(args.repeat):  # interleaved, so load changes hit every contender alike
-            for name, cmd in contenders.items():
+            for k, (name, cmd) in enumerate(contenders.items()):
                 if name.startswith("modelport"):
-                    cmd = [*cmd[:-2], str(tmp / f"mp{i}"), "-q"]
+                    cmd = [*cmd[:-2], str(tmp / f"mp{i}-{k}"), "-q"]
                 times[name].append(timed(cmd, env))
+        if args.breakdown:
+            mp_cmd = contenders["modelport export hf:DIR -f onnx"]
+            phases = breakdown([*mp_cmd[:-2], str(tmp / "mp-spy"), "-q"], env, tmp)
     med = {name: statistics.median(t) for name, t in times.items()}
     ours = med["modelport export hf:DIR -f onnx"]
     print(f"bert-tiny shape (2 layers, hidden 128), {args.repeat} interleaved runs each, fresh process each, "
@@ -94,6 +145,8 @@ def main() -> dict[str, float]:
         print(f"| `{name}` | {med[name]:.2f} | {min(t):.2f} | {ours / med[name]:.2f}x |")
     if "optimum-cli export onnx" not in med:
         print(f"\noptimum-cli not measured: no {args.optimum_python} (pip install optimum-onnx into a separate venv)")
+    if args.breakdown:
+        print("\n".join(phases))
     return med
 
 

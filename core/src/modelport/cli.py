@@ -83,6 +83,17 @@ class ModelportGroup(click.Group):
             end_captures()
 
     def main(self, args: Sequence[str] | None = None, *rest: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        if args is not None:  # embedded or tested (CliRunner): a normal return or SystemExit
+            return self._main(args, *rest, **kwargs)
+        try:  # the process's own command line: end it without the interpreter's slow teardown
+            rv = self._main(None, *rest, **kwargs)
+        except SystemExit as exc:
+            _quick_exit(exc.code)
+        if rv is None:
+            _quick_exit(0)
+        return rv
+
+    def _main(self, args: Sequence[str] | None, *rest: Any, **kwargs: Any) -> Any:
         import signal
 
         from modelport import store
@@ -144,6 +155,33 @@ class ModelportGroup(click.Group):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             _err(f"unexpected {type(exc).__name__}: {first} (run with --debug for the traceback)")
             sys.exit(EXIT_EXPORT)
+
+
+def _quick_exit(code: Any) -> NoReturn:
+    """Exit with ``code``, skipping module teardown (~1 s once torch and transformers are loaded, issue 18).
+
+    atexit handlers (temporary folders, logging, coverage) still run and the streams are flushed; with a
+    non-daemon thread still alive, or MODELPORT_SLOW_EXIT=1, it is a plain sys.exit.
+    """
+    import atexit
+    import os
+    import threading
+
+    alive = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+    if "torch" not in sys.modules or alive or os.environ.get("MODELPORT_SLOW_EXIT"):
+        sys.exit(code)
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed pipe or stream: nothing more can reach it
+            pass
+    os._exit(code)
 
 
 def _interrupted() -> NoReturn:

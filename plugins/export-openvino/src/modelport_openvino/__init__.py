@@ -59,7 +59,8 @@ def register_formats(register: Any) -> None:
                        "(fp32 → f32: exact; bf16/fp16: faster on CPUs that have them)", choices=PRECISIONS),
             OptionSpec("compress_weights", "choice", "auto", "weights in model.bin: fp16 or none (float32); "
                        "auto = none for fp32, fp16 for fp16/bf16", choices=COMPRESSION),
-            OptionSpec("int8", "bool", False, "NNCF post-training int8 quantization, calibrated on --sample-inputs"),
+            OptionSpec("int8", "bool", False, "NNCF post-training int8 quantization, calibrated on --sample-inputs",
+                       tune=(False, True)),  # issue 18: the fastest CPU artifact, so `modelport optimize` tries it
             OptionSpec("calibration_size", "int", 300, "at most this many samples are used for int8 calibration"),
             OptionSpec("allow_random_calibration", "bool", False,
                        "let int8 calibrate on random inputs when no --sample-inputs are given (accuracy unknown)"),
