@@ -355,11 +355,31 @@ def test_registry_index_is_rebuilt_from_its_folders(pt2_export, tmp_path):
 @pytest.mark.parametrize("form", ["hf_abcdefghij1234\r", "hf_abcdefghij1234\n", "hf_abcdefghij1234\r\n"])
 def test_token_with_line_ending_is_redacted_in_every_form(form, monkeypatch):
     from modelport.cli import redact
+    from modelport.plugins import get_plugin_manager
 
+    get_plugin_manager()  # hf:// declares HF_TOKEN as its token (PublisherSpec.token_env) when it loads
     monkeypatch.setenv("HF_TOKEN", form)
     for text in (f"401 for header 'Bearer {form}'", f"bad header {form!r}", f"token={form.strip()}&x=1",
                  "https://me:hf_abcdefghij1234@host/x", "url?token=hf_abcdefghij1234"):
         assert "abcdefghij1234" not in redact(text), text
+
+
+def test_a_publishers_declared_token_variable_is_redacted(monkeypatch):
+    from modelport import PublisherSpec, hookimpl
+    from modelport.plugins import PluginHost
+    from modelport.redaction import redact
+
+    class Vault:
+        @hookimpl
+        def register_publishers(self, register):
+            register(PublisherSpec(scheme="vault", display_name="Vault", token_env=("VAULT_TEST_TOKEN",)))
+
+    monkeypatch.setenv("VAULT_TEST_TOKEN", "vt_0123456789secret")
+    assert "vt_0123456789secret" in redact("bad header 'vt_0123456789secret'")  # nobody declared it yet
+    host = PluginHost(load_entry_points=False)
+    host.pm.register(Vault(), name="vault")
+    assert "vault" in host.publishers
+    assert redact("bad header 'vt_0123456789secret'") == "bad header '***'"
 
 
 def test_url_credentials_never_echoed(tmp_path):

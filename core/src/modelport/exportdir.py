@@ -97,8 +97,6 @@ class ExportFolder:
 
     @property
     def artifact(self) -> Artifact:
-        from modelport.pipeline import artifact_from_dir
-
         return artifact_from_dir(self.path, self.record)
 
     @property
@@ -111,6 +109,34 @@ class ExportFolder:
 
     def verify(self) -> list[str]:
         """Names whose sha256 or size differ from the record (or are missing); empty when intact."""
-        from modelport.pipeline import verify_files
-
         return verify_files(self.path, self.files())
+
+
+def artifact_from_dir(export_dir: Path, record: Mapping[str, Any] | None = None) -> Artifact:
+    """Rebuild the Artifact of an existing export folder from its export.json."""
+    from modelport.store import safe_relpath
+    from modelport.types import Artifact
+
+    record = record or read_record(export_dir)
+    main = safe_relpath(str(record["artifact"]), "artifact name in export.json")
+    files = [safe_relpath(str(f), "file name in export.json") for f in record.get("artifact_files") or [main]]
+    return Artifact(
+        format=str(record["format"]), path=export_dir / main, files=files,
+        precision=str(record.get("precision", "fp32")), details=dict(record.get("details") or {}),
+        input_names=record.get("artifact_inputs"), output_names=record.get("artifact_outputs"),
+        input_dtypes=record.get("artifact_input_dtypes"), options=dict(record.get("options") or {}),
+    )
+
+
+def verify_files(export_dir: Path, files: Mapping[str, Any]) -> list[str]:
+    """Names whose sha256 or size differ from the table (or are missing)."""
+    from modelport.store import safe_relpath, sha256_file
+
+    bad = []
+    for rel, meta in files.items():
+        p = export_dir / safe_relpath(rel)
+        if not p.is_file():
+            bad.append(f"{rel} (missing)")
+        elif p.stat().st_size != meta.get("bytes") or sha256_file(p) != meta.get("sha256"):
+            bad.append(f"{rel} (sha256 mismatch)")
+    return bad

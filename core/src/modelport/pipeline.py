@@ -26,7 +26,14 @@ from modelport.errors import (
     PluginContractError,
     ValidationFailed,
 )
-from modelport.exportdir import METADATA_FILE, RECORD_FILE, REFERENCE_FILE, read_record
+from modelport.exportdir import (  # artifact_from_dir, verify_files: importable from here as before
+    METADATA_FILE,
+    RECORD_FILE,
+    REFERENCE_FILE,
+    artifact_from_dir,
+    read_record,
+    verify_files,
+)
 from modelport.inputs import InputSpec, batches_from_samples
 from modelport.loading import set_eval
 from modelport.metadata import SCHEMA_VERSION, Contribution, check, merge_plugin_fields
@@ -989,33 +996,6 @@ def _public_options(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- re-validate an export dir
-
-
-def artifact_from_dir(export_dir: Path, record: Mapping[str, Any] | None = None) -> Artifact:
-    """Rebuild the Artifact of an existing export folder from its export.json."""
-    record = record or read_record(export_dir)
-    main = safe_relpath(str(record["artifact"]), "artifact name in export.json")
-    files = [safe_relpath(str(f), "file name in export.json") for f in record.get("artifact_files") or [main]]
-    return Artifact(
-        format=str(record["format"]), path=export_dir / main, files=files,
-        precision=str(record.get("precision", "fp32")), details=dict(record.get("details") or {}),
-        input_names=record.get("artifact_inputs"), output_names=record.get("artifact_outputs"),
-        input_dtypes=record.get("artifact_input_dtypes"), options=dict(record.get("options") or {}),
-    )
-
-
-def verify_files(export_dir: Path, files: Mapping[str, Any]) -> list[str]:
-    """Names whose sha256 or size differ from the table (or are missing)."""
-    from modelport.store import sha256_file
-
-    bad = []
-    for rel, meta in files.items():
-        p = export_dir / safe_relpath(rel)
-        if not p.is_file():
-            bad.append(f"{rel} (missing)")
-        elif p.stat().st_size != meta.get("bytes") or sha256_file(p) != meta.get("sha256"):
-            bad.append(f"{rel} (sha256 mismatch)")
-    return bad
 
 
 @dataclass

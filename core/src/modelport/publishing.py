@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from modelport.errors import ConfigError, PublishError
 from modelport.exportdir import METADATA_FILE, RECORD_FILE, REFERENCE_FILE, read_record
 from modelport.hookspecs import hookimpl
-from modelport.store import safe_relpath as store_safe_relpath
+from modelport.redaction import redact as redact  # publishers import it from here
+from modelport.store import safe_relpath as safe_relpath  # publishers pass error=PublishError
 from modelport.store import sha256_file
 from modelport.strings import human_size, one_line
-from modelport.strings import redact as redact  # publishers import it from here
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelport.types import PublisherSpec, PublishResult, PullResult, Target
@@ -37,11 +37,6 @@ T = TypeVar("T")
 
 
 # ----------------------------------------------------------------------------- names and hashes
-
-
-def safe_relpath(rel: str, what: str = "file name") -> str:
-    """:func:`modelport.store.safe_relpath` raising PublishError: a path from a remote that stays in its folder."""
-    return store_safe_relpath(rel, what, PublishError)
 
 
 def git_blob_sha1(path: Path) -> str:
@@ -172,7 +167,7 @@ def load_bundle(export_dir: Path, folder: str) -> ExportBundle:
     changed: list[str] = []
     names = sorted(metadata["files"]) + [n for n in EXTRA_FILES if n not in metadata["files"]]
     for rel in names:
-        safe_relpath(rel, "file name in metadata.json")
+        safe_relpath(rel, "file name in metadata.json", PublishError)
         path = export_dir / rel
         if path.is_symlink():
             raise PublishError(f"{export_dir}: refusing to publish the symbolic link {rel}")
@@ -221,7 +216,7 @@ def collect_bundles(export_dirs: Sequence[Path], base: str = "") -> list[ExportB
     ``base/<export folder name>`` when two share a format (two pt2 exports with different options).
     """
     if base:
-        safe_relpath(base, "target folder")
+        safe_relpath(base, "target folder", PublishError)
     dirs = [Path(d) for d in export_dirs]
     if not dirs:
         raise ConfigError("publish needs at least one export directory")
