@@ -16,41 +16,17 @@ import subprocess
 import sys
 import time
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
-from conftest import CNN
+from conftest import CNN, run_cli
 from modelport import api
 from modelport.inputs import InputSpec, TensorSpec
 from modelport.store import sha256_file
 
 V = ["--vision", "3x8x8"]
-
-
-@dataclass
-class Ran:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def run_cli(*args: str) -> Ran:
-    """The real CLI in-process (click's runner); signal handlers are restored afterwards."""
-    from modelport.cli import main
-
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        r = CliRunner().invoke(main, list(args))
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-    if r.exception is not None and not isinstance(r.exception, SystemExit):
-        raise r.exception
-    return Ran(r.exit_code, r.stdout, r.stderr)
 
 
 class _Touch:

@@ -96,7 +96,7 @@ def test_formats_options_lists_every_option_of_every_format_and_publisher():
     strict = {o["name"]: o for o in data["formats"]["pt2"]}["strict"]
     assert strict["type"] == "bool" and strict["default"] is False and "torch.export" in strict["help"]
     assert {o["name"] for o in data["publishers"]["file"]} == {"version"}
-    table = run_cli("formats", "--options", "pt2", env={"COLUMNS": "200"})
+    table = run_cli("formats", "--options", "pt2", add_env={"COLUMNS": "200"})
     assert table.returncode == 0 and "strict" in table.stdout and "-o pt2.KEY=VALUE" in table.stdout
     assert "version" not in table.stdout  # only the format asked for
     missing = run_cli("formats", "--options", "nosuchformat")
