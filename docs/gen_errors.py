@@ -123,7 +123,7 @@ FOOTER = ("## Failures outside the table\n\n| situation | exit | message starts 
     "| SIGTERM (`timeout`, `docker stop`, Kubernetes, CI) | 143 | `terminated (SIGTERM); temporary files removed` |\n"
     "| a pulled or copied export whose artifact would run code (`validate`, `bench`, `compare`, `inspect`) | 3 | `DIR: model.pt2: loading this .pt2 would run code from it (pickled weight ...); refused, nothing was run — pass --trust-code ...` |\n"
     "| `bench` of an export not sealed on this machine | 0 | a `pytorch` row: `not measured: this export was not written by modelport on this machine ... pass --trust-code if you trust it` |\n"
-    "| `reference.npz` declaring more than 1 GiB of arrays | 3 | `PATH: declares N MiB of arrays, more than the 1024 MiB modelport reads from a reference file` |\n"
+    "| `reference.npz` declaring more than 1 GiB of arrays | 3 | `PATH: declares 24.0 GiB of arrays, more than the 1.0 GiB modelport reads from a reference file` |\n"
     "| `pull --force` into a folder that is not an export (the registry itself, user files) | 3 | `DEST exists and is not an export folder modelport wrote ...` |\n"
     "| `--force` over a good export, and the new one fails validation | 2 | `FORMAT: exported to TARGET.failed but validation failed: ... (the previous export at TARGET was kept)` |\n"
     "| a plugin raises `ValidationFailed` from its validate hook | 2 | the folder is kept: exit 2 always means written and kept, but validation failed |\n"

@@ -139,7 +139,9 @@ FIELD_NOTES: dict[str, dict[str, str]] = {
                       "options": "the publisher's options", "availability": "a cheap check, as for formats",
                       "can_pull": "whether `modelport pull` works for this scheme", "description": "one line",
                       "can_list": "whether `modelport list` / `info` and `modelport.zoo` work for this scheme "
-                                  "(implement `list_models`)"},
+                                  "(implement `list_models`)",
+                      "token_env": "environment variables holding the token (`(\"HF_TOKEN\",)`): their values are "
+                                   "redacted from every message, log and file once the plugin is loaded"},
     "Target": {"scheme": "`file`, `hf`, `github`...", "location": "everything after `://`", "raw": "the target as given"},
     "PublishResult": {"url": "where the export can be found", "revision": "commit, tag or version created",
                       "files": "files uploaded", "skipped": "files already there and unchanged",

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
-from modelport import testing
+from modelport.testing import run_cli  # the one CLI runner (in-process unless asked); tests import it from here
 
 # shared 2-core machines: timing is not what these properties test
 settings.register_profile("modelport", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -24,13 +23,6 @@ EXAMPLES = ROOT / "examples" / "models.py"
 CNN = f"{EXAMPLES}:small_cnn"
 TRANSFORMER = f"{EXAMPLES}:small_transformer"
 DATA_DEPENDENT = f"{EXAMPLES}:data_dependent"
-
-
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: int = 300,
-            in_process: bool = True) -> subprocess.CompletedProcess[str]:
-    """modelport.testing.run_cli with ``env`` added to this process's environment (not replacing it)."""
-    full_env = {**os.environ, **env} if env else None
-    return testing.run_cli(*args, cwd=cwd, env=full_env, timeout=timeout, in_process=in_process)
 
 
 @pytest.fixture

@@ -72,7 +72,7 @@ def test_duplicate_input_names_refused():
         InputSpec([TensorSpec("a", (1,)), TensorSpec("a", (2,))])
 
 
-SPEC = FormatSpec("f", "F", ("m",), options=(
+SPEC = FormatSpec("f", "F", ("m",), config_aliases={"opset_version": "opset"}, options=(
     OptionSpec("opset", "int", 18, "opset"), OptionSpec("simplify", "bool", True, "simplify"),
     OptionSpec("mode", "choice", "a", "mode", choices=("a", "b")), OptionSpec("scale", "float", 1.0, "scale"),
 ))

@@ -13,7 +13,7 @@ from modelport.options import option_rows, resolve_options
 from modelport.testing import load_module
 
 ONNXISH = modelport.FormatSpec(
-    name="onnxish", display_name="ONNX-ish", files=("m",), config_aliases={"opset_version": "opset"},
+    name="onnxish", display_name="ONNX-ish", files=("m",), config_aliases={"opset_version": "opset", "half": "fp16"},
     options=(modelport.OptionSpec("opset", "int", 18, "opset version"),
              modelport.OptionSpec("fp16", "bool", False, "half precision weights"),
              modelport.OptionSpec("mode", "choice", "auto", "exporter", choices=("auto", "legacy"), aliases=("exporter",))),
@@ -85,7 +85,7 @@ def test_option_rows_list_type_default_help_and_every_alias():
     rows = {r["name"]: r for r in option_rows(ONNXISH)}
     assert rows["opset"] == {"name": "opset", "type": "int", "default": 18, "help": "opset version",
                              "aliases": ["opset_version"]}
-    assert rows["fp16"]["aliases"] == ["half"]  # the convention alias, since the format has no 'half' option
+    assert rows["fp16"]["aliases"] == ["half"]  # the config alias it declares
     assert rows["mode"]["choices"] == ["auto", "legacy"] and rows["mode"]["aliases"] == ["exporter"]
 
 
@@ -96,8 +96,50 @@ def test_formats_options_lists_every_option_of_every_format_and_publisher():
     strict = {o["name"]: o for o in data["formats"]["pt2"]}["strict"]
     assert strict["type"] == "bool" and strict["default"] is False and "torch.export" in strict["help"]
     assert {o["name"] for o in data["publishers"]["file"]} == {"version"}
-    table = run_cli("formats", "--options", "pt2", env={"COLUMNS": "200"})
+    table = run_cli("formats", "--options", "pt2", add_env={"COLUMNS": "200"})
     assert table.returncode == 0 and "strict" in table.stdout and "-o pt2.KEY=VALUE" in table.stdout
     assert "version" not in table.stdout  # only the format asked for
     missing = run_cli("formats", "--options", "nosuchformat")
     assert missing.returncode == 3 and "unknown format 'nosuchformat'" in missing.stderr
+
+
+def test_an_unknown_key_names_its_close_matches():
+    with pytest.raises(modelport.ConfigError, match=r"--config: unknown option 'opset_verison' .*did you mean: opset_version"):
+        resolve_options(SPECS, config={"opset_verison": 17})
+    with pytest.raises(modelport.ConfigError, match=r"unknown option 'stirct' for format 'plain'; did you mean: strict\?"):
+        resolve_options(SPECS, {"plain": {"stirct": True}})
+
+
+def test_config_honours_only_aliases_a_format_declares():
+    plain = modelport.FormatSpec(name="plain", display_name="Plain", files=("p",),
+                                 options=(modelport.OptionSpec("fp16", "bool", False, "half"),))
+    assert resolve_options({"plain": plain}, config={"fp16": True})["plain"]["fp16"] is True
+    with pytest.raises(modelport.ConfigError, match="unknown option 'half'"):  # no table of guesses in the core
+        resolve_options({"plain": plain}, config={"half": True})
+
+
+PUBLISHER = modelport.PublisherSpec(scheme="box", display_name="Box", options=(
+    modelport.OptionSpec("private", "bool", False, "private repo"), modelport.OptionSpec("retries", "int", 3, "retries")))
+
+
+def test_publisher_options_take_the_shapes_export_options_take():
+    from modelport.options import resolve_publisher_options
+
+    want = {"private": True, "retries": 5}
+    assert resolve_publisher_options(PUBLISHER, {"private": True, "retries": 5}) == want
+    assert resolve_publisher_options(PUBLISHER, {"box": {"private": "yes", "retries": "5"}}) == want
+    assert resolve_publisher_options(PUBLISHER, ["private=true", "box.retries=5"]) == want
+    assert resolve_publisher_options(PUBLISHER) == {"private": False, "retries": 3}
+    with pytest.raises(modelport.ConfigError, match=r"unknown option 'privat' for box://; did you mean: private\?"):
+        resolve_publisher_options(PUBLISHER, {"privat": True})
+    with pytest.raises(modelport.ConfigError, match="'hf' is not the target's scheme 'box'"):
+        resolve_publisher_options(PUBLISHER, ["hf.private=true"])
+
+
+def test_publish_takes_a_list_of_options_like_export(tmp_path):
+    models = load_module(EXAMPLES)
+    modelport.export(models.small_cnn(), "pt2", modelport.vision(3, 16, 16), output_dir=tmp_path / "e", validate=False)
+    result = modelport.publish(tmp_path / "e", f"file://{tmp_path / 'reg'}", options=["version=v7"])
+    assert (tmp_path / "reg").is_dir() and "v7" in result.url
+    with pytest.raises(modelport.ConfigError, match="did you mean: version"):
+        modelport.publish(tmp_path / "e", f"file://{tmp_path / 'reg'}", options={"file": {"versoin": "v8"}})

@@ -169,7 +169,7 @@ def test_plugin_faults_name_the_plugin_and_other_formats_still_export(tmp_path, 
     site = make_plugin_dist(tmp_path / "site", "modelport-faulty", "mp_faulty", FAULTY, "faulty", "3.1")
     out = tmp_path / "out"
     r = run_cli("export", CNN, "--vision", "3x32x32", "-f", "faulty,pt2", "-o", f"faulty.mode={mode}",
-                "--output-dir", str(out), "--json", env={"PYTHONPATH": str(site)})
+                "--output-dir", str(out), "--json", add_env={"PYTHONPATH": str(site)})
     assert r.returncode == code, r.stderr
     assert needle in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
@@ -182,7 +182,7 @@ def test_plugin_faults_name_the_plugin_and_other_formats_still_export(tmp_path, 
 def test_structure_only_validation_is_reported_as_such(tmp_path):
     site = make_plugin_dist(tmp_path / "site", "modelport-faulty", "mp_faulty", FAULTY, "faulty", "3.1")
     r = run_cli("export", CNN, "--vision", "3x32x32", "-f", "faulty", "-o", "mode=ok", "--output-dir", str(tmp_path / "o"),
-                "--json", env={"PYTHONPATH": str(site)})
+                "--json", add_env={"PYTHONPATH": str(site)})
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)["results"]["faulty"]
     assert res["status"] == "structure-only"
@@ -195,12 +195,12 @@ def test_tokens_never_appear_in_output_or_files(tmp_path):
     env = {"HF_TOKEN": sentinel, "GITHUB_TOKEN": sentinel.replace("hf", "ghp")}
     out = tmp_path / "out"
     runs = [
-        run_cli("--debug", "export", CNN, "--vision", "3x32x32", "-f", "pt2", "--output-dir", str(out), env=env),
-        run_cli("--debug", "export", "nope.mod:f", "--vision", "3x32x32", "-f", "pt2", env=env),
-        run_cli("--debug", "publish", str(out), f"file://{tmp_path / 'reg'}", env=env),
-        run_cli("--debug", "publish", str(out), "hf://me/repo", env=env),
-        run_cli("--debug", "validate", str(out), env=env),
-        run_cli("formats", "--json", env=env),
+        run_cli("--debug", "export", CNN, "--vision", "3x32x32", "-f", "pt2", "--output-dir", str(out), add_env=env),
+        run_cli("--debug", "export", "nope.mod:f", "--vision", "3x32x32", "-f", "pt2", add_env=env),
+        run_cli("--debug", "publish", str(out), f"file://{tmp_path / 'reg'}", add_env=env),
+        run_cli("--debug", "publish", str(out), "hf://me/repo", add_env=env),
+        run_cli("--debug", "validate", str(out), add_env=env),
+        run_cli("formats", "--json", add_env=env),
     ]
     for r in runs:
         for token in env.values():

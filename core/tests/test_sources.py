@@ -182,7 +182,7 @@ def test_components_export_into_their_own_folders(tmp_path: Path) -> None:
 def test_cli_exports_a_third_party_source_with_no_input_flags(tmp_path: Path) -> None:
     site = make_plugin_dist(tmp_path / "site", "modelport-source-toy", "modelport_source_toy", TOY_SOURCE, "toy")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path])}
-    proc = run_cli("export", "toy:1.5", "-f", "pt2", "--output-dir", str(tmp_path / "out"), "--json", env=env)
+    proc = run_cli("export", "toy:1.5", "-f", "pt2", "--output-dir", str(tmp_path / "out"), "--json", add_env=env)
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
     assert payload["results"]["pt2"]["status"] == "passed"
@@ -191,14 +191,14 @@ def test_cli_exports_a_third_party_source_with_no_input_flags(tmp_path: Path) ->
     assert md["class_names"] == ["a", "b", "c"]
     # --input still wins over the source's spec
     proc = run_cli("export", "toy:1.5", "-f", "pt2", "--output-dir", str(tmp_path / "out2"),
-                   "--input", "features:1x4", "--input", "offset:1x2", env=env)
+                   "--input", "features:1x4", "--input", "offset:1x2", add_env=env)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "out2" / "metadata.json").read_text())["input_shape"]["offset"] == [1, 2]
 
 
 def test_cli_names_the_missing_source_distribution(tmp_path: Path) -> None:
     env = {**os.environ, "MODELPORT_LOAD_PLUGINS": ""}
-    proc = run_cli("export", "hf:./nothing-here", "-f", "pt2", "--output-dir", str(tmp_path / "o"), env=env,
+    proc = run_cli("export", "hf:./nothing-here", "-f", "pt2", "--output-dir", str(tmp_path / "o"), add_env=env,
                    cwd=ROOT)
     assert proc.returncode == 3
     line = proc.stderr.strip()

@@ -144,7 +144,7 @@ def test_formats_table_escapes_markup_in_plugin_errors(tmp_path):
 
     env = {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]), "COLUMNS": "200"}
     for cmd in ("formats", "plugins"):
-        r = run_cli(cmd, env=env)
+        r = run_cli(cmd, add_env=env)
         assert r.returncode == 0, r.stderr
         assert "needs [runtime] extra and [bold]x[/bold]" in r.stdout, r.stdout
 

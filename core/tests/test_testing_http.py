@@ -11,16 +11,15 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from modelport.testing import CliResult, run_cli
 from modelport.testing_http import (
     Abort,
-    CliRun,
     RecordingServer,
     Request,
     Response,
     export_models,
     folder_files,
     local_env,
-    run_cli,
     scan_for,
     unused_port,
 )
@@ -233,7 +232,7 @@ def test_serving_is_bounded_in_time() -> None:
 
 
 def test_cli_run_error_lines_follow_carriage_returns() -> None:
-    r = CliRun(1, "", "upload 10%\rupload 50%\rerror: it failed\nnote\nerror: second\n")
+    r = CliResult([], 1, "", "upload 10%\rupload 50%\rerror: it failed\nnote\nerror: second\n")
     assert r.error_lines == ["error: it failed", "error: second"]
 
 
@@ -247,8 +246,8 @@ def test_local_env_drops_prefixes_and_bypasses_proxies(monkeypatch: pytest.Monke
 
 
 def test_run_cli_runs_the_real_cli_with_that_env() -> None:
-    r = run_cli(local_env(), "publish", "nothing-here", "nowhere")
-    assert isinstance(r, CliRun) and r.code != 0
+    r = run_cli("publish", "nothing-here", "nowhere", env=local_env())
+    assert isinstance(r, CliResult) and r.returncode != 0
     assert r.error_lines, r.stderr
 
 

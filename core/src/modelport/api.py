@@ -89,26 +89,17 @@ def debug(export_dir: str | Path, model: Any = None, *, trust_code: bool = False
     return debug_export(export_dir, model, trust_code=trust_code, **kwargs)
 
 
-
-
-
 def formats(host: PluginHost | None = None) -> list[FormatStatus]:
     """Every known format and its status on this machine."""
     return (host or get_plugin_manager()).format_statuses()
 
 
-def publisher_options(host: PluginHost, scheme: str, pairs: Mapping[str, Any]) -> dict[str, Any]:
-    from modelport.options import coerce
+def publisher_options(host: PluginHost, scheme: str,
+                      options: Sequence[str] | Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``scheme://`` publisher's options resolved from any shape export's ``options`` takes."""
+    from modelport.options import resolve_publisher_options
 
-    spec = host.require_publisher(scheme)
-    out = {o.name: o.default for o in spec.options}
-    for key, value in pairs.items():
-        opt = next((o for o in spec.options if o.name == key), None)
-        if opt is None:
-            known = ", ".join(o.name for o in spec.options) or "none"
-            raise ConfigError(f"unknown option {key!r} for {scheme}://; known: {known}")
-        out[opt.name] = coerce(opt, value, f"{scheme}://")
-    return out
+    return resolve_publisher_options(host.require_publisher(scheme), options)
 
 
 def publish(
@@ -118,10 +109,14 @@ def publish(
     dry_run: bool = False,
     stage_dir: str | Path | None = None,
     force: bool = False,
-    options: Mapping[str, Any] | None = None,
+    options: Sequence[str] | Mapping[str, Any] | None = None,
     host: PluginHost | None = None,
 ) -> PublishResult:
-    """Publish one export folder (or several of one model) to ``target`` (``file://``, ``hf://``, ``github://``)."""
+    """Publish one export folder (or several of one model) to ``target`` (``file://``, ``hf://``, ``github://``).
+
+    ``options`` are the publisher's (``modelport formats --options``), in the shapes export takes:
+    ``{"private": True}``, ``{"hf": {"private": True}}`` or ``["private=true"]``.
+    """
     from modelport.exportdir import ExportFolder
 
     host = host or get_plugin_manager()
@@ -133,7 +128,7 @@ def publish(
         if not d.is_dir():
             raise ConfigError(f"{d}: no such export directory")
         _ = ExportFolder.open(d).metadata  # record and metadata.json checked before the publisher starts
-    opts = publisher_options(host, tgt.scheme, dict(options or {}))
+    opts = publisher_options(host, tgt.scheme, options)
     opts.update(dry_run=dry_run, force=force, export_dirs=dirs)
     if dry_run:
         stage = Path(stage_dir) if stage_dir else Path(tempfile.mkdtemp(prefix="modelport-dry-run-"))
@@ -149,7 +144,7 @@ def publish(
     return result
 
 
-def pull(target: str, dest: str | Path, *, force: bool = False, options: Mapping[str, Any] | None = None,
+def pull(target: str, dest: str | Path, *, force: bool = False, options: Sequence[str] | Mapping[str, Any] | None = None,
          host: PluginHost | None = None) -> PullResult:
     """Download a published export into ``dest`` and verify every file's sha256 against its metadata.json.
 
@@ -171,7 +166,7 @@ def pull(target: str, dest: str | Path, *, force: bool = False, options: Mapping
     from modelport.store import check_replaceable
 
     check_replaceable(dest, "pull --force")  # never the registry itself, never a folder of user files
-    opts = publisher_options(host, tgt.scheme, dict(options or {}))
+    opts = publisher_options(host, tgt.scheme, options)
     with StagedDir(dest, force=True) as staged:
         result = call_hook(host, tgt.scheme, "pull", target=tgt, dest=staged.path, options=opts)
         if result is None:

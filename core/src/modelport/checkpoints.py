@@ -57,12 +57,12 @@ def to_safetensors(source: str | Path, workdir: Path) -> Weights:
         return Weights(dest, count, dest.stat().st_size, None)
     from safetensors.torch import save_file
 
-    from modelport.loading import _PickledObject, _torch_load_weights, extract_state_dict
+    from modelport.loading import PickledObject, extract_state_dict, torch_load_weights
 
     try:
-        obj = _torch_load_weights(src)
+        obj = torch_load_weights(src)
         state = extract_state_dict(obj, f"checkpoint {src}")
-    except _PickledObject:
+    except PickledObject:
         raise ConfigError(f"checkpoint {src}: holds pickled Python objects that weights_only loading refuses; "
                           "publish a plain state dict (torch.save(model.state_dict(), ...)) or a .safetensors file") from None
     except ModelLoadError as exc:

@@ -135,7 +135,7 @@ def compare_outputs(
                 rel = diff / np.maximum(np.abs(r64[finite]), 1e-12)
                 max_rel = max(max_rel, float(rel.max()))
                 min_atol = max(min_atol, float(np.max(diff - tolerance.rtol * np.abs(r64[finite]))))
-            c = _cosine(a64[finite], r64[finite])
+            c = cosine_similarity(a64[finite], r64[finite])
             if c is not None:
                 cosine = min(cosine, c)
                 defined += 1
@@ -164,7 +164,7 @@ def compare_outputs(
     return comp
 
 
-def _cosine(a: Any, b: Any) -> float | None:
+def cosine_similarity(a: Any, b: Any) -> float | None:
     """Cosine similarity; None when both are zero (undefined: two zero vectors are not "the same direction")."""
     import numpy as np
 

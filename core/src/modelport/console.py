@@ -71,13 +71,6 @@ def stdout_console() -> Any:
     return Console(highlight=False, width=200 if wide else None)
 
 
-def fmt_bytes(n: int | None) -> str:
-    """1536 → ``1.5 KiB`` (:func:`modelport.strings.human_size`, the one size format); empty when unknown."""
-    from modelport.strings import human_size
-
-    return human_size(n, "")
-
-
 def fmt_seconds(s: float | None) -> str:
     """Seconds as a person reads them: ``0.42 s``, ``3.1 s``, ``2 min 05 s``."""
     if s is None:
@@ -108,7 +101,7 @@ class CapturedOutput:
         self.text = ""
 
     def tail(self, limit: int = 4000) -> str:
-        from modelport.strings import redact
+        from modelport.redaction import redact
 
         return redact(self.text[-limit:])
 
@@ -237,7 +230,7 @@ class CommandProgress:
             self.status.stop()
             self.status = None
         if self.captured is not None and self.captured.text.strip() and _DEBUG:
-            from modelport.strings import redact
+            from modelport.redaction import redact
 
             sys.stderr.write("captured third-party output:\n" + redact(self.captured.text).rstrip() + "\n")
             sys.stderr.flush()

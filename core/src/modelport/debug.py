@@ -24,6 +24,7 @@ from typing import Any
 
 from modelport.compare import Tolerance, compare_outputs, profile_for
 from modelport.errors import ConfigError
+from modelport.strings import human_size
 from modelport.types import GraphNode
 
 DEFAULT_MAX_PROBES = 64
@@ -337,9 +338,9 @@ def compare_tensor(module: str, ref: Any, act: Any, tol: Tolerance, precision: s
 
 
 def _cos(a: Any, b: Any) -> float | None:
-    from modelport.compare import _cosine
+    from modelport.compare import cosine_similarity
 
-    return _cosine(a, b)
+    return cosine_similarity(a, b)
 
 
 # ----------------------------------------------------------------------------- the search
@@ -776,7 +777,7 @@ def _html(report: DebugReport, pts: list[tuple[int, float, ModuleRow]]) -> str:
 tr.over-tolerance{{color:#d62728}} tr.not-exposed{{color:#999}}</style></head><body>
 <h2>{html.escape(report.summary())}</h2>
 <p>rule {html.escape(report.rule)} · mode {html.escape(report.mode)} · {report.rounds} round(s) ·
-peak memory {report.peak_rss_bytes / 2**20:.0f} MiB</p>
+peak memory {human_size(report.peak_rss_bytes)}</p>
 <svg width="{w}" height="{h}" xmlns="http://www.w3.org/2000/svg">
 <line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="#444"/>
 <line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="#444"/>{ticks}

@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 from modelport.errors import ConfigError
+from modelport.strings import human_size
 
 MAX_THREADS = 1024
 MAX_BATCH = 1 << 20
@@ -148,5 +149,5 @@ def check_npz_size(path: Path, cap: int = REFERENCE_READ_CAP) -> None:
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise ConfigError(f"{path}: unreadable reference data ({type(exc).__name__}: {exc})") from None
     if declared > cap:
-        raise ConfigError(f"{path}: declares {declared / (1 << 20):.0f} MiB of arrays, more than the "
-                          f"{cap / (1 << 20):.0f} MiB modelport reads from a reference file; refusing to load it")
+        raise ConfigError(f"{path}: declares {human_size(declared)} of arrays, more than the "
+                          f"{human_size(cap)} modelport reads from a reference file; refusing to load it")

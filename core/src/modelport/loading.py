@@ -20,7 +20,8 @@ from typing import Any
 from modelport.errors import ConfigError, ModelLoadError
 
 STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "weights")
-_FACTORY = re.compile(r"^(?P<target>.+?):(?P<attr>[A-Za-z_][A-Za-z0-9_.]*)$")
+FACTORY_REF = re.compile(  # a factory reference, PATH_OR_MODULE:ATTR
+    r"^(?P<target>.+?):(?P<attr>[A-Za-z_][A-Za-z0-9_.]*)$")
 
 
 def parse_model_kwargs(text: str | None) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def load_model(
 
     facts: dict[str, Any] = {"reference": ref}
     path = Path(ref)
-    m = _FACTORY.match(ref)
+    m = FACTORY_REF.match(ref)
     looks_like_file = path.suffix.lower() in (".pt2", ".pt", ".pth", ".ts", ".torchscript", ".jit", ".ckpt", ".bin")
     if m and not (looks_like_file and path.exists()) and not (len(m.group("target")) == 1 and path.exists()):
         model = _load_factory(m.group("target"), m.group("attr"), dict(model_kwargs or {}))
@@ -189,7 +190,8 @@ def _load_factory(target: str, attr: str, kwargs: dict[str, Any]) -> Any:
         raise ModelLoadError(f"model {target}:{attr}: calling it raised {type(exc).__name__}: {_short(exc)}") from exc
 
 
-def _torch_load_weights(path: Path) -> Any:
+def torch_load_weights(path: Path) -> Any:
+    """``torch.load(weights_only=True)``; raises PickledObject when the file holds a pickled object (code)."""
     import pickle
 
     import torch
@@ -199,22 +201,22 @@ def _torch_load_weights(path: Path) -> Any:
     except pickle.UnpicklingError as exc:
         message = str(exc)
         if "Unsupported global" in message or "GLOBAL" in message:
-            raise _PickledObject(message) from exc
+            raise PickledObject(message) from exc
         raise ModelLoadError(f"{path}: corrupt or not a PyTorch file ({_short(exc)})") from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise ModelLoadError(f"{path}: corrupt or not a PyTorch file ({_short(exc)})") from exc
 
 
-class _PickledObject(Exception):
-    pass
+class PickledObject(Exception):
+    """The file holds a pickled Python object that weights_only loading refuses: loading it runs code."""
 
 
 def _load_pickled_module(path: Path, trust_pickle: bool) -> Any:
     import torch
 
     try:
-        obj = _torch_load_weights(path)
-    except _PickledObject:
+        obj = torch_load_weights(path)
+    except PickledObject:
         if not trust_pickle:
             from modelport.trust import UntrustedCode
 
@@ -271,8 +273,8 @@ def load_checkpoint(model: Any, checkpoint: str, *, prefix: str | None = None, s
         raise ModelLoadError(f"checkpoint {checkpoint}: is a {'TorchScript program' if kind == 'torchscript' else '.pt2 archive'}, "
                              "not a state dict; nothing was loaded (pass it as MODEL, or save model.state_dict())")
     try:
-        obj = _torch_load_weights(path)
-    except _PickledObject:
+        obj = torch_load_weights(path)
+    except PickledObject:
         raise ModelLoadError(
             f"checkpoint {checkpoint}: holds pickled Python objects that weights_only loading refuses; "
             "save a plain state dict (torch.save(model.state_dict(), ...))"

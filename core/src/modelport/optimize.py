@@ -356,9 +356,9 @@ def _write_winner(src: Path, dest: Path, result: OptimizeResult) -> Path:
 
 def print_result(console: Any, result: OptimizeResult) -> None:
     """The candidates as a table (latency vs metric, Pareto front marked), then the winner or why none."""
-    from modelport.render import _table, styled
+    from modelport.render import new_table, styled
 
-    t = _table(f"optimize: budget {result.budget}")
+    t = new_table(f"optimize: budget {result.budget}")
     for col, just in (("candidate", "left"), ("status", "left"), (result.budget.metric, "right"),
                       ("p50 ms", "right"), ("vs eager", "right"), ("pareto", "left")):
         t.add_column(col, justify=just)
@@ -406,7 +406,7 @@ def plot_result(result: OptimizeResult, path: Path) -> Path:
 
 def cli_run(model: str, sample_inputs: str, budget: str, **kw: Any) -> OptimizeResult:
     """``modelport optimize``: check every argument before loading anything, then :func:`optimize`."""
-    from modelport.cli import build_input_spec
+    from modelport.input_flags import build_input_spec
     from modelport.inputs import load_sample_inputs
     from modelport.limits import check_run_settings
 

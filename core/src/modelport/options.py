@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from modelport.errors import ConfigError
-from modelport.types import FormatSpec, OptionSpec
+from modelport.types import FormatSpec, OptionSpec, PublisherSpec
 
 _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n"}
 
 # Keys of the multi-framework export convention handled by the core itself (the input spec). Every other
-# --config key must be an option (or a declared alias) of a requested format: an unknown key is an error.
+# --config key must be an option of a requested format, or an alias that format declares
+# (``FormatSpec.config_aliases``, e.g. onnx's ``half`` for ``fp16``): an unknown key is an error.
 CORE_CONFIG_KEYS = {"dynamic_axes", "dynamic", "input_shape", "batch_size"}
-# Convention keys every format understands under its own option name, when it declares that option.
-CONVENTION_ALIASES = {
-    "opset_version": "opset", "workspace_size": "workspace", "int8": "int8", "fp16": "fp16",
-    "simplify": "simplify", "half": "fp16", "optimize": "optimize_for_inference",
-}
 
 
 def coerce(opt: OptionSpec, value: Any, where: str) -> Any:
@@ -114,9 +111,9 @@ def resolve_options(
             resolved[name][opt.name] = coerce(opt, value, f"{where} ({name})")
             hit = True
         if not hit:
-            known = sorted({o.name for n in targets for o in specs[n].options})
             scope = f"format {fmt!r}" if fmt else "the requested format(s) " + ", ".join(specs)
-            raise ConfigError(f"{where}: unknown option {key!r} for {scope}; known: {', '.join(known) or 'none'}")
+            raise ConfigError(f"{where}: unknown option {key!r} for {scope}; "
+                              + _suggest(key, [k for n in targets for k in option_keys(specs[n])]))
 
     def apply_mapping(mapping: Mapping[str, Any], where: str, core_keys: set[str]) -> None:
         for key, value in mapping.items():
@@ -142,23 +139,36 @@ def resolve_options(
     return resolved
 
 
+def _suggest(key: str, known: Iterable[str]) -> str:
+    """``did you mean: a, b`` for the close matches of ``key``, else the known names."""
+    names = sorted(set(known))
+    close = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
+    if close:
+        return "did you mean: " + ", ".join(close) + "?"
+    return "known: " + (", ".join(names) or "none")
+
+
+def option_keys(spec: FormatSpec) -> list[str]:
+    """Every key that sets an option of ``spec``: option names, their aliases and the declared config aliases."""
+    keys = [o.name for o in spec.options]
+    keys += [a for o in spec.options for a in o.aliases]
+    return keys + [k for k, v in spec.config_aliases.items() if spec.option(v) is not None]
+
+
 def find_option(spec: FormatSpec, key: str) -> OptionSpec | None:
-    """The option ``key`` names in ``spec``: its own name, an alias it declares, or a convention alias."""
+    """The option ``key`` names in ``spec``: its own name (or an option alias), or a config alias it declares."""
     opt = spec.option(key)
     if opt is None:
-        alias = spec.config_aliases.get(key) or CONVENTION_ALIASES.get(key)
+        alias = spec.config_aliases.get(key)
         opt = spec.option(alias) if alias else None
     return opt
 
 
 def aliases_of(spec: FormatSpec, option: str) -> list[str]:
-    """Every other key that sets ``option`` of ``spec`` (declared aliases first, then convention ones)."""
+    """Every other key that sets ``option`` of ``spec`` (its own aliases first, then declared config aliases)."""
     own = spec.option(option)
     names = list(own.aliases) if own is not None else []
-    names += [k for k, v in spec.config_aliases.items() if v == option and k not in names]
-    names += [k for k, v in CONVENTION_ALIASES.items() if v == option and k != option and k not in names
-              and spec.option(k) is None]
-    return names
+    return names + [k for k, v in spec.config_aliases.items() if v == option and k not in names]
 
 
 def option_rows(spec: FormatSpec) -> list[dict[str, Any]]:
@@ -170,6 +180,38 @@ def option_rows(spec: FormatSpec) -> list[dict[str, Any]]:
         row["aliases"] = aliases_of(spec, opt.name)
         rows.append(row)
     return rows
+
+
+def resolve_publisher_options(spec: PublisherSpec, options: Sequence[str] | Mapping[str, Any] | None = None,
+                              ) -> dict[str, Any]:
+    """A publisher's full option dict: its defaults, then ``options`` — the same shapes export takes:
+    flat (``{"private": True}``), by scheme (``{"hf": {"private": True}}``) or ``["private=true"]``."""
+    where = f"{spec.scheme}://"
+    out = {o.name: o.default for o in spec.options}
+    if isinstance(options, str):
+        raise ConfigError(f"options must be a list of 'key=value' strings or a mapping, got the string {options!r}")
+    pairs: list[tuple[str, Any]]
+    if isinstance(options, Mapping):
+        pairs = []
+        for key, value in options.items():
+            if key == spec.scheme and isinstance(value, Mapping):
+                pairs += [(str(k), v) for k, v in value.items()]
+            else:
+                pairs.append((str(key), value))
+    else:
+        pairs = []
+        for fmt, key, value in parse_pairs(options or ()):
+            if fmt is not None and fmt != spec.scheme:
+                raise ConfigError(f"-o {fmt}.{key}: {fmt!r} is not the target's scheme {spec.scheme!r}")
+            pairs.append((key, value))
+    for key, value in pairs:
+        key = key.replace("-", "_")
+        opt = next((o for o in spec.options if o.name == key or key in o.aliases), None)
+        if opt is None:
+            raise ConfigError(f"unknown option {key!r} for {where}; "
+                              + _suggest(key, [o.name for o in spec.options]))
+        out[opt.name] = coerce(opt, value, where)
+    return out
 
 
 def publisher_args(args: Sequence[str]) -> dict[str, Any]:

@@ -290,7 +290,11 @@ class PluginHost:
     def publishers(self) -> dict[str, tuple[PublisherSpec, str]]:
         """URL scheme → (spec, owning plugin name)."""
         if self._publishers is None:
+            from modelport.redaction import register_token_env
+
             self._publishers = self._collect("register_publishers", "scheme")
+            for spec, _owner in self._publishers.values():  # their tokens are redacted from all output
+                register_token_env(spec.token_env)
         return self._publishers
 
     @property

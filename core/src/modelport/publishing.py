@@ -23,10 +23,10 @@ from modelport.errors import ConfigError, PublishError
 from modelport.exportdir import BENCH_FILE, METADATA_FILE, RECORD_FILE, REFERENCE_FILE, ExportFolder
 from modelport.exportdir import CARD_FILE as CARD_FILE  # publishers import it from here
 from modelport.hookspecs import hookimpl
-from modelport.store import safe_relpath as store_safe_relpath
+from modelport.redaction import redact as redact  # publishers import it from here
+from modelport.store import safe_relpath as safe_relpath  # publishers pass error=PublishError
 from modelport.store import sha256_file
 from modelport.strings import human_size, one_line
-from modelport.strings import redact as redact  # publishers import it from here
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelport.types import PublisherSpec, PublishResult, PullResult, Target
@@ -37,11 +37,6 @@ T = TypeVar("T")
 
 
 # ----------------------------------------------------------------------------- names and hashes
-
-
-def safe_relpath(rel: str, what: str = "file name") -> str:
-    """:func:`modelport.store.safe_relpath` raising PublishError: a path from a remote that stays in its folder."""
-    return store_safe_relpath(rel, what, PublishError)
 
 
 def git_blob_sha1(path: Path) -> str:
@@ -170,7 +165,7 @@ def load_bundle(export_dir: Path, folder: str) -> ExportBundle:
     bundle = ExportBundle(export_dir, folder, metadata, opened.record, bench if isinstance(bench, dict) else None)
     table = opened.files()
     for rel in sorted(metadata["files"]) + [n for n in EXTRA_FILES if n not in metadata["files"]]:
-        safe_relpath(rel, "file name in metadata.json")
+        safe_relpath(rel, "file name in metadata.json", PublishError)
         path = export_dir / rel
         if path.is_symlink():
             raise PublishError(f"{export_dir}: refusing to publish the symbolic link {rel}")
@@ -210,7 +205,7 @@ def collect_bundles(export_dirs: Sequence[Path], base: str = "") -> list[ExportB
     ``base/<export folder name>`` when two share a format (two pt2 exports with different options).
     """
     if base:
-        safe_relpath(base, "target folder")
+        safe_relpath(base, "target folder", PublishError)
     dirs = [Path(d) for d in export_dirs]
     if not dirs:
         raise ConfigError("publish needs at least one export directory")

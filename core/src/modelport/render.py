@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from modelport.console import escape, fmt_bytes, fmt_seconds, shown_path
+from modelport.console import escape, fmt_seconds, shown_path
+from modelport.strings import human_size
 
 STATUS_STYLE = {
     "available": "green", "unavailable": "yellow", "not installed": "dim", "broken": "red",
@@ -26,7 +27,8 @@ def styled(text: Any, style: str | None = None) -> str:
     return f"[{style}]{body}[/{style}]" if style else body
 
 
-def _table(title: str | None = None) -> Any:
+def new_table(title: str | None = None) -> Any:
+    """A rich table in modelport's one style (a rule under the header, no edges), optionally titled."""
     from rich import box
     from rich.table import Table
 
@@ -72,14 +74,14 @@ def _validate_cell(r: Any) -> str:
 def print_formats(console: Any, rows: Sequence[Any], pubs: Sequence[Any]) -> None:
     """``modelport formats``: one row per format and publish target; reasons and install commands as notes."""
     notes = Notes()
-    table = _table("Formats")
+    table = new_table("Formats")
     for col in ("format", "status", "export", "validate", "plugin", ""):
         table.add_column(col, no_wrap=True)
     for r in rows:  # versions and display names: `modelport plugins`, `formats --json`
         table.add_row(escape(r.name), styled(r.status), "yes" if r.can_export else "no", _validate_cell(r),
                       escape(r.plugin or ""), _note_ref(notes, r))
     console.print(table)
-    ptable = _table("Publish targets")
+    ptable = new_table("Publish targets")
     for col in ("scheme", "name", "status", "plugin", ""):
         ptable.add_column(col, no_wrap=True)
     for r in pubs:
@@ -102,7 +104,7 @@ def _note_ref(notes: Notes, r: Any) -> str:
 def print_plugins(console: Any, plugins: Sequence[Any]) -> None:
     """``modelport plugins``: each plugin, its distribution and status; hooks or the load error below."""
     notes = Notes()
-    table = _table("Plugins")
+    table = new_table("Plugins")
     for col in ("name", "distribution", "version", "status", "hooks", ""):
         table.add_column(col, no_wrap=True, justify="right" if col == "hooks" else "left")
     for p in plugins:
@@ -141,7 +143,7 @@ def print_export(console: Any, result: Any, *, elapsed_s: float | None = None) -
     rule = _common_rule(results)
     parent = _common_parent(results)
     notes = Notes()
-    table = _table()
+    table = new_table()
     for col, justify in (("format", "left"), ("status", "left"), ("max abs diff", "right"), ("size", "right"),
                          ("time", "right"), ("folder", "left")):
         table.add_column(col, justify=justify, no_wrap=col != "folder")  # type: ignore[arg-type]
@@ -158,7 +160,7 @@ def print_export(console: Any, result: Any, *, elapsed_s: float | None = None) -
         if r.path is not None:
             folder = r.path.name + "/" if parent else shown_path(r.path)
         table.add_row(escape(r.format), styled(r.status) + (" " + extra if extra else ""),
-                      f"{comp.max_abs_diff:.1e}" if comp else "", fmt_bytes(_size(r)),
+                      f"{comp.max_abs_diff:.1e}" if comp else "", human_size(_size(r), ""),
                       fmt_seconds(total) if total is not None else "", escape(folder))
     sets = next((r.validation for r in results if r.validation is not None), None)
     if sets is not None:
@@ -175,7 +177,7 @@ def print_export(console: Any, result: Any, *, elapsed_s: float | None = None) -
 
 
 def print_export_footer(console: Any, results: Sequence[Any], elapsed_s: float | None) -> None:
-    """``export success ✓ 4.2 s, saved 5 formats to exports/demo (1.3 MB)`` and what to run next."""
+    """``export success ✓ 4.2 s, saved 5 formats to exports/demo (1.3 MiB)`` and what to run next."""
     from pathlib import Path
 
     written = [r for r in results if r.path is not None]
@@ -194,9 +196,9 @@ def print_export_footer(console: Any, results: Sequence[Any], elapsed_s: float |
     failed = len(results) - len(ok)
     if failed:
         console.print(f"[yellow]export finished with problems ✗[/yellow]{took}, {len(ok)} of {len(results)} "
-                      f"formats good, saved {escape(what)} ({fmt_bytes(total)})", soft_wrap=True)
+                      f"formats good, saved {escape(what)} ({human_size(total, '')})", soft_wrap=True)
     else:
-        console.print(f"[green]export success ✓[/green]{took}, saved {escape(what)} ({fmt_bytes(total)})",
+        console.print(f"[green]export success ✓[/green]{took}, saved {escape(what)} ({human_size(total, '')})",
                       soft_wrap=True)
     if not ok:
         return
@@ -224,7 +226,7 @@ def print_bench(console: Any, rows: Sequence[Mapping[str, Any]]) -> None:
     if machine:
         console.print(f"{escape(machine.get('cpu') or 'CPU')}, {machine.get('threads')} threads; latency per "
                       "call, speed-up vs PyTorch eager", soft_wrap=True)
-    table = _table()
+    table = new_table()
     for col, justify in (("", "left"), ("format", "left"), ("batch", "right"), ("size", "right"),
                          ("max abs", "right"), ("p50 ms", "right"), ("p90 ms", "right"), ("items/s", "right"),
                          ("speed-up", "right")):
@@ -241,7 +243,7 @@ def print_bench(console: Any, rows: Sequence[Mapping[str, Any]]) -> None:
         mark = "[green]★[/green]" if r.get("best") else flag
         diff = r.get("max_abs_diff")
         table.add_row(
-            mark, fmt + (" " + flag if flag and r.get("best") else ""), str(r["batch"]), fmt_bytes(r.get("size_bytes")),
+            mark, fmt + (" " + flag if flag and r.get("best") else ""), str(r["batch"]), human_size(r.get("size_bytes"), ""),
             "ref" if r.get("format") == "pytorch" else (f"{diff:.0e}" if diff is not None else ""),
             _ms(r.get("p50_ms")), _ms(r.get("p90_ms")), _rate(r.get("throughput")),
             f"{r['speedup']:.2f}x" if r.get("speedup") else "",
@@ -273,7 +275,7 @@ def print_compare(console: Any, a: str, b: str, comp: Any) -> None:
     console.print(f"{escape(shown_path(a))} vs {escape(shown_path(b) if b not in ('pytorch', 'torch') else b)}",
                   soft_wrap=True)
     console.print(f"pass rule: {escape(comp.rule)}", soft_wrap=True)
-    table = _table()
+    table = new_table()
     for col in ("output", "max abs", "max rel", "cosine", "top-1", "pass"):
         table.add_column(col, justify="left" if col == "output" else "right")
     for o in comp.outputs:

@@ -1,26 +1,10 @@
-"""Text shown to people: file sizes, one-line messages, and tokens removed before anything is printed.
+"""Text shown to people: file sizes and one-line messages (tokens are removed by :mod:`modelport.redaction`).
 
 One implementation each, used by the CLI, the benchmark table and every publisher (re-exported by
 :mod:`modelport.publishing` for publishers). Standard library only.
 """
 
 from __future__ import annotations
-
-import os
-from collections.abc import Iterable
-
-#: Environment variables whose values are tokens: never printed, logged or written (see docs/security.md).
-TOKEN_ENV: tuple[str, ...] = ("HF_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "HUGGING_FACE_HUB_TOKEN")
-
-
-def redact(text: str, secrets: Iterable[str | None] | None = None) -> str:
-    """``text`` with every form of each secret (:mod:`modelport.redaction`: trailing CR/LF, escaped, URL-quoted,
-    URL credentials, bearer tokens) replaced by ``***``; by default the values of :data:`TOKEN_ENV`."""
-    from modelport.redaction import redact_all
-
-    if secrets is None:
-        secrets = [os.environ.get(name) for name in TOKEN_ENV]
-    return redact_all(text, secrets)
 
 
 def human_size(n: int | float | None, missing: str = "?") -> str:

@@ -72,7 +72,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from modelport.plugins import PluginHost, PluginInfo
 
 __all__ = [
-    "ALWAYS_HEAVY", "CONVENTION_FILES", "DEFAULT_MODELS", "CheckResult", "ConformanceError", "ConformanceReport",
+    "ALWAYS_HEAVY", "CONVENTION_FILES", "DEFAULT_MODELS", "CheckResult", "CliResult", "ConformanceError", "ConformanceReport",
     "PluginConformance", "check_availability", "check_cli_lists_format", "check_export",
     "check_format_object", "check_ignores_other_formats", "check_import_is_light", "check_metadata", "check_output_convention",
     "check_plugin", "check_registration", "check_runner", "check_unsupported", "check_validate_roundtrip",
@@ -101,21 +101,35 @@ def _fail(message: str) -> NoReturn:
 # ----------------------------------------------------------------------------- helpers for a plugin's own tests
 
 
-def run_cli(*args: str, env: Mapping[str, str] | None = None, cwd: str | Path | None = None,
-            timeout: float = 300, in_process: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run ``modelport ARGS`` as a user would, output captured; ``env`` replaces the environment.
+class CliResult(subprocess.CompletedProcess[str]):
+    """What one ``modelport`` run gave: ``returncode``, ``stdout``, ``stderr``, and its ``error:`` lines."""
+
+    @property
+    def error_lines(self) -> list[str]:
+        """The lines of stderr that start with ``error:`` (after the last ``\r`` of a progress bar's line)."""
+        return [part for line in self.stderr.splitlines() for part in line.split("\r") if part.startswith("error:")]
+
+
+def run_cli(*args: str, env: Mapping[str, str] | None = None, add_env: Mapping[str, str] | None = None,
+            cwd: str | Path | None = None, timeout: float = 300, in_process: bool = True) -> CliResult:
+    """Run ``modelport ARGS`` as a user would, output captured; ``env`` replaces the environment, ``add_env``
+    adds to it (to ``env``, else to this process's).
 
     By default the CLI runs inside this process (click's CliRunner, with the environment, working folder,
     import path and plugin host a fresh process would have: :mod:`modelport.testing_cli`) — fast, and a
     failure is debuggable. ``in_process=False`` runs ``python -m modelport`` with this interpreter in a
     subprocess, for what needs a real process: import weight, signals, crashes.
     """
+    if add_env:
+        env = {**(os.environ if env is None else env), **add_env}
     if in_process:
         from modelport.testing_cli import run_cli_in_process
 
-        return run_cli_in_process(args, env=env, cwd=cwd, timeout=timeout)
-    return subprocess.run([sys.executable, "-m", "modelport", *args], capture_output=True, text=True, cwd=cwd,
-                          env=None if env is None else dict(env), timeout=timeout)
+        p = run_cli_in_process(args, env=env, cwd=cwd, timeout=timeout)
+    else:
+        p = subprocess.run([sys.executable, "-m", "modelport", *args], capture_output=True, text=True, cwd=cwd,
+                           env=None if env is None else dict(env), timeout=timeout)
+    return CliResult(p.args, p.returncode, p.stdout, p.stderr)
 
 
 def load_module(path: str | Path, name: str | None = None) -> ModuleType:

@@ -56,8 +56,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 __all__ = [
-    "Abort", "CliRun", "ExportPair", "Fault", "RecordingServer", "Request", "Response", "Route", "export_models",
-    "export_pair", "folder_files", "local_env", "run_cli", "scan_for", "unused_port",
+    "Abort", "ExportPair", "Fault", "RecordingServer", "Request", "Response", "Route", "export_models",
+    "export_pair", "folder_files", "local_env", "scan_for", "unused_port",
 ]
 
 LOCALHOST = "127.0.0.1"
@@ -345,29 +345,6 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 # ----------------------------------------------------------------------------- helpers for suites that run the CLI
-
-
-@dataclass
-class CliRun:
-    """What one run of the ``modelport`` CLI gave: exit code, stdout and stderr."""
-
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def error_lines(self) -> list[str]:
-        """The lines of stderr that start with ``error:``."""
-        # progress bars (tqdm) rewrite their line with \r; an error line starts after the last one
-        return [part for line in self.stderr.splitlines() for part in line.split("\r") if part.startswith("error:")]
-
-
-def run_cli(env: Mapping[str, str], *args: str, timeout: float = 120) -> CliRun:
-    """:func:`modelport.testing.run_cli` with exactly ``env`` (env first), as a :class:`CliRun` with ``error_lines``."""
-    from modelport.testing import run_cli as run
-
-    p = run(*args, env=env, timeout=timeout)
-    return CliRun(p.returncode, p.stdout, p.stderr)
 
 
 def export_models(root: Path, model: str, jobs: Mapping[str, Sequence[str]], *args: str,

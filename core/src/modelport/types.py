@@ -167,6 +167,8 @@ class PublisherSpec:
     can_pull: bool = False
     description: str = ""
     can_list: bool = False
+    #: environment variables holding this publisher's token: never printed, logged or written (redacted)
+    token_env: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,14 @@ import modelport
 import pytest
 from conftest import SENTINEL
 from fake_github import FakeGitHub
-from modelport.testing_http import ExportPair, folder_files, run_cli, scan_for, unused_port
+from modelport.testing import run_cli
+from modelport.testing_http import ExportPair, folder_files, scan_for, unused_port
 
 REPO = "alice/models"
 
 
 def publish(env: dict[str, str], gh: FakeGitHub, *args: str) -> object:
-    return run_cli(env, "publish", *args, "--api-url", gh.url)
+    return run_cli("publish", *args, "--api-url", gh.url, env=env)
 
 
 def sha(data: bytes) -> str:
@@ -40,8 +41,8 @@ def uploads(gh: FakeGitHub) -> list[str]:
 
 
 def test_formats_lists_github_publisher_as_available(env: dict[str, str]) -> None:
-    r = run_cli(env, "formats", "--json")
-    assert r.code == 0, r.stderr
+    r = run_cli("formats", "--json", env=env)
+    assert r.returncode == 0, r.stderr
     row = next(p for p in json.loads(r.stdout)["publishers"] if p["name"] == "github")
     assert row["status"] == "available"
     assert row["plugin"] == "modelport-publish-github"
@@ -63,7 +64,7 @@ def test_publisher_spec_through_the_plugin_manager() -> None:
 def test_target_parsing_rejects_bad_targets(env: dict[str, str], exports: ExportPair, gh: FakeGitHub) -> None:
     for bad in ("github://alice/models", "github://alice@v1", "github://alice/models/x@v1", "github://alice/models@../v1"):
         r = publish(env, gh, str(exports.dynamic), bad)
-        assert r.code == 3, (bad, r.stderr)
+        assert r.returncode == 3, (bad, r.stderr)
         assert len(r.error_lines) == 1
     assert gh.requests == []
 
@@ -74,7 +75,7 @@ def test_target_parsing_rejects_bad_targets(env: dict[str, str], exports: Export
 def test_two_exports_as_release_assets_with_notes_then_pull_and_validate(
         exports: ExportPair, gh: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
     r = publish(env, gh, str(exports.dynamic), str(exports.strict), f"github://{REPO}@v1", "--prerelease", "--license", "mit")
-    assert r.code == 0, r.stderr
+    assert r.returncode == 0, r.stderr
     assert "published to https://github.example/alice/models/releases/tag/v1 (v1)" in r.stdout
 
     rel = gh.release(REPO, "v1")
@@ -113,19 +114,19 @@ def test_two_exports_as_release_assets_with_notes_then_pull_and_validate(
 
     for leaf, d in (("pt2-dynamic", exports.dynamic), ("pt2-strict", exports.strict)):
         dest = tmp_path / f"pulled-{leaf}"
-        p = run_cli(env, "pull", f"github://{REPO}@v1", str(dest), "--folder", leaf, "--api-url", gh.url)
-        assert p.code == 0, p.stderr
+        p = run_cli("pull", f"github://{REPO}@v1", str(dest), "--folder", leaf, "--api-url", gh.url, env=env)
+        assert p.returncode == 0, p.stderr
         pulled = folder_files(dest)
         assert pulled.pop("export.json") == got[f"{leaf}.export.json"], "the published record, without local paths"
         assert pulled == {k: v for k, v in folder_files(d).items() if k != "export.json"}
-        v = run_cli(env, "validate", str(dest))
-        assert v.code == 0, v.stderr
+        v = run_cli("validate", str(dest), env=env)
+        assert v.returncode == 0, v.stderr
         assert "pt2: passed" in v.stdout
     storage = [x for x in gh.requests if x.server == "storage"]
     assert len(storage) == 2 and all("authorization" not in x.headers for x in storage), "the token never goes to storage"
 
-    which = run_cli(env, "pull", f"github://{REPO}@v1", str(tmp_path / "which"), "--api-url", gh.url)
-    assert which.code == 1 and len(which.error_lines) == 1
+    which = run_cli("pull", f"github://{REPO}@v1", str(tmp_path / "which"), "--api-url", gh.url, env=env)
+    assert which.returncode == 1 and len(which.error_lines) == 1
     assert "--folder pt2-dynamic" in which.error_lines[0] and "--folder pt2-strict" in which.error_lines[0]
     assert not (tmp_path / "which").exists()
 
@@ -136,36 +137,36 @@ def test_two_exports_as_release_assets_with_notes_then_pull_and_validate(
 
 def test_republishing_identical_assets_uploads_nothing(exports: ExportPair, gh: FakeGitHub, env: dict[str, str]) -> None:
     args = (str(exports.dynamic), str(exports.strict), f"github://{REPO}@v1")
-    assert publish(env, gh, *args).code == 0
+    assert publish(env, gh, *args).returncode == 0
     n = len(uploads(gh))
     again = publish(env, gh, *args)
-    assert again.code == 0, again.stderr
+    assert again.returncode == 0, again.stderr
     assert "no changes" in again.stdout and "(unchanged, skipped)" in again.stdout
     assert len(uploads(gh)) == n
     assert len(gh.repos[REPO]) == 1
 
     # new notes only: the release body is updated, no asset is sent
     relicensed = publish(env, gh, *args, "--license", "apache-2.0")
-    assert relicensed.code == 0, relicensed.stderr
+    assert relicensed.returncode == 0, relicensed.stderr
     assert "release notes updated" in relicensed.stdout, relicensed.stdout
     assert len(uploads(gh)) == n
     assert "License: apache-2.0." in gh.release(REPO, "v1")["body"]
 
 
 def test_changed_asset_is_an_error_unless_force(exports: ExportPair, gh: FakeGitHub, env: dict[str, str]) -> None:
-    assert publish(env, gh, str(exports.dynamic), f"github://{REPO}@v2").code == 0
+    assert publish(env, gh, str(exports.dynamic), f"github://{REPO}@v2").returncode == 0
     assert set(gh.asset_bytes(REPO, "v2")) == {"model.pt2", "metadata.json", "export.json", "small_cnn-pt2.zip"}
     n = len(uploads(gh))
 
     clash = publish(env, gh, str(exports.strict), f"github://{REPO}@v2")
-    assert clash.code == 1
+    assert clash.returncode == 1
     assert len(clash.error_lines) == 1
     line = clash.error_lines[0]
     assert "different content" in line and "model.pt2" in line and "--force" in line
     assert len(uploads(gh)) == n and gh.calls("DELETE", "/assets/") == []
 
-    forced = run_cli(env, "publish", str(exports.strict), f"github://{REPO}@v2", "--force", "--api-url", gh.url)
-    assert forced.code == 0, forced.stderr
+    forced = run_cli("publish", str(exports.strict), f"github://{REPO}@v2", "--force", "--api-url", gh.url, env=env)
+    assert forced.returncode == 0, forced.stderr
     assert len(gh.calls("DELETE", "/assets/")) == 4
     got = gh.asset_bytes(REPO, "v2")
     assert got["model.pt2"] == (exports.strict / "model.pt2").read_bytes()
@@ -173,16 +174,16 @@ def test_changed_asset_is_an_error_unless_force(exports: ExportPair, gh: FakeGit
 
 def test_draft_release_is_found_and_reused(exports: ExportPair, gh: FakeGitHub, env: dict[str, str]) -> None:
     r = publish(env, gh, str(exports.dynamic), f"github://{REPO}@v3", "--draft")
-    assert r.code == 0, r.stderr
+    assert r.returncode == 0, r.stderr
     assert gh.release(REPO, "v3")["draft"] is True
     assert "draft release" in r.stdout
     again = publish(env, gh, str(exports.dynamic), f"github://{REPO}@v3")
-    assert again.code == 0, again.stderr
+    assert again.returncode == 0, again.stderr
     assert "no changes" in again.stdout
     assert len(gh.repos[REPO]) == 1, "the draft was reused, not duplicated"
     assert gh.calls("GET", rf"^/repos/{REPO}/releases$"), "drafts are looked up in the release list"
     published = publish(env, gh, str(exports.dynamic), f"github://{REPO}@v3", "--draft=false")
-    assert published.code == 0, published.stderr
+    assert published.returncode == 0, published.stderr
     assert gh.release(REPO, "v3")["draft"] is False
 
 
@@ -206,7 +207,7 @@ def test_dry_run_stages_assets_and_notes_and_touches_nothing(exports: ExportPair
     del env["GITHUB_TOKEN"]
     stage = tmp_path / "stage"
     r = publish(env, gh, str(exports.dynamic), f"github://{REPO}@v1", "--dry-run", "--stage-dir", str(stage))
-    assert r.code == 0, r.stderr
+    assert r.returncode == 0, r.stderr
     assert gh.requests == []
     assert sorted(p.name for p in stage.iterdir()) == ["RELEASE_NOTES.md", "export.json", "metadata.json", "model.pt2",
                                                        "small_cnn-pt2.zip"]
@@ -220,14 +221,14 @@ def test_dry_run_stages_assets_and_notes_and_touches_nothing(exports: ExportPair
 def test_missing_token_is_one_line(exports: ExportPair, gh: FakeGitHub, env: dict[str, str]) -> None:
     del env["GITHUB_TOKEN"]
     r = publish(env, gh, str(exports.dynamic), f"github://{REPO}@v1")
-    assert r.code == 1 and len(r.error_lines) == 1 and "GITHUB_TOKEN" in r.error_lines[0]
+    assert r.returncode == 1 and len(r.error_lines) == 1 and "GITHUB_TOKEN" in r.error_lines[0]
     assert gh.requests == []
 
 
 def test_refused_token_401_never_printed(exports: ExportPair, gh: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
     gh.token = "ghp_the_right_one_is_different"
     r = publish(env, gh, str(exports.dynamic), f"github://{REPO}@v1")
-    assert r.code == 1 and len(r.error_lines) == 1
+    assert r.returncode == 1 and len(r.error_lines) == 1
     assert "HTTP 401" in r.error_lines[0] and "Bad credentials" in r.error_lines[0] and "GITHUB_TOKEN" in r.error_lines[0]
     assert "Traceback" not in r.stderr
     assert gh.requests[0].headers["authorization"] == f"Bearer {SENTINEL}"
@@ -237,10 +238,10 @@ def test_refused_token_401_never_printed(exports: ExportPair, gh: FakeGitHub, en
 
 def test_missing_repo_is_404(exports: ExportPair, gh: FakeGitHub, env: dict[str, str], tmp_path: Path) -> None:
     r = publish(env, gh, str(exports.dynamic), "github://alice/nothing@v1")
-    assert r.code == 1 and len(r.error_lines) == 1
+    assert r.returncode == 1 and len(r.error_lines) == 1
     assert "no such repository alice/nothing" in r.error_lines[0] and "HTTP 404" in r.error_lines[0]
-    p = run_cli(env, "pull", f"github://{REPO}@nope", str(tmp_path / "d"), "--api-url", gh.url)
-    assert p.code == 1 and "has no release nope" in p.error_lines[0]
+    p = run_cli("pull", f"github://{REPO}@nope", str(tmp_path / "d"), "--api-url", gh.url, env=env)
+    assert p.returncode == 1 and "has no release nope" in p.error_lines[0]
     assert not (tmp_path / "d").exists()
 
 
@@ -249,7 +250,7 @@ def test_429_then_201_waits_for_retry_after(exports: ExportPair, gh: FakeGitHub,
     gh.add_fault("GET", r"/releases/tags/", status=403, headers={"Retry-After": "1", "x-ratelimit-remaining": "0"},
                  body=b'{"message": "API rate limit exceeded"}')
     r = publish(env, gh, str(exports.dynamic), f"github://{REPO}@v1")
-    assert r.code == 0, r.stderr
+    assert r.returncode == 0, r.stderr
     tries = [x for x in gh.requests if x.path.startswith("/uploads/")]
     assert [t.fault for t in tries[:2]] == ["429", None]
     assert tries[1].at - tries[0].at >= 1.9
@@ -261,7 +262,7 @@ def test_429_then_201_waits_for_retry_after(exports: ExportPair, gh: FakeGitHub,
 def test_429_that_does_not_stop_fails_clearly(exports: ExportPair, gh: FakeGitHub, env: dict[str, str]) -> None:
     gh.add_fault("POST", r"^/repos/.*/releases$", status=429, headers={"Retry-After": "1"}, times=5)
     r = publish(env, gh, str(exports.dynamic), f"github://{REPO}@v1", "--retries", "1")
-    assert r.code == 1 and len(r.error_lines) == 1
+    assert r.returncode == 1 and len(r.error_lines) == 1
     assert "rate limited by GitHub (HTTP 429)" in r.error_lines[0] and "try again later" in r.error_lines[0]
     assert gh.repos[REPO] == []
 
@@ -270,7 +271,7 @@ def test_failure_half_way_reports_and_rerun_completes(exports: ExportPair, gh: F
     # two uploads go through, then every connection to the uploads endpoint is dropped
     gh.add_fault("POST", r"^/uploads/", drop=True, times=99, after=2)
     r = publish(env, gh, str(exports.dynamic), str(exports.strict), f"github://{REPO}@v1", "--retries", "1")
-    assert r.code == 1 and len(r.error_lines) == 1
+    assert r.returncode == 1 and len(r.error_lines) == 1
     line = r.error_lines[0]
     assert "dropped the connection" in line
     done, _, rest = line.partition("not uploaded:")
@@ -281,7 +282,7 @@ def test_failure_half_way_reports_and_rerun_completes(exports: ExportPair, gh: F
 
     gh.faults.clear()
     again = publish(env, gh, str(exports.dynamic), str(exports.strict), f"github://{REPO}@v1")
-    assert again.code == 0, again.stderr
+    assert again.returncode == 0, again.stderr
     after = uploads(gh)[len(before):]
     assert not set(after) & set(before), "assets already uploaded were skipped"
     assert len(gh.asset_bytes(REPO, "v1")) == 8
@@ -289,9 +290,9 @@ def test_failure_half_way_reports_and_rerun_completes(exports: ExportPair, gh: F
 
 def test_connection_refused_is_one_line(exports: ExportPair, env: dict[str, str]) -> None:
     port = unused_port()
-    r = run_cli(env, "publish", str(exports.dynamic), f"github://{REPO}@v1", "--api-url", f"http://127.0.0.1:{port}",
-                "--retries", "0")
-    assert r.code == 1 and len(r.error_lines) == 1 and "refused the connection" in r.error_lines[0]
+    r = run_cli("publish", str(exports.dynamic), f"github://{REPO}@v1", "--api-url", f"http://127.0.0.1:{port}",
+                "--retries", "0", env=env)
+    assert r.returncode == 1 and len(r.error_lines) == 1 and "refused the connection" in r.error_lines[0]
 
 
 def _zip(members: dict[str, bytes], symlink: str | None = None) -> bytes:
@@ -317,8 +318,8 @@ def test_pull_refuses_zip_entries_that_leave_the_folder(case: str, exports: Expo
     gh.add_release(REPO, "bad", {"m-pt2.zip": _zip(files, "m-pt2/link" if case == "symlink" else None)})
     dest = tmp_path / "inner" / "dest"
     dest.parent.mkdir()
-    r = run_cli(env, "pull", f"github://{REPO}@bad", str(dest), "--api-url", gh.url)
-    assert r.code == 1 and len(r.error_lines) == 1 and "refusing" in r.error_lines[0]
+    r = run_cli("pull", f"github://{REPO}@bad", str(dest), "--api-url", gh.url, env=env)
+    assert r.returncode == 1 and len(r.error_lines) == 1 and "refusing" in r.error_lines[0]
     assert not dest.exists()
     assert not (tmp_path / "evil.py").exists() and not (tmp_path / "inner" / "evil.py").exists()
     assert [p.name for p in (tmp_path / "inner").iterdir()] == [], "nothing left behind"
@@ -328,8 +329,8 @@ def test_pull_of_tampered_files_is_refused(exports: ExportPair, gh: FakeGitHub, 
     files = {f"m-pt2/{k}": v for k, v in folder_files(exports.dynamic).items()}
     files["m-pt2/model.pt2"] = files["m-pt2/model.pt2"] + b"\0"
     gh.add_release(REPO, "tampered", {"m-pt2.zip": _zip(files)})
-    r = run_cli(env, "pull", f"github://{REPO}@tampered", str(tmp_path / "d"), "--api-url", gh.url)
-    assert r.code == 1 and "sha256 does not match" in r.error_lines[0]
+    r = run_cli("pull", f"github://{REPO}@tampered", str(tmp_path / "d"), "--api-url", gh.url, env=env)
+    assert r.returncode == 1 and "sha256 does not match" in r.error_lines[0]
     assert not (tmp_path / "d").exists()
 
 

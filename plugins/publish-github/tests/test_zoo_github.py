@@ -16,7 +16,8 @@ import pytest
 from conftest import SENTINEL
 from fake_github import FakeGitHub
 from modelport import PublishError, zoo
-from modelport.testing_http import ExportPair, run_cli
+from modelport.testing import run_cli
+from modelport.testing_http import ExportPair
 
 REPO = "alice/models"
 
@@ -47,8 +48,8 @@ def zip_downloads(gh: FakeGitHub) -> int:
 def test_list_and_info_read_only_the_metadata_assets(released: FakeGitHub, env: dict[str, str],
                                                      exports: ExportPair) -> None:
     before = zip_downloads(released)
-    r = run_cli(env, "list", f"github://{REPO}", "--api-url", released.url, "--json")
-    assert r.code == 0, r.stderr
+    r = run_cli("list", f"github://{REPO}", "--api-url", released.url, "--json", env=env)
+    assert r.returncode == 0, r.stderr
     rows = {row["version"]: row for row in json.loads(r.stdout)}
     name = json.loads((exports.strict / "metadata.json").read_text())["model_name"]
     assert sorted(rows) == ["v1", "v2"] and {row["name"] for row in rows.values()} == {name}
@@ -60,10 +61,10 @@ def test_list_and_info_read_only_the_metadata_assets(released: FakeGitHub, env: 
     assert zip_downloads(released) - before == 3, "three metadata assets, no zip"
     assert not [q for q in released.requests if q.server == "storage" and q.path.endswith(".zip")]
 
-    info = run_cli(env, "info", f"github://{REPO}/{name}", "--api-url", released.url)
-    assert info.code == 0, info.stderr
+    info = run_cli("info", f"github://{REPO}/{name}", "--api-url", released.url, env=env)
+    assert info.returncode == 0, info.stderr
     assert f"{name} v2" in info.stdout and "pt2-strict" not in info.stdout.split("Formats")[0]
-    pinned = run_cli(env, "info", f"github://{REPO}/{name}@v1", "--api-url", released.url, "--json")
+    pinned = run_cli("info", f"github://{REPO}/{name}@v1", "--api-url", released.url, "--json", env=env)
     assert [e["folder"] for e in json.loads(pinned.stdout)["exports"]] == ["pt2-dynamic", "pt2-strict"]
     assert SENTINEL not in r.stdout + r.stderr + info.stdout + info.stderr
 

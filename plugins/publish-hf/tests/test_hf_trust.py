@@ -16,7 +16,8 @@ from pathlib import Path
 
 from conftest import SENTINEL
 from fake_hub import FakeHub
-from modelport.testing_http import ExportPair, run_cli, unused_port
+from modelport.testing import run_cli
+from modelport.testing_http import ExportPair, unused_port
 
 REPO = "alice/cnn"
 
@@ -67,22 +68,22 @@ def test_pull_from_a_hostile_hub_verifies_but_never_runs_the_artifact(
     evil = _tamper(exports.dynamic, tmp_path / "evil", marker)
     hub.seed("mallory/evil", {p.name: p.read_bytes() for p in evil.iterdir() if p.is_file()})
     dest = tmp_path / "pulled"
-    r = run_cli(env, "pull", "hf://mallory/evil", str(dest), "--endpoint", hub.url)
-    assert r.code == 0, r.stderr  # the publisher's hashes match: the download is what was published
+    r = run_cli("pull", "hf://mallory/evil", str(dest), "--endpoint", hub.url, env=env)
+    assert r.returncode == 0, r.stderr  # the publisher's hashes match: the download is what was published
     for args in (["validate", str(dest)], ["bench", str(dest), "--max-seconds", "0.1"], ["inspect", str(dest)]):
-        r = run_cli(env, *args)
-        assert r.code == 3, (args, r.stderr)
+        r = run_cli(*args, env=env)
+        assert r.returncode == 3, (args, r.stderr)
         assert len(r.error_lines) == 1 and "--trust-code" in r.error_lines[0] and "pickled" in r.error_lines[0]
         assert not marker.exists(), args
-    r = run_cli(env, "validate", str(dest), "--trust-code")
+    r = run_cli("validate", str(dest), "--trust-code", env=env)
     assert marker.exists(), "the payload is real: the opt-in unpickles it"
 
 
 def test_published_record_holds_no_absolute_local_paths(exports: ExportPair, hub: FakeHub, env: dict[str, str]) -> None:
     local = json.loads((exports.dynamic / "export.json").read_text())
     assert Path(local["source"]["reference"].rsplit(":", 1)[0]).is_absolute()
-    r = run_cli(env, "publish", str(exports.dynamic), f"hf://{REPO}", "--endpoint", hub.url)
-    assert r.code == 0, r.stderr
+    r = run_cli("publish", str(exports.dynamic), f"hf://{REPO}", "--endpoint", hub.url, env=env)
+    assert r.returncode == 0, r.stderr
     published = json.loads(hub.file(REPO, "export.json"))
     ref = published["source"]["reference"]
     assert ref == Path(local["source"]["reference"].rsplit(":", 1)[0]).name + ":" + local["source"]["reference"].rsplit(":", 1)[1]
@@ -93,8 +94,8 @@ def test_published_record_holds_no_absolute_local_paths(exports: ExportPair, hub
 def test_pull_from_an_unreachable_endpoint_is_one_quick_line(env: dict[str, str], tmp_path: Path) -> None:
     port = unused_port()
     t0 = time.monotonic()
-    r = run_cli(env, "pull", f"hf://{REPO}", str(tmp_path / "d"), "--endpoint", f"http://127.0.0.1:{port}")
-    assert r.code == 1
+    r = run_cli("pull", f"hf://{REPO}", str(tmp_path / "d"), "--endpoint", f"http://127.0.0.1:{port}", env=env)
+    assert r.returncode == 1
     assert r.stderr.strip().count("\n") == 0 and len(r.error_lines) == 1, r.stderr
     assert time.monotonic() - t0 < 60
     assert not (tmp_path / "d").exists()
@@ -103,7 +104,7 @@ def test_pull_from_an_unreachable_endpoint_is_one_quick_line(env: dict[str, str]
 def test_token_with_a_trailing_carriage_return_is_never_printed(
         exports: ExportPair, hub: FakeHub, env: dict[str, str]) -> None:
     hub.add_fault("POST", r"/commit/", status=401, body=f"bad token {SENTINEL}\r".encode())
-    r = run_cli({**env, "HF_TOKEN": SENTINEL + "\r"}, "publish", str(exports.dynamic), f"hf://{REPO}",
-                "--endpoint", hub.url)
-    assert r.code == 1
+    r = run_cli("publish", str(exports.dynamic), f"hf://{REPO}",
+                "--endpoint", hub.url, env={**env, "HF_TOKEN": SENTINEL + "\r"})
+    assert r.returncode == 1
     assert SENTINEL not in r.stdout + r.stderr

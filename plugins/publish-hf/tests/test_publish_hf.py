@@ -18,13 +18,14 @@ import pytest
 import yaml
 from conftest import SENTINEL
 from fake_hub import FakeHub
-from modelport.testing_http import ExportPair, folder_files, run_cli, scan_for, unused_port
+from modelport.testing import run_cli
+from modelport.testing_http import ExportPair, folder_files, scan_for, unused_port
 
 REPO = "alice/cnn"
 
 
 def publish(env: dict[str, str], hub: FakeHub, *args: str) -> object:
-    return run_cli(env, "publish", *args, "--endpoint", hub.url)
+    return run_cli("publish", *args, "--endpoint", hub.url, env=env)
 
 
 def sha(data: bytes) -> str:
@@ -35,8 +36,8 @@ def sha(data: bytes) -> str:
 
 
 def test_formats_lists_hf_publisher_as_available(env: dict[str, str]) -> None:
-    r = run_cli(env, "formats", "--json")
-    assert r.code == 0, r.stderr
+    r = run_cli("formats", "--json", env=env)
+    assert r.returncode == 0, r.stderr
     row = next(p for p in json.loads(r.stdout)["publishers"] if p["name"] == "hf")
     assert row["status"] == "available"
     assert row["plugin"] == "modelport-publish-hf"
@@ -58,7 +59,7 @@ def test_publisher_spec_through_the_plugin_manager() -> None:
 def test_target_parsing_rejects_bad_targets(env: dict[str, str], exports: ExportPair, hub: FakeHub) -> None:
     for bad in ("hf://alice", "hf://alice/cnn/../x", "hf://alice/cnn@", "hf://al ice/cnn"):
         r = publish(env, hub, str(exports.dynamic), bad)
-        assert r.code == 3, (bad, r.stderr)
+        assert r.returncode == 3, (bad, r.stderr)
         assert len(r.error_lines) == 1
     assert hub.requests == []
 
@@ -69,7 +70,7 @@ def test_target_parsing_rejects_bad_targets(env: dict[str, str], exports: Export
 def test_two_exports_in_one_commit_with_model_card_then_pull_and_validate(
         exports: ExportPair, hub: FakeHub, env: dict[str, str], tmp_path: Path) -> None:
     r = publish(env, hub, str(exports.dynamic), str(exports.strict), f"hf://{REPO}", "--private", "--license", "mit")
-    assert r.code == 0, r.stderr
+    assert r.returncode == 0, r.stderr
     assert f"published to {hub.url}/{REPO}" in r.stdout
 
     repo = hub.repos[REPO]
@@ -114,18 +115,18 @@ def test_two_exports_in_one_commit_with_model_card_then_pull_and_validate(
 
     for folder, d in (("pt2-dynamic", exports.dynamic), ("pt2-strict", exports.strict)):
         dest = tmp_path / f"pulled-{folder}"
-        p = run_cli(env, "pull", f"hf://{REPO}/{folder}", str(dest), "--endpoint", hub.url)
-        assert p.code == 0, p.stderr
+        p = run_cli("pull", f"hf://{REPO}/{folder}", str(dest), "--endpoint", hub.url, env=env)
+        assert p.returncode == 0, p.stderr
         assert "sha256 verified" in p.stdout
         pulled = folder_files(dest)
         assert "seal" not in json.loads(pulled.pop("export.json")), "the published record, not the local one"
         assert pulled == {k: v for k, v in folder_files(d).items() if k != "export.json"}
-        v = run_cli(env, "validate", str(dest))
-        assert v.code == 0, v.stderr
+        v = run_cli("validate", str(dest), env=env)
+        assert v.returncode == 0, v.stderr
         assert "pt2: passed" in v.stdout
 
-    both = run_cli(env, "pull", f"hf://{REPO}", str(tmp_path / "which"), "--endpoint", hub.url)
-    assert both.code == 1
+    both = run_cli("pull", f"hf://{REPO}", str(tmp_path / "which"), "--endpoint", hub.url, env=env)
+    assert both.returncode == 1
     assert len(both.error_lines) == 1
     assert f"hf://{REPO}/pt2-dynamic" in both.stderr and f"hf://{REPO}/pt2-strict" in both.stderr
     assert not (tmp_path / "which").exists()
@@ -137,11 +138,11 @@ def test_two_exports_in_one_commit_with_model_card_then_pull_and_validate(
 
 def test_republishing_identical_files_makes_no_commit(exports: ExportPair, hub: FakeHub, env: dict[str, str]) -> None:
     args = (str(exports.dynamic), str(exports.strict), f"hf://{REPO}", "--license", "mit")
-    assert publish(env, hub, *args).code == 0
+    assert publish(env, hub, *args).returncode == 0
     puts = len(hub.calls("PUT", "/lfs-upload/"))
 
     again = publish(env, hub, *args)
-    assert again.code == 0, again.stderr
+    assert again.returncode == 0, again.stderr
     assert "no changes" in again.stdout and "no commit made" in again.stdout
     assert "(unchanged, skipped)" in again.stdout
     assert len(hub.repos[REPO].commits) == 1
@@ -150,7 +151,7 @@ def test_republishing_identical_files_makes_no_commit(exports: ExportPair, hub: 
 
     # a different license changes only the model card: one more commit holding README.md alone
     relicensed = publish(env, hub, str(exports.dynamic), str(exports.strict), f"hf://{REPO}", "--license", "apache-2.0")
-    assert relicensed.code == 0, relicensed.stderr
+    assert relicensed.returncode == 0, relicensed.stderr
     assert len(hub.repos[REPO].commits) == 2
     assert hub.repos[REPO].commits[-1]["paths"] == ["README.md"]
     assert "license: \"apache-2.0\"" in hub.file(REPO, "README.md").decode()
@@ -159,8 +160,8 @@ def test_republishing_identical_files_makes_no_commit(exports: ExportPair, hub: 
 def test_single_export_to_a_branch_with_hf_endpoint_env(exports: ExportPair, hub: FakeHub, env: dict[str, str],
                                                          tmp_path: Path) -> None:
     env = dict(env, HF_ENDPOINT=hub.url)
-    r = run_cli(env, "publish", str(exports.dynamic), "hf://alice/single@dev")
-    assert r.code == 0, r.stderr
+    r = run_cli("publish", str(exports.dynamic), "hf://alice/single@dev", env=env)
+    assert r.returncode == 0, r.stderr
     repo = hub.repos["alice/single"]
     assert not repo.private
     assert set(repo.branches["main"]) == {".gitattributes"}, "main is untouched"
@@ -168,8 +169,8 @@ def test_single_export_to_a_branch_with_hf_endpoint_env(exports: ExportPair, hub
     assert "modelport pull hf://alice/single@dev" in repo.branches["dev"]["README.md"].data.decode()
 
     dest = tmp_path / "pulled"
-    p = run_cli(env, "pull", "hf://alice/single@dev", str(dest))
-    assert p.code == 0, p.stderr
+    p = run_cli("pull", "hf://alice/single@dev", str(dest), env=env)
+    assert p.returncode == 0, p.stderr
     pulled = folder_files(dest)
     assert "seal" not in json.loads(pulled.pop("export.json")), "the published record, not the local one"
     local = {k: v for k, v in folder_files(exports.dynamic).items() if k != "export.json"}
@@ -196,7 +197,7 @@ def test_dry_run_stages_everything_and_touches_nothing(exports: ExportPair, hub:
     del env["HF_TOKEN"]  # a dry run needs no token
     stage = tmp_path / "stage"
     r = publish(env, hub, str(exports.dynamic), str(exports.strict), f"hf://{REPO}", "--dry-run", "--stage-dir", str(stage))
-    assert r.code == 0, r.stderr
+    assert r.returncode == 0, r.stderr
     assert hub.requests == []
     assert "dry run" in r.stdout and "pt2-strict/model.pt2" in r.stdout
     for folder, d in (("pt2-dynamic", exports.dynamic), ("pt2-strict", exports.strict)):
@@ -212,13 +213,13 @@ def test_dry_run_stages_everything_and_touches_nothing(exports: ExportPair, hub:
 def test_model_card_shows_the_benchmark_from_bench_json(exports: ExportPair, env: dict[str, str], tmp_path: Path) -> None:
     d = tmp_path / "benched"
     shutil.copytree(exports.dynamic, d)
-    b = run_cli(env, "bench", str(d), "--batch", "1", "--max-seconds", "0.5", timeout=300)
-    assert b.code == 0, b.stderr
+    b = run_cli("bench", str(d), "--batch", "1", "--max-seconds", "0.5", timeout=300, env=env)
+    assert b.returncode == 0, b.stderr
     bench = json.loads((d / "bench.json").read_text())
     row = next(x for x in bench["rows"] if x["format"] == "pt2")
     stage = tmp_path / "stage"
-    r = run_cli(env, "publish", str(d), "hf://alice/bench", "--dry-run", "--stage-dir", str(stage))
-    assert r.code == 0, r.stderr
+    r = run_cli("publish", str(d), "hf://alice/bench", "--dry-run", "--stage-dir", str(stage), env=env)
+    assert r.returncode == 0, r.stderr
     card = (stage / "README.md").read_text()
     assert "## Benchmark" in card
     line = next(x for x in card.splitlines() if x.startswith("| pt2 | 1 |"))
@@ -233,7 +234,7 @@ def test_changed_export_is_refused(exports: ExportPair, hub: FakeHub, env: dict[
     with open(d / "model.pt2", "ab") as f:
         f.write(b"x")
     r = publish(env, hub, str(d), f"hf://{REPO}")
-    assert r.code == 3  # the exit code every reader of an export folder gives for changed files
+    assert r.returncode == 3  # the exit code every reader of an export folder gives for changed files
     assert "files changed since export" in r.error_lines[0] and "model.pt2" in r.error_lines[0]
     assert hub.requests == []
 
@@ -244,7 +245,7 @@ def test_changed_export_is_refused(exports: ExportPair, hub: FakeHub, env: dict[
 def test_missing_token_is_one_line(exports: ExportPair, hub: FakeHub, env: dict[str, str]) -> None:
     del env["HF_TOKEN"]
     r = publish(env, hub, str(exports.dynamic), f"hf://{REPO}")
-    assert r.code == 1
+    assert r.returncode == 1
     assert len(r.error_lines) == 1 and "HF_TOKEN" in r.error_lines[0] and "hf auth login" in r.error_lines[0]
     assert hub.requests == []
 
@@ -252,7 +253,7 @@ def test_missing_token_is_one_line(exports: ExportPair, hub: FakeHub, env: dict[
 def test_refused_token_401_never_printed(exports: ExportPair, hub: FakeHub, env: dict[str, str], tmp_path: Path) -> None:
     hub.token = "hf_the_right_one_is_different"
     r = publish(env, hub, str(exports.dynamic), f"hf://{REPO}")
-    assert r.code == 1
+    assert r.returncode == 1
     assert len(r.error_lines) == 1
     assert "HTTP 401" in r.error_lines[0] and "HF_TOKEN" in r.error_lines[0]
     assert "Traceback" not in r.stderr
@@ -262,8 +263,8 @@ def test_refused_token_401_never_printed(exports: ExportPair, hub: FakeHub, env:
 
 
 def test_pull_from_a_missing_repo_is_404(hub: FakeHub, env: dict[str, str], tmp_path: Path) -> None:
-    r = run_cli(env, "pull", "hf://alice/nothing", str(tmp_path / "dest"), "--endpoint", hub.url)
-    assert r.code == 1
+    r = run_cli("pull", "hf://alice/nothing", str(tmp_path / "dest"), "--endpoint", hub.url, env=env)
+    assert r.returncode == 1
     assert len(r.error_lines) == 1 and "no such repository alice/nothing" in r.error_lines[0]
     assert "HTTP 404" in r.error_lines[0]
     assert not (tmp_path / "dest").exists()
@@ -272,7 +273,7 @@ def test_pull_from_a_missing_repo_is_404(hub: FakeHub, env: dict[str, str], tmp_
 def test_429_then_200_waits_for_retry_after(exports: ExportPair, hub: FakeHub, env: dict[str, str]) -> None:
     hub.add_fault("POST", r"/commit/", status=429, headers={"Retry-After": "2"}, body=b'{"error": "slow down"}')
     r = publish(env, hub, str(exports.dynamic), f"hf://{REPO}")
-    assert r.code == 0, r.stderr
+    assert r.returncode == 0, r.stderr
     tries = [x for x in hub.requests if x.method == "POST" and "/commit/" in x.path]
     assert [t.fault for t in tries] == ["429", None]
     assert tries[1].at - tries[0].at >= 1.9, "the retry waited for Retry-After"
@@ -283,7 +284,7 @@ def test_429_then_200_waits_for_retry_after(exports: ExportPair, hub: FakeHub, e
 def test_429_that_does_not_stop_fails_clearly(exports: ExportPair, hub: FakeHub, env: dict[str, str]) -> None:
     hub.add_fault("POST", r"/commit/", status=429, headers={"Retry-After": "1"}, times=5)
     r = publish(env, hub, str(exports.dynamic), f"hf://{REPO}", "--retries", "1")
-    assert r.code == 1
+    assert r.returncode == 1
     assert len(r.error_lines) == 1
     line = r.error_lines[0]
     assert "rate limited" in line and "HTTP 429" in line and "nothing was committed" in line and "re-run" in line
@@ -293,7 +294,7 @@ def test_429_that_does_not_stop_fails_clearly(exports: ExportPair, hub: FakeHub,
 def test_dropped_connection_on_commit_is_retried(exports: ExportPair, hub: FakeHub, env: dict[str, str]) -> None:
     hub.add_fault("POST", r"/commit/", drop=True)
     r = publish(env, hub, str(exports.dynamic), f"hf://{REPO}")
-    assert r.code == 0, r.stderr
+    assert r.returncode == 0, r.stderr
     assert "connection failed" in r.stderr
     assert len(hub.repos[REPO].commits) == 1
 
@@ -303,7 +304,7 @@ def test_failure_half_way_reports_what_was_uploaded_and_rerun_completes(
     strict_model = sha((exports.strict / "model.pt2").read_bytes())
     hub.add_fault("PUT", f"/lfs-upload/{strict_model}", status=400, body=b"<Error>RequestTimeTooSkewed</Error>")
     r = publish(env, hub, str(exports.dynamic), str(exports.strict), f"hf://{REPO}")
-    assert r.code == 1
+    assert r.returncode == 1
     assert len(r.error_lines) == 1
     line = r.error_lines[0]
     assert "upload pt2-strict/model.pt2" in line and "HTTP 400" in line
@@ -316,7 +317,7 @@ def test_failure_half_way_reports_what_was_uploaded_and_rerun_completes(
     stored_before = set(hub.lfs)
 
     again = publish(env, hub, str(exports.dynamic), str(exports.strict), f"hf://{REPO}")
-    assert again.code == 0, again.stderr
+    assert again.returncode == 0, again.stderr
     assert len(hub.repos[REPO].commits) == 1
     sent_again = [c.path.rsplit("/", 1)[1] for c in hub.calls("PUT", "/lfs-upload/")]
     assert all(sent_again.count(o) == 1 for o in stored_before), "files already uploaded were not sent again"
@@ -325,9 +326,9 @@ def test_failure_half_way_reports_what_was_uploaded_and_rerun_completes(
 
 def test_connection_refused_is_one_line(exports: ExportPair, env: dict[str, str]) -> None:
     port = unused_port()
-    r = run_cli(env, "publish", str(exports.dynamic), f"hf://{REPO}", "--endpoint", f"http://127.0.0.1:{port}",
-                "--retries", "0")
-    assert r.code == 1
+    r = run_cli("publish", str(exports.dynamic), f"hf://{REPO}", "--endpoint", f"http://127.0.0.1:{port}",
+                "--retries", "0", env=env)
+    assert r.returncode == 1
     assert len(r.error_lines) == 1 and "refused the connection" in r.error_lines[0]
 
 
@@ -338,8 +339,8 @@ def test_pull_refuses_names_outside_the_folder(exports: ExportPair, hub: FakeHub
     hub.seed("mallory/evil", {"metadata.json": json.dumps(md).encode(), "model.pt2": (exports.dynamic / "model.pt2").read_bytes()})
     dest = tmp_path / "inner" / "dest"
     dest.parent.mkdir()
-    r = run_cli(env, "pull", "hf://mallory/evil", str(dest), "--endpoint", hub.url)
-    assert r.code == 1
+    r = run_cli("pull", "hf://mallory/evil", str(dest), "--endpoint", hub.url, env=env)
+    assert r.returncode == 1
     assert "refusing" in r.error_lines[0] and "../evil.py" in r.error_lines[0]
     assert not dest.exists() and not (tmp_path / "inner" / "evil.py").exists()
     assert not any(x.path.endswith("evil.py") for x in hub.requests)
@@ -351,8 +352,8 @@ def test_pull_of_tampered_files_is_refused_and_deleted(exports: ExportPair, hub:
     files["model.pt2"] = files["model.pt2"][:-1] + bytes([files["model.pt2"][-1] ^ 1])
     hub.seed("mallory/tampered", files)
     dest = tmp_path / "dest"
-    r = run_cli(env, "pull", "hf://mallory/tampered", str(dest), "--endpoint", hub.url)
-    assert r.code == 1
+    r = run_cli("pull", "hf://mallory/tampered", str(dest), "--endpoint", hub.url, env=env)
+    assert r.returncode == 1
     assert "sha256 does not match" in r.error_lines[0] and "model.pt2" in r.error_lines[0]
     assert not dest.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["hf-home"], "no download left behind"

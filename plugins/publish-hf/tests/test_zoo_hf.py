@@ -15,7 +15,8 @@ import pytest
 from conftest import SENTINEL
 from fake_hub import Blob, FakeHub
 from modelport import ConfigError, PublishError, zoo
-from modelport.testing_http import ExportPair, run_cli
+from modelport.testing import run_cli
+from modelport.testing_http import ExportPair
 
 REPO = "alice/cnn"
 
@@ -23,8 +24,8 @@ REPO = "alice/cnn"
 @pytest.fixture
 def published(exports: ExportPair, hub: FakeHub, env: dict[str, str]) -> FakeHub:
     """alice/cnn holds both exports (one commit, with the card); alice/notes and bob/cnn are other repositories."""
-    r = run_cli(env, "publish", str(exports.dynamic), str(exports.strict), f"hf://{REPO}", "--endpoint", hub.url)
-    assert r.code == 0, r.stderr
+    r = run_cli("publish", str(exports.dynamic), str(exports.strict), f"hf://{REPO}", "--endpoint", hub.url, env=env)
+    assert r.returncode == 0, r.stderr
     hub.seed("alice/notes", {"README.md": b"---\ntags:\n- notes\n---\n# not a model\n"})
     hub.seed("bob/cnn", {"README.md": b"---\ntags:\n- modelport\n---\n# bob's\n"})
     return hub
@@ -48,8 +49,8 @@ def model_downloads(hub: FakeHub) -> list[str]:
 
 def test_list_shows_the_owners_modelport_repositories(published: FakeHub, env: dict[str, str],
                                                       exports: ExportPair) -> None:
-    r = run_cli(env, "list", "hf://alice", "--endpoint", published.url, "--json")
-    assert r.code == 0, r.stderr
+    r = run_cli("list", "hf://alice", "--endpoint", published.url, "--json", env=env)
+    assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
     assert [(row["name"], row["version"]) for row in rows] == [("cnn", "main")]
     row = rows[0]
@@ -63,17 +64,17 @@ def test_list_shows_the_owners_modelport_repositories(published: FakeHub, env: d
     assert query["author"] == ["alice"] and query["filter"] == ["modelport"]
     assert SENTINEL not in r.stdout + r.stderr
 
-    table = run_cli(env, "list", "hf://alice", "--endpoint", published.url)
-    assert table.code == 0 and "cnn" in table.stdout and "pt2: passed" in table.stdout
+    table = run_cli("list", "hf://alice", "--endpoint", published.url, env=env)
+    assert table.returncode == 0 and "cnn" in table.stdout and "pt2: passed" in table.stdout
 
 
 def test_info_prints_the_card(published: FakeHub, env: dict[str, str]) -> None:
-    r = run_cli(env, "info", f"hf://{REPO}", "--endpoint", published.url)
-    assert r.code == 0, r.stderr
+    r = run_cli("info", f"hf://{REPO}", "--endpoint", published.url, env=env)
+    assert r.returncode == 0, r.stderr
     for text in ("cnn main", "Signature", "pt2-dynamic", "pt2-strict", "passed", f"{published.url}/{REPO}"):
         assert text in r.stdout
-    r = run_cli(env, "info", "hf://alice/nothing", "--endpoint", published.url)
-    assert r.code == 1 and len(r.error_lines) == 1 and "no such repository" in r.error_lines[0]
+    r = run_cli("info", "hf://alice/nothing", "--endpoint", published.url, env=env)
+    assert r.returncode == 1 and len(r.error_lines) == 1 and "no such repository" in r.error_lines[0]
 
 
 def test_load_pretrained_verifies_caches_and_works_offline(published: FakeHub, user: Path, exports: ExportPair) -> None:
@@ -122,9 +123,9 @@ def test_checkpoint_goes_up_as_safetensors_and_the_repo_joins_a_collection(
     ckpt = tmp_path / "last.ckpt"
     torch.save({"epoch": 3, "state_dict": state}, ckpt)  # a Lightning-style checkpoint
     hub.collections["alice/cnn-zoo-0123abcd"] = []
-    r = run_cli(env, "publish", str(exports.dynamic), f"hf://{REPO}", "--endpoint", hub.url,
-                "-o", f"checkpoint={ckpt}", "-o", "collection=alice/cnn-zoo-0123abcd")
-    assert r.code == 0, r.stderr
+    r = run_cli("publish", str(exports.dynamic), f"hf://{REPO}", "--endpoint", hub.url,
+                "-o", f"checkpoint={ckpt}", "-o", "collection=alice/cnn-zoo-0123abcd", env=env)
+    assert r.returncode == 0, r.stderr
     assert "in collection alice/cnn-zoo-0123abcd" in r.stdout
     assert "pytorch/model.safetensors" in hub.repos[REPO].commits[0]["paths"]
     weights = load(hub.file(REPO, "pytorch/model.safetensors"))
@@ -135,9 +136,9 @@ def test_checkpoint_goes_up_as_safetensors_and_the_repo_joins_a_collection(
     assert "## PyTorch weights" in card and "converted from `last.ckpt`" in card
     assert [i["id"] for i in hub.collections["alice/cnn-zoo-0123abcd"]] == [REPO]
 
-    again = run_cli(env, "publish", str(exports.dynamic), f"hf://{REPO}", "--endpoint", hub.url,
-                    "-o", f"checkpoint={ckpt}", "-o", "collection=alice/cnn-zoo-0123abcd")
-    assert again.code == 0, again.stderr
+    again = run_cli("publish", str(exports.dynamic), f"hf://{REPO}", "--endpoint", hub.url,
+                    "-o", f"checkpoint={ckpt}", "-o", "collection=alice/cnn-zoo-0123abcd", env=env)
+    assert again.returncode == 0, again.stderr
     assert "no changes" in again.stdout and len(hub.repos[REPO].commits) == 1, "conversion is deterministic"
 
     class Payload:
@@ -146,6 +147,6 @@ def test_checkpoint_goes_up_as_safetensors_and_the_repo_joins_a_collection(
 
     bad = tmp_path / "pickled.pt"
     torch.save({"state_dict": state, "extra": Payload()}, bad)
-    refused = run_cli(env, "publish", str(exports.dynamic), f"hf://{REPO}", "--endpoint", hub.url,
-                      "-o", f"checkpoint={bad}")
-    assert refused.code == 3 and "weights_only" in refused.error_lines[0] and "code ran" not in refused.stdout
+    refused = run_cli("publish", str(exports.dynamic), f"hf://{REPO}", "--endpoint", hub.url,
+                      "-o", f"checkpoint={bad}", env=env)
+    assert refused.returncode == 3 and "weights_only" in refused.error_lines[0] and "code ran" not in refused.stdout

@@ -146,16 +146,6 @@ def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> Pub
     return PublishResult(url=f"file://{dest.resolve()}", revision=version, files=files)
 
 
-def rebuild(root: Path) -> dict[str, Any]:
-    """Rewrite ``root/index.json`` from the version folders, under the registry's lock."""
-    from modelport.store import file_lock, write_json_atomic
-
-    with file_lock(root / ".index.lock"):
-        index = registry_index(root, _read_previous_index(root))
-        write_json_atomic(root / "index.json", index)
-    return index
-
-
 @hookimpl
 def pull(target: Target, dest: Path, options: Mapping[str, Any]) -> PullResult | None:
     if target.scheme != "file":

@@ -19,16 +19,16 @@ _FILE_SUFFIXES = (".pt2", ".pt", ".pth", ".ts", ".torchscript", ".jit", ".ckpt",
 
 
 def _archive(ref: str) -> str | None:
-    from modelport.loading import _archive_kind
+    from modelport.trust import archive_kind
 
     p = Path(ref)
-    return _archive_kind(p) if p.is_file() else None
+    return archive_kind(p) if p.is_file() else None
 
 
 def _is_factory(ref: str) -> bool:
-    from modelport.loading import _FACTORY
+    from modelport.loading import FACTORY_REF
 
-    m = _FACTORY.match(ref)
+    m = FACTORY_REF.match(ref)
     if not m:
         return False
     path = Path(ref)

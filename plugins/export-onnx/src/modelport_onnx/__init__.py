@@ -68,7 +68,7 @@ def register_formats(register: Any) -> None:
         files=(MODEL_FILE, DATA_FILE + "?"),
         options=OPTIONS,
         availability=availability,
-        description="ONNX model run with onnxruntime; model.onnx (+ model.onnx.data over the 2 GB protobuf limit)",
+        description="ONNX model run with onnxruntime; model.onnx (+ model.onnx.data over the 2 GiB protobuf limit)",
         config_aliases={"opset_version": "opset", "half": "fp16"},
         implementation="modelport_onnx.format:OnnxFormat",
         suffixes=(".onnx",),

@@ -219,8 +219,3 @@ def tensorrt_availability() -> Availability:
     answer = interpret(result)
     _memo[memo_key] = answer
     return answer
-
-
-def clear_memo() -> None:
-    """Forget the in-process answer (the JSON cache stays): for long-lived processes that install TensorRT."""
-    _memo.clear()

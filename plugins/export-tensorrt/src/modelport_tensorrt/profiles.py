@@ -26,7 +26,6 @@ from typing import Any
 from modelport import ConfigError, ExportFailed, InputSpec
 
 DEFAULT_MAX_BATCH = 32
-SHAPE_OPTIONS = ("min_shape", "opt_shape", "max_shape")
 _NAME = r"[A-Za-z_][A-Za-z0-9_.\-]*"
 _ENTRY = re.compile(rf"^\s*({_NAME})\s*:\s*(\d+(?:\s*[xX×]\s*\d+)*)\s*$")
 

@@ -55,6 +55,7 @@ def register_formats(register: Any) -> None:
                        "(torch.ao.quantization.quantize_dynamic, activations quantized at run time); validated "
                        "with int8 tolerances", choices=("none", "dynamic")),
         ),
+        config_aliases={"optimize": "optimize_for_inference"},  # the multi-framework export convention's key
         description="TorchScript archive; load with torch.jit.load(path) (torch.jit is deprecated in torch 2.13)",
         implementation="modelport_torchscript.format:TorchScriptFormat",
         suffixes=(*SUFFIXES, ".pt", ".pth"),  # inspect: .pt/.pth only when the zip holds TorchScript code

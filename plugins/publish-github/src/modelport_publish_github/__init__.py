@@ -37,6 +37,7 @@ SPEC = PublisherSpec(
     availability=requires("httpx", fix="pip install 'httpx>=0.27'"),
     can_pull=True,
     can_list=True,
+    token_env=("GITHUB_TOKEN", "GH_TOKEN"),
     description="github://OWNER/REPO@TAG: release assets (model files, metadata, a zip per export); token from GITHUB_TOKEN",
 )
 

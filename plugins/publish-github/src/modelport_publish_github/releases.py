@@ -545,7 +545,7 @@ def _extract(zip_path: Path, dest: Path, raw: str) -> list[str]:
             if kind and kind != stat.S_IFREG:
                 raise PublishError(f"{raw}: refusing {m.filename!r} in the zip: not a plain file")
             _, _, rel = m.filename.partition("/")
-            safe_relpath(rel, "file name in the zip")
+            safe_relpath(rel, "file name in the zip", PublishError)
             total += m.file_size
             if total > zip_path.stat().st_size * 4 + (1 << 20):
                 raise PublishError(f"{raw}: refusing the zip: it unpacks to far more than its size")
@@ -579,7 +579,7 @@ def pull(target: Target, dest: Path, options: Mapping[str, Any]) -> PullResult:
             choices = ", ".join(f"--folder {leaf}" for leaf in leaves) or ", ".join(str(a["name"]) for a in zips)
             raise PublishError(f"{t.raw}: release {t.tag} holds {len(zips)} exports; pick one with {choices}")
         asset = zips[0]
-        safe_relpath(str(asset["name"]), "asset name")
+        safe_relpath(str(asset["name"]), "asset name", PublishError)
         scratch = Path(tempfile.mkdtemp(prefix=".modelport-gh-", dir=dest.parent))
         try:
             z = scratch / "export.zip"

@@ -34,6 +34,7 @@ SPEC = PublisherSpec(
     availability=requires("huggingface_hub", fix="pip install 'huggingface_hub>=1.4'"),
     can_pull=True,
     can_list=True,
+    token_env=("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"),
     description="hf://OWNER/REPO[@REVISION]: one commit with the export folder(s) and a model card; token from HF_TOKEN",
 )
 

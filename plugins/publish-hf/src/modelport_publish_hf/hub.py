@@ -74,7 +74,7 @@ def parse_target(target: Target) -> HfTarget:
     if folder:
         try:
             safe_relpath(folder, "folder")
-        except PublishError as exc:
+        except ConfigError as exc:
             raise ConfigError(f"{target.raw}: {exc}") from None
     return HfTarget(f"{parts[0]}/{parts[1]}", folder, revision or None)
 
@@ -275,7 +275,7 @@ def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> Pub
     base = t.folder or str(options.get("folder") or "").strip("/")
     if base:
         try:
-            safe_relpath(base, "folder")
+            safe_relpath(base, "folder", PublishError)
         except PublishError as exc:
             raise ConfigError(str(exc)) from None
     bundles = collect_bundles([Path(d) for d in (options.get("export_dirs") or [export_dir])], base)
@@ -447,7 +447,7 @@ def _download_export(hub: _Hub, t: HfTarget, target: Target, dest: Path, workdir
                      files: set[str]) -> list[str]:
     """metadata.json first, then every file it lists (names checked before any request), then the extras."""
     def fetch(rel: str) -> Path:
-        safe_relpath(rel, "file name")
+        safe_relpath(rel, "file name", PublishError)
         name = prefix + rel
         got = hub.call(f"download {name}", lambda: hub.api.hf_hub_download(
             t.repo_id, name, revision=t.revision, local_dir=workdir))
@@ -467,7 +467,7 @@ def _download_export(hub: _Hub, t: HfTarget, target: Target, dest: Path, workdir
             raise ValueError
     except Exception:
         raise PublishError(f"{target.raw}: {prefix}metadata.json is not a modelport metadata file") from None
-    wanted = [safe_relpath(str(rel), "file name in metadata.json") for rel in sorted(table)]
+    wanted = [safe_relpath(str(rel), "file name in metadata.json", PublishError) for rel in sorted(table)]
     missing = [rel for rel in wanted if prefix + rel not in files]
     if missing:
         raise PublishError(f"{target.raw}: metadata.json lists files the repo does not hold: {', '.join(missing)}")
