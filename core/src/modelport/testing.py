@@ -603,7 +603,7 @@ def check_output_convention(export_dir: str | Path, spec: FormatSpec | None = No
     stray = [p.name for p in d.parent.iterdir() if p.name.startswith(_TMP_PREFIX)]
     if stray:
         _fail(f"{d.parent}: temporary folder(s) left behind: {', '.join(stray)}")
-    if record.get("files", {}).keys() != {*table.keys(), "reference.npz"}:
+    if record.get("files", {}).keys() != {*table.keys(), REFERENCE_FILE}:
         _fail(f"{d}: export.json's files table differs from metadata.json's (plus reference.npz)")
     return record
 
@@ -686,7 +686,7 @@ def check_runner(export_dir: str | Path, *, host: PluginHost | None = None, requ
     if not isinstance(getattr(runner, "runtime", None), str) or not runner.runtime:
         _fail(f"{artifact.format}: the runner has no `runtime` string attribute (e.g. 'onnxruntime 1.20.1')")
     spec = InputSpec.from_dict(record["inputs"])
-    ref = load_reference(d / "reference.npz", spec.names, len(record.get("outputs") or []))
+    ref = load_reference(d / REFERENCE_FILE, spec.names, len(record.get("outputs") or []))
     inputs = dict(ref.inputs[0])
     first = [np.asarray(o).copy() for o in runner(dict(inputs))]
     second = [np.asarray(o) for o in runner(dict(inputs))]
@@ -723,7 +723,7 @@ def check_intermediates(export_dir: str | Path, model: Any, *, host: PluginHost 
     record = read_record(d)
     artifact = artifact_from_dir(d, record)
     spec = InputSpec.from_dict(record["inputs"])
-    ref = load_reference(d / "reference.npz", spec.names, len(record.get("outputs") or []))
+    ref = load_reference(d / REFERENCE_FILE, spec.names, len(record.get("outputs") or []))
     args = spec.to_torch(ref.inputs[0])
     first = run_torch(model, args)
     options = {"threads": 1, "model": model, "modules": {c.module: c.cls for c in first.calls}}
