@@ -131,12 +131,12 @@ def load_module(path: str | Path, name: str | None = None) -> ModuleType:
 
 def read_record(export_dir: str | Path) -> dict[str, Any]:
     """The export folder's export.json, parsed as it is (no checks)."""
-    return json.loads((Path(export_dir) / "export.json").read_text(encoding="utf-8"))
+    return json.loads((Path(export_dir) / RECORD_FILE).read_text(encoding="utf-8"))
 
 
 def read_metadata(export_dir: str | Path) -> dict[str, Any]:
     """The export folder's metadata.json, parsed as it is (no schema check: see :func:`check_metadata`)."""
-    return json.loads((Path(export_dir) / "metadata.json").read_text(encoding="utf-8"))
+    return json.loads((Path(export_dir) / METADATA_FILE).read_text(encoding="utf-8"))
 
 
 # ----------------------------------------------------------------------------- finding the plugin
