@@ -113,3 +113,19 @@ def test_a_record_built_in_code_writes_unknowns_as_null_where_the_schema_allows(
     assert record_errors(data) == []
     assert data["model_name"] is None and data["artifact_inputs"] is None and data["precision"] == "fp16"
     assert "id" not in data and "seal" not in data and "exit_code" not in data  # never null: left out
+
+
+def test_side_file_names_are_spelled_once():
+    """Code names export.json, metadata.json, reference.npz... through modelport.exportdir (or the leaf
+    modelport.exportfiles), so a reader cannot grow its own copy of the list; messages may still say them."""
+    import re
+    from pathlib import Path
+
+    import modelport
+
+    root = Path(modelport.__file__).parent
+    joined = re.compile(r'/ "(export\.json|metadata\.json|bench\.json|reference\.npz|README\.md)"|'
+                        r'\(\s*"(metadata|export)\.json",\s*"(export|metadata)\.json"')
+    found = [f"{p.relative_to(root)}:{n}" for p in sorted(root.rglob("*.py")) if p.name != "exportfiles.py"
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if joined.search(line)]
+    assert found == []

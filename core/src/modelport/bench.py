@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import ConfigError, ModelportError
-from modelport.exportdir import BENCH_FILE, OpenedExport, open_export
+from modelport.exportdir import BENCH_FILE, ExportRecord, OpenedExport, open_export
 from modelport.inputs import InputSpec
 from modelport.pipeline import call_hook, load_reference
 from modelport.plugins import PluginHost, get_plugin_manager
@@ -143,9 +143,9 @@ _NOT_IMPORTED = ("this export was not written by modelport on this machine, and 
                  "that would be imported; pass --trust-code if you trust it")
 
 
-def _eager_model(record: Mapping[str, Any]) -> tuple[Any, str | None]:
+def _eager_model(record: ExportRecord) -> tuple[Any, str | None]:
     """Reload the PyTorch model from the export's recorded source, or say why it cannot be."""
-    source = record.get("source") or {}
+    source = record.source or {}
     ref = source.get("reference")
     if not ref or ref == "python object":
         return None, "no reloadable PyTorch source recorded (exported from a Python object)"
@@ -206,7 +206,7 @@ class BenchRow:
 @dataclass
 class _Target:
     export_dir: Path
-    record: dict[str, Any]
+    record: ExportRecord
     spec: InputSpec
     artifact: Any
     runner: Any
@@ -218,7 +218,7 @@ def _load_targets(opened: Sequence[OpenedExport], host: PluginHost, threads: int
     """Load each artifact's runner once (never inside a timing); one that cannot run here becomes an error row."""
     targets = []
     for o in opened:
-        d, record, artifact = o.export_dir, o.record, o.artifact
+        d, record, artifact = o.export_dir, o.folder.typed_record, o.artifact
         artifact.options["threads"] = threads
         progress(f"{artifact.format}: loading")
         try:
@@ -229,8 +229,8 @@ def _load_targets(opened: Sequence[OpenedExport], host: PluginHost, threads: int
         if runner is None:
             rows.append(BenchRow(str(d), artifact.format, error="no plugin can run this artifact here"))
             continue
-        targets.append(_Target(d, record, InputSpec.from_dict(record["inputs"]), artifact, runner,
-                               json.dumps(record.get("source"), sort_keys=True, default=str)))
+        targets.append(_Target(d, record, InputSpec.from_dict(record.inputs), artifact, runner,
+                               json.dumps(record.source, sort_keys=True, default=str)))
     return targets
 
 
@@ -283,9 +283,9 @@ def _measure_batch(targets: Sequence[_Target], eager_models: Mapping[str, Any], 
             item = _eager_item(t, model, inputs, b)
             eager_rows[t.source_key] = item[1]
             items.append(item)
-        validation = t.record.get("validation") or {}
+        validation = t.record.validation or {}
         row = BenchRow(str(t.export_dir), t.artifact.format, batch=b, precision=t.artifact.precision,
-                       size_bytes=(t.record.get("sizes") or {}).get("total_bytes"),
+                       size_bytes=(t.record.sizes or {}).get("total_bytes"),
                        max_abs_diff=validation.get("max_abs_diff"), parity=validation.get("status"),
                        runtime=getattr(t.runner, "runtime", None), source_key=t.source_key)
         items.append((Measurement(t.artifact.format, functools.partial(t.runner, inputs), b), row))

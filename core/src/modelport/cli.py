@@ -577,7 +577,9 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
     if not p.exists():
         raise ConfigError(f"{p}: no such file or directory")
     info: dict[str, Any]
-    if p.is_dir() and not (p / "export.json").is_file() and not (p / "metadata.json").is_file():
+    from modelport.exportdir import METADATA_FILE, RECORD_FILE
+
+    if p.is_dir() and not (p / RECORD_FILE).is_file() and not (p / METADATA_FILE).is_file():
         from modelport.pipeline import call_hook
 
         sub = call_hook(get_plugin_manager(), p.suffix.lstrip("."), "inspect_artifact", path=p,

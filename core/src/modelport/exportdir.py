@@ -13,12 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelport.errors import ConfigError, ModelportError
-
-if TYPE_CHECKING:
-    from modelport.plugins import PluginHost
-    from modelport.trust import ExportTrust
-    from modelport.types import Artifact
-
 from modelport.exportfiles import (
     BENCH_FILE,
     CARD_FILE,
@@ -28,6 +22,11 @@ from modelport.exportfiles import (
     REFERENCE_FILE,
     SIDE_FILES,
 )
+
+if TYPE_CHECKING:
+    from modelport.plugins import PluginHost
+    from modelport.trust import ExportTrust
+    from modelport.types import Artifact
 
 __all__ = [
     "BENCH_FILE", "CARD_FILE", "KNOWN_FILES", "METADATA_FILE", "RECORD_FILE", "REFERENCE_FILE", "SIDE_FILES",
@@ -142,6 +141,7 @@ class ExportRecord:
         return record
 
     def _writes(self, key: str) -> bool:
+        """Whether to_dict writes ``key``: set, or read as null, or (built in code) nullable in the schema."""
         if getattr(self, key) is not None:
             return True
         if self._given is not None:
@@ -171,8 +171,8 @@ def write_record(export_dir: Path, record: ExportRecord | Mapping[str, Any], *, 
 
     data = record.to_dict() if isinstance(record, ExportRecord) else dict(record)
     errors = record_errors(data)
-    if errors or not isinstance(data.get("format"), str):
-        raise ModelportError(f"{export_dir}: refusing to write an invalid export record: {(errors or ['format'])[0]}")
+    if errors:  # a bug in whoever built the record (exit 1), never something the user can fix
+        raise ModelportError(f"{export_dir}: refusing to write an invalid export record: {errors[0]}")
     if seal:
         data.pop(SEAL_KEY, None)
         sealed = make_seal(data, export_dir)

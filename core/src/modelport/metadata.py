@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import ConfigError, ModelportError
+from modelport.exportfiles import METADATA_FILE
 
 SCHEMA_VERSION = 1
 
@@ -49,7 +50,7 @@ def check(metadata: Mapping[str, Any], where: str = "metadata.json") -> None:
 def load_metadata(path: Path) -> dict[str, Any]:
     """Read and schema-check an existing metadata.json (exit 3 when it is missing or invalid)."""
     if path.is_dir():
-        path = path / "metadata.json"
+        path = path / METADATA_FILE
     if not path.is_file():
         raise ConfigError(f"{path}: no metadata.json (is this a modelport export directory?)")
     try:

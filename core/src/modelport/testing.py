@@ -145,12 +145,12 @@ def load_module(path: str | Path, name: str | None = None) -> ModuleType:
 
 def read_record(export_dir: str | Path) -> dict[str, Any]:
     """The export folder's export.json, parsed as it is (no checks)."""
-    return json.loads((Path(export_dir) / "export.json").read_text(encoding="utf-8"))
+    return json.loads((Path(export_dir) / RECORD_FILE).read_text(encoding="utf-8"))
 
 
 def read_metadata(export_dir: str | Path) -> dict[str, Any]:
     """The export folder's metadata.json, parsed as it is (no schema check: see :func:`check_metadata`)."""
-    return json.loads((Path(export_dir) / "metadata.json").read_text(encoding="utf-8"))
+    return json.loads((Path(export_dir) / METADATA_FILE).read_text(encoding="utf-8"))
 
 
 # ----------------------------------------------------------------------------- finding the plugin
@@ -617,7 +617,7 @@ def check_output_convention(export_dir: str | Path, spec: FormatSpec | None = No
     stray = [p.name for p in d.parent.iterdir() if p.name.startswith(_TMP_PREFIX)]
     if stray:
         _fail(f"{d.parent}: temporary folder(s) left behind: {', '.join(stray)}")
-    if record.get("files", {}).keys() != {*table.keys(), "reference.npz"}:
+    if record.get("files", {}).keys() != {*table.keys(), REFERENCE_FILE}:
         _fail(f"{d}: export.json's files table differs from metadata.json's (plus reference.npz)")
     return record
 
@@ -700,7 +700,7 @@ def check_runner(export_dir: str | Path, *, host: PluginHost | None = None, requ
     if not isinstance(getattr(runner, "runtime", None), str) or not runner.runtime:
         _fail(f"{artifact.format}: the runner has no `runtime` string attribute (e.g. 'onnxruntime 1.20.1')")
     spec = InputSpec.from_dict(record["inputs"])
-    ref = load_reference(d / "reference.npz", spec.names, len(record.get("outputs") or []))
+    ref = load_reference(d / REFERENCE_FILE, spec.names, len(record.get("outputs") or []))
     inputs = dict(ref.inputs[0])
     first = [np.asarray(o).copy() for o in runner(dict(inputs))]
     second = [np.asarray(o) for o in runner(dict(inputs))]
@@ -737,7 +737,7 @@ def check_intermediates(export_dir: str | Path, model: Any, *, host: PluginHost 
     record = read_record(d)
     artifact = artifact_from_dir(d, record)
     spec = InputSpec.from_dict(record["inputs"])
-    ref = load_reference(d / "reference.npz", spec.names, len(record.get("outputs") or []))
+    ref = load_reference(d / REFERENCE_FILE, spec.names, len(record.get("outputs") or []))
     args = spec.to_torch(ref.inputs[0])
     first = run_torch(model, args)
     options = {"threads": 1, "model": model, "modules": {c.module: c.cls for c in first.calls}}

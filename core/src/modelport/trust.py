@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import ConfigError
+from modelport.exportfiles import METADATA_FILE, RECORD_FILE
 
 SEAL_KEY = "seal"
 TRUST_HINT = "pass --trust-code (Python: trust_code=True) only if you trust where it came from"
@@ -218,7 +219,7 @@ def seal(record: Mapping[str, Any], export_dir: Path) -> dict[str, str] | None:
     key = _key(create=True)
     if key is None:
         return None
-    md = export_dir / "metadata.json"
+    md = export_dir / METADATA_FILE
     md_sha = sha256_file(md) if md.is_file() else None
     return {"alg": "hmac-sha256", "key_id": hashlib.sha256(key).hexdigest()[:16], "mac": _digest(key, record, md_sha)}
 
@@ -233,7 +234,7 @@ def seal_verifies(record: Mapping[str, Any], export_dir: Path) -> bool:
     key = _key(create=False)
     if key is None:
         return False
-    md = export_dir / "metadata.json"
+    md = export_dir / METADATA_FILE
     md_sha = sha256_file(md) if md.is_file() else None
     return hmac.compare_digest(_digest(key, record, md_sha), stored["mac"])
 
@@ -260,7 +261,7 @@ def files_match(export_dir: Path, table: Mapping[str, Any], names: Iterable[str]
 def sealed_artifact(path: Path) -> bool:
     """True when ``path`` is a file of an export folder modelport sealed on this machine, unchanged since."""
     export_dir = path.parent
-    rec_path = export_dir / "export.json"
+    rec_path = export_dir / RECORD_FILE  # read here: modelport.exportdir imports this module
     if not rec_path.is_file():
         return False
     try:

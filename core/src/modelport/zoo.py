@@ -36,12 +36,12 @@ from typing import TYPE_CHECKING, Any
 
 from modelport.console import escape
 from modelport.errors import ConfigError, PluginContractError, PublishError
+from modelport.exportdir import METADATA_FILE, ExportFolder
 from modelport.types import ModelEntry, PublishedExport, Target
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-    from modelport.exportdir import ExportFolder
     from modelport.plugins import PluginHost
 
 __all__ = [
@@ -99,8 +99,6 @@ def _sha256(path: Path) -> str:
 def _verify_cached(folder: Path, key: str) -> list[str]:
     """What is wrong with a cached export folder (empty when every file matches): metadata.json must hash to
     ``key`` and every file it or export.json lists must match its sha256 (modelport.exportdir checks them)."""
-    from modelport.exportdir import METADATA_FILE, ExportFolder
-
     md_path = folder / METADATA_FILE
     if md_path.is_symlink() or not md_path.is_file():
         return ["metadata.json (missing)"]
@@ -157,7 +155,7 @@ def _fetch(export: PublishedExport, options: Mapping[str, Any], host: PluginHost
     scratch = exports / f".download-{os.getpid()}-{secrets.token_hex(4)}"
     try:
         pull(export.pull_target, scratch, options={**dict(options), **export.pull_options}, host=host)
-        key = _sha256(scratch / "metadata.json")
+        key = _sha256(scratch / METADATA_FILE)
         if key != export.metadata_sha256:
             raise PublishError(f"{export.pull_target}: metadata.json changed between listing and download; try again")
         write_json_atomic(scratch / CACHE_MARKER, {"pull_target": export.pull_target, "downloaded_at": now_iso()})
@@ -456,8 +454,6 @@ def load_pretrained(ref: str, format: str | None = None, *, trust_code: bool = F
         raise ConfigError("threads must be a positive integer")
     host = _host(host)
     hit = _resolve(ref, format, options=options, host=host, trust_code=trust_code, offline=offline, to_run=True)
-    from modelport.exportdir import ExportFolder
-
     opened = ExportFolder.open(hit.path)  # every file was checked against its sha256 by _verify_cached
     metadata = opened.metadata
     runner = _load_runner(opened, hit.export.format, host, threads)

@@ -15,6 +15,7 @@ from typing import Any
 
 from modelport.builtin.file_publisher import location_path
 from modelport.errors import PublishError
+from modelport.exportdir import BENCH_FILE, METADATA_FILE
 from modelport.listing import published_export, read_small, wanted
 from modelport.types import ModelEntry, Target
 
@@ -47,11 +48,11 @@ def list_models(target: Target, options: Mapping[str, Any]) -> list[ModelEntry]:
         if options.get("name") and model_dir.name != options["name"]:
             continue
         for version_dir in _dirs(model_dir):
-            md_path = version_dir / "metadata.json"
+            md_path = version_dir / METADATA_FILE
             if not wanted(model_dir.name, version_dir.name, options) or not md_path.is_file():
                 continue
             where = f"{base}/{model_dir.name}/{version_dir.name}/metadata.json"
-            bench = version_dir / "bench.json"
+            bench = version_dir / BENCH_FILE
             try:
                 export = published_export(
                     read_small(md_path, where), folder="", pull_target=f"file://{version_dir.resolve()}", where=where,
