@@ -28,7 +28,7 @@ from modelport.errors import (
     PluginContractError,
     ValidationFailed,
 )
-from modelport.exportdir import METADATA_FILE, RECORD_FILE, REFERENCE_FILE
+from modelport.exportdir import METADATA_FILE, REFERENCE_FILE
 from modelport.inputs import InputSpec, batches_from_samples
 from modelport.loading import set_eval
 from modelport.metadata import SCHEMA_VERSION, Contribution, check, merge_plugin_fields
@@ -944,10 +944,9 @@ def write_record(job: FormatJob, exported: Exported, verdict: Verdict, md: dict[
     job.timings["total_s"] = round(time.perf_counter() - job.started, 4)
     exit_code = verdict_exit_code(verdict.status, job.run.settings.allow_inconclusive)
     record = _build_record(job, exported, verdict, md, files, exit_code)
-    from modelport.trust import SEAL_KEY, seal
+    from modelport.exportdir import write_record as write_record_file
 
-    record[SEAL_KEY] = seal(record, job.staged.path)  # proves later that modelport wrote this folder here
-    write_json_atomic(job.staged.path / RECORD_FILE, record)
+    record = write_record_file(job.staged.path, record)  # schema-checked, sealed (proves modelport wrote it here)
     target, artifact = job.target, exported.artifact
     kept_previous = exit_code == 2 and (target.exists() or target.is_symlink())
     if kept_previous:  # --force never trades a good export for one that failed validation
