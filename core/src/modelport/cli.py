@@ -608,7 +608,7 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
         record = read_record(p)
         info = {"export_dir": str(p), "metadata": md, "record": {k: record.get(k) for k in ("id", "format", "status", "options", "timings", "sizes", "notes")}}
         artifact = artifact_from_dir(p, record)  # names that leave the folder are refused
-        check_export(p, record, artifact.files, trust_code=trust_code)
+        check_export(p, record, artifact.files, trust_code=trust_code, run_factory=False)  # reads, runs nothing
         art = artifact.path
         if art.exists():
             from modelport.pipeline import call_hook

@@ -55,6 +55,7 @@ CODE_FORMATS = {
     "torchscript": "a TorchScript archive is a program: its code runs when it is loaded and called",
     "pt2": "a .pt2 archive may hold pickled parts, which run code when unpickled",
     "tensorrt": "a TensorRT engine may embed host code (plugins, a lean runtime) that runs when it is deserialized",
+    "pytorch": "running it imports and calls the factory its file names to rebuild the model",
 }
 CACHE_MARKER = ".modelport-cache.json"
 _RECORD_FILES = ("export.json",)
