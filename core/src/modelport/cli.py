@@ -582,12 +582,21 @@ def validate(export_dir: str, atol: float | None, rtol: float | None, threads: i
 @click.option("--by-module", is_flag=True, help="Group nodes by PyTorch module path (formats that keep it).")
 @click.option("--module", "module_prefix", help="Only the module subtree with this prefix.")
 @click.option("--trust-code", is_flag=True, help="Allow reading an artifact that runs code when loaded (TorchScript, pickled parts).")
-def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None, trust_code: bool) -> None:
+@click.option("--format", "view", type=click.Choice(["summary", "detailed", "json", "csv"]),
+              help="The artifact's nodes by PyTorch module: a tree with counts (summary), every node (detailed), "
+                   "json, or one CSV row per node (formats that keep module paths: onnx).")
+@click.option("--check", "check_tree", is_flag=True,
+              help="Check every compute node is tagged with a module and the tags form one module tree; exit 1 with the offending nodes otherwise.")
+@click.option("--graphml", type=click.Path(dir_okay=False), help="Write the module hierarchy as GraphML (opens in yEd, Gephi).")
+def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None, trust_code: bool,
+            view: str | None = None, check_tree: bool = False, graphml: str | None = None) -> int:
     """Show an artifact's or export folder's inputs, outputs, size, ops and metadata."""
     from modelport.plugins import get_plugin_manager
 
     work = _Progress(True)  # readers print too (coremltools, openvino); stopped before our output
     p = Path(path)
+    hierarchy = {"nodes": view in ("detailed", "csv", "json"), "check": check_tree, "tree": bool(graphml)}
+    by_module = by_module or bool(view or check_tree or graphml)
     if not p.exists():
         raise ConfigError(f"{p}: no such file or directory")
     info: dict[str, Any]
@@ -595,7 +604,7 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
         from modelport.pipeline import call_hook
 
         sub = call_hook(get_plugin_manager(), p.suffix.lstrip("."), "inspect_artifact", path=p,
-                        options={"by_module": by_module, "module": module_prefix})
+                        options={"by_module": by_module, "module": module_prefix, **hierarchy})
         if sub is None:
             raise ConfigError(f"{p}: no metadata.json (is this a modelport export directory?)")
         info = sub
@@ -615,7 +624,7 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
 
             try:
                 sub = call_hook(get_plugin_manager(), artifact.format, "inspect_artifact", path=art,
-                                options={"by_module": by_module, "module": module_prefix})
+                                options={"by_module": by_module, "module": module_prefix, **hierarchy})
             except ModelportError as exc:
                 raise ModelportError(f"{art}: cannot be read ({str(exc).split(': ', 2)[-1]})", exit_code=3) from exc
             if sub:
@@ -630,7 +639,7 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
 
         try:
             info = call_hook(get_plugin_manager(), p.suffix.lstrip("."), "inspect_artifact", path=p,
-                             options={"by_module": by_module, "module": module_prefix})
+                             options={"by_module": by_module, "module": module_prefix, **hierarchy})
         except ModelportError as exc:
             raise ModelportError(f"{p}: cannot be read ({str(exc).split(': ', 2)[-1]})", exit_code=3) from exc
         if info is None:
@@ -638,8 +647,46 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
     work.stop()
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
-        return
+        return 0
+    if view or check_tree or graphml:
+        return _inspect_hierarchy(p, info, view, check_tree, graphml)
     _print_inspect(info)
+    return 0
+
+
+def _inspect_hierarchy(p: Path, info: dict[str, Any], view: str | None, check_tree: bool, graphml: str | None) -> int:
+    """``inspect --format/--check/--graphml``: the artifact's nodes by module (modelport.module_view renders them)."""
+    from modelport import module_view
+
+    sub = info.get("artifact", info)
+    if "modules" not in sub:
+        raise ConfigError(f"{p}: the {sub.get('format') or 'artifact'} format records no PyTorch module paths "
+                          "(module views need a format that keeps them, e.g. onnx)")
+    if graphml:
+        tree = sub.get("module_tree") or []
+        if not tree:
+            raise ConfigError(f"{p}: no module hierarchy to write (the artifact records no module paths)")
+        count = module_view.write_graphml(tree, graphml)
+        click.echo(f"wrote {graphml}: {count} modules", err=True)
+    if view == "json":
+        click.echo(json.dumps({k: sub.get(k) for k in ("path", "modules", "module_filter", "nodes", "hierarchy_check",
+                                                         "module_tree") if k in sub}, indent=2, default=str))
+    elif view == "csv":
+        click.echo(module_view.render_csv(sub), nl=False)
+    elif view is not None:
+        click.echo(module_view.render_detailed(sub) if view == "detailed" else module_view.render_summary(sub))
+    if check_tree:
+        result = sub.get("hierarchy_check")
+        if result is None:
+            raise ConfigError(f"{p}: the {sub.get('format') or 'artifact'} format cannot check its module tags")
+        lines = module_view.render_check(result)
+        if not result.get("ok"):
+            for line in lines[1:]:
+                click.echo(line)
+            _err(lines[0])
+            return 1
+        click.echo(lines[0])
+    return 0
 
 
 def _print_inspect(info: dict[str, Any], indent: int = 0) -> None:

@@ -132,4 +132,4 @@ def inspect_artifact(path: Path, options: Mapping[str, Any]) -> dict[str, Any] |
         return None
     from modelport_onnx.describe import inspect_file
 
-    return inspect_file(Path(path), by_module=bool(options.get("by_module")), module=options.get("module"))
+    return inspect_file(Path(path), by_module=bool(options.get("by_module")), module=options.get("module"), options=options)
