@@ -7,7 +7,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import CNN, EXAMPLES, run_cli
 
 

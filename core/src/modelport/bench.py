@@ -282,14 +282,14 @@ def bench_dirs(
         for m, row in items:
             row.update(m.result())
         for _m, row in items:
-            base = eager_rows.get(row.pop("_source", None) or "") if row["format"] != "pytorch" else row
+            base = eager_rows.get(row.pop("_source", None) or "") if not is_eager(row) else row
             row["speedup"] = (base["p50_ms"] / row["p50_ms"]) if base and row.get("p50_ms") else None
             rows.append(row)
     _mark_best(rows)
     if write:
         from modelport.store import now_iso, write_json_atomic
 
-        eager_all = [r for r in rows if r.get("format") == "pytorch"]
+        eager_all = [r for r in rows if is_eager(r)]
         for d, _ in records:
             mine = [r for r in rows if r.get("export_dir") == str(d)]
             write_json_atomic(d / BENCH_FILE, {"created_at": now_iso(), "machine": info, "rows": mine + eager_all})
@@ -298,10 +298,15 @@ def bench_dirs(
     return rows
 
 
+def is_eager(row: Mapping[str, Any]) -> bool:
+    """The PyTorch eager baseline row (labelled ``pytorch``, no export folder) — not a ``pytorch`` format export."""
+    return row.get("format") == "pytorch" and not row.get("export_dir")
+
+
 def _mark_best(rows: list[dict[str, Any]]) -> None:
     by_batch: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
-        if "p50_ms" in r and r.get("format") != "pytorch" and r.get("parity") not in ("failed",):
+        if "p50_ms" in r and not is_eager(r) and r.get("parity") not in ("failed",):
             by_batch.setdefault(r["batch"], []).append(r)
     for group in by_batch.values():
         best = min(group, key=lambda r: r["p50_ms"])

@@ -163,3 +163,16 @@ def test_object_with_no_factory_says_what_to_pass(tmp_path):
     assert r.status == "structure-only" and r.exit_code == 0
     assert "no factory reference" in r.validation_note and "-o factory=path/to/file.py:function" in r.validation_note
     assert (tmp_path / "local" / "model.safetensors").is_file()
+
+
+def test_bench_tells_the_pytorch_export_from_the_eager_baseline(detector, home, monkeypatch):
+    """The eager baseline row is also labelled ``pytorch``: the export's row still gets its own speed-up."""
+    from modelport.bench import bench_dirs, is_eager
+
+    monkeypatch.setenv("MODELPORT_HOME", home["MODELPORT_HOME"])
+    rows = bench_dirs([detector], max_seconds=0.3, write=False)
+    eager = [r for r in rows if is_eager(r)]
+    export = [r for r in rows if r.get("export_dir") == str(detector)]
+    assert len(eager) == 1 and len(export) == 1, rows
+    assert export[0]["format"] == "pytorch" and export[0]["speedup"] is not None and export[0].get("best")
+    assert not eager[0].get("best")
