@@ -387,7 +387,7 @@ def compare_dirs(a: Path, b: Path | str, *, atol: float | None = None, rtol: flo
 
     out_a, art_a = run(a, rec_a)
     structure: dict[str, Any] = {}
-    if str(b) in ("pytorch", "torch"):
+    if str(b) in ("pytorch", "torch") and not Path(b).is_dir():  # a folder named pytorch is a pytorch-format export
         out_b, prec_b, label = ref.outputs, "fp32", "pytorch"
     else:
         b = Path(b)
