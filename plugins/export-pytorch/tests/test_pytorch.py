@@ -84,7 +84,7 @@ def test_detector_exports_weights_and_factory_and_validates_by_rebuilding(detect
 
     md = json.loads((detector / "metadata.json").read_text())
     assert md["export_format"] == "pytorch"
-    assert md["extra_metadata"]["pytorch"]["factory"].endswith("det.py:build")
+    assert md["extra_metadata"]["pytorch"]["factory"] == "det.py:build"  # published as is: no local folders
     assert md["extra_metadata"]["pytorch"]["factory_kwargs"] == {"num_classes": 4}
     tensors = safetensors.torch.load_file(str(detector / "model.safetensors"))
     assert tensors["cls.weight"].shape[0] == 2 * 4  # the kwargs reached the factory
@@ -176,3 +176,23 @@ def test_bench_tells_the_pytorch_export_from_the_eager_baseline(detector, home, 
     assert len(eager) == 1 and len(export) == 1, rows
     assert export[0]["format"] == "pytorch" and export[0]["speedup"] is not None and export[0].get("best")
     assert not eager[0].get("best")
+
+
+def test_published_export_names_no_local_path_and_rebuilds_from_the_factory_folder(detector, home, tmp_path):
+    """metadata.json and the safetensors header are published byte for byte: they name the factory file without
+    this machine's folders; a pulled copy is rebuilt (with --trust-code) from the factory found in the working folder."""
+    local = str(tmp_path)
+    assert local not in (detector / "metadata.json").read_text()
+    assert local.encode() not in (detector / "model.safetensors").read_bytes()[:4096]
+    assert local in (detector / "export.json").read_text()  # the local record keeps the path for validate here
+
+    reg = tmp_path / "registry"
+    assert run_cli("publish", str(detector), f"file://{reg}", "--version", "v1", env=home).returncode == 0
+    pulled = tmp_path / "pulled"
+    model_name = json.loads((detector / "metadata.json").read_text())["model_name"]
+    r = run_cli("pull", f"file://{reg}/{model_name}/v1", str(pulled), env=home)
+    assert r.returncode == 0, r.stderr
+    assert local not in "".join(p.read_text(errors="ignore") for p in pulled.glob("*.json"))
+    elsewhere = {**home, "MODELPORT_HOME": str(tmp_path / "other-machine")}
+    r = run_cli("validate", str(pulled), "--trust-code", env=elsewhere, cwd=tmp_path / "src")
+    assert r.returncode == 0 and "pytorch: passed" in r.stdout, r.stdout + r.stderr

@@ -27,7 +27,6 @@ from modelport.trust import FACTORY_KEY, read_safetensors_header
 
 from modelport_pytorch import FORMAT, MODEL_FILE
 
-KEY_RESOLVED = "modelport.factory_resolved"
 KEY_KWARGS = "modelport.factory_kwargs"
 KEY_CALL = "modelport.call"
 NO_FACTORY = (f"{FORMAT}: cannot validate by rebuilding the model: it was given as an object with no factory "
@@ -169,14 +168,18 @@ def export(request: ExportRequest) -> Artifact:
     """Write the weights with safetensors and the factory reference in its header (never a pickle)."""
     import safetensors
     import safetensors.torch
+    from modelport.publishing import public_path
 
     ref, resolved, kwargs, why = _checked_factory(request)
+    # the artifact and metadata.json get published: an absolute factory path keeps only its file name there, and
+    # the full local path stays in export.json's details (reduced the same way when published)
+    public = str(public_path(ref)) if ref else None
     path = request.workdir / MODEL_FILE
     header = {"modelport.model_name": request.model_name, KEY_CALL: json.dumps(_call_plan(request))}
-    if ref and resolved:
-        header.update({FACTORY_KEY: ref, KEY_RESOLVED: resolved, KEY_KWARGS: json.dumps(kwargs, sort_keys=True)})
+    if public:
+        header.update({FACTORY_KEY: public, KEY_KWARGS: json.dumps(kwargs, sort_keys=True)})
     safetensors.torch.save_model(request.model, str(path), metadata=header)
-    details = {"factory": ref, "factory_kwargs": kwargs if ref else None,
+    details = {"factory": public, "factory_local": resolved, "factory_kwargs": kwargs if ref else None,
                "state_dict_keys": len(request.model.state_dict()),
                "safetensors": getattr(safetensors, "__version__", None)}
     if not ref:
@@ -190,7 +193,7 @@ def export(request: ExportRequest) -> Artifact:
 class PyTorchRunner:
     """A fresh model from the recorded factory with the saved weights loaded: built once, called many times."""
 
-    def __init__(self, path: Path, threads: int | None) -> None:
+    def __init__(self, path: Path, threads: int | None, local: str | None = None) -> None:
         import importlib.metadata
 
         import safetensors.torch
@@ -203,8 +206,8 @@ class PyTorchRunner:
             raise ConfigError(NO_FACTORY.format(why=""))
         kwargs = json.loads(meta.get(KEY_KWARGS) or "{}")
         self.call = json.loads(meta.get(KEY_CALL) or "null")
-        try:  # the absolute path recorded at export time, else the reference as given, from here or the export
-            self.model = build_model(meta.get(KEY_RESOLVED) or meta[FACTORY_KEY], kwargs)
+        try:  # the local path recorded at export time (export.json), else the reference from here or the export
+            self.model = build_model(local or meta[FACTORY_KEY], kwargs)
         except FileNotFoundError:
             self.model = build_model(meta[FACTORY_KEY], kwargs, search=(Path.cwd(), path.parent))
         safetensors.torch.load_model(self.model, str(path), strict=True)
@@ -229,7 +232,8 @@ class PyTorchFormat:
     def load_runner(self, artifact: Artifact, options: Mapping[str, Any]) -> Any:
         """Rebuild the model from its factory and load the weights. The core refuses a folder it did not write
         here before this runs (modelport.trust.check_export), unless --trust-code."""
-        return PyTorchRunner(Path(artifact.path), options.get("threads"))
+        local = artifact.details.get("factory_local")
+        return PyTorchRunner(Path(artifact.path), options.get("threads"), local if isinstance(local, str) else None)
 
     def validate(self, artifact: Artifact, inputs: Sequence[Mapping[str, Any]]) -> ValidationRun | None:
         """Structure-only with the reason when no factory was recorded; otherwise the default (load_runner)."""
