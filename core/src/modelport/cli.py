@@ -588,14 +588,19 @@ def validate(export_dir: str, atol: float | None, rtol: float | None, threads: i
 @click.option("--check", "check_tree", is_flag=True,
               help="Check every compute node is tagged with a module and the tags form one module tree; exit 1 with the offending nodes otherwise.")
 @click.option("--graphml", type=click.Path(dir_okay=False), help="Write the module hierarchy as GraphML (opens in yEd, Gephi).")
+@click.option("--model", "model_ref", help="With --check: the PyTorch model (as `export` takes it); every tag must name "
+              "one of its modules, with its class.")
 def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None, trust_code: bool,
-            view: str | None = None, check_tree: bool = False, graphml: str | None = None) -> int:
+            view: str | None = None, check_tree: bool = False, graphml: str | None = None,
+            model_ref: str | None = None) -> int:
     """Show an artifact's or export folder's inputs, outputs, size, ops and metadata."""
     from modelport.plugins import get_plugin_manager
 
     work = _Progress(True)  # readers print too (coremltools, openvino); stopped before our output
     p = Path(path)
-    hierarchy = {"nodes": view in ("detailed", "csv", "json"), "check": check_tree, "tree": bool(graphml)}
+    if model_ref and not check_tree:
+        raise ConfigError("--model goes with --check")
+    hierarchy = {"nodes": view in ("detailed", "csv", "json") or bool(model_ref), "check": check_tree, "tree": bool(graphml)}
     by_module = by_module or bool(view or check_tree or graphml)
     if not p.exists():
         raise ConfigError(f"{p}: no such file or directory")
@@ -649,12 +654,13 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
         click.echo(json.dumps(info, indent=2, default=str))
         return 0
     if view or check_tree or graphml:
-        return _inspect_hierarchy(p, info, view, check_tree, graphml)
+        return _inspect_hierarchy(p, info, view, check_tree, graphml, model_ref=model_ref, trust_code=trust_code)
     _print_inspect(info)
     return 0
 
 
-def _inspect_hierarchy(p: Path, info: dict[str, Any], view: str | None, check_tree: bool, graphml: str | None) -> int:
+def _inspect_hierarchy(p: Path, info: dict[str, Any], view: str | None, check_tree: bool, graphml: str | None, *,
+                       model_ref: str | None = None, trust_code: bool = False) -> int:
     """``inspect --format/--check/--graphml``: the artifact's nodes by module (modelport.module_view renders them)."""
     from modelport import module_view
 
@@ -679,6 +685,11 @@ def _inspect_hierarchy(p: Path, info: dict[str, Any], view: str | None, check_tr
         result = sub.get("hierarchy_check")
         if result is None:
             raise ConfigError(f"{p}: the {sub.get('format') or 'artifact'} format cannot check its module tags")
+        if model_ref:
+            from modelport.debug import load_model_for_debug
+
+            tree = module_view.model_tree(load_model_for_debug(model_ref, None, None, trust_code))
+            result = module_view.check_against_model(result, sub.get("nodes") or [], tree)
         lines = module_view.render_check(result)
         if not result.get("ok"):
             for line in lines[1:]:

@@ -88,10 +88,34 @@ def render_csv(info: Mapping[str, Any]) -> str:
     return out.getvalue()
 
 
+def model_tree(model: Any) -> dict[str, str]:
+    """The model's module tree: path (``""`` for the model) → class (``torch.nn.modules.linear.Linear``)."""
+    return {name: f"{type(m).__module__}.{type(m).__qualname__}" for name, m in model.named_modules()}
+
+
+def check_against_model(result: Mapping[str, Any], rows: Sequence[Mapping[str, Any]],
+                        tree: Mapping[str, str]) -> dict[str, Any]:
+    """``result`` (a format's ``hierarchy_check``) with every node whose tag names no module of the model, or a module
+    of another class than the model's, added to ``inconsistent``. Classes are compared by name (a model file imported
+    under another module name keeps its class names)."""
+    bad = list(result.get("inconsistent") or [])
+    for row in rows:
+        module = row.get("module")
+        if module is None:
+            continue
+        if module not in tree:
+            bad.append({"node": row["node"], "op": row["op"], "why": f"tagged {module!r}, which is no module of the model"})
+        elif row.get("class") and _short_class(row["class"]) != _short_class(tree[module]):
+            bad.append({"node": row["node"], "op": row["op"],
+                        "why": f"module {module!r} recorded as {row['class']}, the model's is {tree[module]}"})
+    return {**result, "inconsistent": bad, "ok": not result.get("untagged") and not bad, "model_modules": len(tree)}
+
+
 def render_check(result: Mapping[str, Any], limit: int = 20) -> list[str]:
     """The ``--check`` verdict: one line, then one line per offending node (the first ``limit``)."""
     if result.get("ok"):
-        return [f"hierarchy check passed: {result['tagged']}/{result['compute_nodes']} compute nodes tagged, one module tree"]
+        tree = f"consistent with the model's {result['model_modules']} modules" if "model_modules" in result else "one module tree"
+        return [f"hierarchy check passed: {result['tagged']}/{result['compute_nodes']} compute nodes tagged, {tree}"]
     offending = [f"untagged: {u['node']} ({u['op']})" for u in result.get("untagged") or []]
     offending += [f"inconsistent: {b['node']}" + (f" ({b['op']})" if b.get("op") else "") + f" — {b['why']}"
                   for b in result.get("inconsistent") or []]

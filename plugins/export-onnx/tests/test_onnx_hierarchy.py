@@ -151,3 +151,16 @@ def test_a_format_without_module_paths_says_so(tmp_path):
     assert res["pt2"].exit_code == 0
     r = run_cli("inspect", str(out), "--format", "summary")
     assert r.returncode == 3 and "records no PyTorch module paths" in r.stderr
+
+
+def test_check_against_the_model_module_tree(nested, tmp_path):
+    r = run_cli("inspect", str(nested), "--check", "--model", f"{__file__}:Nested")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "consistent with the model's" in r.stdout
+
+    other = tmp_path / "other.py"  # the same layout, but the blocks are called layers
+    other.write_text(Path(__file__).read_text().replace("self.blocks", "self.layers"))
+    r = run_cli("inspect", str(nested), "--check", "--model", f"{other}:Nested")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "tagged 'blocks.0.attn.qkv', which is no module of the model" in r.stdout
+    assert r.stderr.startswith("error: hierarchy check failed: 0 of")
