@@ -196,3 +196,18 @@ def test_published_export_names_no_local_path_and_rebuilds_from_the_factory_fold
     elsewhere = {**home, "MODELPORT_HOME": str(tmp_path / "other-machine")}
     r = run_cli("validate", str(pulled), "--trust-code", env=elsewhere, cwd=tmp_path / "src")
     assert r.returncode == 0 and "pytorch: passed" in r.stdout, r.stdout + r.stderr
+
+
+def test_compare_reads_a_folder_named_pytorch_as_the_export(tmp_path, home):
+    """``compare A pytorch`` means PyTorch eager, unless ``pytorch`` is a folder here: then it is that export."""
+    (tmp_path / "det.py").write_text(DETECTOR)
+    r = run_cli("export", "det.py:build", "--input", "images:1x3x32x32:float32", "-f", "pt2,pytorch",
+                "--output-dir", "out", env=home, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    elsewhere = {**home, "MODELPORT_HOME": str(tmp_path / "other-machine")}
+    r = run_cli("compare", "pt2", "pytorch", env=elsewhere, cwd=tmp_path / "out")
+    assert r.returncode == 3 and "imports and calls the factory" in r.stderr, r.stdout + r.stderr  # the folder
+    r = run_cli("compare", "pt2", "pytorch", env=home, cwd=tmp_path / "out")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run_cli("compare", "out/pt2", "pytorch", env=elsewhere, cwd=tmp_path)  # no such folder: eager PyTorch
+    assert r.returncode == 0, r.stdout + r.stderr
