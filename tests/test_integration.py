@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "models.py"
-FIRST_PARTY = ["pt2", "onnx", "torchscript", "openvino", "tensorrt", "coreml", "tflite", "executorch"]
+FIRST_PARTY = ["pt2", "onnx", "torchscript", "openvino", "tensorrt", "coreml", "tflite", "executorch", "pytorch"]
 
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: int = 900) -> subprocess.CompletedProcess[str]:

@@ -28,7 +28,7 @@ def test_core_alone_lists_builtins_available_and_catalog_not_installed(cli):
     for name, dist in [("onnx", "modelport-export-onnx"), ("torchscript", "modelport-export-torchscript"),
                        ("openvino", "modelport-export-openvino"), ("tensorrt", "modelport-export-tensorrt"),
                        ("coreml", "modelport-export-coreml"), ("tflite", "modelport-export-tflite"),
-                       ("executorch", "modelport-export-executorch")]:
+                       ("executorch", "modelport-export-executorch"), ("pytorch", "modelport-export-pytorch")]:
         assert by_name[name]["status"] in ("not installed", "unavailable"), name
         if by_name[name]["status"] == "not installed":
             assert by_name[name]["fix"] == modelport.install_hint(dist)

@@ -98,12 +98,39 @@ def test_python_api_lists_and_prints(reg: Path, capsys: pytest.CaptureFixture[st
 # ----------------------------------------------------------------------------- load_pretrained and trust
 
 
-def test_pt2_loads_only_with_trust_code_and_matches_pytorch(reg: Path, cache: Path) -> None:
+def test_pt2_with_pickled_parts_is_refused_after_verification_without_trust_code(registry: Path, tmp_path: Path) -> None:
+    """A publisher marks a weight ``use_pickle`` (and fixes both hash tables): the download verifies, but reading
+    the archive shows what torch.export.load would unpickle, so it is refused unless trust_code."""
+    import zipfile
+
+    from modelport.store import sha256_file
+    from modelport.trust import UntrustedCode
+
+    export = tmp_path / "cnn"
+    shutil.copytree(registry.parent / "cnn", export)
+    pt2 = export / "model.pt2"
+    with zipfile.ZipFile(registry.parent / "cnn" / "model.pt2") as zin, zipfile.ZipFile(pt2, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename.endswith("model_weights_config.json"):
+                cfg = json.loads(data)
+                next(iter(cfg["config"].values()))["use_pickle"] = True
+                data = json.dumps(cfg).encode()
+            zout.writestr(info, data)
+    for name in ("export.json", "metadata.json"):
+        data = json.loads((export / name).read_text())
+        data["files"]["model.pt2"] = {"bytes": pt2.stat().st_size, "sha256": sha256_file(pt2)}
+        (export / name).write_text(json.dumps(data))
+    r = run_cli("publish", str(export), f"file://{tmp_path / 'reg'}", "--version", "v1")
+    assert r.returncode == 0, r.stderr
+    with pytest.raises(UntrustedCode, match=r"cnn@v1: refusing to load the pt2 export: .*pickled weight .*trust_code=True"):
+        zoo.load_pretrained(f"file://{tmp_path / 'reg'}/cnn@v1")
+
+
+def test_plain_pt2_loads_without_trust_code_and_matches_pytorch(reg: Path, cache: Path) -> None:
+    """A plain torch.export.save archive holds no pickled or native part (trust.pt2_code_parts): no opt-in needed."""
     ref = f"file://{reg}/cnn@v1"
-    with pytest.raises(ConfigError, match="trust_code"):
-        zoo.load_pretrained(ref)
-    assert not (cache / "exports").exists() or not any((cache / "exports").iterdir()), "nothing fetched before refusing"
-    model = zoo.load_pretrained(ref, trust_code=True)
+    model = zoo.load_pretrained(ref)
     assert model.format == "pt2" and model.downloaded
     inputs, expected = recorded(reg / "cnn" / "v1")
     got = model(inputs)

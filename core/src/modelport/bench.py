@@ -296,7 +296,7 @@ def _measure_batch(targets: Sequence[_Target], eager_models: Mapping[str, Any], 
     for m, row in items:
         row.timing = m.result()
     for _m, row in items:
-        base = row if row.format == "pytorch" else eager_rows.get(row.source_key or "")
+        base = row if is_eager(row) else eager_rows.get(row.source_key or "")
         row.speedup = (base.p50_ms / row.p50_ms) if base and base.p50_ms is not None and row.p50_ms else None
         rows.append(row)
 
@@ -337,7 +337,7 @@ def bench_rows(
     if write:
         from modelport.store import now_iso, write_json_atomic
 
-        eager_all = [r.to_dict() for r in rows if r.format == "pytorch"]
+        eager_all = [r.to_dict() for r in rows if is_eager(r)]
         for o in opened:
             mine = [r.to_dict() for r in rows if r.export_dir == str(o.export_dir)]
             write_json_atomic(o.export_dir / BENCH_FILE, {"created_at": now_iso(), "machine": info, "rows": mine + eager_all})
@@ -351,11 +351,18 @@ def bench_dirs(dirs: Sequence[Path], **kwargs: Any) -> list[dict[str, Any]]:
     return [r.to_dict() for r in bench_rows(dirs, **kwargs)]
 
 
+def is_eager(row: BenchRow | Mapping[str, Any]) -> bool:
+    """The PyTorch eager baseline row (labelled ``pytorch``, no export folder) — not a ``pytorch`` format export."""
+    if isinstance(row, BenchRow):
+        return row.format == "pytorch" and not row.export_dir
+    return row.get("format") == "pytorch" and not row.get("export_dir")
+
+
 def _mark_best(rows: list[BenchRow]) -> None:
     """Mark the fastest artifact at each batch size (eager and failed-parity rows never win)."""
     by_batch: dict[int | None, list[BenchRow]] = {}
     for r in rows:
-        if r.p50_ms is not None and r.format != "pytorch" and r.parity not in ("failed",):
+        if r.p50_ms is not None and not is_eager(r) and r.parity not in ("failed",):
             by_batch.setdefault(r.batch, []).append(r)
     for group in by_batch.values():
         best = min(group, key=lambda r: r.p50_ms or 0.0)
@@ -420,7 +427,8 @@ def compare_dirs(a: Path, b: Path | str, *, atol: float | None = None, rtol: flo
 
     host = host or get_plugin_manager()
     opened_a = open_export(a, host=host, trust_code=trust_code)
-    opened_b = None if str(b) in ("pytorch", "torch") else open_export(b, host=host, trust_code=trust_code)
+    eager_b = str(b) in ("pytorch", "torch") and not Path(b).is_dir()  # a folder named pytorch is a pytorch export
+    opened_b = None if eager_b else open_export(b, host=host, trust_code=trust_code)
     rec_a = opened_a.record
     spec = InputSpec.from_dict(rec_a["inputs"])
     names = list(rec_a.get("outputs") or [])

@@ -36,6 +36,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry("coreml", "format", "modelport-export-coreml", "Core ML"),
     CatalogEntry("tflite", "format", "modelport-export-tflite", "TFLite (LiteRT)"),
     CatalogEntry("executorch", "format", "modelport-export-executorch", "ExecuTorch"),
+    CatalogEntry("pytorch", "format", "modelport-export-pytorch", "PyTorch state dict (safetensors)"),
     CatalogEntry("hf", "publisher", "modelport-publish-hf", "Hugging Face Hub"),
     CatalogEntry("github", "publisher", "modelport-publish-github", "GitHub Releases"),
     CatalogEntry("triton", "publisher", "modelport-publish-triton", "Triton model repository"),

@@ -568,12 +568,26 @@ def validate(export_dir: str, atol: float | None, rtol: float | None, threads: i
 @click.option("--by-module", is_flag=True, help="Group nodes by PyTorch module path (formats that keep it).")
 @click.option("--module", "module_prefix", help="Only the module subtree with this prefix.")
 @click.option("--trust-code", is_flag=True, help="Allow reading an artifact that runs code when loaded (TorchScript, pickled parts).")
-def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None, trust_code: bool) -> None:
+@click.option("--format", "view", type=click.Choice(["summary", "detailed", "json", "csv"]),
+              help="The artifact's nodes by PyTorch module: a tree with counts (summary), every node (detailed), "
+                   "json, or one CSV row per node (formats that keep module paths: onnx).")
+@click.option("--check", "check_tree", is_flag=True,
+              help="Check every compute node is tagged with a module and the tags form one module tree; exit 1 with the offending nodes otherwise.")
+@click.option("--graphml", type=click.Path(dir_okay=False), help="Write the module hierarchy as GraphML (opens in yEd, Gephi).")
+@click.option("--model", "model_ref", help="With --check: the PyTorch model (as `export` takes it); every tag must name "
+              "one of its modules, with its class.")
+def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None, trust_code: bool,
+            view: str | None = None, check_tree: bool = False, graphml: str | None = None,
+            model_ref: str | None = None) -> int:
     """Show an artifact's or export folder's inputs, outputs, size, ops and metadata."""
     from modelport.plugins import get_plugin_manager
 
     work = _Progress(True)  # readers print too (coremltools, openvino); stopped before our output
     p = Path(path)
+    if model_ref and not check_tree:
+        raise ConfigError("--model goes with --check")
+    hierarchy = {"nodes": view in ("detailed", "csv", "json") or bool(model_ref), "check": check_tree, "tree": bool(graphml)}
+    by_module = by_module or bool(view or check_tree or graphml)
     if not p.exists():
         raise ConfigError(f"{p}: no such file or directory")
     info: dict[str, Any]
@@ -583,7 +597,7 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
         from modelport.pipeline import call_hook
 
         sub = call_hook(get_plugin_manager(), p.suffix.lstrip("."), "inspect_artifact", path=p,
-                        options={"by_module": by_module, "module": module_prefix})
+                        options={"by_module": by_module, "module": module_prefix, **hierarchy})
         if sub is None:
             raise ConfigError(f"{p}: no metadata.json (is this a modelport export directory?)")
         info = sub
@@ -591,7 +605,7 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
         from modelport.exportdir import open_export
 
         # the record, metadata.json and every file checked as validate, bench, compare and publish check them
-        opened = open_export(p, trust_code=trust_code, need_plugin=False)
+        opened = open_export(p, trust_code=trust_code, need_plugin=False, run_factory=False)  # reads, runs nothing
         md, record, artifact = opened.metadata, opened.record, opened.artifact
         info = {"export_dir": str(p), "metadata": md, "record": {k: record.get(k) for k in ("id", "format", "status", "options", "timings", "sizes", "notes")}}
         art = artifact.path
@@ -600,7 +614,7 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
 
             try:
                 sub = call_hook(get_plugin_manager(), artifact.format, "inspect_artifact", path=art,
-                                options={"by_module": by_module, "module": module_prefix})
+                                options={"by_module": by_module, "module": module_prefix, **hierarchy})
             except ModelportError as exc:
                 raise ModelportError(f"{art}: cannot be read ({str(exc).split(': ', 2)[-1]})", exit_code=3) from exc
             if sub:
@@ -615,7 +629,7 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
 
         try:
             info = call_hook(get_plugin_manager(), p.suffix.lstrip("."), "inspect_artifact", path=p,
-                             options={"by_module": by_module, "module": module_prefix})
+                             options={"by_module": by_module, "module": module_prefix, **hierarchy})
         except ModelportError as exc:
             raise ModelportError(f"{p}: cannot be read ({str(exc).split(': ', 2)[-1]})", exit_code=3) from exc
         if info is None:
@@ -623,8 +637,52 @@ def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None
     work.stop()
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
-        return
+        return 0
+    if view or check_tree or graphml:
+        return _inspect_hierarchy(p, info, view, check_tree, graphml, model_ref=model_ref, trust_code=trust_code)
     _print_inspect(info)
+    return 0
+
+
+def _inspect_hierarchy(p: Path, info: dict[str, Any], view: str | None, check_tree: bool, graphml: str | None, *,
+                       model_ref: str | None = None, trust_code: bool = False) -> int:
+    """``inspect --format/--check/--graphml``: the artifact's nodes by module (modelport.module_view renders them)."""
+    from modelport import module_view
+
+    sub = info.get("artifact", info)
+    if "modules" not in sub:
+        raise ConfigError(f"{p}: the {sub.get('format') or 'artifact'} format records no PyTorch module paths "
+                          "(module views need a format that keeps them, e.g. onnx)")
+    if graphml:
+        tree = sub.get("module_tree") or []
+        if not tree:
+            raise ConfigError(f"{p}: no module hierarchy to write (the artifact records no module paths)")
+        count = module_view.write_graphml(tree, graphml)
+        click.echo(f"wrote {graphml}: {count} modules", err=True)
+    if view == "json":
+        click.echo(json.dumps({k: sub.get(k) for k in ("path", "modules", "module_filter", "nodes", "hierarchy_check",
+                                                         "module_tree") if k in sub}, indent=2, default=str))
+    elif view == "csv":
+        click.echo(module_view.render_csv(sub), nl=False)
+    elif view is not None:
+        click.echo(module_view.render_detailed(sub) if view == "detailed" else module_view.render_summary(sub))
+    if check_tree:
+        result = sub.get("hierarchy_check")
+        if result is None:
+            raise ConfigError(f"{p}: the {sub.get('format') or 'artifact'} format cannot check its module tags")
+        if model_ref:
+            from modelport.debug import load_model_for_debug
+
+            tree = module_view.model_tree(load_model_for_debug(model_ref, None, None, trust_code))
+            result = module_view.check_against_model(result, sub.get("nodes") or [], tree)
+        lines = module_view.render_check(result)
+        if not result.get("ok"):
+            for line in lines[1:]:
+                click.echo(line)
+            _err(lines[0])
+            return 1
+        click.echo(lines[0])
+    return 0
 
 
 def _print_inspect(info: dict[str, Any], indent: int = 0) -> None:

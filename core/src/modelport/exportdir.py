@@ -272,11 +272,13 @@ class ExportFolder:
         if bad:
             raise changed(f"{self.path}: files changed since export: {', '.join(bad)}")
 
-    def trust(self, *, trust_code: bool, verified: bool = False) -> ExportTrust:
-        """What this folder may run (see modelport.trust): refuses code-running artifacts from elsewhere."""
+    def trust(self, *, trust_code: bool, verified: bool = False, run_factory: bool = True) -> ExportTrust:
+        """What this folder may run (see modelport.trust): refuses code-running artifacts from elsewhere;
+        ``run_factory=False`` for readers that only read a factory reference (inspect)."""
         from modelport.trust import check_export
 
-        return check_export(self.path, self.record, self.artifact.files, trust_code=trust_code, verified=verified)
+        return check_export(self.path, self.record, self.artifact.files, trust_code=trust_code, verified=verified,
+                            run_factory=run_factory)
 
 
 @dataclass
@@ -293,12 +295,14 @@ class OpenedExport:
 
 
 def open_export(export_dir: str | Path, *, host: PluginHost | None = None, trust_code: bool = False,
-                changed: type[ModelportError] = ConfigError, need_plugin: bool = True) -> OpenedExport:
+                changed: type[ModelportError] = ConfigError, need_plugin: bool = True,
+                run_factory: bool = True) -> OpenedExport:
     """Open an export folder to run its artifact (validate, bench, compare, inspect, debug): the record and
     metadata.json checked against their schemas, the format installed, every recorded file checked against its
     sha256 (``changed`` is raised when one differs; by default the readers' one ConfigError, exit 3), and the
     trust rules applied — an artifact that runs code when loaded needs a folder sealed here or ``trust_code``.
-    ``need_plugin=False`` (inspect) opens a folder whose format has no plugin installed here."""
+    ``need_plugin=False`` (inspect) opens a folder whose format has no plugin installed here, and
+    ``run_factory=False`` one whose artifact names a factory it will only read, not run."""
     from modelport.plugins import get_plugin_manager
 
     folder = ExportFolder.open(export_dir)
@@ -308,5 +312,5 @@ def open_export(export_dir: str | Path, *, host: PluginHost | None = None, trust
         host.require_format(folder.format)
     folder.check_intact(changed)
     artifact = folder.artifact
-    trust = folder.trust(trust_code=trust_code, verified=True)
+    trust = folder.trust(trust_code=trust_code, verified=True, run_factory=run_factory)
     return OpenedExport(folder.path, folder.record, metadata, host, artifact, folder, trust)

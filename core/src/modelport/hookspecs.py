@@ -131,7 +131,11 @@ def describe_metadata(artifact: Artifact, request: ExportRequest | None) -> dict
 def inspect_artifact(path: Path, options: Mapping[str, Any]) -> dict[str, Any] | None:
     """Describe an artifact file (inputs, outputs, ops...) for ``modelport inspect``.
 
-    The first non-None result wins: return None for files that are not yours.
+    The first non-None result wins: return None for files that are not yours. A format that keeps PyTorch module
+    paths answers ``options``: ``by_module``/``module`` (PREFIX) with ``modules`` (nodes grouped by module), ``nodes``
+    with one row per node (module, class, node, op, inferred), ``check`` with ``hierarchy_check`` and ``tree`` with
+    ``module_tree`` (module, class, parent, nodes) — ``inspect --format/--check/--graphml`` render them
+    (:mod:`modelport.module_view`).
     """
 
 

@@ -414,6 +414,8 @@ class PluginHost:
             if row.name == scheme:
                 if row.status == "broken":
                     raise ConfigError(f"publish target {scheme}:// is broken: {row.reason}")
+                if row.status == "unavailable":  # installed, but disabled by MODELPORT_LOAD_PLUGINS / _DISABLE_PLUGINS
+                    raise ConfigError(f"publish target {scheme}:// is unavailable: {row.reason}")
                 raise ConfigError(f"publish target {scheme}:// is not installed: {row.fix}")
         known = ", ".join(f"{s}://" for s in sorted(set(self.publishers) | {e.name for e in CATALOG if e.kind == 'publisher'}))
         raise ConfigError(f"unknown publish scheme {scheme}://; known: {known}")

@@ -186,7 +186,8 @@ def public_path(value: object) -> object:
 
 
 def public_record(record: Mapping[str, Any]) -> dict[str, Any]:
-    """export.json as published: local absolute paths (model reference, checkpoint) reduced to file names."""
+    """export.json as published: local absolute paths (model reference, checkpoint, format details) reduced to file
+    names."""
     out = json.loads(json.dumps(record, default=str))
     source = out.get("source")
     if isinstance(source, dict):
@@ -194,6 +195,10 @@ def public_record(record: Mapping[str, Any]) -> dict[str, Any]:
         ckpt = source.get("checkpoint")
         if isinstance(ckpt, dict) and "path" in ckpt:
             ckpt["path"] = public_path(ckpt.get("path"))
+    details = out.get("details")
+    if isinstance(details, dict):  # a format's own local paths (the pytorch format's factory_local)
+        for key, value in details.items():
+            details[key] = public_path(value)
     out.pop("seal", None)  # made with this machine's key: meaningless anywhere else
     return out
 

@@ -244,7 +244,7 @@ def print_bench(console: Any, rows: Sequence[Mapping[str, Any]]) -> None:
         diff = r.get("max_abs_diff")
         table.add_row(
             mark, fmt + (" " + flag if flag and r.get("best") else ""), str(r["batch"]), human_size(r.get("size_bytes"), ""),
-            "ref" if r.get("format") == "pytorch" else (f"{diff:.0e}" if diff is not None else ""),
+            "ref" if r.get("format") == "pytorch" and not r.get("export_dir") else (f"{diff:.0e}" if diff is not None else ""),
             _ms(r.get("p50_ms")), _ms(r.get("p90_ms")), _rate(r.get("throughput")),
             f"{r['speedup']:.2f}x" if r.get("speedup") else "",
         )

@@ -7,7 +7,9 @@ of a pulled or copied export folder. Three kinds of file can run code when loade
   write files),
 - a ``.pt2`` archive with pickled parts (``use_pickle`` weights or constants, custom objects, legacy pickled
   weight files, sample inputs that only a full unpickler reads, AOTInductor shared libraries),
-- an export record (``export.json``) whose ``source`` names a callable that ``bench`` would import and call.
+- an export record (``export.json``) whose ``source`` names a callable that ``bench`` would import and call,
+- a ``.safetensors`` artifact whose header names the factory that rebuilds the model (``modelport.factory``,
+  the ``pytorch`` format): the weights are data, but running them imports and calls that factory.
 
 Loading any of them needs ``trust_code=True`` (``--trust-code``), unless modelport wrote the export on this
 machine: every export.json is sealed with an HMAC under a key that lives in modelport's data folder on this
@@ -37,6 +39,9 @@ SEAL_KEY = "seal"
 TRUST_HINT = "pass --trust-code (Python: trust_code=True) only if you trust where it came from"
 _KEY_FILE = "record.key"
 _SAMPLE_INPUT_CAP = 64 * 1024 * 1024
+#: The safetensors header key naming the factory that rebuilds the model (``path/file.py:fn``, ``pkg.mod:fn``).
+FACTORY_KEY = "modelport.factory"
+_HEADER_CAP = 100 * 1024 * 1024
 
 
 class UntrustedCode(ConfigError):
@@ -166,6 +171,38 @@ def check_model_file(path: Path, *, trust_code: bool, what: str | None = None) -
     return kind
 
 
+def read_safetensors_header(path: Path) -> dict[str, Any]:
+    """The JSON header of a ``.safetensors`` file (tensor names, dtypes, shapes, ``__metadata__``); reads no tensor."""
+    import struct
+
+    with open(path, "rb") as f:
+        raw = f.read(8)
+        if len(raw) != 8:
+            raise ConfigError(f"{path}: too short to be a safetensors file")
+        (size,) = struct.unpack("<Q", raw)
+        if size > _HEADER_CAP:
+            raise ConfigError(f"{path}: implausible safetensors header size {size}")
+        try:
+            header = json.loads(f.read(size))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: unreadable safetensors header ({exc})") from None
+    if not isinstance(header, dict):
+        raise ConfigError(f"{path}: unreadable safetensors header (not a JSON object)")
+    return header
+
+
+def factory_of(path: Path) -> str | None:
+    """The factory a ``.safetensors`` artifact names for rebuilding its model (imported and called to run it)."""
+    if path.suffix != ".safetensors" or not path.is_file():
+        return None
+    try:
+        meta = read_safetensors_header(path).get("__metadata__")
+    except (ConfigError, OSError):
+        return None
+    ref = meta.get(FACTORY_KEY) if isinstance(meta, Mapping) else None
+    return str(ref) if ref else None
+
+
 # ----------------------------------------------------------------------------- the local seal
 
 
@@ -290,12 +327,14 @@ class ExportTrust:
 
 
 def check_export(export_dir: Path, record: Mapping[str, Any], artifact_files: Iterable[str], *,
-                 trust_code: bool, verified: bool = False) -> ExportTrust:
+                 trust_code: bool, verified: bool = False, run_factory: bool = True) -> ExportTrust:
     """Check an export folder before its artifact is loaded: stays inside the folder, runs no untrusted code.
 
     ``verified``: the caller already checked every file against the record's sha256 table. A file that
     would run code is loaded only with ``trust_code`` or when the sealed record's table covers it unchanged;
-    files that run no code cost one look at their zip directory, never a hash.
+    files that run no code cost one look at their zip directory, never a hash. ``run_factory=False``: the
+    caller only reads the artifact (``inspect``), so a factory named in a ``.safetensors`` header is not a reason
+    to refuse.
     """
     export_dir = Path(export_dir)
     root = export_dir.resolve()
@@ -315,6 +354,10 @@ def check_export(export_dir: Path, record: Mapping[str, Any], artifact_files: It
         p = export_dir / rel
         if not p.is_file():
             continue
+        factory = factory_of(p) if run_factory else None
+        if factory and not (local and (verified or files_match(export_dir, record.get("files") or {}, [rel]))):
+            raise refuse(f"{export_dir}: {rel}", f"running it imports and calls the factory it names ({factory}), "
+                                                 "and this export was not written by modelport on this machine")
         kind = archive_kind(p)
         if kind not in ("pt2", "torchscript"):
             continue

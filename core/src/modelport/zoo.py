@@ -17,8 +17,9 @@ Downloads are cached under ``$MODELPORT_CACHE`` (else ``$XDG_CACHE_HOME/modelpor
 one folder per export keyed by the sha256 of its metadata.json — which itself pins the sha256 of every artifact
 file. Every file is checked again before each load; offline (``MODELPORT_OFFLINE=1``, ``HF_HUB_OFFLINE=1``, or an
 unreachable registry) a cached entry still loads. Nothing downloaded runs code: formats whose loading can execute
-code from the file (TorchScript programs, ``.pt2`` archives that may hold pickles, TensorRT engines that may embed
-host code) load only with ``trust_code=True`` — see docs/security.md.
+code from the file (TorchScript programs, TensorRT engines that may embed host code, ``pytorch`` state dicts whose
+factory is imported) load only with ``trust_code=True``; a ``.pt2`` archive is read first and refused only when it
+holds pickled or native parts — see docs/security.md.
 """
 
 from __future__ import annotations
@@ -50,12 +51,14 @@ __all__ = [
 ]
 
 #: Formats tried first to last when ``load_pretrained`` is given none (those that cannot run here are skipped).
-PREFERENCE = ("tensorrt", "onnx", "openvino", "coreml", "tflite", "executorch", "pt2", "torchscript")
-#: Formats whose loading can run code carried by the file: loaded from a download only with ``trust_code=True``.
+PREFERENCE = ("tensorrt", "onnx", "openvino", "coreml", "tflite", "executorch", "pt2", "torchscript", "pytorch")
+#: Formats whose loading always runs code carried by the file: loaded from a download only with ``trust_code=True``.
+#: A ``pt2`` archive is not among them: once downloaded and verified it is read (member names and payload configs,
+#: :func:`modelport.trust.pt2_code_parts`) and refused only when it holds pickled or native parts.
 CODE_FORMATS = {
     "torchscript": "a TorchScript archive is a program: its code runs when it is loaded and called",
-    "pt2": "a .pt2 archive may hold pickled parts, which run code when unpickled",
     "tensorrt": "a TensorRT engine may embed host code (plugins, a lean runtime) that runs when it is deserialized",
+    "pytorch": "running it imports and calls the factory its file names to rebuild the model",
 }
 CACHE_MARKER = ".modelport-cache.json"
 
@@ -426,13 +429,20 @@ class PretrainedModel:
         return dict(zip(names, outputs))
 
 
-def _load_runner(opened: ExportFolder, fmt: str, host: PluginHost, threads: int | None) -> Any:
+def _load_runner(opened: ExportFolder, fmt: str, host: PluginHost, threads: int | None, *, ref: str,
+                 trust_code: bool) -> Any:
     from modelport.pipeline import call_hook
+    from modelport.trust import UntrustedCode
 
     folder = opened.path
     if opened.format != fmt:
         raise PublishError(f"{folder}: export.json says {opened.format}, metadata.json says {fmt}; refusing it")
     artifact = opened.artifact
+    try:  # every file was checked against its sha256: what runs code is known from the files themselves
+        opened.trust(trust_code=trust_code, verified=True)
+    except UntrustedCode as exc:
+        reason = str(exc).split(": ", 2)[-1].replace("--trust-code (Python: trust_code=True)", "trust_code=True (--trust-code)")
+        raise UntrustedCode(f"{ref}: refusing to load the {fmt} export: {reason}") from None
     artifact.options.setdefault("threads", threads)
     runner = call_hook(host, fmt, "load_runner", artifact=artifact, options={"threads": threads})
     if runner is None:
@@ -447,7 +457,7 @@ def load_pretrained(ref: str, format: str | None = None, *, trust_code: bool = F
 
     ``format`` picks the export; without it, the first of :data:`PREFERENCE` that can run on this machine.
     Every file is checked against its sha256 before loading, also on a cache hit. Formats whose loading can run
-    code from the file (:data:`CODE_FORMATS`) need ``trust_code=True``. ``options`` are the publisher's
+    code from the file (:data:`CODE_FORMATS`, a ``.pt2`` with pickled parts) need ``trust_code=True``. ``options`` are the publisher's
     options (``endpoint``...); ``offline=True`` (or ``MODELPORT_OFFLINE=1``) uses the cache alone.
     """
     if threads is not None and (not isinstance(threads, int) or threads <= 0):
@@ -456,7 +466,7 @@ def load_pretrained(ref: str, format: str | None = None, *, trust_code: bool = F
     hit = _resolve(ref, format, options=options, host=host, trust_code=trust_code, offline=offline, to_run=True)
     opened = ExportFolder.open(hit.path)  # every file was checked against its sha256 by _verify_cached
     metadata = opened.metadata
-    runner = _load_runner(opened, hit.export.format, host, threads)
+    runner = _load_runner(opened, hit.export.format, host, threads, ref=ref, trust_code=trust_code)
     return PretrainedModel(ref=ref, format=hit.export.format, path=hit.path, metadata=metadata, entry=hit.entry,
                            runner=runner, downloaded=hit.downloaded)
 

@@ -106,9 +106,12 @@ def test_two_exports_as_release_assets_with_notes_then_pull_and_validate(
     assert "# small_cnn" in notes and "License: mit." in notes
     assert "| input | `input` | batch × 3 × 32 × 32 | float32 | 0: batch |" in notes
     assert "| pt2 | passed | 0 | 1 |" in notes
-    for d in (exports.dynamic, exports.strict):
+    for d, leaf in ((exports.dynamic, "pt2-dynamic"), (exports.strict, "pt2-strict")):
         for name, data in folder_files(d).items():
-            assert sha(data) in notes, f"notes lack the sha256 of {name}"
+            if name == "export.json":  # the notes list the record as published, not the sealed local one
+                assert sha(got[f"{leaf}.export.json"]) in notes and sha(data) not in notes
+            else:
+                assert sha(data) in notes, f"notes lack the sha256 of {name}"
     assert f"modelport pull github://{REPO}@v1 --folder pt2-dynamic" in notes
     assert 'torch.export.load("model.pt2")' in notes
 
@@ -212,7 +215,14 @@ def test_dry_run_stages_assets_and_notes_and_touches_nothing(exports: ExportPair
     assert sorted(p.name for p in stage.iterdir()) == ["RELEASE_NOTES.md", "export.json", "metadata.json", "model.pt2",
                                                        "small_cnn-pt2.zip"]
     assert (stage / "model.pt2").read_bytes() == (exports.dynamic / "model.pt2").read_bytes()
-    assert "## Files (sha256)" in (stage / "RELEASE_NOTES.md").read_text()
+    notes = (stage / "RELEASE_NOTES.md").read_text()
+    assert "## Files (sha256)" in notes
+    # the notes list the export.json that was published (no local paths, no seal), not the local sealed one
+    published, local = stage / "export.json", exports.dynamic / "export.json"
+    assert published.read_bytes() != local.read_bytes()
+    sha = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
+    assert f"| `export.json` | {published.stat().st_size} | `{sha(published)}` |" in notes
+    assert sha(local) not in notes
 
 
 # ----------------------------------------------------------------------------- failures

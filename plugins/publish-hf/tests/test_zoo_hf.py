@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import SENTINEL
 from fake_hub import Blob, FakeHub
-from modelport import ConfigError, PublishError, zoo
+from modelport import PublishError, zoo
 from modelport.testing import run_cli
 from modelport.testing_http import ExportPair
 
@@ -79,11 +79,7 @@ def test_info_prints_the_card(published: FakeHub, env: dict[str, str]) -> None:
 
 def test_load_pretrained_verifies_caches_and_works_offline(published: FakeHub, user: Path, exports: ExportPair) -> None:
     opts = {"endpoint": published.url}
-    with pytest.raises(ConfigError, match="trust_code"):
-        zoo.load_pretrained(f"hf://{REPO}", options=opts)
-    assert model_downloads(published) == []
-
-    model = zoo.load_pretrained(f"hf://{REPO}", trust_code=True, options=opts)
+    model = zoo.load_pretrained(f"hf://{REPO}", options=opts)  # a plain .pt2 (no pickled part) needs no trust_code
     assert model.downloaded and model.path.parent == user / "exports"
     assert len(model_downloads(published)) == 1
     with np.load(exports.dynamic / "reference.npz", allow_pickle=False) as ref:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -105,14 +106,26 @@ def describe_for_metadata(artifact: Artifact) -> dict[str, Any]:
     return {"extra_metadata": {"onnx": {k: v for k, v in onnx_md.items() if v is not None}}}
 
 
-def inspect_file(path: Path, by_module: bool = False, module: str | None = None) -> dict[str, Any]:
+def inspect_file(path: Path, by_module: bool = False, module: str | None = None,
+                 options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``modelport inspect model.onnx``: IO, ops, sizes; ``by_module`` groups nodes by PyTorch module path and
-    ``module`` restricts that to one subtree."""
+    ``module`` restricts that to one subtree. ``options``: ``nodes`` (one row per node, for ``--format
+    detailed|csv``), ``check`` (every compute node tagged, tags forming one tree), ``tree`` (the module hierarchy,
+    for ``--graphml``)."""
     import onnx
 
     info: dict[str, Any] = {"format": "onnx", "path": str(path), **summarize(path)}
     if not info["metadata_props"]:
         del info["metadata_props"]
+    opts = options or {}
+    if opts.get("nodes") or opts.get("check") or opts.get("tree"):
+        graph = onnx.load(str(path), load_external_data=False)
+        if opts.get("nodes"):
+            info["nodes"] = hierarchy.node_rows(graph, prefix=module or None)
+        if opts.get("check"):
+            info["hierarchy_check"] = hierarchy.check(graph)
+        if opts.get("tree"):
+            info["module_tree"] = hierarchy.module_tree(graph)
     if by_module or module:
         model = onnx.load(str(path), load_external_data=False)
         groups = hierarchy.group_by_module(model, prefix=module or None)

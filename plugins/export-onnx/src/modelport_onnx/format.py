@@ -48,7 +48,8 @@ class OnnxFormat(FormatObject):
         """``modelport inspect model.onnx`` (``--by-module``, ``--module``)."""
         from modelport_onnx.describe import inspect_file
 
-        return inspect_file(Path(path), by_module=bool(options.get("by_module")), module=options.get("module"))
+        return inspect_file(Path(path), by_module=bool(options.get("by_module")), module=options.get("module"),
+                            options=options)
 
     def load_intermediates(self, artifact: Artifact, options: Mapping[str, Any]) -> Any:
         """Module-boundary tensors for ``modelport debug``, found through each node's module path."""

@@ -10,6 +10,7 @@ common module of their neighbours and are flagged as inferred.
 from __future__ import annotations
 
 import ast
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -254,3 +255,117 @@ def group_by_module(model: Any, prefix: str | None = None) -> list[dict[str, Any
             del g["class"]
         out.append(g)
     return out
+
+
+# ----------------------------------------------------------------------------- inspect: nodes, check, tree
+
+#: Ops that compute nothing a module owns: constants folded or emitted by the exporter.
+UNOWNED_OPS = ("Constant",)
+
+
+def _scope_chain(props: dict[str, str]) -> list[str] | None:
+    """The exporter's module chain for a node (``['', 'blocks.0', 'blocks.0.attn']``), without the op's own name."""
+    text = props.get(NAME_SCOPES_KEY)
+    if not text:
+        return None
+    try:
+        names = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return None
+    return [str(n) for n in names[:-1]] if isinstance(names, list) and names else None
+
+
+def _class_chain(props: dict[str, str]) -> list[str] | None:
+    text = props.get(CLASS_KEY)
+    if not text:
+        return None
+    try:
+        classes = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return None
+    return [str(c) for c in classes[:-1]] if isinstance(classes, list) and classes else None
+
+
+def node_rows(model: Any, prefix: str | None = None) -> list[dict[str, Any]]:
+    """One row per top-level node: module (``""`` for the model itself, None when untagged), class, name, op, inferred."""
+    rows = []
+    for node in model.graph.node:
+        props = props_of(node)
+        path = module_from_props(props)
+        if path is None:
+            path = module_from_legacy_name(node.name)
+        if prefix and not (path == prefix or (path or "").startswith(prefix + ".")):
+            continue
+        rows.append({"module": path, "class": module_class(props), "node": node.name, "op": node.op_type,
+                     "inferred": props.get(INFERRED_KEY) == "1"})
+    return rows
+
+
+def check(model: Any) -> dict[str, Any]:
+    """Every compute node tagged with a module, and the tags forming one module tree.
+
+    Inconsistent: a node whose recorded module chain does not nest (``blocks.0`` → ``blocks.0.attn``), whose tag is
+    not the deepest module of its own chain, or that gives a module another class than the other nodes of it do.
+    """
+    untagged: list[dict[str, str]] = []
+    bad: list[dict[str, str]] = []
+    classes: dict[str, dict[str, list[str]]] = {}
+    compute = 0
+    for node in iter_nodes(model.graph):
+        if node.op_type in UNOWNED_OPS:
+            continue
+        compute += 1
+        props = props_of(node)
+        path = module_from_props(props)
+        if path is None:
+            path = module_from_legacy_name(node.name)
+        if path is None:
+            untagged.append({"node": node.name, "op": node.op_type})
+            continue
+        chain, cls = _scope_chain(props), _class_chain(props)
+        if chain is None:
+            continue
+        for parent, child in itertools.pairwise(chain):
+            if parent and not child.startswith(parent + "."):
+                bad.append({"node": node.name, "op": node.op_type, "why": f"module {child!r} is not inside {parent!r}"})
+                break
+        if chain and path != chain[-1] and props.get(INFERRED_KEY) != "1":
+            bad.append({"node": node.name, "op": node.op_type,
+                        "why": f"tagged {path!r} but its scope chain ends at {chain[-1]!r}"})
+        if cls and len(cls) == len(chain):
+            for module, klass in zip(chain, cls):
+                classes.setdefault(module, {}).setdefault(klass, []).append(node.name)
+    for module, by_class in sorted(classes.items()):
+        if len(by_class) > 1:
+            kinds = ", ".join(f"{k} ({len(v)} nodes, e.g. {v[0]})" for k, v in sorted(by_class.items()))
+            bad.append({"node": min(v[0] for v in by_class.values()), "op": "",
+                        "why": f"module {module or ROOT_LABEL!r} recorded as different classes: {kinds}"})
+    return {"ok": not untagged and not bad, "compute_nodes": compute, "tagged": compute - len(untagged),
+            "untagged": untagged, "inconsistent": bad}
+
+
+def module_tree(model: Any) -> list[dict[str, Any]]:
+    """The module hierarchy the nodes record: module, class, parent, own node count — root first, tree order.
+
+    A module's parent is the one before it in the exporter's scope chain, else its longest dotted prefix that is a
+    module of the tree (a ModuleList that is never called itself, ``blocks``, does not appear)."""
+    info: dict[str, dict[str, Any]] = {"": {"module": "", "class": None, "parent": None, "nodes": 0}}
+    for node in model.graph.node:
+        props = props_of(node)
+        path = module_from_props(props)
+        if path is None:
+            path = module_from_legacy_name(node.name) or ""
+        chain, cls = _scope_chain(props) or [], _class_chain(props) or []
+        for i, module in enumerate(chain):
+            entry = info.setdefault(module, {"module": module, "class": None, "parent": None, "nodes": 0})
+            if i and entry["parent"] is None and module:
+                entry["parent"] = chain[i - 1]
+            if entry["class"] is None and len(cls) == len(chain):
+                entry["class"] = cls[i]
+        info.setdefault(path, {"module": path, "class": None, "parent": None, "nodes": 0})["nodes"] += 1
+    for module, entry in info.items():
+        if module and entry["parent"] is None:
+            parts = module.split(".")
+            entry["parent"] = next((".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)
+                                    if ".".join(parts[:i]) in info), "")
+    return [info[k] for k in sorted(info, key=lambda m: _module_sort_key(m or ROOT_LABEL))]

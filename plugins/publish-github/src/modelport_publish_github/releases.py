@@ -355,25 +355,37 @@ def _public_record_file(bundle: ExportBundle, folder: Path) -> dict[str, Path]:
     return {RECORD_FILE: out}
 
 
+def published_bundles(bundles: list[ExportBundle], scratch: Path) -> list[ExportBundle]:
+    """The bundles as they are published: export.json is the public record (no local paths, no seal), written
+    under ``scratch``, with its own size and sha256 — what the release notes list and the assets upload."""
+    import dataclasses
+
+    from modelport.publishing import PublishedFile
+
+    out = []
+    for i, b in enumerate(bundles):
+        replaced = _public_record_file(b, scratch / f"record-{i}")
+        files = [PublishedFile(f.rel, replaced[f.rel], replaced[f.rel].stat().st_size, sha256_file(replaced[f.rel]))
+                 if f.rel in replaced else f for f in b.files]
+        out.append(dataclasses.replace(b, files=files))
+    return out
+
+
 def plan_assets(bundles: list[ExportBundle], scratch: Path) -> list[Asset]:
-    """Model files, metadata.json, export.json and one zip per export. Several exports prefix names with their folder."""
+    """Model files, metadata.json, export.json and one zip per export (``bundles`` as :func:`published_bundles`
+    returns them). Several exports prefix names with their folder."""
     assets: list[Asset] = []
     several = len(bundles) > 1
     for b in bundles:
         leaf = b.folder.replace("/", "-") if b.folder else b.format
         prefix = f"{leaf}." if several else ""
-        replaced = _public_record_file(b, scratch / f"record-{leaf}")
         for f in b.files:
             if "/" in f.rel or f.rel in (REFERENCE_FILE, BENCH_FILE):
                 continue  # nested files (model.mlpackage/...) and test data travel in the zip
             ctype = "application/json" if f.rel.endswith(".json") else "application/octet-stream"
-            if f.rel in replaced:
-                path = replaced[f.rel]
-                assets.append(Asset(prefix + f.rel, path, path.stat().st_size, sha256_file(path), ctype))
-            else:
-                assets.append(Asset(prefix + f.rel, f.path, f.size, f.sha256, ctype))
+            assets.append(Asset(prefix + f.rel, f.path, f.size, f.sha256, ctype))
         top = f"{b.model_name}-{leaf}"
-        z = zip_export(b, scratch / f"{top}.zip", top, replaced)
+        z = zip_export(b, scratch / f"{top}.zip", top)
         assets.append(Asset(f"{top}.zip", z, z.stat().st_size, sha256_file(z), "application/zip"))
     names = [a.name for a in assets]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -404,13 +416,14 @@ def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> Pub
     base = str(options.get("folder") or "").strip("/")
     bundles = collect_bundles([Path(d) for d in (options.get("export_dirs") or [export_dir])], base)
     several = len(bundles) > 1
-    notes = render_card(bundles, license=options.get("license"), with_front_matter=False,
-                        pull_target=lambda b: t.raw + (f" --folder {b.folder}" if several else ""))
-    if len(notes) > NOTES_LIMIT:
-        notes = notes[: NOTES_LIMIT - 200] + "\n\n(truncated: the full card is in the zip's metadata)\n"
     title = str(options.get("name") or f"{bundles[0].model_name} {t.tag}")
     scratch = Path(tempfile.mkdtemp(prefix="modelport-gh-"))
     try:
+        bundles = published_bundles(bundles, scratch)  # the notes list the sha256 of the files as uploaded
+        notes = render_card(bundles, license=options.get("license"), with_front_matter=False,
+                            pull_target=lambda b: t.raw + (f" --folder {b.folder}" if several else ""))
+        if len(notes) > NOTES_LIMIT:
+            notes = notes[: NOTES_LIMIT - 200] + "\n\n(truncated: the full card is in the zip's metadata)\n"
         assets = plan_assets(bundles, scratch)
         if options.get("checkpoint"):
             weights = _weights_asset(options["checkpoint"], bundles[0].model_name, scratch)

@@ -235,14 +235,31 @@ def _progress_bars_only_on_a_terminal() -> Iterator[None]:
             enable_progress_bars()
 
 
-def _plan(bundles: list[ExportBundle], card: str, card_path: str) -> list[tuple[str, Path | bytes]]:
+def _public_record_bytes(b: ExportBundle) -> bytes:
+    """export.json as uploaded: the record without local paths and without the machine's seal."""
     import json
 
     from modelport.publishing import public_record
 
+    return json.dumps(public_record(b.record), indent=2).encode("utf-8")
+
+
+def _as_published(b: ExportBundle) -> ExportBundle:
+    """``b`` with export.json's size and sha256 those of the uploaded record (what the card lists)."""
+    import dataclasses
+    import hashlib
+
+    if not b.record:
+        return b
+    data = _public_record_bytes(b)
+    files = [dataclasses.replace(f, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+             if f.rel == "export.json" else f for f in b.files]
+    return dataclasses.replace(b, files=files)
+
+
+def _plan(bundles: list[ExportBundle], card: str, card_path: str) -> list[tuple[str, Path | bytes]]:
     plan: list[tuple[str, Path | bytes]] = [
-        (b.in_target(f.rel), json.dumps(public_record(b.record), indent=2).encode("utf-8")
-         if f.rel == RECORD_FILE else f.path)
+        (b.in_target(f.rel), _public_record_bytes(b) if f.rel == RECORD_FILE and b.record else f.path)
         for b in bundles for f in b.files]
     plan.append((card_path, card.encode("utf-8")))
     return plan
@@ -278,7 +295,7 @@ def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> Pub
             safe_relpath(base, "folder", PublishError)
         except PublishError as exc:
             raise ConfigError(str(exc)) from None
-    bundles = collect_bundles([Path(d) for d in (options.get("export_dirs") or [export_dir])], base)
+    bundles = [_as_published(b) for b in collect_bundles([Path(d) for d in (options.get("export_dirs") or [export_dir])], base)]
     card = render_card(bundles, license=options.get("license"),
                        pull_target=lambda b: t.raw(b.folder) if (len(bundles) > 1 or b.folder) else t.raw(""))
     card_path = f"{base}/{CARD_FILE}" if base else CARD_FILE
