@@ -143,3 +143,10 @@ def test_publish_takes_a_list_of_options_like_export(tmp_path):
     assert (tmp_path / "reg").is_dir() and "v7" in result.url
     with pytest.raises(modelport.ConfigError, match="did you mean: version"):
         modelport.publish(tmp_path / "e", f"file://{tmp_path / 'reg'}", options={"file": {"versoin": "v8"}})
+
+
+def test_publish_and_pull_help_list_the_publishers_options():
+    for command in ("publish", "pull"):
+        r = run_cli(command, "--help", add_env={"COLUMNS": "200"})
+        assert r.returncode == 0 and "Publisher options" in r.stdout, r.stdout
+        assert "--version STR" in r.stdout and "file:// version folder name" in r.stdout
