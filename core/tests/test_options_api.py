@@ -150,3 +150,23 @@ def test_publish_and_pull_help_list_the_publishers_options():
         r = run_cli(command, "--help", add_env={"COLUMNS": "200"})
         assert r.returncode == 0 and "Publisher options" in r.stdout, r.stdout
         assert "--version STR" in r.stdout and "file:// version folder name" in r.stdout
+
+
+def test_formats_options_prints_plugin_text_literally(capsys, monkeypatch):
+    from modelport.option_help import print_format_options
+    from modelport.plugins import PluginHost
+
+    class Bracketed:
+        @modelport.hookimpl
+        def register_formats(self, register):
+            register(modelport.FormatSpec(name="brk", display_name="[red]Bracketed[/red]", files=("b",), options=(
+                modelport.OptionSpec("layout", "choice", "nchw", "memory layout [nchw] or [nhwc]",
+                                     choices=("nchw", "nhwc")),)))
+
+    monkeypatch.setenv("COLUMNS", "200")
+    host = PluginHost(load_entry_points=False)
+    host.pm.register(Bracketed(), name="brk")
+    print_format_options(host, "brk", as_json=False)
+    out = capsys.readouterr().out
+    assert "[red]Bracketed[/red]" in out and "memory layout [nchw] or [nhwc]" in out, out
+    assert "choice: nchw | nhwc" in out and '"nchw"' in out
