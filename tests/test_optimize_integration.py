@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from modelport.testing_cli import run_cli_in_process
+from modelport.testing import run_cli
 
 pytest.importorskip("onnxruntime")
 
@@ -17,9 +17,9 @@ def test_int8_outside_the_budget_is_pruned_and_the_winner_fits(tmp_path: Path) -
     data = tmp_path / "data.npz"
     np.savez(data, input=np.random.default_rng(0).random((12, 3, 16, 16), dtype=np.float32))
     out = tmp_path / "best"
-    r = run_cli_in_process(["optimize", "modelport.testing_models:tiny_cnn", "--vision", "3x16x16", "--sample-inputs",
-                            str(data), "--budget", "max_abs<=1e-4", "-f", "pt2,onnx", "--threads", "1",
-                            "--output-dir", str(out), "--json"])
+    r = run_cli("optimize", "modelport.testing_models:tiny_cnn", "--vision", "3x16x16", "--sample-inputs",
+                str(data), "--budget", "max_abs<=1e-4", "-f", "pt2,onnx", "--threads", "1",
+                "--output-dir", str(out), "--json")
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     by = {c["label"]: c for c in res["candidates"]}
@@ -33,4 +33,4 @@ def test_int8_outside_the_budget_is_pruned_and_the_winner_fits(tmp_path: Path) -
     assert winner["pareto"] and winner["p50_ms"] == min(c["p50_ms"] for c in fits)
     record = json.loads((out / "export.json").read_text())
     assert record["format"] == winner["format"] and record["optimize"]["winner"] == res["winner"]
-    assert run_cli_in_process(["validate", str(out)]).returncode == 0
+    assert run_cli("validate", str(out)).returncode == 0

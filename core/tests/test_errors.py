@@ -128,6 +128,8 @@ CASES = [
     ("invalid export config", ["export", CNN, *V, "-f", "pt2", "--export-config", "{not json"], 3, "not valid JSON"),
     ("export config not object", ["export", CNN, *V, "-f", "pt2", "--export-config", "[1]"], 3, "JSON object"),
     ("unknown option", ["export", CNN, *V, "-f", "pt2", "-o", "frobnicate=1"], 3, "unknown option 'frobnicate'"),
+    ("unknown config key", ["export", CNN, *V, "-f", "pt2", "--config", '{"stirct": true}'], 3,
+     r"--config: unknown option 'stirct' .*did you mean: strict\?"),
     ("option wrong type", ["export", CNN, *V, "-f", "pt2", "-o", "strict=maybe"], 3, "not a valid bool"),
     ("option without value", ["export", CNN, *V, "-f", "pt2", "-o", "strict"], 3, "key=value"),
     ("option for other format", ["export", CNN, *V, "-f", "pt2", "-o", "onnx.opset=17"], 3, "not being exported"),

@@ -143,3 +143,30 @@ def test_publish_takes_a_list_of_options_like_export(tmp_path):
     assert (tmp_path / "reg").is_dir() and "v7" in result.url
     with pytest.raises(modelport.ConfigError, match="did you mean: version"):
         modelport.publish(tmp_path / "e", f"file://{tmp_path / 'reg'}", options={"file": {"versoin": "v8"}})
+
+
+def test_publish_and_pull_help_list_the_publishers_options():
+    for command in ("publish", "pull"):
+        r = run_cli(command, "--help", add_env={"COLUMNS": "200"})
+        assert r.returncode == 0 and "Publisher options" in r.stdout, r.stdout
+        assert "--version STR" in r.stdout and "file:// version folder name" in r.stdout
+
+
+def test_formats_options_prints_plugin_text_literally(capsys, monkeypatch):
+    from modelport.option_help import print_format_options
+    from modelport.plugins import PluginHost
+
+    class Bracketed:
+        @modelport.hookimpl
+        def register_formats(self, register):
+            register(modelport.FormatSpec(name="brk", display_name="[red]Bracketed[/red]", files=("b",), options=(
+                modelport.OptionSpec("layout", "choice", "nchw", "memory layout [nchw] or [nhwc]",
+                                     choices=("nchw", "nhwc")),)))
+
+    monkeypatch.setenv("COLUMNS", "200")
+    host = PluginHost(load_entry_points=False)
+    host.pm.register(Bracketed(), name="brk")
+    print_format_options(host, "brk", as_json=False)
+    out = capsys.readouterr().out
+    assert "[red]Bracketed[/red]" in out and "memory layout [nchw] or [nhwc]" in out, out
+    assert "choice: nchw | nhwc" in out and '"nchw"' in out

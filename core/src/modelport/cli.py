@@ -707,7 +707,8 @@ _extra_options = publisher_args
 
 
 class _PublishCommand(click.Command):
-    """``publish --help`` also lists every installed publisher's own options (they go after TARGET)."""
+    """``publish --help`` / ``pull --help`` also list every installed publisher's own options (after TARGET);
+    ``pull`` shows those of publishers that can pull."""
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         from modelport.console import quiet_work
@@ -717,6 +718,8 @@ class _PublishCommand(click.Command):
             publishers = sorted(get_plugin_manager().publishers.items())
         rows = []
         for scheme, (spec, _owner) in publishers:
+            if ctx.command.name == "pull" and not spec.can_pull:
+                continue
             for o in spec.options:
                 value = "" if o.type == "bool" else " " + ("|".join(o.choices) if o.choices else o.type.upper())
                 rows.append((f"--{o.name.replace('_', '-')}{value}", f"{scheme}:// {o.help}".strip()))
@@ -774,7 +777,7 @@ def publish(ctx: click.Context, paths: tuple[str, ...], dry_run: bool, stage_dir
         click.echo(result.message)
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@main.command(cls=_PublishCommand, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("target")
 @click.argument("dest", type=click.Path())
 @click.option("--force", is_flag=True, help="Replace a non-empty DEST.")

@@ -54,7 +54,9 @@ def print_format_options(host: PluginHost, name: str | None, as_json: bool) -> N
         }, indent=2, default=str))
         return
     from rich.console import Console
-    from rich.table import Table
+
+    from modelport.console import escape
+    from modelport.render import new_table
 
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     sections = [(f"{n} ({spec.display_name})", option_rows(spec), f"-o {n}.KEY=VALUE") for n, spec in formats]
@@ -62,13 +64,14 @@ def print_format_options(host: PluginHost, name: str | None, as_json: bool) -> N
                  for n, spec in publishers]
     for title, rows, usage in sections:
         if not rows:
-            out.print(f"{title}: no options")
+            out.print(f"{escape(title)}: no options")
             continue
-        table = Table(title=f"{title} — {usage}", title_justify="left")
+        table = new_table(escape(f"{title} — {usage}"))  # plugin text is not rich markup
         for col in ("option", "type", "default", "also set by", "help"):
             table.add_column(col)
         for row in rows:
-            table.add_row(row["name"], _type_label(row), json.dumps(row["default"], default=str),
-                          ", ".join(row["aliases"]), row["help"])
+            cells = (row["name"], _type_label(row), json.dumps(row["default"], default=str), ", ".join(row["aliases"]),
+                     row["help"])
+            table.add_row(*(escape(c) for c in cells))
         out.print(table)
 

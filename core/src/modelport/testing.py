@@ -816,6 +816,38 @@ class ConformanceReport:
             raise ConformanceError(self.summary())
 
 
+@dataclass
+class _Suite:
+    """The checks of one good export, shared by :func:`check_plugin` and :class:`PluginConformance` so both
+    run the same checks with the same arguments."""
+
+    plugin: str
+    format: str
+    spec: FormatSpec | None
+    expect: bool  # the artifacts run here: validation passes, the runner contract applies
+    host: PluginHost | None = None
+
+    def export_checks(self, d: Path, *, cli: bool) -> dict[str, Callable[[], Any]]:
+        """Check name → check, in the order they run; ``cli`` also drives ``modelport validate``."""
+        h = self.host
+        checks: dict[str, Callable[[], Any]] = {
+            "output convention": partial(check_output_convention, d, self.spec, host=h),
+            "metadata.json passes the schema": partial(check_metadata, d, self.format, plugin=self.plugin, host=h),
+            "validate round-trips": partial(check_validate_roundtrip, d, expect_validate=self.expect, cli=cli, host=h),
+        }
+        if self.expect:
+            checks["runner contract"] = partial(check_runner, d, host=h)
+        return checks
+
+
+def _export_references(format: str, models: Sequence[str], root: Path, *, options: Mapping[str, Any] | None,
+                       dynamic_batch: bool, host: PluginHost | None = None) -> Iterator[tuple[str, FormatResult]]:
+    """Export each reference model into ``root/<model>``, one at a time (a check may stop the run early)."""
+    for model in models:
+        yield model, export_reference_model(format, model, root / model, options=options, dynamic_batch=dynamic_batch,
+                                            host=host)
+
+
 def check_plugin(
     plugin: str,
     format: str | None = None,
@@ -884,12 +916,12 @@ def check_plugin(
             report.raise_for_failures()
         return report
     expect = expect_validate if expect_validate is not None else avail.validate
+    suite = _Suite(plugin, format, spec, expect, h)
     with _output_root(output_dir) as root:
         cli_done = False
         debug_done = False
-        for model in models:
-            result = export_reference_model(format, model, root / model, options=options, dynamic_batch=dynamic_batch,
-                                            host=h)
+        for model, result in _export_references(format, models, root, options=options, dynamic_batch=dynamic_batch,
+                                                host=h):
             report.exports[model] = result
             if model in unsupported:
                 run(f"{model}: refused with a clear reason", partial(check_unsupported, result, unsupported[model]))
@@ -899,20 +931,16 @@ def check_plugin(
             d = result.path
             if d is None:  # check_export has failed already
                 continue
-            run(f"{model}: output convention", partial(check_output_convention, d, spec, host=h))
-            run(f"{model}: metadata.json passes the schema", partial(check_metadata, d, format, plugin=plugin, host=h))
-            run(f"{model}: validate round-trips",
-                partial(check_validate_roundtrip, d, expect_validate=expect, cli=cli and not cli_done, host=h))
+            for name, check in suite.export_checks(d, cli=cli and not cli_done).items():
+                run(f"{model}: {name}", check)
             cli_done = True
-            if expect:
-                run(f"{model}: runner contract", partial(check_runner, d, host=h))
-                if not debug_done and getattr(h.pm.hook, "load_intermediates", None) is not None:
-                    debug_done = True
+            if expect and not debug_done and getattr(h.pm.hook, "load_intermediates", None) is not None:
+                debug_done = True
 
-                    def intermediates(d: Path = d, m: str = model) -> Any:  # builds the model inside the check
-                        return check_intermediates(d, reference_models()[m].build(), host=h)
+                def intermediates(d: Path = d, m: str = model) -> Any:  # builds the model inside the check
+                    return check_intermediates(d, reference_models()[m].build(), host=h)
 
-                    run(f"{model}: debug intermediates (load_intermediates)", intermediates)
+                run(f"{model}: debug intermediates (load_intermediates)", intermediates)
     if raise_on_failure:
         report.raise_for_failures()
     return report
@@ -976,12 +1004,16 @@ class PluginConformance:
         cache = cls.__dict__.get("_conformance_exports")
         if cache is None:
             root = tmp_path_factory.mktemp(f"conformance-{fmt}")
-            cache = {}
-            for model in self.models:
-                cache[model] = export_reference_model(fmt, model, root / model, options=self.options,
-                                                      dynamic_batch=self.dynamic_batch)
+            cache = dict(_export_references(fmt, self.models, root, options=self.options,
+                                            dynamic_batch=self.dynamic_batch))
             cls._conformance_exports = cache  # type: ignore[attr-defined]
         return cache
+
+    def _run_export_check(self, tmp_path_factory: Any, name: str) -> None:
+        """Run the shared check ``name`` (see ``_Suite.export_checks``) on every good export; the CLI on the first."""
+        suite = _Suite(self.plugin, self._require_format(), check_registration(self.plugin, self.format), self._expect())
+        for i, (_, d) in enumerate(self._good_exports(tmp_path_factory)):
+            suite.export_checks(d, cli=i == 0)[name]()
 
     def _good_exports(self, tmp_path_factory: Any) -> Iterator[tuple[str, Path]]:
         for model, result in self._exports(tmp_path_factory).items():
@@ -1022,25 +1054,20 @@ class PluginConformance:
             _fail("\n".join(failures))
 
     def test_output_convention(self, tmp_path_factory: Any) -> None:
-        spec = check_registration(self.plugin, self.format)
-        for _, d in self._good_exports(tmp_path_factory):
-            check_output_convention(d, spec)
+        self._run_export_check(tmp_path_factory, "output convention")
 
     def test_metadata_passes_schema(self, tmp_path_factory: Any) -> None:
-        for _, d in self._good_exports(tmp_path_factory):
-            check_metadata(d, self.format, plugin=self.plugin)
+        self._run_export_check(tmp_path_factory, "metadata.json passes the schema")
 
     def test_validate_round_trips(self, tmp_path_factory: Any) -> None:
-        for i, (_, d) in enumerate(self._good_exports(tmp_path_factory)):
-            check_validate_roundtrip(d, expect_validate=self._expect(), cli=i == 0)
+        self._run_export_check(tmp_path_factory, "validate round-trips")
 
     def test_runner_contract(self, tmp_path_factory: Any) -> None:
         import pytest
 
         if not self._expect():
             pytest.skip(f"{self.format} artifacts cannot run here")
-        for _, d in self._good_exports(tmp_path_factory):
-            check_runner(d)
+        self._run_export_check(tmp_path_factory, "runner contract")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -126,6 +126,14 @@ def test_fp16_and_quantize_together_is_a_configuration_error(tmp_path: Path) -> 
     assert "exclusive" in proc.stderr
 
 
+def test_config_half_is_the_fp16_option(tmp_path: Path) -> None:
+    """`--config {"half": true}` (the export convention's key, declared in config_aliases) sets fp16: with
+    quantize it is refused exactly as `-o fp16=true` is, not silently dropped."""
+    proc = run_cli("export", f"{EXAMPLES}:small_cnn", "--vision", "3x32x32", "-f", "onnx", "--config",
+                   '{"half": true, "quantize": "dynamic"}', "--output-dir", str(tmp_path / "x"), "-q")
+    assert proc.returncode == 3 and "exclusive" in proc.stderr, proc.stderr
+
+
 def test_inspect_by_module_groups_the_transformer_nodes(transformer_export) -> None:
     model = transformer_export.artifact_path
     proc = run_cli("inspect", str(model), "--by-module", "--json")
