@@ -154,3 +154,32 @@ def test_isolation_holds_for_format_objects(tmp_path, monkeypatch):
     assert host.pm.get_plugin("zbroken") is None and host.pm.get_plugin("zclaims") is None
     spec, owner = host.formats[fmt]
     assert owner == "objfirst" and spec.implementation == "objimpl_first:NpzFormat"  # the first one wins
+
+
+def test_model_card_usage_and_hub_library_come_from_the_format_spec(tmp_path, monkeypatch):
+    """publish's model card knows no format itself: the snippet, its pip package and the Hub library are the spec's."""
+    import modelport.plugins
+    from modelport import FormatSpec, hookimpl
+    from modelport.publishing import ExportBundle, front_matter, render_card
+
+    class CardPlugin:
+        @hookimpl
+        def register_formats(self, register):
+            register(FormatSpec(name="cardfmt", display_name="Card format", files=("model.card",),
+                                usage='import cardrt\n\nmodel = cardrt.load("{path}")\noutputs = model(inputs)',
+                                runtime_library="cardrt", hub_library="cardlib"))
+
+    host = PluginHost(load_entry_points=False)
+    host.pm.register(CardPlugin(), name="cardplug")
+    monkeypatch.setattr(modelport.plugins, "_HOST", host)
+    metadata = {"export_format": "cardfmt", "model_name": "m", "files": {"model.card": {}},
+                "input_shape": {"x": [1, 4]}, "input_dtype": {"x": "float32"}}
+    bundle = ExportBundle(export_dir=tmp_path, folder="", metadata=metadata, record={"artifact": "model.card"}, bench=None)
+    card = render_card([bundle])
+    assert "Run it with cardrt (`pip install cardrt`):" in card
+    assert 'model = cardrt.load("model.card")' in card and 'inputs = {"x": np.random.rand(1, 4)' in card
+    assert front_matter([bundle], None).startswith("---\nlibrary_name: cardlib\n")
+    # a format whose spec gives no snippet (or is not installed) gets the generic line and library modelport
+    pt2 = ExportBundle(export_dir=tmp_path, folder="", metadata={**metadata, "export_format": "nosuch"}, record={}, bench=None)
+    assert "with the nosuch runtime" in render_card([pt2])
+    assert front_matter([pt2], None).startswith("---\nlibrary_name: modelport\n")
