@@ -114,6 +114,19 @@ def test_kit_catches_an_implementation_that_does_not_load_or_lacks_methods(tmp_p
     assert check_format_object("objplug_fine", host=host) == [fmt]
 
 
+def test_kit_still_polices_a_leftover_hook_of_a_format_object_plugin(tmp_path, monkeypatch):
+    # half-migrated: the format object is registered, but an old unguarded hook still answers for every format
+    leftover = OBJECT_PLUGIN + "\n\n@hookimpl\ndef load_runner(artifact, options):\n    return lambda inputs: []\n"
+    site = make_plugin_dist(tmp_path / "site", "modelport-export-objleft", "objplug_left",
+                            leftover.format(fmt="obj-left", impl="objimpl_left:NpzFormat"), "objleft")
+    (site / "objimpl_left.py").write_text(OBJECT_MODULE.format(fmt="obj-left", hijack=""))
+    (site / "numpy_free_marker.py").write_text("")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delenv("MODELPORT_LOAD_PLUGINS", raising=False)
+    with pytest.raises(ConformanceError, match="load_runner returned function for another plugin's"):
+        check_format_object("objplug_left", host=PluginHost())
+
+
 def test_an_implementation_that_fails_to_import_is_one_line_naming_the_plugin(tmp_path, monkeypatch):
     from modelport.errors import ExportFailed
     from modelport.pipeline import call_hook
