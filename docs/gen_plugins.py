@@ -122,8 +122,9 @@ FIELD_NOTES: dict[str, dict[str, str]] = {
     "Availability": {"export": "the format can export here", "validate": "its artifacts can run here",
                      "reason": "why it cannot export", "validate_reason": "why its artifacts cannot run here",
                      "fix": "the command that fixes it (`pip install ...`)"},
-    "ExportRequest": {"format": "the format to write (return None when it is not yours)",
-                      "model": "the `nn.Module`, in eval mode", "inputs": "names, shapes, dtypes, dynamic axes",
+    "ExportRequest": {"format": "the format to write (a hook-style plugin returns None when it is not its own)",
+                      "model": "the `nn.Module`, in eval mode (a format object gets the user's own module; a hook the "
+                               "positional wrapper, see `positional_model()`)", "inputs": "names, shapes, dtypes, dynamic axes",
                       "example_inputs": "torch tensors in forward order, at the example batch",
                       "options": "this format's options, parsed and defaulted", "workdir": "the only folder to write in",
                       "output_names": "the model's outputs as the core flattens them (`output`, `output.0`, `logits`...)",
@@ -205,6 +206,10 @@ def types_block() -> str:
     for cls in (types.FormatSpec, types.OptionSpec, types.Availability, types.ExportRequest, InputSpec, TensorSpec,
                 types.Artifact, types.ValidationRun, types.PublisherSpec, types.Target, types.PublishResult,
                 types.PullResult, types.ModelEntry, types.PublishedExport):
+        lines += type_section(cls)
+    from modelport import format_base
+
+    for cls in (format_base.FormatObject, format_base.RunnerValidation, format_base.PerModuleIntermediates):
         lines += type_section(cls)
     lines += ["### Helpers", ""]
     for fn in (types.requires, types.missing_modules):

@@ -114,6 +114,19 @@ def test_kit_catches_an_implementation_that_does_not_load_or_lacks_methods(tmp_p
     assert check_format_object("objplug_fine", host=host) == [fmt]
 
 
+def test_kit_still_polices_a_leftover_hook_of_a_format_object_plugin(tmp_path, monkeypatch):
+    # half-migrated: the format object is registered, but an old unguarded hook still answers for every format
+    leftover = OBJECT_PLUGIN + "\n\n@hookimpl\ndef load_runner(artifact, options):\n    return lambda inputs: []\n"
+    site = make_plugin_dist(tmp_path / "site", "modelport-export-objleft", "objplug_left",
+                            leftover.format(fmt="obj-left", impl="objimpl_left:NpzFormat"), "objleft")
+    (site / "objimpl_left.py").write_text(OBJECT_MODULE.format(fmt="obj-left", hijack=""))
+    (site / "numpy_free_marker.py").write_text("")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delenv("MODELPORT_LOAD_PLUGINS", raising=False)
+    with pytest.raises(ConformanceError, match="load_runner returned function for another plugin's"):
+        check_format_object("objplug_left", host=PluginHost())
+
+
 def test_an_implementation_that_fails_to_import_is_one_line_naming_the_plugin(tmp_path, monkeypatch):
     from modelport.errors import ExportFailed
     from modelport.pipeline import call_hook
@@ -154,3 +167,32 @@ def test_isolation_holds_for_format_objects(tmp_path, monkeypatch):
     assert host.pm.get_plugin("zbroken") is None and host.pm.get_plugin("zclaims") is None
     spec, owner = host.formats[fmt]
     assert owner == "objfirst" and spec.implementation == "objimpl_first:NpzFormat"  # the first one wins
+
+
+def test_model_card_usage_and_hub_library_come_from_the_format_spec(tmp_path, monkeypatch):
+    """publish's model card knows no format itself: the snippet, its pip package and the Hub library are the spec's."""
+    import modelport.plugins
+    from modelport import FormatSpec, hookimpl
+    from modelport.publishing import ExportBundle, front_matter, render_card
+
+    class CardPlugin:
+        @hookimpl
+        def register_formats(self, register):
+            register(FormatSpec(name="cardfmt", display_name="Card format", files=("model.card",),
+                                usage='import cardrt\n\nmodel = cardrt.load("{path}")\noutputs = model(inputs)',
+                                runtime_library="cardrt", hub_library="cardlib"))
+
+    host = PluginHost(load_entry_points=False)
+    host.pm.register(CardPlugin(), name="cardplug")
+    monkeypatch.setattr(modelport.plugins, "_HOST", host)
+    metadata = {"export_format": "cardfmt", "model_name": "m", "files": {"model.card": {}},
+                "input_shape": {"x": [1, 4]}, "input_dtype": {"x": "float32"}}
+    bundle = ExportBundle(export_dir=tmp_path, folder="", metadata=metadata, record={"artifact": "model.card"}, bench=None)
+    card = render_card([bundle])
+    assert "Run it with cardrt (`pip install cardrt`):" in card
+    assert 'model = cardrt.load("model.card")' in card and 'inputs = {"x": np.random.rand(1, 4)' in card
+    assert front_matter([bundle], None).startswith("---\nlibrary_name: cardlib\n")
+    # a format whose spec gives no snippet (or is not installed) gets the generic line and library modelport
+    pt2 = ExportBundle(export_dir=tmp_path, folder="", metadata={**metadata, "export_format": "nosuch"}, record={}, bench=None)
+    assert "with the nosuch runtime" in render_card([pt2])
+    assert front_matter([pt2], None).startswith("---\nlibrary_name: modelport\n")

@@ -48,7 +48,10 @@ class FormatDispatch:
     def _method(self, fmt: str, name: str) -> Any:
         host = self._host()
         obj = host.format_object(fmt) if host is not None else None
-        return getattr(obj, name, None) if obj is not None else None
+        fn = getattr(obj, name, None) if obj is not None else None
+        if fn is not None and host is not None:
+            trace_method(host, fmt, obj, name)
+        return fn
 
     @hookimpl
     def export(self, request: ExportRequest) -> Artifact | None:
@@ -83,6 +86,14 @@ class FormatDispatch:
                 if result is not None:
                     return dict(result)
         return None
+
+
+def trace_method(host: PluginHost, fmt: str, obj: Any, name: str) -> None:
+    """With ``MODELPORT_TRACE_PLUGINS``, name the format object method about to be called (under its hook's line)."""
+    if host.tracer is not None:
+        cls = type(obj)
+        print(f"modelport trace:   {fmt}: format object {cls.__module__}:{cls.__qualname__}.{name}",
+              file=host.tracer.out, flush=True)
 
 
 def unbound(request: ExportRequest) -> ExportRequest:

@@ -333,9 +333,12 @@ def _describe_object(host: PluginHost, artifact: Artifact, request: ExportReques
     """The owning format object's ``describe`` contribution (it owns the format's metadata), if it has one."""
     if owner is None:
         return []
-    from modelport.format_objects import unbound
+    from modelport.format_objects import trace_method, unbound
 
-    fn = getattr(call_hook(host, artifact.format, "format_object"), "describe", None)
+    obj = call_hook(host, artifact.format, "format_object")
+    fn = getattr(obj, "describe", None)
+    if fn is not None:  # formats: traced like a hook call
+        trace_method(host, artifact.format, obj, "describe")
     request = unbound(request) if request is not None else None
     value = call_hook(host, artifact.format, "describe", fn=fn, artifact=artifact, request=request) if fn else None
     if value is not None and not isinstance(value, Mapping):

@@ -384,6 +384,9 @@ def check_cli_lists_format(format: str, *, plugin: str | None = None, heavy_modu
     return row
 
 
+_FIRST_RESULT_HOOKS = ("export", "load_runner", "validate", "inspect_artifact", "load_intermediates")
+
+
 def check_ignores_other_formats(plugin: str, *, host: PluginHost | None = None, workdir: str | Path | None = None,
                                 other_format: str = _OTHER) -> list[str]:
     """Every first-result hook of the plugin returns None for a request that is not its own.
@@ -441,7 +444,9 @@ def check_format_object(plugin: str, *, host: PluginHost | None = None) -> list[
     """Each of the plugin's formats with an ``implementation`` imports it and finds the format-object methods.
 
     Formats registered without one are hook-style: their hooks are checked with :func:`check_ignores_other_formats`.
-    Returns the names of the formats whose format object was checked.
+    A format-object plugin needs no guards; only first-result hooks it still implements besides its objects (a
+    leftover ``load_runner`` would answer for every format) get that check. Returns the names of the formats whose
+    format object was checked.
     """
     from modelport.format_objects import OPTIONAL_METHODS, missing_methods, resolve
 
@@ -471,7 +476,16 @@ def check_format_object(plugin: str, *, host: PluginHost | None = None) -> list[
             _fail(f"{plugin}: format {name!r}: suffixes must look like '.onnx', got {spec.suffixes!r}")
         if spec.suffixes and not callable(getattr(obj, "inspect", None)):
             _fail(f"{plugin}: format {name!r} claims suffixes {spec.suffixes!r} but has no inspect method")
+    if _first_result_hooks(info, h):
+        check_ignores_other_formats(plugin, host=h)
     return sorted(own)
+
+
+def _first_result_hooks(info: PluginInfo, host: PluginHost) -> list[str]:
+    """The first-result hooks (not wrappers) the plugin itself implements."""
+    obj = _plugin_object(info, host)
+    return [hook for hook in _FIRST_RESULT_HOOKS for impl in getattr(host.pm.hook, hook).get_hookimpls()
+            if impl.plugin is obj and not impl.hookwrapper and not getattr(impl, "wrapper", False)]
 
 
 def _what(hook: str) -> str:
