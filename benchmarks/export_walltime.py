@@ -8,6 +8,9 @@ save_pretrained to a temp folder; each contender is a fresh process timed end to
 - `modelport export hf:DIR -f onnx` (source-hf plugin: load, reference run, dynamo exporter, onnxslim,
   validation, metadata),
 - a direct `torch.onnx.export` script (dynamo exporter, no validation): the floor for the same exporter,
+- the same with the legacy TorchScript exporter (``dynamo=False``, what optimum-cli uses),
+- ``import torch, transformers; from transformers import BertModel`` alone, in our venv and in optimum's
+  (optimum pins transformers < 4.58; ours is 5.x),
 - `optimum-cli export onnx --model DIR` from a separate virtual environment (default: .optvenv beside this
   checkout), skipped when it is not installed; it uses the legacy TorchScript exporter (``dynamo=False``),
 - with ``--slow-exit``: modelport again with MODELPORT_SLOW_EXIT=1 (the interpreter's full teardown at exit).
@@ -45,6 +48,24 @@ torch.onnx.export(model, (ids, mask), sys.argv[2], input_names=["input_ids", "at
                   dynamo=True, external_data=False)
 """
 
+IMPORTS = "import torch, transformers\nfrom transformers import BertModel"
+
+LEGACY = """
+import sys, torch
+from transformers import AutoModel
+model = AutoModel.from_pretrained(sys.argv[1]).eval()
+class Encoder(torch.nn.Module):  # the legacy exporter cannot pass transformers 5's forward its arguments directly
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+    def forward(self, input_ids, attention_mask):
+        return self.m(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+ids = torch.ones(1, 16, dtype=torch.long)
+axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
+torch.onnx.export(Encoder(model), (ids, ids), sys.argv[2], input_names=["input_ids", "attention_mask"],
+                  dynamic_axes=axes, dynamo=False)
+"""
+
 
 def make_model(folder: Path) -> Path:
     """Save a bert-tiny-shaped encoder (random weights) and its tokenizer-free config with save_pretrained."""
@@ -69,13 +90,13 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
 PHASES = [
     ("exporter: imports (torch.onnx, onnxscript)", ["export_dynamo ("], True),
     ("exporter: torch.onnx.export (dynamo)", ["export_dynamo ("], False),
-    ("load: imports (transformers, torch)", ["modelport_hf/"], True),
-    ("load: config, weights, task", ["modelport_hf/"], False),
     ("onnxslim", ["simplify (modelport_onnx"], False),
     ("onnxslim check (ORT, both models, and PyTorch)", ["verify_simplified ("], False),
-    ("dynamic batch check (ORT)", ["check_batch ("], False),
-    ("reference run (PyTorch)", ["run_reference ("], False),
+    ("dynamic batch check (ORT and PyTorch)", ["check_batch ("], False),
+    ("reference run (PyTorch, 5 input sets)", ["run_reference ("], False),
     ("validation (ORT)", ["run_validation ("], False),
+    ("load: imports (transformers, torch)", ["modelport_hf/"], True),
+    ("load: config, weights, task", ["modelport_hf/"], False),
     ("onnx plugin: serialize, hierarchy, write", ["export_onnx ("], False),
     ("metadata, record, seal", ["_export_one ("], False),
     ("CLI imports", ["_find_and_load"], True),
@@ -119,6 +140,12 @@ def main() -> dict[str, float]:
                                                 "onnx", "--output-dir", str(tmp / "mp"), "-q"],
             "torch.onnx.export script (dynamo)": [sys.executable, "-c", DIRECT, str(model), str(tmp / "direct.onnx")],
         }
+        contenders["torch.onnx.export script (legacy, dynamo=False)"] = [sys.executable, "-c", LEGACY, str(model),
+                                                                       str(tmp / "legacy.onnx")]
+        contenders["import torch + transformers BertModel only (our venv)"] = [sys.executable, "-c", IMPORTS]
+        if args.optimum_python.exists():
+            contenders["import torch + transformers BertModel only (optimum's venv)"] = [
+                str(args.optimum_python), "-c", IMPORTS]
         if args.slow_exit:  # the same command with the interpreter's full teardown at exit (as before issue 18)
             contenders["modelport export, MODELPORT_SLOW_EXIT=1"] = [
                 "env", "MODELPORT_SLOW_EXIT=1", *contenders["modelport export hf:DIR -f onnx"]]
