@@ -384,6 +384,12 @@ _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format
 @click.option("--atol", type=float, help="Override the absolute tolerance.")
 @click.option("--rtol", type=float, help="Override the relative tolerance.")
 @click.option("--threads", type=int, help="Thread count for PyTorch and every runtime.")
+@click.option("--jobs", "jobs_text", metavar="N|auto",
+              help="Formats exported at once, in worker processes (default auto: min(formats, cores); 1: one after "
+                   "another in this process).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this machine; ray: each format a Ray task (RAY_ADDRESS or a local Ray; "
+                   "pip install 'modelport[ray]').")
 @click.option("--bench", "run_bench", is_flag=True, help="Benchmark each artifact after export.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress, no table.")
@@ -394,7 +400,8 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
            model_name: str | None,
            class_names: str | None, preprocessing: str | None, postprocessing: str | None, output_dir: str | None,
            exports_root: str | None, no_validate: bool, allow_inconclusive: bool, force: bool, atol: float | None,
-           rtol: float | None, threads: int | None, run_bench: bool, as_json: bool, quiet: bool) -> int:
+           rtol: float | None, threads: int | None, jobs_text: str | None, executor: str, run_bench: bool,
+           as_json: bool, quiet: bool) -> int:
     """Export MODEL to one or more formats, validate each artifact, and write metadata.json + export.json.
 
     MODEL is a .pt2, a TorchScript archive, package.module:factory or path/to/file.py:factory, or SOURCE:REF
@@ -429,6 +436,10 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
     from modelport.limits import check_run_settings
 
     check_run_settings(threads=threads, atol=atol, rtol=rtol, batch=batch)
+    from modelport.executors import check_executor, parse_jobs
+
+    jobs = parse_jobs(jobs_text)
+    check_executor(executor)  # before the model loads: a missing Ray is one line, not a wasted load
     host = get_plugin_manager()
     from modelport.pipeline import plan
 
@@ -472,7 +483,7 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
             preprocessing=pre or None, postprocessing=post or None, options=options, config=cfg,
             validate=not no_validate, force=force, atol=atol, rtol=rtol, sample_inputs=samples, threads=threads,
             host=host, progress=progress, per_format_dirs=True if every else None,
-            allow_inconclusive=allow_inconclusive, nms=the_plan.nms,
+            allow_inconclusive=allow_inconclusive, nms=the_plan.nms, jobs=jobs, executor=executor,
             **extra,
         )
         bench_rows = None
@@ -485,6 +496,9 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
                 bench_rows = bench_dirs(dirs, batches=(1,), threads=threads, host=host, progress=progress)
     finally:
         progress.stop()
+    if not quiet and not as_json:
+        for line in getattr(result, "notes", ()):
+            click.echo(line, err=True)
     _report_export(result, as_json, quiet, bench_rows, time.perf_counter() - started)
     return result.exit_code
 

@@ -81,8 +81,9 @@ class FormatResult:
 class ExportResult(Mapping[str, FormatResult]):
     """format → FormatResult, plus the run's worst exit code."""
 
-    def __init__(self, results: dict[str, FormatResult]) -> None:
+    def __init__(self, results: dict[str, FormatResult], notes: Sequence[str] = ()) -> None:
         self._results = results
+        self.notes = list(notes)  # for the user: how the formats ran when not as asked (a fallback)
 
     def __getitem__(self, key: str) -> FormatResult:
         return self._results[key]
@@ -682,8 +683,13 @@ def export(
     allow_inconclusive: bool = False,
     nms: Any = None,
     reference_inputs: Sequence[Mapping[str, Any]] | None = None,
+    jobs: int | None = None,
+    executor: str = "local",
 ) -> ExportResult:
     """Export ``model`` to each format, validate, describe and write each export folder atomically.
+
+    ``jobs``: formats exported at once, in worker processes (None: ``MODELPORT_JOBS`` or auto = min(formats,
+    cores); 1: one after another here). ``executor="ray"``: each format a Ray task (``modelport[ray]``).
 
     ``nms`` (True, a dict of :class:`modelport.nms.NMSConfig` fields, or ``-o nms=true`` in ``options``) puts
     non-maximum suppression into the graph of a detector (``task="detection"``).
@@ -692,6 +698,9 @@ def export(
     import torch
 
     host = host or get_plugin_manager()
+    from modelport.executors import check_executor
+
+    check_executor(executor)
     the_plan = plan(host, formats, options, config, nms)
     formats, specs, resolved, nms_cfg = the_plan.formats, the_plan.specs, the_plan.options, the_plan.nms
     if per_format_dirs is None:
@@ -722,18 +731,22 @@ def export(
     sample_sets = batches_from_samples(sample_inputs, 1) if sample_inputs is not None else None
     classifier = task in ("classification", "text-classification")
 
-    results: dict[str, FormatResult] = {}
     prep = ModelPrep(pristine, binding, copy_note)
-    for fmt in formats:
-        results[fmt] = _export_one(
-            host, fmt, specs[fmt], resolved[fmt], prep, inputs, example, ref, targets[fmt],
+    # ---- the formats run here in order, or concurrently in workers / on Ray (modelport.executors) ----
+    from modelport.executors import FormatJobs, run_formats
+
+    format_jobs = FormatJobs(
+        formats, resolved, targets, prep, inputs, ref, upstream={f: tuple(u for u in specs[f].upstream if u in formats)
+                                                                 for f in formats},
+        common=dict(
             model_name=model_name, task=task, class_names=class_names, preprocessing=preprocessing,
             postprocessing=postprocessing, task_extras=task_extras, validate=validate, force=force, atol=atol,
-            rtol=rtol, threads=threads, source=source, progress=progress, classifier=classifier,
+            rtol=rtol, threads=threads, source=source, classifier=classifier,
             sample_sets=sample_sets, exports_root=Path(exports_root) if exports_root is not None else None,
             resolved_all=resolved, allow_inconclusive=allow_inconclusive, reference_log=reference_log.tail(2000),
-        )
-    return ExportResult(results)
+        ))
+    results, notes = run_formats(host, format_jobs, n_jobs=jobs, executor=executor, progress=progress)
+    return ExportResult(results, notes)
 
 
 def _add_nms(model: Any, inputs: InputSpec, cfg: Any, task: str | None, class_names: Sequence[str] | None,
@@ -789,6 +802,7 @@ def _export_one(
     force: bool, atol: float | None, rtol: float | None, threads: int | None, source: Mapping[str, Any] | None,
     progress: Progress, classifier: bool, sample_sets: list[dict[str, Any]] | None, exports_root: Path | None,
     resolved_all: Mapping[str, dict[str, Any]], allow_inconclusive: bool = False, reference_log: str = "",
+    produced: Mapping[str, FormatResult] | None = None,
 ) -> FormatResult:
     import torch
 
@@ -813,6 +827,12 @@ def _export_one(
             up_opts = resolve_options({up_fmt: up_spec}, (), {up_fmt: up_options} if up_options else None)[up_fmt]
             up_dir = Path(tempfile.mkdtemp(prefix=f".modelport-tmp-upstream-{up_fmt}-", dir=staged.path.parent))
             upstream_dirs.append(up_dir)
+            from modelport.executors import reuse_upstream  # this run's own export of it, same options: reused
+
+            reused = reuse_upstream(produced, up_fmt, up_opts, resolved_all, up_dir)
+            if reused is not None:
+                progress(f"{fmt}: reusing this run's {up_fmt} export")
+                return reused
             up_req = ExportRequest(
                 format=up_fmt, model=prep.fresh(), inputs=inputs, example_inputs=example, options=up_opts, workdir=up_dir,
                 output_names=list(ref.output_names), task=task, model_name=model_name, threads=threads,

@@ -128,6 +128,7 @@ class FormatSpec:
         inputs)``, ``describe(artifact, request)``, ``inspect(path, options)``, ``load_intermediates(artifact,
         options)``. None: the core calls the plugin's hooks instead (the older style, still supported).
     :param suffixes: file suffixes ``inspect`` hands to this format object (``(".safetensors",)``).
+    :param needs_gpu: the export needs a GPU (TensorRT builds its engine on one): ``--executor ray`` asks for one.
     """
 
     name: str
@@ -140,6 +141,7 @@ class FormatSpec:
     config_aliases: Mapping[str, str] = field(default_factory=dict)
     implementation: Any = None
     suffixes: tuple[str, ...] = ()
+    needs_gpu: bool = False
 
     def option(self, name: str) -> OptionSpec | None:
         for opt in self.options:
