@@ -174,13 +174,25 @@ def run_formats(host: PluginHost, jobs: FormatJobs, *, n_jobs: int | None = None
             else:
                 from modelport.executors_local import run_in_workers
 
-                note = run_in_workers(jobs, payload, n, done, progress)
-                if note:
-                    notes.append(note)
+                notes += run_in_workers(jobs, payload, n, done, progress,
+                                        lambda fmt, threads: _run_here(host, jobs, fmt, done, progress, threads))
     for fmt in jobs.order():  # sequential path (jobs=1), and what a fallback left
         if fmt not in done:
             done[fmt] = export_format(host, jobs, fmt, jobs.produced(fmt, done), progress)
     return {f: done[f] for f in jobs.formats}, notes
+
+
+def _run_here(host: PluginHost, jobs: FormatJobs, fmt: str, done: Mapping[str, FormatResult], progress: Progress,
+              threads: int) -> FormatResult:
+    """One format in this process, with its share of the cores while workers run beside it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(jobs.common.get("threads") or threads)
+    try:
+        return export_format(host, jobs, fmt, jobs.produced(fmt, done), progress, threads=threads)
+    finally:
+        torch.set_num_threads(before)
 
 
 # ------------------------------------------------------------------ sending the shared state to a worker

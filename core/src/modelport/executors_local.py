@@ -1,7 +1,7 @@
 """``--jobs N``: an export's formats in N worker processes on this machine (see :mod:`modelport.executors`).
 
-Workers are fresh interpreters (``spawn``: nothing inherited from a parent that has run torch threads); each
-receives the shared state once and then exports formats one after another, sending progress lines and each
+Workers are fresh interpreters (never forked from a parent that has run torch threads, never re-running the
+caller's ``__main__``); each receives the shared state once and then exports formats one after another, sending progress lines and each
 format's result back over its pipe. What a worker's libraries print goes to its log, never to the terminal.
 A worker that dies fails the format it was exporting (one line, with the signal); a new worker takes the rest.
 Ctrl-C stops every worker (they remove their staging folders) and removes what a killed one left.
@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,21 +30,27 @@ _STOP_GRACE_S = 10.0
 
 @dataclass
 class _Worker:
-    proc: Any
-    conn: Any
+    proc: Any  # subprocess.Popen
+    conn: Any  # multiprocessing.connection.Connection over a socketpair
     log: Path
     fmt: str | None = None
     ready: bool = False
+    dead: bool = False
+    restart: bool = False  # it died exporting a format: a new worker takes its place
 
 
-def worker_main(conn: Any, log_path: str, threads: int) -> None:
-    """A worker process: output to its log, the shared state loaded, then one format per ``run`` message."""
-    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
+def worker_entry() -> None:
+    """``python -c "...worker_entry()" FD THREADS``: a worker process talking over the inherited socket FD."""
+    from multiprocessing.connection import Connection
+
+    worker_main(Connection(int(sys.argv[1])), int(sys.argv[2]))
+
+
+def worker_main(conn: Any, threads: int) -> None:
+    """A worker process: the shared state loaded, then one format per ``run`` message."""
     signal.signal(signal.SIGINT, _interrupted)
     signal.signal(signal.SIGTERM, _interrupted)
+    sys.path[:0] = [p for p in conn.recv() if p not in sys.path]  # the parent's sys.path: its plugins, its models
     import torch
 
     torch.set_num_threads(threads)
@@ -66,7 +74,8 @@ def worker_main(conn: Any, log_path: str, threads: int) -> None:
     while True:
         msg = conn.recv()
         if msg[0] == "stop":
-            return
+            sys.stdout.flush()
+            os._exit(0)  # at once: nothing is left to send, and library threads must not hold the exit up
         _, fmt, produced = msg
         try:
             result = export_format(host, jobs, fmt, produced, progress, threads=threads)
@@ -88,30 +97,44 @@ def _interrupted(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _start(ctx: Any, payload: Payload, threads: int, logdir: Path) -> _Worker:
-    parent_conn, child_conn = ctx.Pipe()
-    log = Path(tempfile.mkstemp(prefix="worker-", suffix=".log", dir=logdir)[1])
-    proc = ctx.Process(target=worker_main, args=(child_conn, str(log), threads), daemon=True)
-    proc.start()
-    child_conn.close()
-    parent_conn.send(payload)
-    return _Worker(proc, parent_conn, log)
+def _start(payload: Payload, threads: int, logdir: Path) -> _Worker:
+    """A fresh interpreter (nothing inherited from this process's torch threads, and never the user's
+    ``__main__`` run again) connected by a socket pair; its output goes to its log."""
+    import socket
+    import subprocess
+    from multiprocessing.connection import Connection
+
+    ours, theirs = socket.socketpair()
+    fd, log_name = tempfile.mkstemp(prefix="worker-", suffix=".log", dir=logdir)
+    code = "from modelport.executors_local import worker_entry; worker_entry()"
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", code, str(theirs.fileno()), str(threads)],
+                                stdin=subprocess.DEVNULL, stdout=fd, stderr=subprocess.STDOUT,
+                                pass_fds=(theirs.fileno(),))
+    finally:
+        theirs.close()
+        os.close(fd)
+    conn = Connection(ours.detach())
+    conn.send(list(sys.path))
+    conn.send(payload)
+    return _Worker(proc, conn, Path(log_name))
 
 
 def run_in_workers(jobs: FormatJobs, payload: Payload, n: int, done: dict[str, FormatResult],
-                   progress: Progress) -> str | None:
-    """Export ``jobs`` in ``n`` worker processes, filling ``done``; a note when the workers could not load the
-    shared state (the caller then exports the rest here, in order)."""
-    import multiprocessing
+                   progress: Progress, run_here: Callable[[str, int], FormatResult]) -> list[str]:
+    """Export ``jobs`` ``n`` at a time — here and in ``n - 1`` worker processes — filling ``done``; notes when a
+    worker could not take part (its formats then run here).
 
-    ctx = multiprocessing.get_context("spawn")
+    This process is one of the ``n``: it exports while the workers start, so their start-up is not waited for.
+    """
     threads = max(1, usable_cores() // n)
     pending = jobs.order()
-    progress(f"exporting {len(pending)} formats in {n} worker processes")
+    progress(f"exporting {len(pending)} formats {n} at a time ({n - 1} worker process{'es' if n > 2 else ''})")
     with tempfile.TemporaryDirectory(prefix="modelport-workers-") as tmp:
-        workers = [_start(ctx, payload, threads, Path(tmp)) for _ in range(n)]
+        workers = [_start(payload, threads, Path(tmp)) for _ in range(n - 1)]
         try:
-            return _schedule(jobs, workers, pending, done, progress, lambda: _start(ctx, payload, threads, Path(tmp)))
+            return _schedule(jobs, workers, pending, done, progress, lambda: _start(payload, threads, Path(tmp)),
+                             lambda fmt: run_here(fmt, threads))
         except BaseException:
             _stop_all(workers, interrupt=True)
             raise
@@ -121,35 +144,50 @@ def run_in_workers(jobs: FormatJobs, payload: Payload, n: int, done: dict[str, F
 
 
 def _schedule(jobs: FormatJobs, workers: list[_Worker], pending: list[str], done: dict[str, FormatResult],
-              progress: Progress, restart: Any) -> str | None:
-    """Hand ready formats to idle workers and collect what they send until every format is done."""
-    from multiprocessing.connection import wait
-
+              progress: Progress, restart: Callable[[], _Worker],
+              run_here: Callable[[str], FormatResult]) -> list[str]:
+    """Hand ready formats to idle workers, export one here when one is left, collect what workers send."""
+    notes: list[str] = []
     while pending or any(w.fmt for w in workers):
+        _collect(jobs, workers, done, progress, notes, timeout=0)
+        ready = jobs.ready(pending, done)
         for w in workers:
-            ready = jobs.ready([f for f in pending if f not in done], done)
-            if w.ready and w.fmt is None and ready:
-                w.fmt = ready[0]
+            if w.ready and w.fmt is None and not w.dead and ready:
+                w.fmt = ready.pop(0)
                 pending.remove(w.fmt)
                 w.conn.send(("run", w.fmt, jobs.produced(w.fmt, done)))
-        if not workers:
-            return None
-        waitables = {w.conn: w for w in workers} | {w.proc.sentinel: w for w in workers}
-        for obj in wait(list(waitables)):
-            w = waitables[obj]
-            if w not in workers:
-                continue
-            note = _receive(w, done, progress) if obj is w.conn else None
-            if note is not None:
-                pending[:0] = [w.fmt] if w.fmt else []
-                return note
-            if not w.proc.is_alive() and not _has_data(w):
-                if not w.ready:
-                    return f"note: running formats one at a time here: a worker died while starting ({_how(w)})"
-                _bury(jobs, w, workers, done, progress)
-                if pending:
-                    workers.append(restart())
-    return None
+        if not ready and pending and not any(w.fmt for w in workers):
+            ready = [pending[0]]  # upstream formats that cannot come first (a cycle): as given
+        if ready:
+            pending.remove(ready[0])
+            done[ready[0]] = run_here(ready[0])
+        elif any(w.fmt for w in workers):
+            _collect(jobs, workers, done, progress, notes, timeout=None)
+        crashed = [w for w in workers if w.restart]
+        workers[:] = [w for w in workers if not w.dead]
+        if pending and crashed:
+            workers.append(restart())
+    return notes
+
+
+def _collect(jobs: FormatJobs, workers: list[_Worker], done: dict[str, FormatResult], progress: Progress,
+             notes: list[str], timeout: float | None) -> None:
+    """Read what workers sent (waiting up to ``timeout``); bury the ones that died."""
+    from multiprocessing.connection import wait
+
+    live = {w.conn: w for w in workers if not w.dead}
+    for obj in wait(list(live), timeout) if live else ():
+        w = live[obj]
+        note = _receive(w, done, progress)
+        if note is not None:
+            notes.append(note)
+            w.dead = True
+            with contextlib.suppress(OSError):
+                w.conn.send(("stop",))
+        elif w.dead:
+            if not w.ready:
+                notes.append(f"note: a worker process died while starting ({_how(w)}); its formats ran here")
+            _bury(jobs, w, done, progress)
 
 
 def _receive(w: _Worker, done: dict[str, FormatResult], progress: Progress) -> str | None:
@@ -157,7 +195,8 @@ def _receive(w: _Worker, done: dict[str, FormatResult], progress: Progress) -> s
     try:
         msg = w.conn.recv()
     except (EOFError, OSError):
-        return None  # it died: its sentinel says so
+        w.dead = True  # its end of the socket closed: the process is gone or going
+        return None
     if msg[0] == "ready":
         w.ready = True
     elif msg[0] == "progress":
@@ -166,14 +205,12 @@ def _receive(w: _Worker, done: dict[str, FormatResult], progress: Progress) -> s
         done[msg[1]] = msg[2]
         w.fmt = None
     elif msg[0] == "fatal":
-        return f"note: running formats one at a time here: a worker could not load the model ({msg[1]})"[:300]
+        return f"note: a worker process could not load the model ({msg[1]}); its formats ran here"[:300]
     return None
 
 
-def _bury(jobs: FormatJobs, w: _Worker, workers: list[_Worker], done: dict[str, FormatResult],
-          progress: Progress) -> None:
+def _bury(jobs: FormatJobs, w: _Worker, done: dict[str, FormatResult], progress: Progress) -> None:
     """A worker died: fail the format it had (one line naming how it died), remove what it left half-written."""
-    workers.remove(w)
     how = _how(w)
     if w.fmt is not None:
         log = w.log.read_text(errors="replace") if w.log.exists() else ""
@@ -183,22 +220,17 @@ def _bury(jobs: FormatJobs, w: _Worker, workers: list[_Worker], done: dict[str, 
 
         remove_stale_staging(jobs.targets[w.fmt].parent)
         w.fmt = None
+        w.restart = True
 
 
 def _how(w: _Worker) -> str:
-    w.proc.join(1)
-    code = w.proc.exitcode
+    with contextlib.suppress(Exception):
+        w.proc.wait(5)
+    code = w.proc.returncode
     if code is not None and code < 0:
         with contextlib.suppress(ValueError):
             return f"signal {signal.Signals(-code).name}"
     return f"exit code {code}"
-
-
-def _has_data(w: _Worker) -> bool:
-    try:
-        return bool(w.conn.poll())
-    except (OSError, EOFError):
-        return False
 
 
 def _stop_all(workers: list[_Worker], *, interrupt: bool) -> bool:
@@ -206,20 +238,21 @@ def _stop_all(workers: list[_Worker], *, interrupt: bool) -> bool:
     one had to be killed or was interrupted (what it left is then removed)."""
     stopped = False
     for w in workers:
-        if not w.proc.is_alive():
+        if w.proc.poll() is not None:
             continue
         with contextlib.suppress(OSError, ValueError):
             if interrupt:
-                os.kill(w.proc.pid, signal.SIGINT)
+                w.proc.send_signal(signal.SIGINT)
                 stopped = True
             else:
                 w.conn.send(("stop",))
     deadline = time.monotonic() + _STOP_GRACE_S
     for w in workers:
-        w.proc.join(max(0.0, deadline - time.monotonic()))
-        if w.proc.is_alive():
+        try:
+            w.proc.wait(max(0.1, deadline - time.monotonic()))
+        except Exception:  # subprocess.TimeoutExpired: it does not stop
             w.proc.kill()
-            w.proc.join(2)
+            w.proc.wait()
             stopped = True
         with contextlib.suppress(OSError):
             w.conn.close()
