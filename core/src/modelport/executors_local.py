@@ -122,16 +122,13 @@ def _start(payload: Payload, threads: int, logdir: Path) -> _Worker:
 
 def run_in_workers(jobs: FormatJobs, payload: Payload, n: int, done: dict[str, FormatResult],
                    progress: Progress, run_here: Callable[[str, int], FormatResult]) -> list[str]:
-    """Export ``jobs`` ``n`` at a time — here and in ``n - 1`` worker processes — filling ``done``; notes when a
-    worker could not take part (its formats then run here).
-
-    This process is one of the ``n``: it exports while the workers start, so their start-up is not waited for.
-    """
+    """Export ``jobs`` in ``n`` worker processes, filling ``done``; notes when workers could not take part (the
+    formats then run here, in order)."""
     threads = max(1, usable_cores() // n)
     pending = jobs.order()
-    progress(f"exporting {len(pending)} formats {n} at a time ({n - 1} worker process{'es' if n > 2 else ''})")
+    progress(f"exporting {len(pending)} formats in {n} worker processes")
     with tempfile.TemporaryDirectory(prefix="modelport-workers-") as tmp:
-        workers = [_start(payload, threads, Path(tmp)) for _ in range(n - 1)]
+        workers = [_start(payload, threads, Path(tmp)) for _ in range(n)]
         try:
             return _schedule(jobs, workers, pending, done, progress, lambda: _start(payload, threads, Path(tmp)),
                              lambda fmt: run_here(fmt, threads))
@@ -146,23 +143,22 @@ def run_in_workers(jobs: FormatJobs, payload: Payload, n: int, done: dict[str, F
 def _schedule(jobs: FormatJobs, workers: list[_Worker], pending: list[str], done: dict[str, FormatResult],
               progress: Progress, restart: Callable[[], _Worker],
               run_here: Callable[[str], FormatResult]) -> list[str]:
-    """Hand ready formats to idle workers, export one here when one is left, collect what workers send."""
+    """Hand ready formats to idle workers and collect what they send; here, in order, when no worker is left."""
     notes: list[str] = []
     while pending or any(w.fmt for w in workers):
-        _collect(jobs, workers, done, progress, notes, timeout=0)
         ready = jobs.ready(pending, done)
+        if not ready and pending and not any(w.fmt for w in workers):
+            ready = [pending[0]]  # upstream formats that cannot come first (a cycle): as given
         for w in workers:
             if w.ready and w.fmt is None and not w.dead and ready:
                 w.fmt = ready.pop(0)
                 pending.remove(w.fmt)
                 w.conn.send(("run", w.fmt, jobs.produced(w.fmt, done)))
-        if not ready and pending and not any(w.fmt for w in workers):
-            ready = [pending[0]]  # upstream formats that cannot come first (a cycle): as given
-        if ready:
+        if workers:
+            _collect(jobs, workers, done, progress, notes, timeout=None)
+        elif ready:  # no worker could take part
             pending.remove(ready[0])
             done[ready[0]] = run_here(ready[0])
-        elif any(w.fmt for w in workers):
-            _collect(jobs, workers, done, progress, notes, timeout=None)
         crashed = [w for w in workers if w.restart]
         workers[:] = [w for w in workers if not w.dead]
         if pending and crashed:
