@@ -24,14 +24,15 @@ _LOADED: dict[str, FormatJobs] = {}  # per Ray worker process: the shared state 
 
 def ray_init(address: str | None = None, num_cpus: int | None = None) -> bool:
     """Connect to ``address`` / ``RAY_ADDRESS``, or start a local instance; True when this call started Ray."""
+    import logging
+
     import ray
 
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or None
-    local = {"num_cpus": num_cpus} if address is None and num_cpus else {}
-    ray.init(address=address, include_dashboard=False, logging_level="WARNING", log_to_driver=False,
-             ignore_reinit_error=True, **local)
+    ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
+             logging_level=logging.WARNING, log_to_driver=False, ignore_reinit_error=True)
     return True
 
 

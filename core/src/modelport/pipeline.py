@@ -727,7 +727,6 @@ def export(
         else:  # one set: enough for output names and shapes, and for a later `modelport validate`
             ref = run_reference(model, inputs, sample_inputs=sample_inputs, extra_batches=(), n_random_sets=1,
                                 binding=binding, reference_inputs=list(reference_inputs or ())[:1])
-    example = inputs.to_torch(ref.inputs[0])
     sample_sets = batches_from_samples(sample_inputs, 1) if sample_inputs is not None else None
     classifier = task in ("classification", "text-classification")
 
@@ -738,13 +737,14 @@ def export(
     format_jobs = FormatJobs(
         formats, resolved, targets, prep, inputs, ref, upstream={f: tuple(u for u in specs[f].upstream if u in formats)
                                                                  for f in formats},
-        common=dict(
-            model_name=model_name, task=task, class_names=class_names, preprocessing=preprocessing,
-            postprocessing=postprocessing, task_extras=task_extras, validate=validate, force=force, atol=atol,
-            rtol=rtol, threads=threads, source=source, classifier=classifier,
-            sample_sets=sample_sets, exports_root=Path(exports_root) if exports_root is not None else None,
-            resolved_all=resolved, allow_inconclusive=allow_inconclusive, reference_log=reference_log.tail(2000),
-        ))
+        common={
+            "model_name": model_name, "task": task, "class_names": class_names, "preprocessing": preprocessing,
+            "postprocessing": postprocessing, "task_extras": task_extras, "validate": validate, "force": force,
+            "atol": atol, "rtol": rtol, "threads": threads, "source": source, "classifier": classifier,
+            "sample_sets": sample_sets, "exports_root": Path(exports_root) if exports_root is not None else None,
+            "resolved_all": resolved, "allow_inconclusive": allow_inconclusive,
+            "reference_log": reference_log.tail(2000),
+        })
     results, notes = run_formats(host, format_jobs, n_jobs=jobs, executor=executor, progress=progress)
     return ExportResult(results, notes)
 
