@@ -436,7 +436,7 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
     from modelport.limits import check_run_settings
 
     check_run_settings(threads=threads, atol=atol, rtol=rtol, batch=batch)
-    from modelport.executors import check_executor, parse_jobs
+    from modelport.jobs import check_executor, parse_jobs
 
     jobs = parse_jobs(jobs_text)
     check_executor(executor)  # before the model loads: a missing Ray is one line, not a wasted load

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelport.executors import FormatJobs, Payload, Progress, crashed_result, export_format, unpack, usable_cores
+from modelport.jobs import FormatJobs, Payload, Progress, clean_staging, crashed_result, export_format, unpack, usable_cores
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelport.pipeline import FormatResult
@@ -80,11 +80,11 @@ def worker_main(conn: Any, threads: int) -> None:
         try:
             result = export_format(host, jobs, fmt, produced, progress, threads=threads)
         except Exception as exc:  # what the pipeline would have raised here: this format fails, one line
-            result = crashed_result(fmt, f"{type(exc).__name__}: {str(exc).strip()[:300]}")
+            result = crashed_result(jobs, fmt, f"{type(exc).__name__}: {str(exc).strip()[:300]}")
         try:
             conn.send(("result", fmt, result))
         except Exception as exc:  # a result that cannot be pickled back: its folder is written, say so
-            conn.send(("result", fmt, crashed_result(fmt, f"its result could not be sent back ({exc})")))
+            conn.send(("result", fmt, crashed_result(jobs, fmt, f"its result could not be sent back ({exc})")))
 
 
 def _interrupted(signum: int, frame: object) -> None:
@@ -137,7 +137,7 @@ def run_in_workers(jobs: FormatJobs, payload: Payload, n: int, done: dict[str, F
             raise
         finally:
             if _stop_all(workers, interrupt=False):
-                _clean_staging(jobs)
+                clean_staging(jobs)
 
 
 def _schedule(jobs: FormatJobs, workers: list[_Worker], pending: list[str], done: dict[str, FormatResult],
@@ -210,7 +210,7 @@ def _bury(jobs: FormatJobs, w: _Worker, done: dict[str, FormatResult], progress:
     how = _how(w)
     if w.fmt is not None:
         log = w.log.read_text(errors="replace") if w.log.exists() else ""
-        done[w.fmt] = crashed_result(w.fmt, f"the export worker died ({how}) before it finished", log)
+        done[w.fmt] = crashed_result(jobs, w.fmt, f"the export worker died ({how}) before it finished", log)
         progress(f"{w.fmt}: the export worker died ({how})")
         from modelport.store import remove_stale_staging
 
@@ -253,10 +253,3 @@ def _stop_all(workers: list[_Worker], *, interrupt: bool) -> bool:
         with contextlib.suppress(OSError):
             w.conn.close()
     return stopped
-
-
-def _clean_staging(jobs: FormatJobs) -> None:
-    from modelport.store import remove_stale_staging
-
-    for parent in dict.fromkeys(t.parent for t in jobs.targets.values()):
-        remove_stale_staging(parent)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from modelport.executors import FormatJobs, Payload, Progress, crashed_result, export_format, unpack
+from modelport.jobs import FormatJobs, Payload, Progress, clean_staging, crashed_result, export_format, unpack
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelport.pipeline import FormatResult
@@ -57,10 +57,11 @@ def ray_export_task(payload: Payload, fmt: str, produced: dict[str, FormatResult
         _LOADED[key] = unpack(payload)
     if threads:
         torch.set_num_threads(threads)
+    jobs = _LOADED[key]
     try:
-        return export_format(get_plugin_manager(), _LOADED[key], fmt, produced, lambda _line: None, threads=threads)
+        return export_format(get_plugin_manager(), jobs, fmt, produced, lambda _line: None, threads=threads)
     except Exception as exc:  # what the pipeline would have raised: this format fails, one line
-        return crashed_result(fmt, f"{type(exc).__name__}: {str(exc).strip()[:300]}")
+        return crashed_result(jobs, fmt, f"{type(exc).__name__}: {str(exc).strip()[:300]}")
 
 
 def run_on_ray(host: PluginHost, jobs: FormatJobs, payload: Payload, done: dict[str, FormatResult],
@@ -89,14 +90,12 @@ def run_on_ray(host: PluginHost, jobs: FormatJobs, payload: Payload, done: dict[
                     done[fmt] = ray.get(ref)
                 except Exception as exc:  # the task's worker died (OOM, node lost) or could not load the model
                     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                    done[fmt] = crashed_result(fmt, f"the Ray task failed: {type(exc).__name__}: {first[:300]}")
+                    done[fmt] = crashed_result(jobs, fmt, f"the Ray task failed: {type(exc).__name__}: {first[:300]}")
                 progress(f"{fmt}: {done[fmt].status}")
     except KeyboardInterrupt:
         for ref in list(locals().get("running") or {}):
             ray.cancel(ref, force=True)
-        from modelport.executors_local import _clean_staging
-
-        _clean_staging(jobs)
+        clean_staging(jobs)
         raise
     finally:
         if started:

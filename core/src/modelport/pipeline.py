@@ -698,7 +698,7 @@ def export(
     import torch
 
     host = host or get_plugin_manager()
-    from modelport.executors import check_executor
+    from modelport.jobs import check_executor
 
     check_executor(executor)
     the_plan = plan(host, formats, options, config, nms)
@@ -732,11 +732,12 @@ def export(
 
     prep = ModelPrep(pristine, binding, copy_note)
     # ---- the formats run here in order, or concurrently in workers / on Ray (modelport.executors) ----
-    from modelport.executors import FormatJobs, run_formats
+    from modelport.executors import run_formats
+    from modelport.jobs import FormatJobs
 
     format_jobs = FormatJobs(
-        formats, resolved, targets, prep, inputs, ref, upstream={f: tuple(u for u in specs[f].upstream if u in formats)
-                                                                 for f in formats},
+        formats, resolved, targets, prep, inputs, ref, step=_export_one, result_type=FormatResult,
+        upstream={f: tuple(u for u in specs[f].upstream if u in formats) for f in formats},
         common={
             "model_name": model_name, "task": task, "class_names": class_names, "preprocessing": preprocessing,
             "postprocessing": postprocessing, "task_extras": task_extras, "validate": validate, "force": force,
@@ -827,7 +828,7 @@ def _export_one(
             up_opts = resolve_options({up_fmt: up_spec}, (), {up_fmt: up_options} if up_options else None)[up_fmt]
             up_dir = Path(tempfile.mkdtemp(prefix=f".modelport-tmp-upstream-{up_fmt}-", dir=staged.path.parent))
             upstream_dirs.append(up_dir)
-            from modelport.executors import reuse_upstream  # this run's own export of it, same options: reused
+            from modelport.jobs import reuse_upstream  # this run's own export of it, same options: reused
 
             reused = reuse_upstream(produced, up_fmt, up_opts, resolved_all, up_dir)
             if reused is not None:
