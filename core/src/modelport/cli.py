@@ -384,9 +384,9 @@ _CONVENTION = {"--checkpoint_path": "--checkpoint", "--export_format": "--format
 @click.option("--atol", type=float, help="Override the absolute tolerance.")
 @click.option("--rtol", type=float, help="Override the relative tolerance.")
 @click.option("--threads", type=int, help="Thread count for PyTorch and every runtime.")
-@click.option("--jobs", "jobs_text", metavar="N|auto",
-              help="Formats exported at once, in worker processes (default auto: min(formats, cores); 1: one after "
-                   "another in this process).")
+@click.option("--jobs", "jobs_text", metavar="N",
+              help="Formats exported at once, in worker processes: N or auto (the default: min(formats, cores)); "
+                   "1: one after another in this process.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: this machine; ray: each format a Ray task (RAY_ADDRESS or a local Ray; "
                    "pip install 'modelport[ray]').")
