@@ -525,6 +525,8 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
                 "size_bytes": (r.record.get("sizes") or {}).get("total_bytes") if r.path else None,
             }
         payload: dict[str, Any] = {"exit_code": result.exit_code, "results": out}
+        if getattr(result, "notes", None):
+            payload["notes"] = list(result.notes)
         if bench_rows is not None:
             payload["bench"] = bench_rows
         click.echo(json.dumps(payload, indent=2, default=str))

@@ -78,7 +78,8 @@ def run_on_ray(host: PluginHost, jobs: FormatJobs, payload: Payload, done: dict[
         pending = jobs.order()
         running: dict[Any, str] = {}
         while pending or running:
-            for fmt in jobs.ready(pending, done):
+            ready = jobs.ready(pending, done) or ([] if running else pending[:1])  # a cycle: as given
+            for fmt in ready:
                 pending.remove(fmt)
                 opts = task_options(host.require_format(fmt), threads)
                 running[remote.options(**opts).remote(payload_ref, fmt, jobs.produced(fmt, done), threads)] = fmt

@@ -190,6 +190,8 @@ def _class_modules(model: Any) -> list[tuple[str, str | None]]:
     names = dict.fromkeys(type(m).__module__ for m in model.modules()) if hasattr(model, "modules") else {}
     out = []
     for name in names:
+        if name == "__main__":  # a worker cannot import the running script (and must not run it again)
+            raise ValueError("the model's class is defined in the running script (__main__)")
         mod = sys.modules.get(name)
         out.append((name, getattr(mod, "__file__", None)))
     return out
