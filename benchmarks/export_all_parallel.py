@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -67,10 +68,17 @@ def resnet18_like():
 '''
 
 
-def run(cmd: list[str], env: dict[str, str]) -> float:
+CPU: dict[str, float] = {}  # run label → CPU seconds (user + system) of the process and its workers
+
+
+def run(cmd: list[str], env: dict[str, str], label: str = "") -> float:
+    """Wall seconds of one fresh process; its CPU seconds (workers included) go to CPU[label]."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU[label] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode not in (0, 2):  # 2: written, validation failed — still a complete export
         raise RuntimeError(f"{' '.join(cmd[3:])} failed ({proc.returncode}): {proc.stderr.strip()[-400:]}")
     return elapsed
@@ -98,16 +106,16 @@ def main() -> dict[str, object]:
         base = [sys.executable, "-m", "modelport", "export", f"{tmp / 'resnet_like.py'}:resnet18_like",
                 "--vision", f"3x{args.size}x{args.size}", "-q", "--force"]
         walls: dict[str, float] = {}
-        walls["auto"] = run([*base, "-f", args.formats, "--jobs", "auto", "--output-dir", str(tmp / "a")], env)
+        walls["auto"] = run([*base, "-f", args.formats, "--jobs", "auto", "--output-dir", str(tmp / "a")], env, "auto")
         print(f"-f {args.formats} --jobs auto: {walls['auto']:.1f} s", flush=True)
-        walls["1"] = run([*base, "-f", args.formats, "--jobs", "1", "--output-dir", str(tmp / "b")], env)
+        walls["1"] = run([*base, "-f", args.formats, "--jobs", "1", "--output-dir", str(tmp / "b")], env, "1")
         print(f"-f {args.formats} --jobs 1: {walls['1']:.1f} s", flush=True)
         singles = {}
         for f in fmts:
-            singles[f] = run([*base, "-f", f, "--output-dir", str(tmp / "c" / f)], env)
+            singles[f] = run([*base, "-f", f, "--output-dir", str(tmp / "c" / f)], env, f)
             print(f"-f {f}: {singles[f]:.1f} s", flush=True)
     result = {"formats": fmts, "size": args.size, "walls": walls, "singles": singles, "sum": sum(singles.values()),
-              "load_before": load_before, "load_after": os.getloadavg(), "cores": os.cpu_count()}
+              "load_before": load_before, "load_after": os.getloadavg(), "cores": os.cpu_count(), "cpu": dict(CPU)}
     table = render(result)
     print(table)
     if args.write:
@@ -116,20 +124,21 @@ def main() -> dict[str, object]:
 
 
 def render(r: dict) -> str:
-    total, auto, seq = r["sum"], r["walls"]["auto"], r["walls"]["1"]
+    total, auto, seq, cpu = r["sum"], r["walls"]["auto"], r["walls"]["1"], r.get("cpu", {})
     lines = [
         f"ResNet-18-shaped CNN (11.7 M parameters) at 1x3x{r['size']}x{r['size']}, formats: {', '.join(r['formats'])}; "
         f"{r['cores']} cores; every row a fresh `modelport export` process, all rows in one run. The machine was "
         f"shared with other work: load average {r['load_before'][0]:.1f} before, {r['load_after'][0]:.1f} after.",
         "",
-        "| run | wall (s) | vs sum of single-format runs |",
-        "|---|---:|---:|",
+        "| run | wall (s) | vs sum of single-format runs | CPU s (user+sys, workers included) |",
+        "|---|---:|---:|---:|",
         f"| `-f all --jobs auto` (formats in worker processes) | {auto:.1f} | **{auto / total:.2f}x** "
-        f"({'met' if auto / total <= 0.7 else 'NOT met'}: goal <= 0.7x) |",
-        f"| `-f all --jobs 1` (one after another, one process) | {seq:.1f} | {seq / total:.2f}x |",
-        f"| sum of {len(r['singles'])} single-format runs | {total:.1f} | 1.00x |",
+        f"({'met' if auto / total <= 0.7 else 'NOT met'}: goal <= 0.7x) | {cpu.get('auto', 0):.0f} |",
+        f"| `-f all --jobs 1` (one after another, one process) | {seq:.1f} | {seq / total:.2f}x | {cpu.get('1', 0):.0f} |",
+        f"| sum of {len(r['singles'])} single-format runs | {total:.1f} | 1.00x | "
+        f"{sum(cpu.get(f, 0) for f in r['singles']):.0f} |",
     ]
-    lines += [f"| &nbsp;&nbsp;`-f {f}` | {s:.1f} | |" for f, s in r["singles"].items()]
+    lines += [f"| &nbsp;&nbsp;`-f {f}` | {s:.1f} | | {cpu.get(f, 0):.0f} |" for f, s in r["singles"].items()]
     return "\n".join(lines) + "\n"
 
 

@@ -471,6 +471,10 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
             plan_targets(list(specs), mname or "model", output_dir, exports_root, force, True if every else None)
         from modelport.sources import export_resolved, resolve
 
+        if executor == "local":  # workers start while the model loads and the reference runs
+            from modelport.executors_local import prestart
+
+            prestart(jobs, len(specs))
         resolved = resolve(model, host=host, task=task, trust_code=trust_code, input_text=input_text, batch=batch,
                            model_kwargs=kwargs, checkpoint=checkpoint, checkpoint_prefix=checkpoint_prefix,
                            strict=not no_strict)
@@ -495,6 +499,10 @@ def export(model: str | None, formats: tuple[str, ...], inputs: tuple[str, ...],
                 progress("benchmarking")
                 bench_rows = bench_dirs(dirs, batches=(1,), threads=threads, host=host, progress=progress)
     finally:
+        if executor == "local":
+            from modelport.executors_local import release_warm
+
+            release_warm()
         progress.stop()
     if not quiet and not as_json:
         for line in getattr(result, "notes", ()):

@@ -37,6 +37,7 @@ class _Worker:
     ready: bool = False
     dead: bool = False
     restart: bool = False  # it died exporting a format: a new worker takes its place
+    threads: int = 1
 
 
 def worker_entry() -> None:
@@ -97,7 +98,35 @@ def _interrupted(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _start(payload: Payload, threads: int, logdir: Path) -> _Worker:
+_WARM: list[_Worker] = []  # started by prestart(), before the model is loaded; taken by run_in_workers
+_WARM_DIR: list[tempfile.TemporaryDirectory[str]] = []
+
+
+def prestart(jobs: int | None, n_formats: int) -> None:
+    """Start the workers an export will use now, so their start-up overlaps loading the model and the reference
+    run (the CLI calls this; :func:`release_warm` stops what was not used)."""
+    from modelport.jobs import resolve_jobs
+
+    n = resolve_jobs(jobs, n_formats)
+    if n < 2 or _WARM:
+        return
+    _WARM_DIR.append(tempfile.TemporaryDirectory(prefix="modelport-workers-"))
+    threads = max(1, usable_cores() // n)
+    _WARM.extend(_start(None, threads, Path(_WARM_DIR[-1].name)) for _ in range(n))
+
+
+def release_warm() -> None:
+    """Stop the prestarted workers no export took, and remove their logs."""
+    workers, _WARM[:] = list(_WARM), []
+    for w in workers:  # they hold nothing yet: no payload, no staging folder
+        w.proc.kill()
+        w.proc.wait()
+        w.conn.close()
+    while _WARM_DIR:
+        _WARM_DIR.pop().cleanup()
+
+
+def _start(payload: Payload | None, threads: int, logdir: Path) -> _Worker:
     """A fresh interpreter (nothing inherited from this process's torch threads, and never the user's
     ``__main__`` run again) connected by a socket pair; its output goes to its log."""
     import socket
@@ -116,8 +145,9 @@ def _start(payload: Payload, threads: int, logdir: Path) -> _Worker:
         os.close(fd)
     conn = Connection(ours.detach())
     conn.send(list(sys.path))
-    conn.send(payload)
-    return _Worker(proc, conn, Path(log_name))
+    if payload is not None:
+        conn.send(payload)
+    return _Worker(proc, conn, Path(log_name), threads=threads)
 
 
 def run_in_workers(jobs: FormatJobs, payload: Payload, n: int, done: dict[str, FormatResult],
@@ -128,7 +158,11 @@ def run_in_workers(jobs: FormatJobs, payload: Payload, n: int, done: dict[str, F
     pending = jobs.order()
     progress(f"exporting {len(pending)} formats in {n} worker processes")
     with tempfile.TemporaryDirectory(prefix="modelport-workers-") as tmp:
-        workers = [_start(payload, threads, Path(tmp)) for _ in range(n)]
+        workers = [w for w in _WARM if w.threads == threads and w.proc.poll() is None][:n]
+        _WARM[:] = [w for w in _WARM if w not in workers]
+        for w in workers:
+            w.conn.send(payload)
+        workers += [_start(payload, threads, Path(tmp)) for _ in range(n - len(workers))]
         try:
             return _schedule(jobs, workers, pending, done, progress, lambda: _start(payload, threads, Path(tmp)),
                              lambda fmt: run_here(fmt, threads))
