@@ -17,6 +17,9 @@ settings.load_profile("modelport")
 # processes with a pool per core made OpenBLAS fail pthread_create (EAGAIN) on the 2-core CI machine.
 for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
+# multi-format exports run one format after another in the test process unless a test asks for --jobs: worker
+# processes would not see a test's monkeypatches, and each costs a torch import (test_executors.py tests them)
+os.environ.setdefault("MODELPORT_JOBS", "1")
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "models.py"

@@ -35,6 +35,8 @@ def export(
     (``{"strict": True}``), or the CLI's ``["onnx.opset=17"]``; unknown keys are a ConfigError.
     Failures are in each FormatResult (``status``, ``error``, ``exit_code``), not raised, so one bad
     format never hides the others; configuration errors (unknown format...) raise ConfigError.
+    ``jobs=N`` exports N formats at once in worker processes (default: auto, ``jobs=1``: in order, here);
+    ``executor="ray"`` makes each format a Ray task (``modelport[ray]``, docs/scale-out.md).
     """
     from modelport.sources import ResolvedModel, export_resolved
 

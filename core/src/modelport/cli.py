@@ -354,12 +354,20 @@ def export(model: str | None, **flags: Any) -> int:
     started = time.perf_counter()
     call = _prepare_export(model, flags)  # every flag checked, formats planned: no torch import, exit 3 fast
     progress = _Progress(flags["quiet"] or flags["as_json"])
+    from modelport import executors_local
+
     try:
         progress("loading the model")
+        if call.settings.executor == "local":  # workers start while the model loads and the reference runs
+            executors_local.prestart(call.settings.jobs, len(call.formats))
         result = _run_export(call, progress)
         bench_rows = _bench_after_export(result, call, progress) if flags["run_bench"] else None
     finally:
+        executors_local.release_warm()
         progress.stop()
+    if not flags["quiet"] and not flags["as_json"]:
+        for line in result.notes:
+            click.echo(line, err=True)
     _report_export(result, flags["as_json"], flags["quiet"], bench_rows, time.perf_counter() - started)
     return cast(int, result.exit_code)
 
@@ -400,6 +408,9 @@ def _prepare_export(model: str | None, flags: dict[str, Any]) -> _ExportCall:
             "class_names": read_class_names(flags["class_names"]) if flags["class_names"] else None}
     check_run_settings(threads=flags["threads"], atol=flags["atol"], rtol=flags["rtol"],
                        batch=batches[0] if batches else None)
+    from modelport.jobs import check_executor
+
+    check_executor(flags["executor"])  # before the model loads: a missing Ray is one line, not a wasted load
     host = get_plugin_manager()
     the_plan = plan(host, fmts, flags["options"], cfg)  # formats and every option checked before torch is imported
     if not flags["quiet"] and not flags["as_json"]:
@@ -497,6 +508,8 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
                 "size_bytes": (r.record.get("sizes") or {}).get("total_bytes") if r.path else None,
             }
         payload: dict[str, Any] = {"exit_code": result.exit_code, "results": out}
+        if getattr(result, "notes", None):
+            payload["notes"] = list(result.notes)
         if bench_rows is not None:
             payload["bench"] = bench_rows
         click.echo(json.dumps(payload, indent=2, default=str))

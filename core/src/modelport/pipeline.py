@@ -83,8 +83,9 @@ class FormatResult:
 class ExportResult(Mapping[str, FormatResult]):
     """format → FormatResult, plus the run's worst exit code."""
 
-    def __init__(self, results: dict[str, FormatResult]) -> None:
+    def __init__(self, results: dict[str, FormatResult], notes: Sequence[str] = ()) -> None:
         self._results = results
+        self.notes = list(notes)  # for the user: how the formats ran when not as asked (a fallback)
 
     def __getitem__(self, key: str) -> FormatResult:
         return self._results[key]
@@ -659,16 +660,21 @@ def export(
 
     Keywords are the fields of :class:`modelport.settings.ExportSettings` (``output_dir``, ``exports_root``,
     ``validate``, ``force``, ``atol``, ``rtol``, ``threads``, ``allow_inconclusive``, ``options``, ``config``,
-    ``nms``, ``sample_inputs``, ``extra_batches``, ``per_format_dirs``) and of :class:`modelport.settings.ModelInfo`
+    ``nms``, ``sample_inputs``, ``extra_batches``, ``per_format_dirs``, ``jobs``, ``executor``) and of :class:`modelport.settings.ModelInfo`
     (``model_name``, ``task``, ``class_names``, ``preprocessing``, ``postprocessing``, ``task_extras``, ``source``,
     ``reference_inputs``); they override ``settings`` when both are given.
     ``nms`` (True, a dict of :class:`modelport.nms.NMSConfig` fields, or ``-o nms=true`` in ``options``) puts
     non-maximum suppression into the graph of a detector (``task="detection"``).
     ``reference_inputs``: real input sets (``{name: ndarray}``) used first as the example and for validation.
+    ``jobs``: formats exported at once, in worker processes (None: ``MODELPORT_JOBS`` or auto = min(formats,
+    cores); 1: one after another here). ``executor="ray"``: each format a Ray task (``modelport[ray]``).
     """
     import torch
 
+    from modelport.jobs import check_executor
+
     settings, info = from_keywords(kwargs, settings)
+    check_executor(settings.executor)
     host = host or get_plugin_manager()
     the_plan = plan(host, formats, settings.options, settings.config, settings.nms)
     if settings.per_format_dirs is None:
@@ -680,8 +686,16 @@ def export(
     targets = plan_targets(the_plan.formats, info.model_name, settings.output_dir, settings.exports_root,
                            settings.force, settings.per_format_dirs)
     run = start_run(model, inputs, the_plan.nms, settings, info, progress)
-    return ExportResult({fmt: export_format(host, fmt, the_plan.options[fmt], targets[fmt], run, progress)
-                         for fmt in the_plan.formats})
+    run.format_options = the_plan.options
+    # the formats run here in order, or at once in worker processes / as Ray tasks (modelport.executors)
+    from modelport.executors import run_formats
+    from modelport.jobs import FormatJobs
+
+    jobs = FormatJobs(the_plan.formats, the_plan.options, targets, run, step=export_format, result_type=FormatResult,
+                      upstream={f: tuple(u for u in the_plan.specs[f].upstream if u in the_plan.formats)
+                                for f in the_plan.formats})
+    results, notes = run_formats(host, jobs, n_jobs=settings.jobs, executor=settings.executor, progress=progress)
+    return ExportResult(results, notes)
 
 
 def _named(model: Any, info: ModelInfo) -> ModelInfo:
@@ -703,6 +717,7 @@ class ExportRun:
     example: tuple[Any, ...]
     sample_sets: list[dict[str, Any]] | None = None
     reference_log: str = ""
+    format_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # every format's, for upstream reuse
 
     @property
     def model_name(self) -> str:
@@ -807,6 +822,7 @@ class FormatJob:
     started: float = field(default_factory=time.perf_counter)
     upstream_dirs: list[Path] = field(default_factory=list)
     export_log: CapturedOutput | None = None
+    produced: Mapping[str, FormatResult] | None = None  # this run's results a format may reuse as its upstream
 
 
 @dataclass
@@ -831,16 +847,16 @@ class Verdict:
 
 
 def export_format(host: PluginHost | None, fmt: str, options: dict[str, Any], target: Path, run: ExportRun,
-                  progress: Progress = _quiet) -> FormatResult:
+                  progress: Progress = _quiet, produced: Mapping[str, FormatResult] | None = None) -> FormatResult:
     """Export, validate, describe and write ONE format's folder at ``target``; a failure is an error FormatResult.
 
     This is the unit a worker process runs: everything it needs is in its arguments (``host`` None: this
-    process's plugins).
+    process's plugins); ``produced``: this run's finished formats, an upstream one is reused, not re-exported.
     """
     started = time.perf_counter()
     export_id = target.name if run.settings.exports_root is not None else new_export_id(run.model_name, fmt)
     job = FormatJob(host or get_plugin_manager(), fmt, options, target, run, StagedDir(target, force=run.settings.force),
-                    progress, export_id, started=started)
+                    progress, export_id, started=started, produced=produced)
     try:
         exported = export_artifact(job)
         verdict = validate_artifact(job, exported.artifact)
@@ -873,6 +889,12 @@ def _export_upstream(job: FormatJob, up_fmt: str, **up_options: Any) -> Artifact
     up_opts = resolve_options({up_fmt: up_spec}, (), {up_fmt: up_options} if up_options else None)[up_fmt]
     up_dir = Path(tempfile.mkdtemp(prefix=f".modelport-tmp-upstream-{up_fmt}-", dir=job.staged.path.parent))
     job.upstream_dirs.append(up_dir)
+    from modelport.jobs import reuse_upstream  # this run's own export of it, with the same options: reused
+
+    reused = reuse_upstream(job.produced, up_fmt, up_opts, job.run.format_options, up_dir)
+    if reused is not None:
+        job.progress(f"{job.fmt}: reusing this run's {up_fmt} export")
+        return reused
     request = _request(job, up_fmt, up_opts, up_dir)
     job.progress(f"{job.fmt}: exporting upstream {up_fmt}")
     art = call_hook(job.host, up_fmt, "export", request=request)

@@ -17,9 +17,20 @@ from typing import Any
 DEFAULT_EXTRA_BATCHES = (4, 8)
 
 
-def _cli(*decls: str, help: str, invert: bool = False, **click_kwargs: Any) -> dict[str, Any]:
-    """Field metadata that makes a setting a CLI flag (``invert``: a ``--no-X`` flag that sets the field False)."""
-    return {"cli": decls, "help": help, "invert": invert, "click": click_kwargs}
+def _cli(*decls: str, help: str, invert: bool = False, parse: str | None = None, **click_kwargs: Any) -> dict[str, Any]:
+    """Field metadata that makes a setting a CLI flag (``invert``: a ``--no-X`` flag that sets the field False;
+    ``parse``: the name of a parser in :data:`PARSERS` for the flag's text)."""
+    return {"cli": decls, "help": help, "invert": invert, "parse": parse, "click": click_kwargs}
+
+
+def _parse_jobs(text: str | None) -> int | None:
+    from modelport.jobs import parse_jobs
+
+    return parse_jobs(text)
+
+
+#: Parsers of flag text into a setting's value (one line, exit 3, on bad text).
+PARSERS: dict[str, Callable[[Any], Any]] = {"jobs": _parse_jobs}
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,14 @@ class ExportSettings:
     rtol: float | None = field(default=None, metadata=_cli("--rtol", type=float, help="Override the relative tolerance."))
     threads: int | None = field(default=None, metadata=_cli(
         "--threads", type=int, help="Thread count for PyTorch and every runtime."))
+    jobs: int | None = field(default=None, metadata=_cli(
+        "--jobs", metavar="N", parse="jobs",
+        help="Formats exported at once, in worker processes: N or auto (the default: min(formats, cores)); "
+             "1: one after another in this process."))
+    executor: str = field(default="local", metadata=_cli(
+        "--executor", type="choice", choices=("local", "ray"), show_default=True,
+        help="local: this machine; ray: each format a Ray task (RAY_ADDRESS or a local Ray; "
+             "pip install 'modelport[ray]')."))
     # set by the API, or by the CLI from other flags (-o, --config, --batch, --sample-inputs, -f all)
     options: Sequence[str] | Mapping[str, Any] = ()
     config: Mapping[str, Any] | None = None
@@ -102,6 +121,8 @@ def from_flags(flags: Mapping[str, Any], **extra: Any) -> ExportSettings:
     for f in dataclasses.fields(ExportSettings):
         if "cli" in f.metadata and _param_name(f) in flags:
             value = flags[_param_name(f)]
+            if f.metadata.get("parse"):
+                value = PARSERS[f.metadata["parse"]](value)
             values[f.name] = not value if f.metadata["invert"] else value
     return ExportSettings(**values, **extra)
 
@@ -127,6 +148,8 @@ def cli_options(command: Callable[..., Any]) -> Callable[..., Any]:
         kwargs: dict[str, Any] = dict(f.metadata["click"])
         if kwargs.get("type") == "path":
             kwargs["type"] = click.Path()
+        elif kwargs.get("type") == "choice":
+            kwargs["type"] = click.Choice(kwargs.pop("choices"))
         if f.type in ("bool", bool):
             kwargs["is_flag"] = True
         command = click.option(*decls, help=f.metadata["help"], **kwargs)(command)

@@ -133,6 +133,7 @@ class FormatSpec:
     :param runtime_library: the pip package the ``usage`` snippet needs (``onnxruntime``).
     :param hub_library: the Hugging Face Hub ``library_name`` of a card with only this format (``onnx``,
         ``pytorch``); empty: ``modelport``.
+    :param needs_gpu: the export needs a GPU (TensorRT builds its engine on one): ``--executor ray`` asks for one.
     """
 
     name: str
@@ -148,6 +149,7 @@ class FormatSpec:
     usage: str = ""
     runtime_library: str = ""
     hub_library: str = ""
+    needs_gpu: bool = False
 
     def option(self, name: str) -> OptionSpec | None:
         for opt in self.options:

@@ -75,6 +75,7 @@ def register_formats(register: Any) -> None:
         options=OPTIONS,
         availability=availability,
         upstream=("onnx",),
+        needs_gpu=True,
         description="TensorRT engine built from the ONNX export; runs only on the GPU model and TensorRT version "
                     "that built it",
         config_aliases={"opset_version": "opset", "half": "fp16", "workspace_size": "workspace", "batch": "max_batch"},
