@@ -21,6 +21,8 @@ _FLAGGED: dict[str, tuple[list[str], Any]] = {
     "atol": (["--atol", "0.001"], 0.001),
     "rtol": (["--rtol", "0.02"], 0.02),
     "threads": (["--threads", "2"], 2),
+    "jobs": (["--jobs", "2"], 2),
+    "executor": (["--executor", "ray"], "ray"),
 }
 
 

@@ -57,7 +57,7 @@ class ExportSettings:
         help="Formats exported at once, in worker processes: N or auto (the default: min(formats, cores)); "
              "1: one after another in this process."))
     executor: str = field(default="local", metadata=_cli(
-        "--executor", type="choice", choices=("local", "ray"), show_default=True,
+        "--executor", type="choice", choices=("local", "ray"), default="local", show_default=True,
         help="local: this machine; ray: each format a Ray task (RAY_ADDRESS or a local Ray; "
              "pip install 'modelport[ray]')."))
     # set by the API, or by the CLI from other flags (-o, --config, --batch, --sample-inputs, -f all)
