@@ -56,7 +56,8 @@ def register_formats(register: Any) -> None:
         files=(XML, BIN),
         options=(
             OptionSpec("precision", "choice", "fp32", "inference precision hint the runtime compiles with "
-                       "(fp32 → f32: exact; bf16/fp16: faster on CPUs that have them)", choices=PRECISIONS),
+                       "(fp32 → f32: exact; bf16/fp16: faster on CPUs that have them)", choices=PRECISIONS,
+                       tune=("fp32", "bf16")),
             OptionSpec("compress_weights", "choice", "auto", "weights in model.bin: fp16 or none (float32); "
                        "auto = none for fp32, fp16 for fp16/bf16", choices=COMPRESSION),
             OptionSpec("int8", "bool", False, "NNCF post-training int8 quantization, calibrated on --sample-inputs",
