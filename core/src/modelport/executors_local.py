@@ -54,11 +54,10 @@ def worker_main(conn: Any, threads: int) -> None:
     sys.path[:0] = [p for p in conn.recv() if p not in sys.path]  # the parent's sys.path: its plugins, its models
     import torch
 
-    import modelport.pipeline  # noqa: F401  (what every format needs, imported while the parent still works)
     from modelport.plugins import get_plugin_manager
 
     torch.set_num_threads(threads)
-    host = get_plugin_manager()
+    host = get_plugin_manager()  # while the parent still loads the model (see prestart)
     payload: Payload = conn.recv()
     try:
         jobs = unpack(payload)
