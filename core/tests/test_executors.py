@@ -165,3 +165,23 @@ def test_executor_ray_exports_each_format_as_a_ray_task(tmp_path, monkeypatch):
     import ray
 
     assert not ray.is_initialized()  # the local instance it started is stopped again
+
+
+def test_ctrl_c_stops_the_workers_and_removes_their_staging_folders(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "modelport", "export", "modelport.testing_models:tiny_mlp",
+                             "--input", "x:1x8", "-f", "onnx,pt2", "--jobs", "2", "--output-dir", str(out), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out.exists() and any(p.name.endswith(("-new-onnx", "-new-pt2")) for p in out.iterdir())):
+        assert proc.poll() is None and time.monotonic() < deadline, "no worker started exporting"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # the parent only, as `kill -INT`: it must stop its workers itself
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted; temporary files removed" in err
+    assert list(out.iterdir()) == []  # no staging folder, no lock file, no half-written export
