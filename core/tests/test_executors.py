@@ -153,6 +153,9 @@ def test_executor_ray_exports_each_format_as_a_ray_task(tmp_path, monkeypatch):
     from modelport.testing import reference_models
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    # Ray writes an auth token into ~/.ray for the instance it starts; in the shared home it would make other
+    # tests' `ray start --head` clusters refuse their clients
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     ref = reference_models()["mlp"]
     lines: list[str] = []
     result = modelport.export(ref.build(), "onnx,torchscript", ref.inputs(), output_dir=tmp_path / "out",
