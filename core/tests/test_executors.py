@@ -153,6 +153,9 @@ def test_executor_ray_exports_each_format_as_a_ray_task(tmp_path, monkeypatch):
     from modelport.testing import reference_models
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    # Ray writes an auth token into ~/.ray for the instance it starts; in the shared home it would make other
+    # tests' `ray start --head` clusters refuse their clients
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     ref = reference_models()["mlp"]
     lines: list[str] = []
     result = modelport.export(ref.build(), "onnx,torchscript", ref.inputs(), output_dir=tmp_path / "out",
@@ -165,3 +168,23 @@ def test_executor_ray_exports_each_format_as_a_ray_task(tmp_path, monkeypatch):
     import ray
 
     assert not ray.is_initialized()  # the local instance it started is stopped again
+
+
+def test_ctrl_c_stops_the_workers_and_removes_their_staging_folders(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "modelport", "export", "modelport.testing_models:tiny_mlp",
+                             "--input", "x:1x8", "-f", "onnx,pt2", "--jobs", "2", "--output-dir", str(out), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out.exists() and any(p.name.endswith(("-new-onnx", "-new-pt2")) for p in out.iterdir())):
+        assert proc.poll() is None and time.monotonic() < deadline, "no worker started exporting"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # the parent only, as `kill -INT`: it must stop its workers itself
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted; temporary files removed" in err
+    assert list(out.iterdir()) == []  # no staging folder, no lock file, no half-written export

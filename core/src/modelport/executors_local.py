@@ -54,13 +54,13 @@ def worker_main(conn: Any, threads: int) -> None:
     sys.path[:0] = [p for p in conn.recv() if p not in sys.path]  # the parent's sys.path: its plugins, its models
     import torch
 
+    from modelport.plugins import get_plugin_manager
+
     torch.set_num_threads(threads)
+    host = get_plugin_manager()  # while the parent still loads the model (see prestart)
     payload: Payload = conn.recv()
     try:
         jobs = unpack(payload)
-        from modelport.plugins import get_plugin_manager
-
-        host = get_plugin_manager()
         missing = [f for f in payload.formats if f not in host.formats]
         if missing:
             raise RuntimeError(f"the worker does not know format(s) {', '.join(missing)}")

@@ -17,9 +17,6 @@ from modelport.errors import ConfigError
 
 from modelport_serve.executor import Message
 
-# Resources each format's task declares, beyond its CPUs (Ray schedules a task only where they exist).
-FORMAT_RESOURCES: dict[str, dict[str, Any]] = {"tensorrt": {"num_gpus": 1}}
-
 
 def check_ray() -> None:
     if importlib.util.find_spec("ray") is None:
@@ -27,8 +24,13 @@ def check_ray() -> None:
 
 
 def task_options(fmt: str, threads: int | None) -> dict[str, Any]:
-    """The ``.options()`` of one format's task: CPUs (the job's thread count), a GPU for TensorRT, no retries."""
-    return {"num_cpus": threads or 1, "max_retries": 0, **FORMAT_RESOURCES.get(fmt, {})}
+    """The ``.options()`` of one format's task: CPUs (the job's thread count), a GPU when the format's spec says
+    ``needs_gpu`` (TensorRT), no retries — the same rule as ``modelport export --executor ray``."""
+    from modelport.executors_ray import task_options as core_task_options
+    from modelport.plugins import get_plugin_manager
+
+    entry = get_plugin_manager().formats.get(fmt)
+    return core_task_options(entry[0] if entry else None, threads)
 
 
 def export_format_task(spec: dict[str, Any], events: Any) -> dict[str, Any]:
@@ -86,11 +88,10 @@ class RayExecutor:
 
     def start(self) -> None:
         import ray
+        from modelport.executors_ray import ray_init
         from ray.util.queue import Queue
 
-        if not ray.is_initialized():
-            ray.init(address=self.address or os.environ.get("RAY_ADDRESS") or None, include_dashboard=False,
-                     logging_level="WARNING", log_to_driver=False, ignore_reinit_error=True)
+        ray_init(self.address)  # RAY_ADDRESS, else a local instance — as `modelport export --executor ray`
         self._events = Queue(actor_options={"num_cpus": 0})
         self._remote = ray.remote(export_format_task)
 
