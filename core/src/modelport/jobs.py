@@ -47,7 +47,8 @@ def usable_cores() -> int:
 
 def resolve_jobs(jobs: int | None, n_formats: int) -> int:
     """How many formats run at once: ``jobs`` (``MODELPORT_JOBS`` when None; 0 or None = auto =
-    min(formats, usable cores)), never more than there are formats."""
+    min(formats, usable cores / 2): a converter keeps at least two cores, so a 2-core machine runs formats in
+    order, which measured fastest there — benchmarks/export_all_parallel.py), never more than there are formats."""
     if jobs is None:
         env = os.environ.get("MODELPORT_JOBS", "").strip().lower()
         if env and env != "auto":
@@ -58,7 +59,7 @@ def resolve_jobs(jobs: int | None, n_formats: int) -> int:
     if jobs is not None and jobs < 0:
         raise ConfigError(f"--jobs {jobs}: use a positive number of jobs, or 0 for auto")
     if not jobs:
-        jobs = usable_cores()
+        jobs = usable_cores() // 2
     return max(1, min(jobs, n_formats))
 
 

@@ -667,7 +667,7 @@ def export(
     non-maximum suppression into the graph of a detector (``task="detection"``).
     ``reference_inputs``: real input sets (``{name: ndarray}``) used first as the example and for validation.
     ``jobs``: formats exported at once, in worker processes (None: ``MODELPORT_JOBS`` or auto = min(formats,
-    cores); 1: one after another here). ``executor="ray"``: each format a Ray task (``modelport[ray]``).
+    cores / 2); 1: one after another here). ``executor="ray"``: each format a Ray task (``modelport[ray]``).
     """
     import torch
 

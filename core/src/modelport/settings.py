@@ -54,7 +54,7 @@ class ExportSettings:
         "--threads", type=int, help="Thread count for PyTorch and every runtime."))
     jobs: int | None = field(default=None, metadata=_cli(
         "--jobs", metavar="N", parse="jobs",
-        help="Formats exported at once, in worker processes: N or auto (the default: min(formats, cores)); "
+        help="Formats exported at once, in worker processes: N or auto (the default: min(formats, cores / 2)); "
              "1: one after another in this process."))
     executor: str = field(default="local", metadata=_cli(
         "--executor", type="choice", choices=("local", "ray"), default="local", show_default=True,
