@@ -3,6 +3,7 @@ the run already produced is reused; a worker that dies fails its format only."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -10,6 +11,11 @@ import textwrap
 
 import pytest
 from conftest import make_plugin_dist
+
+# the core session has pt2 alone; these tests need the ONNX and TorchScript plugins (the integration session)
+needs_plugins = pytest.mark.skipif(
+    importlib.util.find_spec("modelport_onnx") is None or importlib.util.find_spec("modelport_torchscript") is None,
+    reason="needs modelport-export-onnx and modelport-export-torchscript")
 
 # a plugin that logs every export (format, process) through a hook wrapper, and two format objects: one built
 # from the run's ONNX export (upstream), one whose export kills its process
@@ -83,6 +89,7 @@ def _exports(log):
     return [line.split() for line in log.read_text().splitlines()]
 
 
+@needs_plugins
 def test_jobs_export_formats_in_workers_and_reuse_the_runs_onnx_upstream(jobs_plugin, tmp_path):
     import modelport
     from modelport.testing import reference_models
@@ -100,6 +107,7 @@ def test_jobs_export_formats_in_workers_and_reuse_the_runs_onnx_upstream(jobs_pl
     assert not list((tmp_path / "out").glob(".modelport-tmp-*"))
 
 
+@needs_plugins
 def test_upstream_options_that_differ_are_exported_again_in_order(jobs_plugin, tmp_path):
     import modelport
     from modelport.testing import reference_models
@@ -115,16 +123,17 @@ def test_upstream_options_that_differ_are_exported_again_in_order(jobs_plugin, t
 
 def test_a_worker_that_dies_fails_its_format_only(jobs_plugin, tmp_path, cli):
     out = tmp_path / "out"
-    r = cli("export", "modelport.testing_models:tiny_mlp", "--input", "x:1x8", "-f", "crash,torchscript",
+    r = cli("export", "modelport.testing_models:tiny_mlp", "--input", "x:1x8", "-f", "crash,pt2",
             "--jobs", "2", "--output-dir", str(out), "--json", env={"JOBS_TEST_LOG": str(jobs_plugin)})
     assert r.returncode == 1, r.stderr
     res = json.loads(r.stdout)["results"]
-    assert res["torchscript"]["status"] == "passed"
+    assert res["pt2"]["status"] == "passed"
     assert res["crash"]["status"] == "error"
     assert res["crash"]["error"] == "crash: the export worker died (signal SIGKILL) before it finished"
-    assert sorted(p.name for p in out.iterdir()) == ["torchscript"]  # nothing half-written left
+    assert sorted(p.name for p in out.iterdir()) == ["pt2"]  # nothing half-written left
 
 
+@needs_plugins
 def test_a_model_that_cannot_be_pickled_runs_here_with_a_note(tmp_path):
     import modelport
     from modelport.testing import reference_models
@@ -147,6 +156,7 @@ def test_executor_ray_without_ray_is_one_line(monkeypatch, cli, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@needs_plugins
 def test_executor_ray_exports_each_format_as_a_ray_task(tmp_path, monkeypatch):
     pytest.importorskip("ray")
     import modelport
@@ -170,6 +180,7 @@ def test_executor_ray_exports_each_format_as_a_ray_task(tmp_path, monkeypatch):
     assert not ray.is_initialized()  # the local instance it started is stopped again
 
 
+@needs_plugins
 def test_ctrl_c_stops_the_workers_and_removes_their_staging_folders(tmp_path):
     import signal
     import subprocess

@@ -36,7 +36,7 @@ def test_bad_option_or_format_is_a_config_error_before_torch_is_imported(tmp_pat
 def test_plan_expands_all_and_resolves_every_formats_options() -> None:
     """``all`` becomes the exportable formats here, each with its resolved options and its own folder."""
     the_plan = plan(get_plugin_manager(), ["all"])
-    assert "onnx" in the_plan.formats and set(the_plan.options) == set(the_plan.formats)
+    assert "pt2" in the_plan.formats and set(the_plan.options) == set(the_plan.formats)
     assert the_plan.per_format_dirs is True
     with pytest.raises(ConfigError, match="no format given"):
         plan(get_plugin_manager(), [" "])

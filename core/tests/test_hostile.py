@@ -331,9 +331,9 @@ def test_registry_index_is_rebuilt_from_its_folders(pt2_export, tmp_path):
 @pytest.mark.parametrize("form", ["hf_abcdefghij1234\r", "hf_abcdefghij1234\n", "hf_abcdefghij1234\r\n"])
 def test_token_with_line_ending_is_redacted_in_every_form(form, monkeypatch):
     from modelport.cli import redact
-    from modelport.plugins import get_plugin_manager
+    from modelport.redaction import register_token_env
 
-    get_plugin_manager()  # hf:// declares HF_TOKEN as its token (PublisherSpec.token_env) when it loads
+    register_token_env(["HF_TOKEN"])  # what hf:// (PublisherSpec.token_env) and hf: sources declare when they load
     monkeypatch.setenv("HF_TOKEN", form)
     for text in (f"401 for header 'Bearer {form}'", f"bad header {form!r}", f"token={form.strip()}&x=1",
                  "https://me:hf_abcdefghij1234@host/x", "url?token=hf_abcdefghij1234"):
