@@ -108,7 +108,7 @@ def test_runtime_only_option_is_tried_without_re_exporting_and_the_winner_record
     import dataclasses
 
     import modelport.api
-    from modelport.optimize import candidate_grid, optimize
+    from modelport.optimize import _write_winner, candidate_grid, optimize
     from modelport.plugins import PluginHost
     from modelport.types import OptionSpec
 
@@ -140,5 +140,10 @@ def test_runtime_only_option_is_tried_without_re_exporting_and_the_winner_record
     assert loads[1:] == [{"threads": 1, "rt": "a"}, {"threads": 2, "rt": "a"}, {"threads": 1, "rt": "b"},
                      {"threads": 2, "rt": "b"}]
     assert all(c.status == "fits" for c in result.candidates) and result.winner is not None
-    record = json.loads((tmp_path / "w" / "export.json").read_text())
-    assert record["options"]["rt"] == result.winner.options["rt"]
+    # whichever value won, the folder (exported with the default rt=a) must record it: force rt=b to see it
+    result.winner = Candidate("pt2", {"rt": "b"}, 1, metric=1.0, p50_ms=1.0, status="fits")
+    dest = _write_winner(tmp_path / "w", tmp_path / "w2", result)
+    assert json.loads((dest / "export.json").read_text())["options"]["rt"] == "b"
+    assert json.loads((dest / "metadata.json").read_text())["export_config"]["rt"] == "b"
+    v = run_cli("validate", str(dest))  # still sealed and valid after both files changed
+    assert v.returncode == 0, v.stdout + v.stderr

@@ -380,10 +380,27 @@ def _write_winner(src: Path, dest: Path, result: OptimizeResult) -> Path:
     record["optimize"] = result.to_dict() | {"winner_dir": None, "machine": machine_info(result.winner.threads)}
     record["optimize"]["winner_options"] = {"options": result.winner.options, "threads": result.winner.threads}
     # the folder may have been exported with other runtime-only values: record the winner's, so validate and bench
-    # load it the way it was measured
+    # load it the way it was measured (metadata.json's export_config says the same; the seal covers both)
     record["options"] = {**(record.get("options") or {}), **result.winner.options}
+    _record_options_in_metadata(dest, result.winner.options)
     write_record(dest, record)  # re-sealed: the record changed
     return dest
+
+
+def _record_options_in_metadata(dest: Path, options: Mapping[str, Any]) -> None:
+    """metadata.json's ``export_config`` with the winner's option values (before the record is re-sealed)."""
+    import json
+
+    from modelport.exportdir import METADATA_FILE
+    from modelport.store import write_json_atomic
+
+    path = dest / METADATA_FILE
+    if not options or not path.is_file():
+        return
+    md = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(md.get("export_config"), dict):
+        md["export_config"].update(options)
+        write_json_atomic(path, md)
 
 
 def print_result(console: Any, result: OptimizeResult) -> None:
