@@ -118,7 +118,11 @@ FIELD_NOTES: dict[str, dict[str, str]] = {
     "OptionSpec": {"name": "the key users pass as `-o name=value`", "type": "`bool`, `int`, `float`, `str`, `choice`, "
                    "`path` or `json`", "default": "used when the user does not pass the option", "help": "one line "
                    "shown in the docs and errors", "choices": "allowed values of a `choice` option",
-                   "aliases": "other keys accepted for this option"},
+                   "aliases": "other keys accepted for this option",
+                   "tune": "values `modelport optimize` tries (None: not searched)",
+                   "runtime": "the option only changes how the artifact is run, not the file: `modelport optimize` "
+                   "exports once and passes each value to `load_runner` in its options (read it there first, then "
+                   "from `artifact.options`, where it is recorded)"},
     "Availability": {"export": "the format can export here", "validate": "its artifacts can run here",
                      "reason": "why it cannot export", "validate_reason": "why its artifacts cannot run here",
                      "fix": "the command that fixes it (`pip install ...`)"},

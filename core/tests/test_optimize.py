@@ -101,3 +101,49 @@ def test_candidate_failing_first_slice_is_never_benchmarked_and_no_fit_exits_2(s
     assert cand["status"] == "pruned" and not cand["benchmarked"] and cand["p50_ms"] is None
     assert cand["note"].startswith("first 8 items") and cand["metric"] < 0.999
     assert not out.exists()
+
+
+def test_runtime_only_option_is_tried_without_re_exporting_and_the_winner_records_it(samples: str, tmp_path,
+                                                                                     monkeypatch) -> None:
+    import dataclasses
+
+    import modelport.api
+    from modelport.optimize import _write_winner, candidate_grid, optimize
+    from modelport.plugins import PluginHost
+    from modelport.types import OptionSpec
+
+    host = PluginHost()
+    spec, owner = host.formats["pt2"]
+    rt = OptionSpec("rt", "choice", "a", "how the runner runs", choices=("a", "b"), tune=("a", "b"), runtime=True)
+    monkeypatch.setitem(host.formats, "pt2", (dataclasses.replace(spec, options=(*spec.options, rt)), owner))
+    assert [c.label for c in candidate_grid(host, ["pt2"], [1, 2])] == [
+        "pt2[rt=a]@1t", "pt2[rt=a]@2t", "pt2[rt=b]@1t", "pt2[rt=b]@2t"]
+    exports, loads = [], []
+    real_export = modelport.api.export
+    monkeypatch.setattr(modelport.api, "export", lambda *a, **k: exports.append(k["options"]) or real_export(*a, **k))
+    import modelport.pipeline
+
+    real_call = modelport.pipeline.call_hook
+
+    def spy(h, fmt, hook, **kw):
+        if hook == "load_runner":
+            loads.append(dict(kw["options"]))
+        return real_call(h, fmt, hook, **kw)
+
+    monkeypatch.setattr(modelport.pipeline, "call_hook", spy)
+    rng = np.random.default_rng(0)
+    result = optimize(MODEL, {"input": rng.random((10, 3, 16, 16), dtype=np.float32)}, "cosine>=0.999",
+                      output_dir=tmp_path / "w", formats=["pt2"], threads=[1, 2],
+                      settings={"host": host, "bench_seconds": 0.2})
+    assert exports == [{"pt2": {}}]  # one export: threads and rt only change the runner
+    assert loads[0] == {"threads": 1}  # the export's own validation, with the recorded default
+    assert loads[1:] == [{"threads": 1, "rt": "a"}, {"threads": 2, "rt": "a"}, {"threads": 1, "rt": "b"},
+                     {"threads": 2, "rt": "b"}]
+    assert all(c.status == "fits" for c in result.candidates) and result.winner is not None
+    # whichever value won, the folder (exported with the default rt=a) must record it: force rt=b to see it
+    result.winner = Candidate("pt2", {"rt": "b"}, 1, metric=1.0, p50_ms=1.0, status="fits")
+    dest = _write_winner(tmp_path / "w", tmp_path / "w2", result)
+    assert json.loads((dest / "export.json").read_text())["options"]["rt"] == "b"
+    assert json.loads((dest / "metadata.json").read_text())["export_config"]["rt"] == "b"
+    v = run_cli("validate", str(dest))  # still sealed and valid after both files changed
+    assert v.returncode == 0, v.stdout + v.stderr

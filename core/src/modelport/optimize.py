@@ -1,7 +1,8 @@
 """``modelport optimize``: the fastest artifact within an accuracy budget — no format-specific code here.
 
 Every available format is exported through the normal pipeline with each combination of the values its options
-declare worth trying (``OptionSpec.tune``) and each thread count; a candidate is scored on the user's data against
+declare worth trying (``OptionSpec.tune``) and each thread count — exported once per file-changing combination:
+threads and options marked ``OptionSpec.runtime`` only reload the runner; a candidate is scored on the user's data against
 PyTorch (or labels), dropped if a first slice already breaks the budget, else timed at batch 1 with bench's code.
 The winner is the fastest on the Pareto front that fits, copied as a normal export folder whose export.json says how.
 """
@@ -197,23 +198,50 @@ class _Job:
     progress: Callable[[str], None]
 
 
-def _try(job: _Job, c: Candidate, index: int) -> Path | None:
-    """Export ``c`` through the public pipeline, score it on a first slice then on all data, time it if it fits."""
+def _runtime_options(host: Any, c: Candidate) -> dict[str, Any]:
+    """The options of ``c`` its format marks ``runtime`` (they change how the file runs, not the file)."""
+    spec = host.formats[c.format][0]
+    names = {o.name for o in spec.options if getattr(o, "runtime", False)}
+    return {k: v for k, v in c.options.items() if k in names}
+
+
+def _export_once(job: _Job, c: Candidate, index: int, cache: dict[str, Path | str]) -> Path | str:
+    """The export folder for ``c``'s file-changing options (an error line if it failed), exported on first need:
+    candidates differing only in threads or ``runtime`` options reuse it and just reload the runner."""
     from modelport.api import export
+
+    rt = _runtime_options(job.host, c)
+    file_opts = {k: v for k, v in c.options.items() if k not in rt}
+    key = repr((c.format, sorted(file_opts.items())))
+    if key in cache:
+        return cache[key]
+    calib = {k: a[: job.calibration] for k, a in job.samples.items()}
+    try:
+        res = export(job.resolved, [c.format], output_dir=job.work / f"c{index}", options={c.format: file_opts},
+                     sample_inputs=calib, host=job.host, threads=c.threads)
+    except ModelportError as exc:
+        cache[key] = str(exc).splitlines()[0]
+        return cache[key]
+    r = res[c.format]
+    if r.status not in ("passed", "inconclusive", "not-validated", "structure-only", "failed") or r.path is None:
+        cache[key] = str(r.error or r.status)
+    else:
+        cache[key] = Path(r.path) if Path(r.path).is_dir() else Path(r.path).parent
+    return cache[key]
+
+
+def _try(job: _Job, c: Candidate, index: int, cache: dict[str, Path | str]) -> Path | None:
+    """Export ``c`` (or reuse its export), score it on a first slice then on all data, time it if it fits."""
     from modelport.bench import time_runner
     from modelport.pipeline import artifact_from_dir, call_hook
 
-    out_dir = job.work / f"c{index}"
-    calib = {k: a[: job.calibration] for k, a in job.samples.items()}
-    res = export(job.resolved, [c.format], output_dir=out_dir, options={c.format: dict(c.options)},
-                 sample_inputs=calib, host=job.host, threads=c.threads)
-    r = res[c.format]
-    if r.status not in ("passed", "inconclusive", "not-validated", "structure-only", "failed") or r.path is None:
-        c.status, c.note = "error", (r.error or r.status)
+    export_dir = _export_once(job, c, index, cache)
+    if isinstance(export_dir, str):
+        c.status, c.note = "error", export_dir
         return None
-    export_dir = Path(r.path) if Path(r.path).is_dir() else Path(r.path).parent
     art = artifact_from_dir(export_dir)
-    runner = call_hook(job.host, c.format, "load_runner", artifact=art, options={"threads": c.threads})
+    runner = call_hook(job.host, c.format, "load_runner", artifact=art,
+                       options={"threads": c.threads, **_runtime_options(job.host, c)})
     sets = _items(job.samples, 0, 10**9)
     first = _run_all(runner, sets[:FIRST_SLICE])
     ref_first = [job.reference[0][: len(first[0])]]
@@ -263,13 +291,14 @@ def optimize(
         raise ConfigError("no installed format declares anything to try here (see `modelport formats`)")
     deadline = time.monotonic() + float(cfg.get("time_limit") or 1e9)
     dirs: dict[int, Path] = {}
+    exported: dict[str, Path | str] = {}
     for i, c in enumerate(result.candidates):
         if time.monotonic() > deadline:
             c.status, c.note = "skipped", "time limit reached"
             continue
         job.progress(f"trying {c.label}")
         try:
-            d = _try(job, c, i)
+            d = _try(job, c, i, exported)
         except ModelportError as exc:
             c.status, c.note = "error", str(exc).splitlines()[0]
             d = None
@@ -350,8 +379,28 @@ def _write_winner(src: Path, dest: Path, result: OptimizeResult) -> Path:
     assert result.winner is not None
     record["optimize"] = result.to_dict() | {"winner_dir": None, "machine": machine_info(result.winner.threads)}
     record["optimize"]["winner_options"] = {"options": result.winner.options, "threads": result.winner.threads}
+    # the folder may have been exported with other runtime-only values: record the winner's, so validate and bench
+    # load it the way it was measured (metadata.json's export_config says the same; the seal covers both)
+    record["options"] = {**(record.get("options") or {}), **result.winner.options}
+    _record_options_in_metadata(dest, result.winner.options)
     write_record(dest, record)  # re-sealed: the record changed
     return dest
+
+
+def _record_options_in_metadata(dest: Path, options: Mapping[str, Any]) -> None:
+    """metadata.json's ``export_config`` with the winner's option values (before the record is re-sealed)."""
+    import json
+
+    from modelport.exportdir import METADATA_FILE
+    from modelport.store import write_json_atomic
+
+    path = dest / METADATA_FILE
+    if not options or not path.is_file():
+        return
+    md = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(md.get("export_config"), dict):
+        md["export_config"].update(options)
+        write_json_atomic(path, md)
 
 
 def print_result(console: Any, result: OptimizeResult) -> None:

@@ -94,6 +94,9 @@ class OptionSpec:
     choices: tuple[str, ...] | None = None
     aliases: tuple[str, ...] = ()
     tune: tuple[Any, ...] | None = None  # values ``modelport optimize`` tries (None: not searched)
+    # only changes how the artifact is run, not the file written: ``optimize`` exports once and reloads the runner
+    # with the value in ``load_runner``'s options (the plugin must read it from there, else from artifact.options)
+    runtime: bool = False
 
     def __post_init__(self) -> None:
         if self.type not in _OPTION_TYPES:

@@ -271,3 +271,41 @@ def test_int8_shorthand_picks_dynamic_without_samples(tmp_path: Path, examples: 
     assert r.artifact.precision == "int8"
     assert r.record["options"]["quantize"] == "dynamic"
     assert r.record["details"]["quantization"]["quantized_ops"]["ConvInteger"] == 3
+
+
+def test_graph_opt_is_recorded_and_every_reload_creates_the_session_with_it(tmp_path: Path, examples: Any,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import onnxruntime as ort
+    from modelport.pipeline import artifact_from_dir
+    from modelport_onnx import runtime
+
+    levels = ort.GraphOptimizationLevel
+    r = export(examples.small_cnn(), vision(), tmp_path / "basic", "graph_opt=basic")
+    assert r.status == "passed", r.error
+    assert r.record["options"]["graph_opt"] == "basic"
+    art = artifact_from_dir(r.artifact_path.parent)
+    runner = OnnxFormat().load_runner(art, {"threads": 1})  # how bench loads it
+    assert runner.session.get_session_options().graph_optimization_level == levels.ORT_ENABLE_BASIC
+    # modelport optimize tries another level on the same file through load_runner's options
+    tried = OnnxFormat().load_runner(art, {"threads": 1, "graph_opt": "disable"})
+    assert tried.session.get_session_options().graph_optimization_level == levels.ORT_DISABLE_ALL
+    seen: list[Any] = []
+    real = runtime.OnnxRunner
+
+    def spy(*a: Any, **k: Any) -> Any:
+        made = real(*a, **k)
+        seen.append(made.session.get_session_options().graph_optimization_level)
+        return made
+
+    monkeypatch.setattr(runtime, "OnnxRunner", spy)
+    OnnxFormat().validate(art, [{"input": np.zeros((1, 3, 32, 32), np.float32)}])  # how validate loads it
+    assert seen == [levels.ORT_ENABLE_BASIC]
+
+
+def test_optimize_tries_graph_opt_levels_on_one_export() -> None:
+    from modelport.optimize import candidate_grid
+
+    labels = [c.label for c in candidate_grid(modelport.get_plugin_manager(), ["onnx"], [1])]
+    assert {"onnx[quantize=static,graph_opt=extended]@1t", "onnx[quantize=static,graph_opt=all]@1t"} <= set(labels)
+    spec = modelport.get_plugin_manager().require_format("onnx")
+    assert [o.name for o in spec.options if o.runtime] == ["graph_opt"]  # reloads only, no re-export

@@ -151,6 +151,36 @@ def test_runner_honours_threads(cnn_fp32: Any) -> None:
     assert runner.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name() == "f32"
 
 
+def test_performance_hint_is_recorded_and_compiled_the_same_way_on_reload(cnn_fp32: Any, tmp_path: Path) -> None:
+    out, _ = cnn_fp32
+    art = artifact_from_dir(out)
+    assert art.options["performance_hint"] == "latency"  # the default, recorded
+    assert OpenVINOFormat().load_runner(art, {}).compiled.get_property("PERFORMANCE_HINT") == "LATENCY"
+    # modelport optimize tries another value on the same file through load_runner's options
+    tried = OpenVINOFormat().load_runner(art, {"performance_hint": "throughput"})
+    assert tried.compiled.get_property("PERFORMANCE_HINT") == "THROUGHPUT"
+    thr = tmp_path / "thr"
+    proc = run_cli("export", f"{EXAMPLES}:small_cnn", "--vision", "3x32x32", "-f", "openvino", "-o",
+                   "performance_hint=throughput", "--output-dir", str(thr))
+    assert proc.returncode == 0, proc.stderr
+    assert read_record(thr)["options"]["performance_hint"] == "throughput"
+    runner = OpenVINOFormat().load_runner(artifact_from_dir(thr), {"threads": 1})  # as validate and bench load it
+    assert runner.compiled.get_property("PERFORMANCE_HINT") == "THROUGHPUT"
+    bad = run_cli("export", f"{EXAMPLES}:small_cnn", "--vision", "3x32x32", "-f", "openvino", "-o",
+                  "performance_hint=fast", "--output-dir", str(tmp_path / "bad"))
+    assert bad.returncode == 3 and "performance_hint" in bad.stderr  # a bad -o value: configuration error
+
+
+def test_optimize_tries_each_performance_hint_on_one_export() -> None:
+    from modelport.optimize import candidate_grid
+
+    labels = [c.label for c in candidate_grid(modelport.get_plugin_manager(), ["openvino"], [1])]
+    assert "openvino[precision=fp32,int8=True,performance_hint=throughput]@1t" in labels
+    assert "openvino[precision=fp32,int8=True,performance_hint=latency]@1t" in labels
+    spec = modelport.get_plugin_manager().require_format("openvino")
+    assert [o.name for o in spec.options if o.runtime] == ["performance_hint"]  # reloads only, no re-export
+
+
 # ----------------------------------------------------------------------------- the bundled transformer
 
 

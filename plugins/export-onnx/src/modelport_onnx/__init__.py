@@ -40,6 +40,9 @@ OPTIONS = (
     OptionSpec("quantize", "choice", "none", "int8 with onnxruntime.quantization: dynamic (weights only, no data "
                "needed) or static (QDQ, calibrated on --sample-inputs)", choices=("none", "dynamic", "static"),
                tune=("none", "dynamic", "static")),
+    OptionSpec("graph_opt", "choice", "all", "onnxruntime graph optimization level the session is created with "
+               "(recorded: validate and bench reload it the same way)", choices=("disable", "basic", "extended", "all"),
+               tune=("extended", "all"), runtime=True),  # `all` adds NCHWc layout changes: faster or not per model
     OptionSpec("int8", "bool", False, "shorthand of the export convention: quantize=static when --sample-inputs "
                "are given, quantize=dynamic otherwise"),
     OptionSpec("hierarchy", "bool", True, "keep each node's PyTorch module path in its metadata_props "

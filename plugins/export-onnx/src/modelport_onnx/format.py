@@ -27,10 +27,12 @@ class OnnxFormat(FormatObject):
         return export_onnx(self.positional(request))
 
     def load_runner(self, artifact: Artifact, options: Mapping[str, Any]) -> Any:
-        """An onnxruntime session, created once (validation and ``modelport bench`` call it)."""
+        """An onnxruntime session, created once (validation and ``modelport bench`` call it); ``graph_opt`` from
+        ``options`` (``modelport optimize`` trying a level) else as recorded at export."""
         from modelport_onnx.runtime import OnnxRunner
 
-        return OnnxRunner(artifact.path, threads=options.get("threads"))
+        return OnnxRunner(artifact.path, threads=options.get("threads"),
+                          graph_opt=options.get("graph_opt") or artifact.options.get("graph_opt"))
 
     def validate(self, artifact: Artifact, inputs: Sequence[Mapping[str, Any]]) -> ValidationRun:
         """onnx.checker, then onnxruntime on every input set (the core compares the outputs)."""

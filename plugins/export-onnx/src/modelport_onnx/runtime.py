@@ -16,11 +16,23 @@ _ORT_TYPES = {
 }
 
 
-def session_options(threads: int | None, quiet: bool = False) -> Any:
-    """CPU session options: ``threads`` intra-op threads (None: onnxruntime's default), sequential execution."""
+# the ``graph_opt`` option → onnxruntime's graph optimization level (applied when the session is created)
+GRAPH_OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
+                    "all": "ORT_ENABLE_ALL"}
+
+
+def session_options(threads: int | None, quiet: bool = False, graph_opt: str | None = None) -> Any:
+    """CPU session options: ``threads`` intra-op threads (None: onnxruntime's default), sequential execution,
+    ``graph_opt`` one of GRAPH_OPT_LEVELS (None: onnxruntime's default, all)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
+    if graph_opt:
+        if graph_opt not in GRAPH_OPT_LEVELS:
+            from modelport import ConfigError
+
+            raise ConfigError(f"onnx: graph_opt={graph_opt!r}: expected one of {', '.join(GRAPH_OPT_LEVELS)}")
+        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPT_LEVELS[graph_opt])
     if threads:
         so.intra_op_num_threads = int(threads)
         so.inter_op_num_threads = 1
@@ -35,12 +47,13 @@ def session_options(threads: int | None, quiet: bool = False) -> Any:
 class OnnxRunner:
     """An onnxruntime session loaded once; call it with {input name: array}, get the outputs in graph order."""
 
-    def __init__(self, path: str | Path, threads: int | None = None, quiet: bool = False) -> None:
+    def __init__(self, path: str | Path, threads: int | None = None, quiet: bool = False,
+                 graph_opt: str | None = None) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
         self.threads = threads
-        self.session = ort.InferenceSession(str(self.path), sess_options=session_options(threads, quiet),
+        self.session = ort.InferenceSession(str(self.path), sess_options=session_options(threads, quiet, graph_opt),
                                             providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.input_types = {i.name: _ORT_TYPES.get(i.type) for i in self.session.get_inputs()}
@@ -94,7 +107,8 @@ def validate_artifact(artifact: Artifact, inputs: Sequence[Mapping[str, Any]]) -
         return ValidationRun(outputs=None, checks=checks,
                              skipped="onnxruntime is not installed (pip install onnxruntime) — structure checked only")
     try:
-        runner = OnnxRunner(artifact.path, threads=artifact.options.get("threads"))
+        runner = OnnxRunner(artifact.path, threads=artifact.options.get("threads"),
+                            graph_opt=artifact.options.get("graph_opt"))
     except Exception as exc:
         raise ValidationFailed(f"onnx: onnxruntime cannot load {artifact.path.name}: {first_line(exc)}") from exc
     checks["onnxruntime.load"] = "ok"

@@ -34,6 +34,7 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 HINTS = {"fp32": "f32", "fp16": "f16", "bf16": "bf16"}
 COMPRESSION = ("auto", "fp16", "none")
 MODEL_TYPES = ("auto", "cnn", "transformer")
+PERFORMANCE_HINTS = ("latency", "throughput")
 INSTALL = install_hint("modelport-export-openvino")
 RT_KEY = "modelport"
 
@@ -67,6 +68,9 @@ def register_formats(register: Any) -> None:
                        "let int8 calibrate on random inputs when no --sample-inputs are given (accuracy unknown)"),
             OptionSpec("int8_model_type", "choice", "auto", "NNCF model type: transformer keeps attention "
                        "more precise; auto = transformer when the graph has Softmax", choices=MODEL_TYPES),
+            OptionSpec("performance_hint", "choice", "latency", "OpenVINO PERFORMANCE_HINT the IR is compiled with: "
+                       "latency (one request at a time) or throughput (parallel streams); recorded, so validate and "
+                       "bench compile it the same way", choices=PERFORMANCE_HINTS, tune=PERFORMANCE_HINTS, runtime=True),
             OptionSpec("device", "str", "CPU", "OpenVINO device to validate and run on (CPU, GPU, NPU, AUTO...)"),
         ),
         availability=requires("openvino", fix=INSTALL),

@@ -21,6 +21,7 @@ from modelport_openvino import (
     BIN,
     FORMAT,
     HINTS,
+    PERFORMANCE_HINTS,
     RANDOM_CALIBRATION_REFUSED,
     RT_KEY,
     XML,
@@ -289,11 +290,16 @@ class OpenVINORunner:
     """An IR compiled once for a device with the export's precision hint; called with named numpy inputs."""
 
     def __init__(self, xml: Path, *, hint: str, device: str, threads: int | None,
-                 output_names: Sequence[str] | None) -> None:
+                 output_names: Sequence[str] | None, performance_hint: str | None = None) -> None:
         import openvino as ov
 
         core = ov.Core()
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": hint}
+        if performance_hint:
+            if performance_hint not in PERFORMANCE_HINTS:
+                raise ConfigError(f"openvino: performance_hint={performance_hint!r}: expected one of "
+                                  f"{', '.join(PERFORMANCE_HINTS)}")
+            config["PERFORMANCE_HINT"] = performance_hint.upper()
         if threads and device.upper().startswith("CPU"):
             config["INFERENCE_NUM_THREADS"] = int(threads)
         self.compiled = core.compile_model(core.read_model(str(xml)), device, config)
@@ -342,10 +348,12 @@ def _device_of(artifact: Artifact, options: Mapping[str, Any]) -> str:
 
 
 def load_runner(artifact: Artifact, options: Mapping[str, Any]) -> OpenVINORunner:
-    """Compile an ``openvino`` artifact once, with its precision hint and ``options['threads']``."""
+    """Compile an ``openvino`` artifact once, with its precision hint, ``options['threads']`` and performance hint
+    (``options`` first — ``modelport optimize`` trying one — else as recorded at export)."""
     return OpenVINORunner(artifact.path, hint=_hint_of(artifact), device=_device_of(artifact, options),
                           threads=options.get("threads") or artifact.options.get("threads"),
-                          output_names=artifact.output_names)
+                          output_names=artifact.output_names,
+                          performance_hint=options.get("performance_hint") or artifact.options.get("performance_hint"))
 
 
 def load_intermediates(artifact: Artifact, options: Mapping[str, Any]) -> Any:
