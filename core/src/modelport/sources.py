@@ -157,33 +157,23 @@ def find_source(host: PluginHost, ref: str) -> tuple[SourceSpec, str]:
     )
 
 
-def resolve(
-    ref: str,
-    *,
-    host: PluginHost | None = None,
-    task: str | None = None,
-    trust_code: bool = False,
-    input_text: str | None = None,
-    batch: int | None = None,
-    model_kwargs: Mapping[str, Any] | None = None,
-    checkpoint: str | None = None,
-    checkpoint_prefix: str | None = None,
-    strict: bool = True,
-    options: Mapping[str, Any] | None = None,
-) -> ResolvedModel:
-    """Load the model named by ``ref`` through its source (``hf:./bert``, ``models.py:build``, ``net.pt2``)."""
+def resolve(ref: str, *, host: PluginHost | None = None, **request: Any) -> ResolvedModel:
+    """Load the model named by ``ref`` through its source (``hf:./bert``, ``models.py:build``, ``net.pt2``).
+
+    Keywords are :class:`SourceRequest`'s fields past ``raw``: ``task``, ``trust_code``, ``input_text``, ``batch``,
+    ``model_kwargs``, ``checkpoint``, ``checkpoint_prefix``, ``strict``, ``options``.
+    """
     from modelport.errors import ModelportError, PluginContractError
     from modelport.plugins import get_plugin_manager
 
+    _check_request_keywords(request)
     host = host or get_plugin_manager()
     spec, rest = find_source(host, ref)
-    request = SourceRequest(
-        reference=rest, raw=ref, task=task or None, trust_code=trust_code, input_text=input_text, batch=batch,
-        model_kwargs=dict(model_kwargs or {}), checkpoint=checkpoint, checkpoint_prefix=checkpoint_prefix,
-        strict=strict, options=dict(options or {}),
-    )
+    given = {**request, "task": request.get("task") or None, "model_kwargs": dict(request.get("model_kwargs") or {}),
+             "options": dict(request.get("options") or {})}
+    source_request = SourceRequest(reference=rest, raw=ref, **given)
     try:
-        resolved = spec.resolve(request)
+        resolved = spec.resolve(source_request)
     except ModelportError:
         raise
     except Exception as exc:
@@ -199,6 +189,13 @@ def resolve(
     resolved.source.setdefault("reference", ref)
     resolved.source.setdefault("source", spec.name)
     return resolved
+
+
+def _check_request_keywords(request: Mapping[str, Any]) -> None:
+    """A keyword :func:`resolve` does not take is a TypeError before anything loads, as for any function."""
+    unknown = [k for k in request if k not in SourceRequest.__dataclass_fields__ or k in ("reference", "raw")]
+    if unknown:
+        raise TypeError(f"resolve() got an unexpected keyword argument {unknown[0]!r}")
 
 
 def resolved_inputs(
