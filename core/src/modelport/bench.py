@@ -301,20 +301,25 @@ def _measure_batch(targets: Sequence[_Target], eager_models: Mapping[str, Any], 
         rows.append(row)
 
 
-def bench_rows(
-    dirs: Sequence[Path],
-    *,
-    batches: Sequence[int] = (1,),
-    threads: int | None = None,
-    max_seconds: float = 10.0,
-    host: PluginHost | None = None,
-    progress: Callable[[str], None] = lambda m: None,
-    eager: bool = True,
-    write: bool = True,
-    trust_code: bool = False,
-) -> list[BenchRow]:
+@dataclass(frozen=True)
+class _BenchOptions:
+    """:func:`bench_rows`' keywords with their defaults (``bench_dirs`` and ``modelport bench`` pass them on)."""
+
+    batches: Sequence[int] = (1,)
+    threads: int | None = None
+    max_seconds: float = 10.0
+    host: PluginHost | None = None
+    progress: Callable[[str], None] = lambda m: None
+    eager: bool = True
+    write: bool = True
+    trust_code: bool = False
+
+
+def bench_rows(dirs: Sequence[Path], **options: Any) -> list[BenchRow]:
     """Benchmark every export folder (and PyTorch eager once per source) at each batch size.
 
+    Keywords: ``batches`` (default (1,)), ``threads`` (default: all cores), ``max_seconds`` (10.0), ``host``,
+    ``progress``, ``eager`` (True), ``write`` (True: bench.json in each folder), ``trust_code`` (False).
     Every folder is opened as validate opens it (record, metadata, sha256, trust) before anything is timed. At
     each batch size every artifact and the eager model are timed in interleaved windows (see
     :func:`measure_interleaved`); a row whose numbers cannot be trusted says why in ``unstable``. PyTorch eager
@@ -323,27 +328,33 @@ def bench_rows(
     """
     import torch
 
-    host = host or get_plugin_manager()
-    threads = threads or os.cpu_count() or 1
+    o = _BenchOptions(**options)
+    host = o.host or get_plugin_manager()
+    threads = o.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
-    opened = [open_export(d, host=host, trust_code=trust_code) for d in dirs]
+    opened = [open_export(d, host=host, trust_code=o.trust_code) for d in dirs]
     rows: list[BenchRow] = []
     info = machine_info(threads)
-    targets = _load_targets(opened, host, threads, progress, rows)
-    eager_models = _eager_models(targets, opened, progress, rows) if eager else {}
-    for b in batches:
-        _measure_batch(targets, eager_models, b, max_seconds, progress, rows)
+    targets = _load_targets(opened, host, threads, o.progress, rows)
+    eager_models = _eager_models(targets, opened, o.progress, rows) if o.eager else {}
+    for b in o.batches:
+        _measure_batch(targets, eager_models, b, o.max_seconds, o.progress, rows)
     _mark_best(rows)
-    if write:
-        from modelport.store import now_iso, write_json_atomic
-
-        eager_all = [r.to_dict() for r in rows if is_eager(r)]
-        for o in opened:
-            mine = [r.to_dict() for r in rows if r.export_dir == str(o.export_dir)]
-            write_json_atomic(o.export_dir / BENCH_FILE, {"created_at": now_iso(), "machine": info, "rows": mine + eager_all})
+    if o.write:
+        _write_bench_files(opened, rows, info)
     for r in rows:
         r.machine = r.machine or info
     return rows
+
+
+def _write_bench_files(opened: Sequence[OpenedExport], rows: list[BenchRow], info: dict[str, Any]) -> None:
+    """bench.json in each folder: its own rows and the eager baseline's, with the machine they ran on."""
+    from modelport.store import now_iso, write_json_atomic
+
+    eager_all = [r.to_dict() for r in rows if is_eager(r)]
+    for o in opened:
+        mine = [r.to_dict() for r in rows if r.export_dir == str(o.export_dir)]
+        write_json_atomic(o.export_dir / BENCH_FILE, {"created_at": now_iso(), "machine": info, "rows": mine + eager_all})
 
 
 def bench_dirs(dirs: Sequence[Path], **kwargs: Any) -> list[dict[str, Any]]:

@@ -98,16 +98,7 @@ def plan_binding(model: Any, spec: InputSpec) -> tuple[InputSpec, Binding]:
     unknown = [n for n in names if n not in by_name]
     leading = [p for p in named if p.kind in (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)]
     if unknown and len(unknown) == len(names) and not (var_pos or var_kw) and len(names) <= len(leading):
-        # no name matches any parameter: the inputs are unnamed (a preset's "input", an .npz's keys) and go by
-        # position, as forward lists its parameters
-        missing = [p.name for p in leading[len(names):] if p.default is _P.empty]
-        if missing:
-            raise ConfigError(f"the model's forward{sig} also needs input(s) {', '.join(missing)}; add --input for "
-                              "them (or name every input after forward's parameters)")
-        pairs = ", ".join(f"{n} -> {p.name}" for n, p in zip(names, leading, strict=False))
-        return spec, Binding(names, positional=names, identity=True, accepted=tuple(p.name for p in named),
-                             signature=str(sig), notes=(f"no input is named after a forward parameter: bound by "
-                                                        f"position ({pairs})",))
+        return spec, _bind_by_position(sig, names, named, leading)
     if unknown and not (var_pos or var_kw):
         raise ConfigError(
             f"the model's forward{sig} takes no input named {', '.join(repr(n) for n in unknown)}; "
@@ -119,29 +110,9 @@ def plan_binding(model: Any, spec: InputSpec) -> tuple[InputSpec, Binding]:
     ordered_names = known + [n for n in names if n not in by_name]
     ordered = InputSpec([spec[n] for n in ordered_names])
 
-    positional: list[str] = []
-    kw: list[str] = []
     given = set(names)
-    for p in named:
-        if p.name not in given:
-            continue
-        if p.kind == _P.POSITIONAL_ONLY or (extras_positional and p.kind == _P.POSITIONAL_OR_KEYWORD):
-            positional.append(p.name)
-        else:
-            kw.append(p.name)
-    # a positional parameter cannot be skipped when a later one is passed by position: the later one would
-    # land in its slot. With inputs going to *args, every positional parameter before *args must be given.
-    if extras_positional:
-        gaps = [p.name for p in leading if p.name not in given]
-    elif positional:
-        last = max(order.index(n) for n in positional)
-        gaps = [p.name for p in leading if p.kind == _P.POSITIONAL_ONLY and p.name not in given
-                and order.index(p.name) < last]
-    else:
-        gaps = []
-    if gaps:
-        raise ConfigError(f"the model's forward{sig} needs input(s) {', '.join(gaps)} before the others can be "
-                          "passed in their places; add --input for them")
+    positional, kw = _positional_and_keyword(named, given, extras_positional)
+    _check_no_gaps(sig, leading, order, given, positional, extras_positional)
     if unknown:
         if extras_positional:
             positional.extend(unknown)
@@ -155,6 +126,52 @@ def plan_binding(model: Any, spec: InputSpec) -> tuple[InputSpec, Binding]:
     if identity:
         positional, kw = list(ordered_names), []
     return ordered, Binding(tuple(ordered_names), tuple(positional), tuple(kw), identity, accepted, str(sig))
+
+
+def _bind_by_position(sig: inspect.Signature, names: tuple[str, ...], named: Sequence[inspect.Parameter],
+                      leading: Sequence[inspect.Parameter]) -> Binding:
+    """No name matches any parameter: the inputs are unnamed (a preset's "input", an .npz's keys) and go by
+    position, as forward lists its parameters."""
+    missing = [p.name for p in leading[len(names):] if p.default is _P.empty]
+    if missing:
+        raise ConfigError(f"the model's forward{sig} also needs input(s) {', '.join(missing)}; add --input for "
+                          "them (or name every input after forward's parameters)")
+    pairs = ", ".join(f"{n} -> {p.name}" for n, p in zip(names, leading, strict=False))
+    return Binding(names, positional=names, identity=True, accepted=tuple(p.name for p in named),
+                   signature=str(sig), notes=(f"no input is named after a forward parameter: bound by "
+                                              f"position ({pairs})",))
+
+
+def _positional_and_keyword(named: Sequence[inspect.Parameter], given: set[str],
+                            extras_positional: bool) -> tuple[list[str], list[str]]:
+    """The given parameters passed by position (positional-only, or all when inputs go to ``*args``) and by name."""
+    positional: list[str] = []
+    kw: list[str] = []
+    for p in named:
+        if p.name not in given:
+            continue
+        if p.kind == _P.POSITIONAL_ONLY or (extras_positional and p.kind == _P.POSITIONAL_OR_KEYWORD):
+            positional.append(p.name)
+        else:
+            kw.append(p.name)
+    return positional, kw
+
+
+def _check_no_gaps(sig: inspect.Signature, leading: Sequence[inspect.Parameter], order: list[str], given: set[str],
+                   positional: list[str], extras_positional: bool) -> None:
+    """A positional parameter cannot be skipped when a later one is passed by position: the later one would
+    land in its slot. With inputs going to *args, every positional parameter before *args must be given."""
+    if extras_positional:
+        gaps = [p.name for p in leading if p.name not in given]
+    elif positional:
+        last = max(order.index(n) for n in positional)
+        gaps = [p.name for p in leading if p.kind == _P.POSITIONAL_ONLY and p.name not in given
+                and order.index(p.name) < last]
+    else:
+        gaps = []
+    if gaps:
+        raise ConfigError(f"the model's forward{sig} needs input(s) {', '.join(gaps)} before the others can be "
+                          "passed in their places; add --input for them")
 
 
 def _is_identifier(name: str) -> bool:

@@ -543,22 +543,31 @@ def _report_export(result: Any, as_json: bool, quiet: bool, bench_rows: Any = No
 @click.option("--model", "model_ref", help="With --debug-on-fail: the PyTorch model (as `export` takes it).")
 @click.option("--trust-code", is_flag=True, help="Allow loading an artifact that runs code (TorchScript, pickled parts) "
               "that modelport did not write here; with --debug-on-fail, the model the record names.")
-def validate(export_dir: str, atol: float | None, rtol: float | None, threads: int | None, allow_inconclusive: bool,
-             as_json: bool, debug_on_fail: bool = False, model_ref: str | None = None, trust_code: bool = False) -> int:
+def validate(export_dir: str, **flags: Any) -> int:
     """Re-run an export's artifact on its recorded inputs and check it against the recorded outputs."""
     from modelport.limits import check_run_settings
     from modelport.pipeline import validate_export
-    from modelport.types import to_jsonable
 
+    atol, rtol, threads, as_json = flags["atol"], flags["rtol"], flags["threads"], flags["as_json"]
     check_run_settings(threads=threads, atol=atol, rtol=rtol)
     with _Progress(as_json):
-        r = validate_export(export_dir, atol=atol, rtol=rtol, threads=threads, allow_inconclusive=allow_inconclusive,
-                            trust_code=trust_code)
-    if debug_on_fail and r.status == "failed":
+        r = validate_export(export_dir, atol=atol, rtol=rtol, threads=threads,
+                            allow_inconclusive=flags["allow_inconclusive"], trust_code=flags["trust_code"])
+    if flags["debug_on_fail"] and r.status == "failed":
         if r.error:
             _err(r.error)
-        return _run_debug(export_dir, model_ref=model_ref, model_kwargs=None, checkpoint=None, trust_code=trust_code,
-                          atol=atol, rtol=rtol, threads=threads, as_json=as_json)
+        return _run_debug(export_dir, _DebugArgs(model_ref=flags["model_ref"], trust_code=flags["trust_code"],
+                                                 atol=atol, rtol=rtol, threads=threads, as_json=as_json))
+    _report_validate(r, as_json)
+    if r.error:
+        _err(r.error)
+    return r.exit_code
+
+
+def _report_validate(r: Any, as_json: bool) -> None:
+    """Print one validation result: a JSON object, or one line with the largest difference (or why there is none)."""
+    from modelport.types import to_jsonable
+
     if as_json:
         click.echo(json.dumps({"format": r.format, "status": r.status, "exit_code": r.exit_code, "note": r.validation_note,
                                "validation": to_jsonable(r.validation) if r.validation else None}, indent=2, default=str))
@@ -570,9 +579,6 @@ def validate(export_dir: str, atol: float | None, rtol: float | None, threads: i
         elif r.validation_note:
             line += f" — {r.validation_note}"
         click.echo(line)
-    if r.error:
-        _err(r.error)
-    return r.exit_code
 
 
 @main.command()
@@ -589,72 +595,78 @@ def validate(export_dir: str, atol: float | None, rtol: float | None, threads: i
 @click.option("--graphml", type=click.Path(dir_okay=False), help="Write the module hierarchy as GraphML (opens in yEd, Gephi).")
 @click.option("--model", "model_ref", help="With --check: the PyTorch model (as `export` takes it); every tag must name "
               "one of its modules, with its class.")
-def inspect(path: str, as_json: bool, by_module: bool, module_prefix: str | None, trust_code: bool,
-            view: str | None = None, check_tree: bool = False, graphml: str | None = None,
-            model_ref: str | None = None) -> int:
+def inspect(path: str, **flags: Any) -> int:
     """Show an artifact's or export folder's inputs, outputs, size, ops and metadata."""
-    from modelport.plugins import get_plugin_manager
-
     work = _Progress(True)  # readers print too (coremltools, openvino); stopped before our output
     p = Path(path)
+    view, check_tree, graphml, model_ref = flags["view"], flags["check_tree"], flags["graphml"], flags["model_ref"]
     if model_ref and not check_tree:
         raise ConfigError("--model goes with --check")
     hierarchy = {"nodes": view in ("detailed", "csv", "json") or bool(model_ref), "check": check_tree, "tree": bool(graphml)}
-    by_module = by_module or bool(view or check_tree or graphml)
+    by_module = flags["by_module"] or bool(view or check_tree or graphml)
     if not p.exists():
         raise ConfigError(f"{p}: no such file or directory")
-    info: dict[str, Any]
-    from modelport.exportdir import METADATA_FILE, RECORD_FILE
-
-    if p.is_dir() and not (p / RECORD_FILE).is_file() and not (p / METADATA_FILE).is_file():
-        from modelport.pipeline import call_hook
-
-        sub = call_hook(get_plugin_manager(), p.suffix.lstrip("."), "inspect_artifact", path=p,
-                        options={"by_module": by_module, "module": module_prefix, **hierarchy})
-        if sub is None:
-            raise ConfigError(f"{p}: no metadata.json (is this a modelport export directory?)")
-        info = sub
-    elif p.is_dir():
-        from modelport.exportdir import open_export
-
-        # the record, metadata.json and every file checked as validate, bench, compare and publish check them
-        opened = open_export(p, trust_code=trust_code, need_plugin=False, run_factory=False)  # reads, runs nothing
-        md, record, artifact = opened.metadata, opened.record, opened.artifact
-        info = {"export_dir": str(p), "metadata": md, "record": {k: record.get(k) for k in ("id", "format", "status", "options", "timings", "sizes", "notes")}}
-        art = artifact.path
-        if art.exists():
-            from modelport.pipeline import call_hook
-
-            try:
-                sub = call_hook(get_plugin_manager(), artifact.format, "inspect_artifact", path=art,
-                                options={"by_module": by_module, "module": module_prefix, **hierarchy})
-            except ModelportError as exc:
-                raise ModelportError(f"{art}: cannot be read ({str(exc).split(': ', 2)[-1]})", exit_code=3) from exc
-            if sub:
-                info["artifact"] = sub
-    else:
-        if p.stat().st_size == 0:
-            raise ConfigError(f"{p}: the file is empty")
-        from modelport.pipeline import call_hook
-        from modelport.trust import check_model_file
-
-        check_model_file(p, trust_code=trust_code)
-
-        try:
-            info = call_hook(get_plugin_manager(), p.suffix.lstrip("."), "inspect_artifact", path=p,
-                             options={"by_module": by_module, "module": module_prefix, **hierarchy})
-        except ModelportError as exc:
-            raise ModelportError(f"{p}: cannot be read ({str(exc).split(': ', 2)[-1]})", exit_code=3) from exc
-        if info is None:
-            raise ConfigError(f"{p}: no installed plugin can inspect {p.suffix or 'this'} files (see `modelport formats`)")
+    options = {"by_module": by_module, "module": flags["module_prefix"], **hierarchy}
+    info = _inspect_info(p, options, flags["trust_code"])
     work.stop()
-    if as_json:
+    if flags["as_json"]:
         click.echo(json.dumps(info, indent=2, default=str))
         return 0
     if view or check_tree or graphml:
-        return _inspect_hierarchy(p, info, view, check_tree, graphml, model_ref=model_ref, trust_code=trust_code)
+        return _inspect_hierarchy(p, info, view, check_tree, graphml, model_ref=model_ref, trust_code=flags["trust_code"])
     _print_inspect(info)
     return 0
+
+
+def _inspect_info(p: Path, options: dict[str, Any], trust_code: bool) -> dict[str, Any]:
+    """What the plugin reading ``p`` reports: a bare artifact folder, an export folder (with its record) or a file."""
+    from modelport.exportdir import METADATA_FILE, RECORD_FILE
+    from modelport.pipeline import call_hook
+    from modelport.plugins import get_plugin_manager
+
+    if p.is_dir() and not (p / RECORD_FILE).is_file() and not (p / METADATA_FILE).is_file():
+        sub = call_hook(get_plugin_manager(), p.suffix.lstrip("."), "inspect_artifact", path=p, options=options)
+        if sub is None:
+            raise ConfigError(f"{p}: no metadata.json (is this a modelport export directory?)")
+        return cast(dict[str, Any], sub)
+    if p.is_dir():
+        return _inspect_export_dir(p, options, trust_code)
+    if p.stat().st_size == 0:
+        raise ConfigError(f"{p}: the file is empty")
+    from modelport.trust import check_model_file
+
+    check_model_file(p, trust_code=trust_code)
+    info = _read_artifact(p, p.suffix.lstrip("."), options)
+    if info is None:
+        raise ConfigError(f"{p}: no installed plugin can inspect {p.suffix or 'this'} files (see `modelport formats`)")
+    return info
+
+
+def _inspect_export_dir(p: Path, options: dict[str, Any], trust_code: bool) -> dict[str, Any]:
+    """An export folder's metadata, the record's summary fields and, when the artifact is there, what its plugin reads."""
+    from modelport.exportdir import open_export
+
+    # the record, metadata.json and every file checked as validate, bench, compare and publish check them
+    opened = open_export(p, trust_code=trust_code, need_plugin=False, run_factory=False)  # reads, runs nothing
+    md, record, artifact = opened.metadata, opened.record, opened.artifact
+    info = {"export_dir": str(p), "metadata": md, "record": {k: record.get(k) for k in ("id", "format", "status", "options", "timings", "sizes", "notes")}}
+    art = artifact.path
+    if art.exists():
+        sub = _read_artifact(art, artifact.format, options)
+        if sub:
+            info["artifact"] = sub
+    return info
+
+
+def _read_artifact(path: Path, fmt: str, options: dict[str, Any]) -> Any:
+    """The ``inspect_artifact`` hook's answer for ``path``; a reader's failure becomes one exit-3 line naming the file."""
+    from modelport.pipeline import call_hook
+    from modelport.plugins import get_plugin_manager
+
+    try:
+        return call_hook(get_plugin_manager(), fmt, "inspect_artifact", path=path, options=options)
+    except ModelportError as exc:
+        raise ModelportError(f"{path}: cannot be read ({str(exc).split(': ', 2)[-1]})", exit_code=3) from exc
 
 
 def _inspect_hierarchy(p: Path, info: dict[str, Any], view: str | None, check_tree: bool, graphml: str | None, *,
@@ -903,54 +915,73 @@ def compare(a: str, b: str, atol: float | None, rtol: float | None, as_json: boo
 @click.option("--plot", type=click.Path(), help="Draw error against depth to FILE.html or FILE.png.")
 @click.option("--only-exposed", is_flag=True, help="Leave modules the artifact cannot expose out of the table.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
-def debug_cmd(export_dir: str, model_ref: str | None, model_kwargs: str | None, checkpoint: str | None,
-              trust_code: bool, atol: float | None, rtol: float | None, max_probes: int, input_set: int | None,
-              threads: int | None, plot: str | None, only_exposed: bool, as_json: bool) -> int:
+def debug_cmd(export_dir: str, **flags: Any) -> int:
     """Name the module where EXPORT_DIR's artifact starts to disagree with PyTorch (exit 2 when one does)."""
-    return _run_debug(export_dir, model_ref=model_ref, model_kwargs=model_kwargs, checkpoint=checkpoint,
-                      trust_code=trust_code, atol=atol, rtol=rtol, threads=threads, as_json=as_json,
-                      max_probes=max_probes, input_set=input_set, plot=plot, only_exposed=only_exposed)
+    return _run_debug(export_dir, _DebugArgs(**flags))
 
 
-def _run_debug(export_dir: str, *, model_ref: str | None, model_kwargs: str | None, checkpoint: str | None,
-               trust_code: bool, atol: float | None, rtol: float | None, threads: int | None, as_json: bool,
-               max_probes: int = 64, input_set: int | None = None, plot: str | None = None,
-               only_exposed: bool = False) -> int:
-    from modelport.debug import debug_export, load_model_for_debug, render_table, write_plot
+@dataclass(frozen=True)
+class _DebugArgs:
+    """``modelport debug``'s flags, grouped so ``validate --debug-on-fail`` can pass the ones it shares."""
+
+    model_ref: str | None = None
+    model_kwargs: str | None = None
+    checkpoint: str | None = None
+    trust_code: bool = False
+    atol: float | None = None
+    rtol: float | None = None
+    max_probes: int = 64
+    input_set: int | None = None
+    threads: int | None = None
+    plot: str | None = None
+    only_exposed: bool = False
+    as_json: bool = False
+
+
+def _run_debug(export_dir: str, args: _DebugArgs) -> int:
+    """Check the flags, load the model, expose module boundaries in the artifact and report where it diverges."""
+    from modelport.debug import debug_export, load_model_for_debug, write_plot
     from modelport.loading import parse_model_kwargs
 
-    if threads is not None and threads <= 0:
+    if args.threads is not None and args.threads <= 0:
         raise ConfigError("--threads must be a positive integer")
-    kwargs = parse_model_kwargs(model_kwargs)
-    if (kwargs or checkpoint) and not model_ref:
+    kwargs = parse_model_kwargs(args.model_kwargs)
+    if (kwargs or args.checkpoint) and not args.model_ref:
         raise ConfigError("--model-kwargs and --checkpoint go with --model")
-    if plot and Path(plot).suffix.lower() not in (".html", ".htm", ".png"):
-        raise ConfigError(f"--plot {plot}: write .html or .png")
-    progress = _Progress(as_json)
+    if args.plot and Path(args.plot).suffix.lower() not in (".html", ".htm", ".png"):
+        raise ConfigError(f"--plot {args.plot}: write .html or .png")
+    progress = _Progress(args.as_json)
     try:
         progress("loading the model")
-        model = load_model_for_debug(model_ref, kwargs, checkpoint, trust_code) if model_ref else None
+        model = load_model_for_debug(args.model_ref, kwargs, args.checkpoint, args.trust_code) if args.model_ref else None
         progress("running PyTorch and the artifact with module boundaries exposed")
-        report = debug_export(export_dir, model, trust_code=trust_code, atol=atol, rtol=rtol,
-                              max_probes=max_probes, input_set=input_set, threads=threads)
+        report = debug_export(export_dir, model, trust_code=args.trust_code, atol=args.atol, rtol=args.rtol,
+                              max_probes=args.max_probes, input_set=args.input_set, threads=args.threads)
     finally:
         progress.stop()
-    if plot:
-        write_plot(report, Path(plot))
+    if args.plot:
+        write_plot(report, Path(args.plot))
+    _report_debug(report, args.as_json, args.only_exposed)
+    return report.exit_code
+
+
+def _report_debug(report: Any, as_json: bool, only_exposed: bool) -> None:
+    """Print a debug report: JSON on stdout, or the module table, the verdict and what the runs cost."""
+    from modelport.debug import render_table
+
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, default=str))
-    else:
-        out = _stdout()
-        out.print(render_table(report, all_rows=not only_exposed))
-        click.echo(report.summary())
-        if report.fastest_growth and report.fastest_growth != report.named_module:
-            click.echo(f"error grows fastest at {report.fastest_growth}")
-        click.echo(f"{report.rounds} run(s) with at most {report.max_probes} module boundaries exposed; peak memory "
-                   f"{human_size(report.peak_rss_bytes)} (exposed tensors at most "
-                   f"{human_size(report.probe_bytes_max)}); {report.seconds:.1f} s")
-        for note in report.notes:
-            click.echo(f"note: {note}", err=True)
-    return report.exit_code
+        return
+    out = _stdout()
+    out.print(render_table(report, all_rows=not only_exposed))
+    click.echo(report.summary())
+    if report.fastest_growth and report.fastest_growth != report.named_module:
+        click.echo(f"error grows fastest at {report.fastest_growth}")
+    click.echo(f"{report.rounds} run(s) with at most {report.max_probes} module boundaries exposed; peak memory "
+               f"{human_size(report.peak_rss_bytes)} (exposed tensors at most "
+               f"{human_size(report.probe_bytes_max)}); {report.seconds:.1f} s")
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
 
 
 @main.group("plugin", hidden=True)
@@ -991,24 +1022,23 @@ from modelport.zoo_cli import register as _register_zoo_commands  # noqa: E402
 @click.option("--plot", type=click.Path(), help="Save latency vs metric as a PNG (needs modelport[plot]).")
 @click.option("--trust-code", is_flag=True, help="Allow loading a model whose file runs code (pickle, TorchScript).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
-def optimize(model: str, sample_inputs: str, labels: str | None, budget: str, inputs: tuple[str, ...],
-             vision: str | None, formats: tuple[str, ...], threads_text: str | None, output_dir: str,
-             time_limit: float | None, plot: str | None, trust_code: bool, as_json: bool) -> None:
+def optimize(model: str, **flags: Any) -> None:
     """Find the fastest artifact within an accuracy budget and write it as an export folder (docs/optimize.md)."""
     from modelport.optimize import NO_FIT_EXIT, cli_run
 
-    progress = _Progress(as_json)
+    progress = _Progress(flags["as_json"])
     try:
-        result = cli_run(model, sample_inputs, budget, labels=labels, inputs=inputs, vision=vision,
-                         formats=_split_formats(formats), threads=threads_text, output_dir=output_dir,
-                         time_limit=time_limit, trust_code=trust_code, progress=progress)
+        result = cli_run(model, flags["sample_inputs"], flags["budget"], labels=flags["labels"], inputs=flags["inputs"],
+                         vision=flags["vision"], formats=_split_formats(flags["formats"]), threads=flags["threads_text"],
+                         output_dir=flags["output_dir"], time_limit=flags["time_limit"], trust_code=flags["trust_code"],
+                         progress=progress)
     finally:
         progress.stop()
-    if plot:
+    if flags["plot"]:
         from modelport.optimize import plot_result
 
-        plot_result(result, Path(plot))
-    if as_json:
+        plot_result(result, Path(flags["plot"]))
+    if flags["as_json"]:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         from modelport.optimize import print_result

@@ -499,18 +499,10 @@ def model_from_record(record: Mapping[str, Any], trust_code: bool) -> Any:
     return module
 
 
-def debug_export(
-    export_dir: str | Path,
-    model: Any = None,
-    *,
-    trust_code: bool = False,
-    atol: float | None = None,
-    rtol: float | None = None,
-    max_probes: int = DEFAULT_MAX_PROBES,
-    input_set: int | None = None,
-    threads: int | None = None,
-    host: Any = None,
-) -> DebugReport:
+# nine parameters: these keywords are the documented API of modelport.debug() (api.py) and `modelport debug`
+def debug_export(export_dir: str | Path, model: Any = None, *, trust_code: bool = False, atol: float | None = None,
+                 rtol: float | None = None, max_probes: int = DEFAULT_MAX_PROBES, input_set: int | None = None,
+                 threads: int | None = None, host: Any = None) -> DebugReport:
     """Find the first module where the artifact in ``export_dir`` disagrees with the PyTorch ``model``.
 
     ``model`` is an ``nn.Module``; when None it is rebuilt from the record's source, which needs ``trust_code``.
@@ -519,8 +511,7 @@ def debug_export(
     """
     from modelport.exportdir import open_export
     from modelport.inputs import InputSpec
-    from modelport.loading import set_eval
-    from modelport.pipeline import call_hook, load_reference
+    from modelport.pipeline import load_reference
 
     t0 = time.perf_counter()
     if max_probes < 2:
@@ -529,84 +520,27 @@ def debug_export(
     opened = open_export(export_dir, host=host, trust_code=trust_code)
     export_dir, record, host, artifact = opened.export_dir, opened.record, opened.host, opened.artifact
     fmt = artifact.format
-    if model is None:
-        model = model_from_record(record, trust_code)
-    if isinstance(model, (str, Path)):
-        from modelport.loading import load_model
-
-        model, _ = load_model(str(model), trust_code=trust_code)
-    import torch
-
-    if not isinstance(model, torch.nn.Module):
-        raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    set_eval(model)
-    if threads:
-        torch.set_num_threads(threads)
+    model = _debug_model(model, record, trust_code, threads)
     spec = InputSpec.from_dict(record["inputs"])
     names = list(record.get("outputs") or [])
     ref = load_reference(opened.folder.reference_path, spec.names, len(names))
     artifact.options.setdefault("threads", threads)
     notes: list[str] = []
-    if input_set is None:
-        input_set, why = worst_input_set(host, artifact, ref, names, threads)
-        if why:
-            notes.append(why)
-    if not 0 <= input_set < len(ref.inputs):
-        raise ConfigError(f"--input-set {input_set}: the export recorded {len(ref.inputs)} input set(s)")
+    input_set = _pick_input_set(host, artifact, ref, names, threads, input_set, notes)
     feed = dict(ref.inputs[input_set])
     args = spec.to_torch(feed)
-    from modelport.binding import plan_binding
-
-    _spec, binding = plan_binding(model, spec)  # inputs reach forward by name, as in the export's reference run
-
-    def call() -> Any:
-        return binding.call(model, dict(zip(spec.names, args, strict=True)))
-
+    call = _bound_call(model, spec, args)
     # the order every module runs in, and whether this model reproduces the recorded reference
     first = run_torch(model, args, call=call)
     calls = {c.module: c for c in first.calls}
-    from modelport.outputs import flatten_outputs, to_numpy
-
-    with torch.no_grad():
-        got = [to_numpy(t) for _, t in flatten_outputs(call())]
-    fp32 = profile_for("fp32")
-    same = compare_outputs([ref.outputs[input_set]], [got], names or [f"output_{j}" for j in range(len(got))], fp32)
-    if not same.passed:
-        notes.append("the PyTorch model given does not reproduce the outputs recorded at export "
-                     f"({'; '.join(same.failures)}): is it the model that was exported, with the same weights?")
-
-    options = {"threads": threads, "model": model, "modules": {c.module: c.cls for c in first.calls}}
-    runner = call_hook(host, fmt, "load_intermediates", artifact=artifact, options=options)
-    if runner is None:
-        raise ConfigError(f"{fmt}: no installed plugin can expose intermediate tensors of {fmt} artifacts "
-                          "(the format does not implement the load_intermediates hook)")
-    alias = align_paths(dict(getattr(runner, "taps", {}) or {}), set(calls))
-    inverse = {v: k for k, v in alias.items()}
-    taps = {inverse.get(m, m): t for m, t in (getattr(runner, "taps", {}) or {}).items()}
-    unavailable = {inverse.get(m, m): why for m, why in (getattr(runner, "unavailable", {}) or {}).items()}
+    _note_if_not_reproduced(call, ref.outputs[input_set], names, notes)
+    runner = _intermediates_runner(host, artifact, model, first.calls, threads)
+    alias, taps, unavailable = _runner_taps(runner, calls)
     exposable = [c.module for c in first.calls if c.module in taps]
     tol = profile_for(artifact.precision, atol, rtol)
     s = _Search(model, args, feed, runner, tol, artifact.precision, calls, call, alias)
     named = search(s, exposable, max_probes)
-
-    rows = list(s.rows.values())
-    compared = set(s.rows)
-    for c in first.calls:
-        if c.module in compared:
-            continue
-        if c.module not in taps:
-            why = unavailable.get(c.module) or "the artifact has no tensor for this module's output"
-            rows.append(ModuleRow(c.module, c.cls, c.depth, c.order, c.shape, "not exposed", note=why))
-        else:
-            rows.append(ModuleRow(c.module, c.cls, c.depth, c.order, c.shape, "not probed", tensor=taps[c.module],
-                                  note="the search did not need it (an enclosing or earlier boundary decided)"))
-    rows.sort(key=lambda r: r.order)
-    first_bad = next((r for r in rows if r.status == "over tolerance"), None)
-    if first_bad is not None:
-        first_bad.first_over_tolerance = True
-    growth = _fastest_growth(rows) if first_bad is not None else None
-    if growth is not None:
-        growth.fastest_growth = True
+    rows, first_bad, growth = _debug_rows(s, first.calls, taps, unavailable)
     validation = record.get("validation") or {}
     report = DebugReport(
         export_dir=str(export_dir), format=fmt, precision=artifact.precision,
@@ -622,6 +556,111 @@ def debug_export(
         report.notes.append(f"{fmt}: the artifact exposes no module boundary"
                             + (f" ({next(iter(unavailable.values()))})" if unavailable else ""))
     return report
+
+
+def _bound_call(model: Any, spec: Any, args: Sequence[Any]) -> Callable[[], Any]:
+    """A no-argument call of ``model`` on ``args``; inputs reach forward by name, as in the export's reference run."""
+    from modelport.binding import plan_binding
+
+    _spec, binding = plan_binding(model, spec)
+
+    def call() -> Any:
+        return binding.call(model, dict(zip(spec.names, args, strict=True)))
+
+    return call
+
+
+def _debug_model(model: Any, record: dict[str, Any], trust_code: bool, threads: int | None) -> Any:
+    """The PyTorch model to compare against: the one given, a path loaded, or the record's source; in eval mode."""
+    from modelport.loading import set_eval
+
+    if model is None:
+        model = model_from_record(record, trust_code)
+    if isinstance(model, (str, Path)):
+        from modelport.loading import load_model
+
+        model, _ = load_model(str(model), trust_code=trust_code)
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    set_eval(model)
+    if threads:
+        torch.set_num_threads(threads)
+    return model
+
+
+def _pick_input_set(host: Any, artifact: Any, ref: Any, names: Sequence[str], threads: int | None,
+                    input_set: int | None, notes: list[str]) -> int:
+    """``--input-set``, checked against the recorded sets, or the set the artifact gets most wrong (noted why)."""
+    if input_set is None:
+        input_set, why = worst_input_set(host, artifact, ref, names, threads)
+        if why:
+            notes.append(why)
+    if not 0 <= input_set < len(ref.inputs):
+        raise ConfigError(f"--input-set {input_set}: the export recorded {len(ref.inputs)} input set(s)")
+    return input_set
+
+
+def _note_if_not_reproduced(call: Any, recorded: Any, names: Sequence[str], notes: list[str]) -> None:
+    """Note when the model given does not reproduce the recorded outputs: its modules would be blamed wrongly."""
+    import torch
+
+    from modelport.outputs import flatten_outputs, to_numpy
+
+    with torch.no_grad():
+        got = [to_numpy(t) for _, t in flatten_outputs(call())]
+    fp32 = profile_for("fp32")
+    same = compare_outputs([recorded], [got], list(names) or [f"output_{j}" for j in range(len(got))], fp32)
+    if not same.passed:
+        notes.append("the PyTorch model given does not reproduce the outputs recorded at export "
+                     f"({'; '.join(same.failures)}): is it the model that was exported, with the same weights?")
+
+
+def _intermediates_runner(host: Any, artifact: Any, model: Any, calls: Sequence[Any], threads: int | None) -> Any:
+    """The format plugin's runner that exposes module outputs; exit 3 when the format cannot expose any."""
+    from modelport.pipeline import call_hook
+
+    options = {"threads": threads, "model": model, "modules": {c.module: c.cls for c in calls}}
+    runner = call_hook(host, artifact.format, "load_intermediates", artifact=artifact, options=options)
+    if runner is None:
+        fmt = artifact.format
+        raise ConfigError(f"{fmt}: no installed plugin can expose intermediate tensors of {fmt} artifacts "
+                          "(the format does not implement the load_intermediates hook)")
+    return runner
+
+
+def _runner_taps(runner: Any, calls: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
+    """The runner's tensors and the reasons it lacks some, keyed by the model's module paths (aliases resolved)."""
+    alias = align_paths(dict(getattr(runner, "taps", {}) or {}), set(calls))
+    inverse = {v: k for k, v in alias.items()}
+    taps = {inverse.get(m, m): t for m, t in (getattr(runner, "taps", {}) or {}).items()}
+    unavailable = {inverse.get(m, m): why for m, why in (getattr(runner, "unavailable", {}) or {}).items()}
+    return alias, taps, unavailable
+
+
+def _debug_rows(s: _Search, calls: Sequence[Any], taps: dict[str, Any],
+                unavailable: dict[str, str]) -> tuple[list[ModuleRow], ModuleRow | None, ModuleRow | None]:
+    """Every module's row in run order (compared, not exposed or not probed), with the first bad and fastest growth marked."""
+    rows = list(s.rows.values())
+    compared = set(s.rows)
+    for c in calls:
+        if c.module in compared:
+            continue
+        if c.module not in taps:
+            why = unavailable.get(c.module) or "the artifact has no tensor for this module's output"
+            rows.append(ModuleRow(c.module, c.cls, c.depth, c.order, c.shape, "not exposed", note=why))
+        else:
+            rows.append(ModuleRow(c.module, c.cls, c.depth, c.order, c.shape, "not probed", tensor=taps[c.module],
+                                  note="the search did not need it (an enclosing or earlier boundary decided)"))
+    rows.sort(key=lambda r: r.order)
+    first_bad = next((r for r in rows if r.status == "over tolerance"), None)
+    if first_bad is not None:
+        first_bad.first_over_tolerance = True
+    growth = _fastest_growth(rows) if first_bad is not None else None
+    if growth is not None:
+        growth.fastest_growth = True
+    return rows, first_bad, growth
 
 
 def worst_input_set(host: Any, artifact: Any, ref: Any, names: Sequence[str], threads: int | None) -> tuple[int, str | None]:

@@ -68,8 +68,6 @@ def load_model(
     """
     import torch
 
-    from modelport import trust
-
     trust_code = trust_code or trust_pickle
 
     facts: dict[str, Any] = {"reference": ref}
@@ -82,43 +80,48 @@ def load_model(
     else:
         if model_kwargs:
             raise ConfigError("--model-kwargs only applies to a module:factory or file.py:factory reference")
-        if path.is_dir():
-            raise ModelLoadError(f"model {ref}: is a directory, expected a .pt2 / TorchScript file or module:factory")
-        if not path.exists():
-            hint = " (for a factory use package.module:function or path/to/file.py:function)" if ":" not in ref else ""
-            raise ModelLoadError(f"model {ref}: no such file{hint}")
-        if path.stat().st_size == 0:
-            raise ModelLoadError(f"model {ref}: the file is empty")
-        kind = _archive_kind(path)
-        if kind in ("pt2", "torchscript"):
-            trust.check_model_file(path, trust_code=trust_code, what=f"model {ref}")
-        if kind == "pt2":
-            try:
-                model = _quiet_export_load(str(path)).module()
-            except Exception as exc:
-                raise ModelLoadError(f"model {ref}: not a readable torch.export archive ({_short(exc)})") from exc
-            facts["kind"] = "pt2"
-        elif kind == "torchscript":
-            try:
-                model = torch.jit.load(str(path), map_location="cpu")
-            except Exception as exc:
-                raise ModelLoadError(f"model {ref}: not a readable TorchScript archive ({_short(exc)})") from exc
-            facts["kind"] = "torchscript"
-        elif path.suffix.lower() == ".pt2":
-            raise ModelLoadError(f"model {ref}: not a torch.export archive (.pt2 files are zip archives written by torch.export.save)")
-        else:
-            try:
-                model = _load_pickled_module(path, trust_code)
-            except ModelLoadError as exc:
-                msg = str(exc)
-                raise ModelLoadError(msg if msg.startswith("model ") else f"model {msg}") from exc
-            facts["kind"] = "pickle"
+        model, facts["kind"] = _load_model_file(ref, path, trust_code)
     if not isinstance(model, torch.nn.Module):
         raise ModelLoadError(f"model {ref}: the factory returned {type(model).__name__}, not a torch.nn.Module")
     if checkpoint:
         facts["checkpoint"] = load_checkpoint(model, checkpoint, prefix=checkpoint_prefix, strict=strict)
     set_eval(model)
     return model, facts
+
+
+def _load_model_file(ref: str, path: Path, trust_code: bool) -> tuple[Any, str]:
+    """A model saved in a file (torch.export archive, TorchScript, pickled module) and its kind; trust rules first."""
+    from modelport import trust
+
+    if path.is_dir():
+        raise ModelLoadError(f"model {ref}: is a directory, expected a .pt2 / TorchScript file or module:factory")
+    if not path.exists():
+        hint = " (for a factory use package.module:function or path/to/file.py:function)" if ":" not in ref else ""
+        raise ModelLoadError(f"model {ref}: no such file{hint}")
+    if path.stat().st_size == 0:
+        raise ModelLoadError(f"model {ref}: the file is empty")
+    kind = _archive_kind(path)
+    if kind in ("pt2", "torchscript"):
+        trust.check_model_file(path, trust_code=trust_code, what=f"model {ref}")
+    if kind == "pt2":
+        try:
+            return _quiet_export_load(str(path)).module(), "pt2"
+        except Exception as exc:
+            raise ModelLoadError(f"model {ref}: not a readable torch.export archive ({_short(exc)})") from exc
+    if kind == "torchscript":
+        import torch
+
+        try:
+            return torch.jit.load(str(path), map_location="cpu"), "torchscript"
+        except Exception as exc:
+            raise ModelLoadError(f"model {ref}: not a readable TorchScript archive ({_short(exc)})") from exc
+    if path.suffix.lower() == ".pt2":
+        raise ModelLoadError(f"model {ref}: not a torch.export archive (.pt2 files are zip archives written by torch.export.save)")
+    try:
+        return _load_pickled_module(path, trust_code), "pickle"
+    except ModelLoadError as exc:
+        msg = str(exc)
+        raise ModelLoadError(msg if msg.startswith("model ") else f"model {msg}") from exc
 
 
 def set_eval(model: Any) -> None:

@@ -22,7 +22,7 @@ may order tied scores differently, or disagree on a detection sitting exactly at
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -322,62 +322,93 @@ def match_detections(reference: Sequence[Sequence[Any]], actual: Sequence[Sequen
     """
     import numpy as np
 
+    rule = _MatchRule(atol, rtol, iou_match, score_threshold)
     m = DetectionMatch()
     for set_i, (ref, act) in enumerate(zip(reference, actual, strict=True)):
         batch = int(np.asarray(ref[list(names).index("num_detections")]).shape[0])
         for b in range(batch):
-            rb, rs, rc = _dets(ref, names, b)
-            ab, as_, ac = _dets(act, names, b)
-            m.reference += len(rs)
-            m.artifact += len(as_)
+            ref_dets, act_dets = _dets(ref, names, b), _dets(act, names, b)
+            m.reference += len(ref_dets[1])
+            m.artifact += len(act_dets[1])
             max_det = int(np.asarray(ref[list(names).index("boxes")]).shape[1])
-            saturated = len(rs) >= max_det or len(as_) >= max_det  # only then does max_det cut detections off
-            floor = min(rs.min() if len(rs) else math.inf, as_.min() if len(as_) else math.inf)
-            cuts = ([floor] if saturated else []) + ([score_threshold] if score_threshold is not None else [])
-            boxes_all = np.concatenate([rb, ab]) if len(rb) + len(ab) else np.zeros((0, 4))
-            scores_all = np.concatenate([rs, as_])
-            classes_all = np.concatenate([rc, ac])
-
-            def borderline(s: float, cls: int, box: Any, boxes_all: Any = boxes_all, scores_all: Any = scores_all,
-                           classes_all: Any = classes_all, cuts: list[float] = cuts) -> bool:
-                """At the score threshold or the max_det cut, or tied with an overlapping detection of its class
-                (which of the two NMS keeps then depends on the runtime's order)."""
-                t = 2 * (atol + rtol * abs(s))
-                if any(abs(s - c) <= t for c in cuts):
-                    return True
-                if not len(scores_all):
-                    return False
-                overlap = _box_iou(np.asarray(box, dtype=np.float64)[None], boxes_all)[0]
-                near = (np.abs(scores_all - s) <= t) & (classes_all == cls) & (overlap > 0.1) & (overlap < 0.999)
-                return bool(np.any(near))
-
-            iou = _box_iou(rb, ab) if len(rb) and len(ab) else np.zeros((len(rb), len(ab)))
-            taken: set[int] = set()
-            for r in np.argsort(-rs, kind="stable"):
-                cands = [a for a in range(len(as_)) if a not in taken and ac[a] == rc[r] and iou[r, a] >= iou_match]
-                if not cands:
-                    if borderline(float(rs[r]), int(rc[r]), rb[r]):
-                        m.borderline += 1
-                    else:
-                        m.failures.append(f"input set {set_i}, image {b}: PyTorch's class-{rc[r]} detection "
-                                          f"(score {rs[r]:.4f}) has no match in the artifact")
-                    continue
-                a = max(cands, key=lambda a: iou[r, a])
-                taken.add(a)
-                m.matched += 1
-                ds = abs(float(as_[a] - rs[r]))
-                db = float(np.max(np.abs(ab[a] - rb[r])))
-                m.max_score_diff = max(m.max_score_diff, ds)
-                m.max_box_diff = max(m.max_box_diff, db)
-                if ds > atol + rtol * abs(float(rs[r])):
-                    m.failures.append(f"input set {set_i}, image {b}: score {as_[a]:.6f} vs PyTorch {rs[r]:.6f}")
-                if db > atol + rtol * float(np.max(np.abs(rb[r]))) and db > 10 * atol:
-                    m.failures.append(f"input set {set_i}, image {b}: box off by {db:.3g}")
-            for a in range(len(as_)):
-                if a not in taken and not borderline(float(as_[a]), int(ac[a]), ab[a]):
-                    m.failures.append(f"input set {set_i}, image {b}: the artifact's class-{ac[a]} detection "
-                                      f"(score {as_[a]:.4f}) is not in PyTorch's")
+            _match_image(m, f"input set {set_i}, image {b}", ref_dets, act_dets, max_det, rule)
     return m
+
+
+@dataclass(frozen=True)
+class _MatchRule:
+    """How :func:`match_detections` matches and compares detections (its tolerance and thresholds)."""
+
+    atol: float
+    rtol: float
+    iou_match: float
+    score_threshold: float | None
+
+
+def _borderline_test(ref_dets: tuple[Any, Any, Any], act_dets: tuple[Any, Any, Any], max_det: int,
+                     rule: _MatchRule) -> Callable[[float, int, Any], bool]:
+    """A test of whether one image's unmatched detection sits at a cut, where either runtime may keep or drop it."""
+    import numpy as np
+
+    rb, rs, rc = ref_dets
+    ab, as_, ac = act_dets
+    saturated = len(rs) >= max_det or len(as_) >= max_det  # only then does max_det cut detections off
+    floor = min(rs.min() if len(rs) else math.inf, as_.min() if len(as_) else math.inf)
+    cuts = ([floor] if saturated else []) + ([rule.score_threshold] if rule.score_threshold is not None else [])
+    boxes_all = np.concatenate([rb, ab]) if len(rb) + len(ab) else np.zeros((0, 4))
+    scores_all = np.concatenate([rs, as_])
+    classes_all = np.concatenate([rc, ac])
+
+    def borderline(s: float, cls: int, box: Any) -> bool:
+        """At the score threshold or the max_det cut, or tied with an overlapping detection of its class
+        (which of the two NMS keeps then depends on the runtime's order)."""
+        t = 2 * (rule.atol + rule.rtol * abs(s))
+        if any(abs(s - c) <= t for c in cuts):
+            return True
+        if not len(scores_all):
+            return False
+        overlap = _box_iou(np.asarray(box, dtype=np.float64)[None], boxes_all)[0]
+        near = (np.abs(scores_all - s) <= t) & (classes_all == cls) & (overlap > 0.1) & (overlap < 0.999)
+        return bool(np.any(near))
+
+    return borderline
+
+
+def _match_image(m: DetectionMatch, where: str, ref_dets: tuple[Any, Any, Any], act_dets: tuple[Any, Any, Any],
+                 max_det: int, rule: _MatchRule) -> None:
+    """Match one image's detections (PyTorch's best score first) and add the counts and failures to ``m``."""
+    import numpy as np
+
+    rb, rs, rc = ref_dets
+    ab, as_, ac = act_dets
+    atol, rtol = rule.atol, rule.rtol
+    borderline = _borderline_test(ref_dets, act_dets, max_det, rule)
+    iou = _box_iou(rb, ab) if len(rb) and len(ab) else np.zeros((len(rb), len(ab)))
+    taken: set[int] = set()
+    for r in np.argsort(-rs, kind="stable"):
+        cands = [a for a in range(len(as_)) if a not in taken and ac[a] == rc[r] and iou[r, a] >= rule.iou_match]
+        if not cands:
+            if borderline(float(rs[r]), int(rc[r]), rb[r]):
+                m.borderline += 1
+            else:
+                m.failures.append(f"{where}: PyTorch's class-{rc[r]} detection "
+                                  f"(score {rs[r]:.4f}) has no match in the artifact")
+            continue
+        a = max(cands, key=lambda a: iou[r, a])
+        taken.add(a)
+        m.matched += 1
+        ds = abs(float(as_[a] - rs[r]))
+        db = float(np.max(np.abs(ab[a] - rb[r])))
+        m.max_score_diff = max(m.max_score_diff, ds)
+        m.max_box_diff = max(m.max_box_diff, db)
+        if ds > atol + rtol * abs(float(rs[r])):
+            m.failures.append(f"{where}: score {as_[a]:.6f} vs PyTorch {rs[r]:.6f}")
+        if db > atol + rtol * float(np.max(np.abs(rb[r]))) and db > 10 * atol:
+            m.failures.append(f"{where}: box off by {db:.3g}")
+    for a in range(len(as_)):
+        if a not in taken and not borderline(float(as_[a]), int(ac[a]), ab[a]):
+            m.failures.append(f"{where}: the artifact's class-{ac[a]} detection "
+                              f"(score {as_[a]:.4f}) is not in PyTorch's")
 
 
 def is_nms_output(names: Sequence[str]) -> bool:

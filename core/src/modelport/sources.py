@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -157,33 +157,23 @@ def find_source(host: PluginHost, ref: str) -> tuple[SourceSpec, str]:
     )
 
 
-def resolve(
-    ref: str,
-    *,
-    host: PluginHost | None = None,
-    task: str | None = None,
-    trust_code: bool = False,
-    input_text: str | None = None,
-    batch: int | None = None,
-    model_kwargs: Mapping[str, Any] | None = None,
-    checkpoint: str | None = None,
-    checkpoint_prefix: str | None = None,
-    strict: bool = True,
-    options: Mapping[str, Any] | None = None,
-) -> ResolvedModel:
-    """Load the model named by ``ref`` through its source (``hf:./bert``, ``models.py:build``, ``net.pt2``)."""
+def resolve(ref: str, *, host: PluginHost | None = None, **request: Any) -> ResolvedModel:
+    """Load the model named by ``ref`` through its source (``hf:./bert``, ``models.py:build``, ``net.pt2``).
+
+    Keywords are :class:`SourceRequest`'s fields past ``raw``: ``task``, ``trust_code``, ``input_text``, ``batch``,
+    ``model_kwargs``, ``checkpoint``, ``checkpoint_prefix``, ``strict``, ``options``.
+    """
     from modelport.errors import ModelportError, PluginContractError
     from modelport.plugins import get_plugin_manager
 
+    _check_request_keywords(request)
     host = host or get_plugin_manager()
     spec, rest = find_source(host, ref)
-    request = SourceRequest(
-        reference=rest, raw=ref, task=task or None, trust_code=trust_code, input_text=input_text, batch=batch,
-        model_kwargs=dict(model_kwargs or {}), checkpoint=checkpoint, checkpoint_prefix=checkpoint_prefix,
-        strict=strict, options=dict(options or {}),
-    )
+    given = {**request, "task": request.get("task") or None, "model_kwargs": dict(request.get("model_kwargs") or {}),
+             "options": dict(request.get("options") or {})}
+    source_request = SourceRequest(reference=rest, raw=ref, **given)
     try:
-        resolved = spec.resolve(request)
+        resolved = spec.resolve(source_request)
     except ModelportError:
         raise
     except Exception as exc:
@@ -199,6 +189,13 @@ def resolve(
     resolved.source.setdefault("reference", ref)
     resolved.source.setdefault("source", spec.name)
     return resolved
+
+
+def _check_request_keywords(request: Mapping[str, Any]) -> None:
+    """A keyword :func:`resolve` does not take is a TypeError before anything loads, as for any function."""
+    unknown = [k for k in request if k not in SourceRequest.__dataclass_fields__ or k in ("reference", "raw")]
+    if unknown:
+        raise TypeError(f"resolve() got an unexpected keyword argument {unknown[0]!r}")
 
 
 def resolved_inputs(
@@ -218,61 +215,84 @@ def resolved_inputs(
     return spec
 
 
-def export_resolved(
-    resolved: ResolvedModel,
-    formats: Sequence[str],
-    inputs: InputSpec | None = None,
-    *,
-    output_dir: str | Path | None = None,
-    exports_root: str | Path | None = None,
-    model_name: str | None = None,
-    task: str | None = None,
-    class_names: Sequence[str] | None = None,
-    preprocessing: Mapping[str, Any] | None = None,
-    postprocessing: Mapping[str, Any] | None = None,
-    per_format_dirs: bool | None = None,
-    **kwargs: Any,
-) -> ExportResult:
+def export_resolved(resolved: ResolvedModel, formats: Sequence[str], inputs: InputSpec | None = None,
+                    **kwargs: Any) -> ExportResult:
     """Export a resolved model (every component of it, each in its own folder) through the pipeline.
 
-    Explicit arguments win over what the source knew. Components go to ``OUTPUT/<component>[/<format>]``
-    and, with an exports root, are named ``<model>-<component>``; the result's keys are then
-    ``<component>/<format>``.
+    Keywords are :func:`modelport.pipeline.export`'s. Explicit ``model_name``, ``task``, ``class_names``,
+    ``preprocessing`` and ``postprocessing`` win over what the source knew. Components go to
+    ``OUTPUT/<component>[/<format>]`` and, with an exports root, are named ``<model>-<component>``; the result's
+    keys are then ``<component>/<format>``.
     """
-    from modelport.pipeline import ExportResult
     from modelport.pipeline import export as run_export
-    from modelport.store import safe_name, slug
 
+    given = _ExportTarget.take(kwargs)
     settings = kwargs.get("settings")
     if settings is not None:  # where to write, from ExportSettings when not given as a keyword
-        output_dir = output_dir if output_dir is not None else settings.output_dir
-        exports_root = exports_root if exports_root is not None else settings.exports_root
-        per_format_dirs = per_format_dirs if per_format_dirs is not None else settings.per_format_dirs
-    name = model_name or resolved.model_name
+        given = given.defaults_from(settings)
+    name = given.model_name or resolved.model_name
     if not resolved.components:
         sets = resolved.input_sets if inputs is None or inputs is resolved.inputs else None
         return run_export(
             resolved.module, formats, inputs if inputs is not None else resolved_inputs(resolved),
-            output_dir=output_dir, exports_root=exports_root, model_name=name,
-            task=task or resolved.task, class_names=class_names or resolved.class_names,
-            preprocessing=preprocessing or resolved.preprocessing,
-            postprocessing=postprocessing or resolved.postprocessing,
+            output_dir=given.output_dir, exports_root=given.exports_root, model_name=name,
+            task=given.task or resolved.task, class_names=given.class_names or resolved.class_names,
+            preprocessing=given.preprocessing or resolved.preprocessing,
+            postprocessing=given.postprocessing or resolved.postprocessing,
             task_extras=resolved.task_extras, source={**resolved.source}, reference_inputs=sets,
-            per_format_dirs=per_format_dirs, **kwargs,
+            per_format_dirs=given.per_format_dirs, **kwargs,
         )
     if inputs is not None:
         raise ConfigError("this model exports as several components "
                           f"({', '.join(resolved.components)}); their inputs come from the source, drop --input")
+    return _export_components(resolved, formats, name, given, kwargs)
+
+
+@dataclass(frozen=True)
+class _ExportTarget:
+    """The keywords of :func:`export_resolved` it reads itself: where to write and what overrides the source."""
+
+    output_dir: str | Path | None = None
+    exports_root: str | Path | None = None
+    model_name: str | None = None
+    task: str | None = None
+    class_names: Sequence[str] | None = None
+    preprocessing: Mapping[str, Any] | None = None
+    postprocessing: Mapping[str, Any] | None = None
+    per_format_dirs: bool | None = None
+
+    @classmethod
+    def take(cls, kwargs: dict[str, Any]) -> _ExportTarget:
+        """Take this class's fields out of ``kwargs`` (the rest go on to the pipeline)."""
+        return cls(**{f: kwargs.pop(f) for f in cls.__dataclass_fields__ if f in kwargs})
+
+    def defaults_from(self, settings: Any) -> _ExportTarget:
+        """Where to write from ``settings`` (an ExportSettings) for what was not given as a keyword."""
+        return replace(
+            self, output_dir=self.output_dir if self.output_dir is not None else settings.output_dir,
+            exports_root=self.exports_root if self.exports_root is not None else settings.exports_root,
+            per_format_dirs=self.per_format_dirs if self.per_format_dirs is not None else settings.per_format_dirs)
+
+    def keywords(self) -> dict[str, Any]:
+        """The fields as keywords of :func:`export_resolved` (not copied: mappings pass through as given)."""
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+
+def _export_components(resolved: ResolvedModel, formats: Sequence[str], name: str | None, given: _ExportTarget,
+                       kwargs: dict[str, Any]) -> ExportResult:
+    """Export each component of ``resolved`` into its own folder; the results keyed ``<component>/<format>``."""
+    from modelport.pipeline import ExportResult
+    from modelport.store import safe_name, slug
+
+    output_dir, exports_root = given.output_dir, given.exports_root
     base = Path(output_dir) if output_dir is not None else Path("exports") / safe_name(name or "model", "model name")
     results: dict[str, Any] = {}
     for comp_name, comp in resolved.components.items():
         comp.source = {**resolved.source, **comp.source, "component": comp_name}
         comp.model_name = slug(f"{name or comp.model_name or 'model'}-{comp_name}")
-        sub = export_resolved(
-            comp, formats, None, output_dir=None if exports_root is not None else base / comp_name,
-            exports_root=exports_root, model_name=comp.model_name, task=task, class_names=class_names,
-            preprocessing=preprocessing, postprocessing=postprocessing, per_format_dirs=per_format_dirs, **kwargs,
-        )
+        sub_target = replace(given, output_dir=None if exports_root is not None else base / comp_name,
+                             model_name=comp.model_name)
+        sub = export_resolved(comp, formats, None, **sub_target.keywords(), **kwargs)
         for fmt, r in sub.items():
             results[f"{comp_name}/{fmt}"] = r
     return ExportResult(results)
