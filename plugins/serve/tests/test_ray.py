@@ -34,9 +34,13 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_job_on_ray_runs_each_format_as_a_task(ray_head: str, tmp_path: Path) -> None:
+    from modelport import FormatSpec
+    from modelport.executors_ray import task_options as core_task_options
     from modelport_serve.ray_executor import task_options
 
-    assert task_options("tensorrt", 2) == {"num_cpus": 2, "max_retries": 0, "num_gpus": 1}
+    # a format whose spec says it needs a GPU (TensorRT's does) asks Ray for one; the rule is export --executor ray's
+    gpu_spec = FormatSpec(name="gpu-format", display_name="GPU format", files=("x",), needs_gpu=True)
+    assert core_task_options(gpu_spec, 2) == {"num_cpus": 2, "max_retries": 0, "num_gpus": 1}
     assert task_options("pt2", None) == {"num_cpus": 1, "max_retries": 0}
     server = start_server(tmp_path, make_models_dir(tmp_path), workers=2,
                           extra=("--executor", "ray", "--ray-address", ray_head), startup_timeout=180)
