@@ -13,7 +13,7 @@ import json
 import re
 import sys
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -138,8 +138,24 @@ def _short(exc: BaseException) -> str:
     return first[:300]
 
 
+def load_factory(reference: str, kwargs: Mapping[str, Any] | None = None, *, search: Sequence[Path] = ()) -> Any:
+    """Import a ``path/to/file.py:function`` or ``package.module:function`` reference and call it with
+    ``kwargs`` (a module instance is returned as is); a relative file not found here is looked for in ``search``
+    folders (a pulled export's own folder). Failures are one-line ModelLoadErrors."""
+    target, sep, attr = reference.rpartition(":")
+    if not sep or not target or not attr:
+        raise ModelLoadError(f"model {reference}: not like path/to/file.py:function or package.module:function")
+    if _is_file_reference(target) and not Path(target).is_file() and not Path(target).is_absolute():
+        target = next((str(Path(base) / target) for base in search if (Path(base) / target).is_file()), target)
+    return _load_factory(target, attr, dict(kwargs or {}))
+
+
+def _is_file_reference(target: str) -> bool:
+    return target.endswith(".py") or "/" in target or "\\" in target
+
+
 def _load_factory(target: str, attr: str, kwargs: dict[str, Any]) -> Any:
-    if target.endswith(".py") or "/" in target or "\\" in target:
+    if _is_file_reference(target):
         file = Path(target)
         if not file.is_file():
             raise ModelLoadError(f"model {target}:{attr}: no such file {target}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -88,32 +87,12 @@ def factory_reference(request: ExportRequest) -> tuple[str | None, str | None, d
 
 
 def build_model(reference: str, kwargs: Mapping[str, Any], *, search: tuple[Path, ...] = ()) -> Any:
-    """Import the factory named by ``reference`` and call it with ``kwargs``; the nn.Module in eval mode."""
+    """Import the factory named by ``reference`` and call it with ``kwargs`` (the core's loader: a relative file is
+    also looked for in ``search``); the nn.Module in eval mode."""
     import torch
+    from modelport.loading import load_factory
 
-    target, attr = _split(reference)
-    if _is_file_reference(target):
-        candidates = [Path(target)] + [base / target for base in search if not Path(target).is_absolute()]
-        file = next((c for c in candidates if c.is_file()), None)
-        if file is None:
-            raise FileNotFoundError(f"factory file {target} not found (looked in {', '.join(str(c) for c in candidates)})")
-        name = f"_modelport_pytorch_{abs(hash(str(file.resolve())))}"
-        spec = importlib.util.spec_from_file_location(name, file)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot import {file}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        sys.path.insert(0, str(file.resolve().parent))
-        try:
-            spec.loader.exec_module(module)
-        finally:
-            sys.path.pop(0)
-    else:
-        module = importlib.import_module(target)
-    obj: Any = module
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    model = obj(**dict(kwargs))
+    model = load_factory(reference, kwargs, search=search)
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"factory {reference} returned {type(model).__name__}, not a torch.nn.Module")
     return model.eval()
@@ -206,10 +185,12 @@ class PyTorchRunner:
             raise ConfigError(NO_FACTORY.format(why=""))
         kwargs = json.loads(meta.get(KEY_KWARGS) or "{}")
         self.call = json.loads(meta.get(KEY_CALL) or "null")
-        try:  # the local path recorded at export time (export.json), else the reference from here or the export
-            self.model = build_model(local or meta[FACTORY_KEY], kwargs)
-        except FileNotFoundError:
-            self.model = build_model(meta[FACTORY_KEY], kwargs, search=(Path.cwd(), path.parent))
+        # the local path recorded at export time (export.json) while it exists, else the published reference,
+        # looked for from here and beside the export
+        target = _split(local)[0] if local else ""
+        use_local = bool(local) and (not _is_file_reference(target) or Path(target).is_file())
+        self.model = build_model(local if use_local and local else meta[FACTORY_KEY], kwargs,
+                                 search=(Path.cwd(), path.parent))
         safetensors.torch.load_model(self.model, str(path), strict=True)
         self.model.eval()
         self.runtime = f"safetensors {importlib.metadata.version('safetensors')} + torch {torch.__version__.split('+')[0]}"
