@@ -263,27 +263,26 @@ def group_by_module(model: Any, prefix: str | None = None) -> list[dict[str, Any
 UNOWNED_OPS = ("Constant",)
 
 
-def _scope_chain(props: dict[str, str]) -> list[str] | None:
-    """The exporter's module chain for a node (``['', 'blocks.0', 'blocks.0.attn']``), without the op's own name."""
-    text = props.get(NAME_SCOPES_KEY)
+def _chain(props: dict[str, str], key: str) -> list[str] | None:
+    """A list the exporter stored as text on a node (module names, class names), without the op's own entry."""
+    text = props.get(key)
     if not text:
         return None
     try:
-        names = ast.literal_eval(text)
+        items = ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return None
-    return [str(n) for n in names[:-1]] if isinstance(names, list) and names else None
+    return [str(n) for n in items[:-1]] if isinstance(items, list) and items else None
+
+
+def _scope_chain(props: dict[str, str]) -> list[str] | None:
+    """The exporter's module chain for a node (``['', 'blocks.0', 'blocks.0.attn']``), without the op's own name."""
+    return _chain(props, NAME_SCOPES_KEY)
 
 
 def _class_chain(props: dict[str, str]) -> list[str] | None:
-    text = props.get(CLASS_KEY)
-    if not text:
-        return None
-    try:
-        classes = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return None
-    return [str(c) for c in classes[:-1]] if isinstance(classes, list) and classes else None
+    """The classes of that chain (``['Model', 'Block', 'Attention']``)."""
+    return _chain(props, CLASS_KEY)
 
 
 def node_rows(model: Any, prefix: str | None = None) -> list[dict[str, Any]]:
