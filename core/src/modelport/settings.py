@@ -17,20 +17,17 @@ from typing import Any
 DEFAULT_EXTRA_BATCHES = (4, 8)
 
 
-def _cli(*decls: str, help: str, invert: bool = False, parse: str | None = None, **click_kwargs: Any) -> dict[str, Any]:
+def _cli(*decls: str, help: str, invert: bool = False, parse: Callable[[Any], Any] | None = None,
+         **click_kwargs: Any) -> dict[str, Any]:
     """Field metadata that makes a setting a CLI flag (``invert``: a ``--no-X`` flag that sets the field False;
-    ``parse``: the name of a parser in :data:`PARSERS` for the flag's text)."""
+    ``parse``: turns the flag's text into the setting's value, one line and exit 3 on bad text)."""
     return {"cli": decls, "help": help, "invert": invert, "parse": parse, "click": click_kwargs}
 
 
 def _parse_jobs(text: str | None) -> int | None:
-    from modelport.jobs import parse_jobs
+    from modelport.jobs import parse_jobs  # jobs imports nothing heavy, but settings stays a leaf at import
 
     return parse_jobs(text)
-
-
-#: Parsers of flag text into a setting's value (one line, exit 3, on bad text).
-PARSERS: dict[str, Callable[[Any], Any]] = {"jobs": _parse_jobs}
 
 
 @dataclass(frozen=True)
@@ -53,7 +50,7 @@ class ExportSettings:
     threads: int | None = field(default=None, metadata=_cli(
         "--threads", type=int, help="Thread count for PyTorch and every runtime."))
     jobs: int | None = field(default=None, metadata=_cli(
-        "--jobs", metavar="N", parse="jobs",
+        "--jobs", metavar="N", parse=_parse_jobs,
         help="Formats exported at once, in worker processes: N or auto (the default: min(formats, cores / 2)); "
              "1: one after another in this process."))
     executor: str = field(default="local", metadata=_cli(
@@ -121,8 +118,8 @@ def from_flags(flags: Mapping[str, Any], **extra: Any) -> ExportSettings:
     for f in dataclasses.fields(ExportSettings):
         if "cli" in f.metadata and _param_name(f) in flags:
             value = flags[_param_name(f)]
-            if f.metadata.get("parse"):
-                value = PARSERS[f.metadata["parse"]](value)
+            if f.metadata["parse"] is not None:
+                value = f.metadata["parse"](value)
             values[f.name] = not value if f.metadata["invert"] else value
     return ExportSettings(**values, **extra)
 
