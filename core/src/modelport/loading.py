@@ -145,8 +145,12 @@ def load_factory(reference: str, kwargs: Mapping[str, Any] | None = None, *, sea
     target, sep, attr = reference.rpartition(":")
     if not sep or not target or not attr:
         raise ModelLoadError(f"model {reference}: not like path/to/file.py:function or package.module:function")
-    if _is_file_reference(target) and not Path(target).is_file() and not Path(target).is_absolute():
-        target = next((str(Path(base) / target) for base in search if (Path(base) / target).is_file()), target)
+    if _is_file_reference(target) and not Path(target).is_file() and not Path(target).is_absolute() and search:
+        found = next((Path(base) / target for base in search if (Path(base) / target).is_file()), None)
+        if found is None:
+            where = ", ".join(str(Path(base)) for base in search)
+            raise ModelLoadError(f"model {reference}: no such file {target} (looked here and in {where})")
+        target = str(found)
     return _load_factory(target, attr, dict(kwargs or {}))
 
 
