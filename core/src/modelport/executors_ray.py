@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from modelport.console import capture_fds
+from modelport.errors import ConfigError
 from modelport.jobs import FormatJobs, Payload, Progress, clean_staging, crashed_result, export_format, unpack
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,9 +33,33 @@ def ray_init(address: str | None = None, num_cpus: int | None = None) -> bool:
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or None
-    ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
-             logging_level=logging.WARNING, log_to_driver=False, ignore_reinit_error=True)
+    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
+                              "log_to_driver": False, "ignore_reinit_error": True}
+    if address is None:  # a local instance: its daemons inherit our descriptors, so nothing is captured here
+        ray.init(num_cpus=num_cpus, **kwargs)
+        return True
+    try:
+        with capture_fds():  # Ray's C++ client logs each failed connection attempt to descriptor 2
+            ray.init(address=address, **kwargs)
+    except (ConnectionError, RuntimeError) as exc:
+        raise ConfigError(_join_failure(address, exc)) from exc
     return True
+
+
+def _join_failure(address: str, exc: BaseException) -> str:
+    """One line for a cluster Ray could not join; a token-auth refusal names Ray's fix (an explicit address
+    never turns token auth on by itself, so a driver with ``~/.ray/auth_token`` still connects without it)."""
+    chain: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and link not in chain:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    if any(type(e).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(e) for e in chain):
+        return (f"the Ray cluster at {address} refused this driver's authentication: it uses token "
+                "authentication, so set RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN, "
+                "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)")
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"cannot join the Ray cluster at {address}: {reason} (is `ray start --head` running there?)"
 
 
 def task_options(spec: Any, threads: int | None) -> dict[str, Any]:

@@ -106,10 +106,11 @@ class Server:
 
 
 def start_server(root: Path, models: Path, *, token: str | None = TOKEN, workers: int = 2,
-                 extra: tuple[str, ...] = (), startup_timeout: float = 90) -> Server:
+                 extra: tuple[str, ...] = (), startup_timeout: float = 90, env_extra: dict[str, str] | None = None,
+                 ) -> Server:
     port = free_port()
     log = root / f"server-{port}.log"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env_extra or {})}
     env.pop("MODELPORT_SERVE_TOKEN", None)
     if token:
         env["MODELPORT_SERVE_TOKEN"] = token

@@ -19,6 +19,11 @@ def run(config: ServeConfig, log_level: str = "info") -> None:
         from modelport_serve.ray_executor import check_ray
 
         check_ray()
+        from modelport.executors_ray import ray_init
+
+        # join the cluster before uvicorn starts, so a refused connection is one line and exit 3, not a
+        # traceback from the app's startup (the app's start then finds Ray initialised)
+        ray_init(config.ray_address)
     service = ExportService(config)
     app = create_app(service)
     auth = "bearer token required" if config.token else "no token: loopback only"
