@@ -365,7 +365,8 @@ def optimize(
     ``model`` is an ``nn.Module`` (then ``settings["inputs"]`` is its InputSpec) or a reference; ``settings`` may
     hold ``inputs``, ``time_limit`` (seconds), ``calibration`` (how many leading items are held out to calibrate on;
     default: the largest calibration size tried, at most half), ``calibration_search`` (``"all"``: try every size,
-    no skipping), ``bench_seconds``, ``host``, ``progress``, ``trust_code``. Raises ConfigError on bad input; ``result.winner`` is None when nothing fits.
+    no skipping), ``bench_seconds``, ``host``, ``progress``, ``trust_code``. Raises ConfigError on bad input;
+    ``result.winner`` is None when nothing fits.
     """
     import os
 
