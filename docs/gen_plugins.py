@@ -122,7 +122,12 @@ FIELD_NOTES: dict[str, dict[str, str]] = {
                    "tune": "values `modelport optimize` tries (None: not searched)",
                    "runtime": "the option only changes how the artifact is run, not the file: `modelport optimize` "
                    "exports once and passes each value to `load_runner` in its options (read it there first, then "
-                   "from `artifact.options`, where it is recorded)"},
+                   "from `artifact.options`, where it is recorded)",
+                   "tune_when": "`tune` is tried only where each named option has one of these values (`{\"int8\": "
+                   "(True,)}`): a setting that means something only with another one does not multiply the search",
+                   "calibration": "the value is a number of calibration items: `modelport optimize` caps `tune` at the "
+                   "items it holds out of `--sample-inputs` for calibration, hands the export exactly that many, and "
+                   "never scores on them (docs/optimize.md)"},
     "Availability": {"export": "the format can export here", "validate": "its artifacts can run here",
                      "reason": "why it cannot export", "validate_reason": "why its artifacts cannot run here",
                      "fix": "the command that fixes it (`pip install ...`)"},

@@ -147,3 +147,136 @@ def test_runtime_only_option_is_tried_without_re_exporting_and_the_winner_record
     assert json.loads((dest / "metadata.json").read_text())["export_config"]["rt"] == "b"
     v = run_cli("validate", str(dest))  # still sealed and valid after both files changed
     assert v.returncode == 0, v.stdout + v.stderr
+
+
+# --------------------------------------------------------------------------- calibration size (issue 18 §2)
+
+
+class CalibratingFormat:
+    """A third-party format that calibrates when ``int8=true``: it keeps the items it was handed, and its "int8"
+    artifact is off from PyTorch by ``error / calib_n`` (more items, better scales), and faster than its fp32 one."""
+
+    def __init__(self, error: float = 0.0) -> None:
+        self.error, self.calibrated, self.model = error, [], None
+
+    def export(self, request):
+        from modelport import Artifact
+
+        self.model = request.model
+        opts = request.options
+        n = int(opts.get("calib_n") or 0)
+        if opts.get("int8"):
+            self.calibrated.append((n, [float(s["input"].flat[0]) for s in request.sample_inputs[:n]]))
+        path = request.workdir / "model.calq"
+        path.write_text(json.dumps({"off": self.error / n if opts.get("int8") else 0.0,
+                                    "sleep": 0.0 if opts.get("int8") else 0.002}))
+        return Artifact(format="calq", path=path, files=["model.calq"], precision="int8" if opts.get("int8") else "fp32")
+
+    def load_runner(self, artifact, options):
+        import time
+
+        import torch
+
+        cfg = json.loads(artifact.path.read_text())
+
+        def run(inputs):
+            time.sleep(cfg["sleep"])
+            with torch.no_grad():
+                out = self.model(torch.from_numpy(inputs["input"])).numpy()
+            return [out + cfg["off"] * np.sign(out)]
+
+        return run
+
+
+def _calq_host(fmt: CalibratingFormat, tune=(4, 8, 64)):
+    from modelport import FormatSpec, OptionSpec, hookimpl
+    from modelport.plugins import PluginHost
+
+    class Plugin:
+        @hookimpl
+        def register_formats(self, register):
+            register(FormatSpec(name="calq", display_name="Calibrating", files=("model.calq",), implementation=fmt,
+                                options=(OptionSpec("int8", "bool", False, "quantize", tune=(False, True)),
+                                         OptionSpec("calib_n", "int", 16, "items to calibrate on", tune=tune,
+                                                    tune_when={"int8": (True,)}, calibration=True))))
+
+    host = PluginHost(load_entry_points=False)
+    host.pm.register(Plugin(), name="calq-plugin")
+    return host
+
+
+def test_calibration_sizes_multiply_only_calibrating_candidates_capped_and_deduplicated() -> None:
+    from modelport.optimize import candidate_grid
+
+    host = _calq_host(CalibratingFormat(), tune=(4, 8, 64, 512))
+    labels = [c.label for c in candidate_grid(host, ["calq"], [1, 2], calibration_items=20)]
+    assert labels == ["calq[int8=False]@1t", "calq[int8=False]@2t",  # not calibrating: not multiplied by sizes
+                      "calq[int8=True,calib_n=4]@1t", "calq[int8=True,calib_n=4]@2t",
+                      "calq[int8=True,calib_n=8]@1t", "calq[int8=True,calib_n=8]@2t",
+                      "calq[int8=True,calib_n=20]@1t", "calq[int8=True,calib_n=20]@2t"]  # 64, 512 -> 20, once
+    with pytest.raises(ValueError, match="calibration size is an int"):
+        from modelport.types import OptionSpec
+
+        OptionSpec("n", "str", calibration=True)
+
+
+def test_calibration_items_are_held_out_of_scoring_and_the_record_names_the_size(tmp_path, monkeypatch) -> None:
+    import modelport.optimize as opt
+
+    fmt = CalibratingFormat()
+    scored: list[float] = []
+    real_run_all = opt._run_all
+    monkeypatch.setattr(opt, "_run_all", lambda fn, sets: scored.extend(float(s["input"].flat[0]) for s in sets)
+                        or real_run_all(fn, sets))
+    x = np.ones((40, 3, 16, 16), np.float32) * np.arange(40, dtype=np.float32)[:, None, None, None]  # item i is all i
+    res = opt.optimize(MODEL, {"input": x}, "cosine>=0.999", output_dir=tmp_path / "w", formats=["calq"], threads=[1],
+                       settings={"host": _calq_host(fmt), "bench_seconds": 0.2})
+    assert res.data == {"items": 40, "calibration_items": [0, 20], "scored_items": [20, 40], "held_out": True,
+                        "note": None}
+    calibrated = {v for _n, items in fmt.calibrated for v in items}
+    assert calibrated and calibrated <= set(range(20))
+    assert set(scored) == set(range(20, 40))  # PyTorch's reference and every candidate: held-out only
+    assert [n for n, _ in fmt.calibrated] == [4]  # 4 fits: 8 and 20 would only move the scales, so are skipped
+    by = {c.label: c for c in res.candidates}
+    assert by["calq[int8=True,calib_n=8]@1t"].status == "skipped" and "calib_n=4 already fits" in (
+        by["calq[int8=True,calib_n=8]@1t"].note or "")
+    assert res.winner is not None and res.winner.label == "calq[int8=True,calib_n=4]@1t"  # fp32 sleeps 2 ms
+    record = json.loads((tmp_path / "w" / "export.json").read_text())
+    assert record["optimize"]["calibration"] == {"option": "calib_n", "size": 4, "items": [0, 4]}
+    assert record["optimize"]["data"]["scored_items"] == [20, 40] and record["options"]["calib_n"] == 4
+
+
+def test_a_larger_calibration_size_is_tried_only_when_the_smaller_came_close(tmp_path) -> None:
+    from modelport.optimize import optimize
+
+    x = np.random.default_rng(0).random((40, 3, 16, 16), dtype=np.float32)
+    near = CalibratingFormat(error=0.12)  # calib_n=4: outputs off by 0.03 (over, within twice), 8: 0.015 (fits)
+    res = optimize(MODEL, {"input": x}, "max_abs<=0.02", output_dir=tmp_path / "near", formats=["calq"], threads=[1],
+                   settings={"host": _calq_host(near), "bench_seconds": 0.2})
+    status = {c.options.get("calib_n"): c.status for c in res.candidates if c.options["int8"]}
+    assert [n for n, _ in near.calibrated] == [4, 8] and status == {4: "pruned", 8: "fits", 20: "skipped"}
+    far = CalibratingFormat(error=50.0)  # hopeless: more items would not bring it within the budget
+    res = optimize(MODEL, {"input": x}, "max_abs<=0.02", output_dir=tmp_path / "far", formats=["calq"], threads=[1],
+                   settings={"host": _calq_host(far), "bench_seconds": 0.2})
+    assert [n for n, _ in far.calibrated] == [4]
+    assert {c.status for c in res.candidates if c.options["int8"] and c.options["calib_n"] > 4} == {"skipped"}
+    every = CalibratingFormat(error=50.0)
+    optimize(MODEL, {"input": x}, "max_abs<=0.02", output_dir=tmp_path / "all", formats=["calq"], threads=[1],
+             settings={"host": _calq_host(every), "bench_seconds": 0.2, "calibration_search": "all"})
+    assert [n for n, _ in every.calibrated] == [4, 8, 20]
+
+
+def test_too_few_items_to_hold_out_is_said_in_one_line_and_recorded(tmp_path) -> None:
+    from modelport.optimize import DataSplit, optimize, plan_split
+
+    lines: list[str] = []
+    x = np.random.default_rng(0).random((12, 3, 16, 16), dtype=np.float32)
+    res = optimize(MODEL, {"input": x}, "cosine>=0.999", output_dir=tmp_path / "w", formats=["calq"], threads=[1],
+                   settings={"host": _calq_host(CalibratingFormat()), "bench_seconds": 0.2, "progress": lines.append})
+    assert res.data["held_out"] is False and res.data["scored_items"] == [0, 12]
+    assert ("data: only 12 sample items, too few to hold calibration items out (needs 16): calibrating candidates "
+            "are scored on the items they calibrated on") in lines
+    assert plan_split(100, 0) == DataSplit(100, 0)  # nothing calibrates: every item scores
+    assert plan_split(100, 512) == DataSplit(100, 50) and plan_split(100, 32) == DataSplit(100, 32)
+    with pytest.raises(ConfigError, match="leaves 4 of 36 sample items to score"):
+        plan_split(36, 512, requested=32)

@@ -5,11 +5,12 @@ declare worth trying (``OptionSpec.tune``) and each thread count — exported on
 threads and options marked ``OptionSpec.runtime`` only reload the runner; a candidate is scored on the user's data against
 PyTorch (or labels), dropped if a first slice already breaks the budget, else timed at batch 1 with bench's code.
 The winner is the fastest on the Pareto front that fits, copied as a normal export folder whose export.json says how.
+Calibration sizes (an option marked ``OptionSpec.calibration``) are searched only where the format calibrates: the first
+items of the data calibrate, the rest score (held out), and a larger size is tried only when a smaller one came close.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 import shutil
 import tempfile
@@ -25,6 +26,8 @@ from modelport.errors import ConfigError, ModelportError
 
 NO_FIT_EXIT = 2  # no candidate fits the budget: like a failed validation (DESIGN.md exit codes)
 FIRST_SLICE = 8  # items a candidate must pass before the full measurement
+MIN_HELD_OUT = 8  # fewer items left to score than this: calibration items are scored too (said in one line)
+EXPORT_SAMPLES = 32  # items a candidate that does not calibrate gets (its export validates on a few of them)
 _BUDGET = re.compile(r"^\s*(top1|cosine|max_abs)\s*(=|>=|<=)\s*([-+]?[0-9]*\.?[0-9]+(?:e[-+]?\d+)?)\s*$")
 
 
@@ -41,6 +44,14 @@ class Budget:
         if self.metric == "cosine":
             return value >= self.bound
         return value <= self.bound
+
+    def near(self, value: float, reference: float | None = None) -> bool:
+        """Missed by at most the budget's own margin again (top1: at least 1 point): worth more calibration."""
+        if self.metric == "top1":
+            return self.fits(value - min(self.bound, -1.0), reference)  # the threshold moved down by the margin
+        if self.metric == "cosine":
+            return value >= self.bound - max(1.0 - self.bound, 1e-6)
+        return value <= 2 * self.bound
 
     def __str__(self) -> str:
         op = {"top1": "=", "cosine": ">=", "max_abs": "<="}[self.metric]
@@ -79,6 +90,11 @@ class Candidate:
     note: str | None = None
     benchmarked: bool = False
     pareto: bool = False
+    calibration: str | None = None  # the option holding its calibration size, when it calibrates
+
+    @property
+    def calibration_size(self) -> int | None:
+        return int(self.options[self.calibration]) if self.calibration else None
 
     @property
     def label(self) -> str:
@@ -96,6 +112,7 @@ class OptimizeResult:
     candidates: list[Candidate] = field(default_factory=list)
     winner: Candidate | None = None
     winner_dir: Path | None = None
+    data: dict[str, Any] = field(default_factory=dict)  # DataSplit.describe(): which items calibrated, which scored
 
     @property
     def pareto(self) -> list[Candidate]:
@@ -106,7 +123,7 @@ class OptimizeResult:
             "budget": str(self.budget), "reference_metric": self.reference_metric, "eager_p50_ms": self.eager_p50_ms,
             "candidates": [asdict(c) | {"label": c.label} for c in self.candidates],
             "winner": self.winner.label if self.winner else None,
-            "winner_dir": str(self.winner_dir) if self.winner_dir else None,
+            "winner_dir": str(self.winner_dir) if self.winner_dir else None, "data": self.data,
         }
 
 
@@ -141,8 +158,10 @@ def score(outputs: Sequence[np.ndarray], reference: Sequence[np.ndarray], budget
     return float(np.abs(out - ref).max())
 
 
-def candidate_grid(host: Any, formats: Sequence[str] | None, threads: Sequence[int]) -> list[Candidate]:
-    """Every available format (or those named) × its options' ``tune`` values × thread counts."""
+def candidate_grid(host: Any, formats: Sequence[str] | None, threads: Sequence[int],
+                   calibration_items: int | None = None) -> list[Candidate]:
+    """Every available format (or those named) × its options' ``tune`` values × thread counts; an option with
+    ``tune_when`` only where it applies, calibration sizes capped at ``calibration_items`` and deduplicated."""
     from modelport.api import formats as list_formats
 
     ok = {s.name for s in list_formats(host) if s.status == "available" and s.can_export and s.can_validate}
@@ -150,12 +169,78 @@ def candidate_grid(host: Any, formats: Sequence[str] | None, threads: Sequence[i
     for name, (spec, _plugin) in host.formats.items():
         if name not in ok or (formats and name not in formats):
             continue
-        tunables = [(o.name, o.tune) for o in spec.options if o.tune]
-        names = [n for n, _ in tunables]
-        for values in itertools.product(*[t for _, t in tunables]):
+        calib = [o.name for o in spec.options if getattr(o, "calibration", False)]
+        for opts in _option_combos(spec, calibration_items):
             for t in threads:
-                out.append(Candidate(name, dict(zip(names, values, strict=True)), t))
+                out.append(Candidate(name, opts, t, calibration=next((k for k in calib if k in opts), None)))
     return out
+
+
+def _option_combos(spec: Any, calibration_items: int | None) -> list[dict[str, Any]]:
+    """The tuned option values of one format, options in declared order (earlier ones vary slowest)."""
+    combos: list[dict[str, Any]] = [{}]
+    for o in spec.options:
+        if not o.tune:
+            continue
+        values = list(o.tune)
+        if getattr(o, "calibration", False) and calibration_items is not None:
+            values = sorted({min(int(v), calibration_items) for v in values})
+        when = getattr(o, "tune_when", None) or {}
+        nxt: list[dict[str, Any]] = []
+        for combo in combos:
+            applies = all(combo.get(k, _default(spec, k)) in allowed for k, allowed in when.items())
+            nxt.extend([{**combo, o.name: v} for v in values] if applies else [combo])
+        combos = nxt
+    return combos
+
+
+def _default(spec: Any, name: str) -> Any:
+    opt = spec.option(name)
+    return opt.default if opt is not None else None
+
+
+@dataclass(frozen=True)
+class DataSplit:
+    """Which sample items calibrate and which score: items ``[0, calibration)`` calibrate, the rest are held out."""
+
+    items: int
+    calibration: int  # leading items exports may calibrate on (0: no candidate calibrates)
+    shared: bool = False  # too few items to hold any out: calibrating candidates are scored on their own items
+    note: str | None = None
+
+    @property
+    def scored(self) -> tuple[int, int]:
+        return (0, self.items) if self.shared or not self.calibration else (self.calibration, self.items)
+
+    def describe(self) -> dict[str, Any]:
+        a, b = self.scored
+        return {"items": self.items, "calibration_items": [0, self.calibration] if self.calibration else None,
+                "scored_items": [a, b], "held_out": bool(self.calibration) and not self.shared, "note": self.note}
+
+    def line(self) -> str:
+        a, b = self.scored
+        if not self.calibration:
+            return f"data: no candidate calibrates; items {a}-{b - 1} score"
+        if self.shared:
+            return f"data: {self.note}"
+        return f"data: items 0-{self.calibration - 1} calibrate, items {a}-{b - 1} score (held out)"
+
+
+def plan_split(items: int, largest: int, requested: int | None = None) -> DataSplit:
+    """Hold the first items out for calibration: ``requested`` of them, else up to ``largest`` (the largest size
+    tried) but at most half; with fewer than ``2 * MIN_HELD_OUT`` items nothing is held out and the note says so."""
+    if requested is not None:
+        if requested < 1 or items - requested < MIN_HELD_OUT:
+            raise ConfigError(f"calibration={requested} leaves {items - requested} of {items} sample items to score; "
+                              f"keep at least {MIN_HELD_OUT}")
+        return DataSplit(items, requested)
+    if largest <= 0:
+        return DataSplit(items, 0)
+    if items // 2 < MIN_HELD_OUT:
+        return DataSplit(items, min(largest, items), shared=True,
+                         note=f"only {items} sample items, too few to hold calibration items out (needs "
+                              f"{2 * MIN_HELD_OUT}): calibrating candidates are scored on the items they calibrated on")
+    return DataSplit(items, min(largest, items // 2))
 
 
 def _items(samples: Mapping[str, np.ndarray], start: int, stop: int) -> list[dict[str, np.ndarray]]:
@@ -193,7 +278,8 @@ class _Job:
     reference_metric: float | None
     work: Path
     host: Any
-    calibration: int
+    calib: dict[str, np.ndarray]  # the items exports may calibrate on (never scored unless ``split.shared``)
+    split: DataSplit
     bench_seconds: float
     progress: Callable[[str], None]
 
@@ -215,7 +301,8 @@ def _export_once(job: _Job, c: Candidate, index: int, cache: dict[str, Path | st
     key = repr((c.format, sorted(file_opts.items())))
     if key in cache:
         return cache[key]
-    calib = {k: a[: job.calibration] for k, a in job.samples.items()}
+    size = c.options.get(c.calibration or "", EXPORT_SAMPLES)
+    calib = {k: a[: int(size)] for k, a in job.calib.items()}
     try:
         res = export(job.resolved, [c.format], output_dir=job.work / f"c{index}", options={c.format: file_opts},
                      sample_inputs=calib, host=job.host, threads=c.threads)
@@ -276,25 +363,30 @@ def optimize(
     """Export every tunable candidate, keep those within ``budget``, write the fastest to ``output_dir``.
 
     ``model`` is an ``nn.Module`` (then ``settings["inputs"]`` is its InputSpec) or a reference; ``settings`` may
-    hold ``inputs``, ``time_limit`` (seconds), ``calibration`` (items), ``bench_seconds``, ``host``, ``progress``,
-    ``trust_code``. Raises ConfigError on bad input; ``result.winner`` is None when nothing fits.
+    hold ``inputs``, ``time_limit`` (seconds), ``calibration`` (how many leading items are held out to calibrate on;
+    default: the largest calibration size tried, at most half), ``calibration_search`` (``"all"``: try every size,
+    no skipping), ``bench_seconds``, ``host``, ``progress``, ``trust_code``. Raises ConfigError on bad input;
+    ``result.winner`` is None when nothing fits.
     """
     import os
 
     cfg = dict(settings or {})
     b = parse_budget(budget) if isinstance(budget, str) else budget
-    job = _prepare(model, sample_inputs, b, labels, cfg)
-    threads = list(threads or sorted({1, os.cpu_count() or 1}))
-    result = OptimizeResult(b, job.reference_metric, _eager_p50(job, max(threads)))
-    result.candidates = candidate_grid(job.host, formats, threads)
-    if not result.candidates:
+    job, grid = _prepare(model, sample_inputs, b, labels, cfg, (formats, list(threads or sorted({1, os.cpu_count() or 1}))))
+    if not grid:
         raise ConfigError("no installed format declares anything to try here (see `modelport formats`)")
+    job.progress(job.split.line())
+    result = OptimizeResult(b, job.reference_metric, _eager_p50(job, max(c.threads for c in grid)))
+    result.candidates, result.data = grid, job.split.describe()
     deadline = time.monotonic() + float(cfg.get("time_limit") or 1e9)
     dirs: dict[int, Path] = {}
     exported: dict[str, Path | str] = {}
     for i, c in enumerate(result.candidates):
-        if time.monotonic() > deadline:
-            c.status, c.note = "skipped", "time limit reached"
+        skip = "time limit reached" if time.monotonic() > deadline else None
+        if skip is None and cfg.get("calibration_search") != "all":
+            skip = _calibration_skip(job, c, result.candidates[:i])
+        if skip is not None:
+            c.status, c.note = "skipped", skip
             continue
         job.progress(f"trying {c.label}")
         try:
@@ -313,16 +405,74 @@ def optimize(
     return result
 
 
-def _prepare(model: Any, sample_inputs: Mapping[str, Any], budget: Budget, labels: Any,
-             cfg: Mapping[str, Any]) -> _Job:
-    """Resolve the model, load the data, compute PyTorch's outputs and reference metric."""
-    from modelport.api import resolve
+def _calibration_skip(job: _Job, c: Candidate, earlier: Sequence[Candidate]) -> str | None:
+    """Why ``c`` need not be tried (None: try it): a larger calibration size of the same file options is exported
+    only when the next smaller size was tried and came close to the budget without fitting — a larger size moves
+    only the int8 scales, never the latency, and costs another calibration run."""
+    name = c.calibration
+    if name is None:
+        return None
+    size = int(c.options[name])
+    rt = _runtime_options(job.host, c)
+    same = [e for e in earlier if e.format == c.format and e.calibration == name
+            and {k: v for k, v in e.options.items() if k != name and k not in rt}
+            == {k: v for k, v in c.options.items() if k != name and k not in rt}]
+    smaller = [int(e.options[name]) for e in same if int(e.options[name]) < size]
+    if not smaller:
+        return None
+    prev_size = max(smaller)
+    prev = [e for e in same if int(e.options[name]) == prev_size and e.status not in ("pending", "skipped")]
+    if not prev:  # the smaller size was skipped too: for the same reason
+        return next((e.note for e in same if int(e.options[name]) == prev_size and e.status == "skipped"), None)
+    if any(e.status == "fits" for e in prev):
+        return f"{name}={prev_size} already fits (a larger size changes int8 scales, not latency)"
+    metrics = [e.metric for e in prev if e.metric is not None]
+    if not metrics:
+        return f"{name}={prev_size} did not export"
+    best = max(metrics) if job.budget.metric != "max_abs" else min(metrics)
+    if not job.budget.near(best, job.reference_metric):
+        return f"{name}={prev_size} missed the budget by more than its margin ({best:.4g})"
+    return None
+
+
+def _prepare(model: Any, sample_inputs: Mapping[str, Any], budget: Budget, labels: Any, cfg: Mapping[str, Any],
+             search: tuple[Sequence[str] | None, Sequence[int]]) -> tuple[_Job, list[Candidate]]:
+    """Resolve the model, split the data (calibration items first, then the scored ones), build the candidate grid,
+    compute PyTorch's outputs and reference metric on the scored items."""
     from modelport.plugins import get_plugin_manager
-    from modelport.sources import ResolvedModel
 
     samples = {k: np.asarray(v) for k, v in sample_inputs.items()}
     if not samples:
         raise ConfigError("--sample-inputs holds no arrays")
+    model = _resolve(model, samples, cfg)
+    lab = None if labels is None else np.asarray(labels).reshape(-1)
+    if budget.metric != "top1" and lab is not None:
+        raise ConfigError(f"--labels is only used with a top1 budget, not {budget.metric}")
+    n = min(len(a) for a in samples.values())
+    if lab is not None and len(lab) < n:
+        raise ConfigError(f"--labels has {len(lab)} entries for {n} sample items")
+    host = cfg.get("host") or get_plugin_manager()
+    uncapped = candidate_grid(host, search[0], search[1])
+    sizes = [c.calibration_size for c in uncapped if c.calibration_size is not None]
+    requested = cfg.get("calibration")
+    split = plan_split(n, max(sizes, default=0), int(requested) if requested is not None else None)
+    grid = candidate_grid(host, search[0], search[1], split.calibration or None) if sizes else uncapped
+    a, b = split.scored
+    scored = {k: v[a:b] for k, v in samples.items()}
+    calib = {k: v[: split.calibration or EXPORT_SAMPLES] for k, v in samples.items()}
+    lab = lab[a:b] if lab is not None else None
+    reference = _run_all(_eager(model.module), _items(scored, 0, b - a))
+    ref_metric = score(reference, reference, budget, lab) if budget.metric == "top1" else None
+    work = Path(tempfile.mkdtemp(prefix="modelport-optimize-"))
+    return _Job(model, budget, scored, lab, reference, ref_metric, work, host, calib, split,
+                float(cfg.get("bench_seconds") or 2.0), cfg.get("progress") or (lambda _m: None)), grid
+
+
+def _resolve(model: Any, samples: Mapping[str, np.ndarray], cfg: Mapping[str, Any]) -> Any:
+    """A ResolvedModel from a reference or an ``nn.Module`` (whose InputSpec is ``cfg["inputs"]``)."""
+    from modelport.api import resolve
+    from modelport.sources import ResolvedModel
+
     if isinstance(model, str):
         model = resolve(model, trust_code=bool(cfg.get("trust_code")))
         if cfg.get("inputs") is not None:
@@ -335,18 +485,7 @@ def _prepare(model: Any, sample_inputs: Mapping[str, Any], budget: Budget, label
         if cfg.get("inputs") is None:
             raise ConfigError("inputs are required for an nn.Module: pass settings={'inputs': modelport.vision(...)}")
         model = ResolvedModel(module=model.eval(), inputs=cfg["inputs"], source={"reference": "python object"})
-    lab = None if labels is None else np.asarray(labels).reshape(-1)
-    if budget.metric != "top1" and lab is not None:
-        raise ConfigError(f"--labels is only used with a top1 budget, not {budget.metric}")
-    n = min(len(a) for a in samples.values())
-    if lab is not None and len(lab) < n:
-        raise ConfigError(f"--labels has {len(lab)} entries for {n} sample items")
-    reference = _run_all(_eager(model.module), _items(samples, 0, n))
-    ref_metric = score(reference, reference, budget, lab) if budget.metric == "top1" else None
-    work = Path(tempfile.mkdtemp(prefix="modelport-optimize-"))
-    return _Job(model, budget, samples, lab, reference, ref_metric, work, cfg.get("host") or get_plugin_manager(),
-                int(cfg.get("calibration") or 32), float(cfg.get("bench_seconds") or 2.0),
-                cfg.get("progress") or (lambda _m: None))
+    return model
 
 
 def _eager_p50(job: _Job, threads: int) -> float:
@@ -379,6 +518,9 @@ def _write_winner(src: Path, dest: Path, result: OptimizeResult) -> Path:
     assert result.winner is not None
     record["optimize"] = result.to_dict() | {"winner_dir": None, "machine": machine_info(result.winner.threads)}
     record["optimize"]["winner_options"] = {"options": result.winner.options, "threads": result.winner.threads}
+    size = result.winner.calibration_size
+    record["optimize"]["calibration"] = (  # what the winner calibrated on; None: it does not calibrate
+        {"option": result.winner.calibration, "size": size, "items": [0, size]} if size is not None else None)
     # the folder may have been exported with other runtime-only values: record the winner's, so validate and bench
     # load it the way it was measured (metadata.json's export_config says the same; the seal covers both)
     record["options"] = {**(record.get("options") or {}), **result.winner.options}
@@ -418,8 +560,16 @@ def print_result(console: Any, result: OptimizeResult) -> None:
     console.print(t)
     ref = f", PyTorch top1 {result.reference_metric:.2f}" if result.reference_metric is not None else ""
     console.print(f"eager PyTorch p50 {result.eager_p50_ms or 0:.3f} ms{ref}", markup=False, highlight=False)
+    if result.data:
+        console.print(_data_line(result.data), markup=False, highlight=False)
     if result.winner is not None:
         console.print(f"winner: {result.winner.label} -> {result.winner_dir}", markup=False, highlight=False)
+
+
+def _data_line(data: Mapping[str, Any]) -> str:
+    """One line saying which sample items calibrated and which scored (from ``DataSplit.describe()``)."""
+    return DataSplit(int(data["items"]), int((data.get("calibration_items") or [0, 0])[1]),
+                     not data.get("held_out") and bool(data.get("calibration_items")), data.get("note")).line()
 
 
 def plot_result(result: OptimizeResult, path: Path) -> Path:

@@ -97,10 +97,19 @@ class OptionSpec:
     # only changes how the artifact is run, not the file written: ``optimize`` exports once and reloads the runner
     # with the value in ``load_runner``'s options (the plugin must read it from there, else from artifact.options)
     runtime: bool = False
+    # --- calibration size as a searched dimension (issue 18 §2) ---
+    # ``tune`` is tried only in candidates where each named option has one of the listed values (an option declared
+    # earlier, or its default), e.g. ``{"quantize": ("static",)}``: elsewhere it is left out, so the grid does not grow
+    tune_when: Mapping[str, tuple[Any, ...]] | None = None
+    # the value is a number of calibration items: ``optimize`` caps the tune values at the items it holds out of
+    # --sample-inputs for calibration, hands the candidate exactly that many, and never scores on them
+    calibration: bool = False
 
     def __post_init__(self) -> None:
         if self.type not in _OPTION_TYPES:
             raise ValueError(f"option {self.name!r}: type must be one of {_OPTION_TYPES}")
+        if self.calibration and self.type != "int":
+            raise ValueError(f"option {self.name!r}: a calibration size is an int option")
         if self.type == "choice" and not self.choices:
             raise ValueError(f"option {self.name!r}: a choice option needs choices")
 

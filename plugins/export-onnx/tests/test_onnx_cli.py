@@ -119,6 +119,18 @@ def test_static_quantization_calibrates_on_sample_inputs(tmp_path: Path) -> None
     assert md["quantization"]["mode"] == "static"
 
 
+def test_static_quantization_calibrates_on_at_most_calibration_size_items(tmp_path: Path) -> None:
+    samples = tmp_path / "samples.npz"
+    np.savez(samples, input=np.random.default_rng(1).standard_normal((16, 3, 32, 32)).astype(np.float32))
+    args = ("export", f"{EXAMPLES}:small_cnn", "--vision", "3x32x32", "-f", "onnx", "-o", "quantize=static",
+            "--sample-inputs", str(samples), "-q")
+    bad = run_cli(*args, "-o", "calibration_size=0", "--output-dir", str(tmp_path / "bad"))
+    assert bad.returncode == 3 and "calibration_size must be a positive" in bad.stderr
+    proc = run_cli(*args, "-o", "calibration_size=4", "--output-dir", str(tmp_path / "q"))
+    assert proc.returncode == 0, proc.stderr
+    assert read_record(tmp_path / "q")["details"]["quantization"]["calibration_samples"] == 4  # of the 16 given
+
+
 def test_fp16_and_quantize_together_is_a_configuration_error(tmp_path: Path) -> None:
     proc = run_cli("export", f"{EXAMPLES}:small_cnn", "--vision", "3x32x32", "-f", "onnx", "-o", "fp16=true",
                    "-o", "quantize=dynamic", "--output-dir", str(tmp_path / "x"), "-q")

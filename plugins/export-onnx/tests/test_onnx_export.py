@@ -306,6 +306,9 @@ def test_optimize_tries_graph_opt_levels_on_one_export() -> None:
     from modelport.optimize import candidate_grid
 
     labels = [c.label for c in candidate_grid(modelport.get_plugin_manager(), ["onnx"], [1])]
-    assert {"onnx[quantize=static,graph_opt=extended]@1t", "onnx[quantize=static,graph_opt=all]@1t"} <= set(labels)
+    assert {"onnx[quantize=static,calibration_size=32,graph_opt=extended]@1t",
+            "onnx[quantize=static,calibration_size=512,graph_opt=all]@1t"} <= set(labels)
+    # calibration sizes multiply only the candidates that calibrate
+    assert [la for la in labels if "calibration_size" in la] == [la for la in labels if "quantize=static" in la]
     spec = modelport.get_plugin_manager().require_format("onnx")
     assert [o.name for o in spec.options if o.runtime] == ["graph_opt"]  # reloads only, no re-export

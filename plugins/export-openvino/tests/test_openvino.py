@@ -175,8 +175,9 @@ def test_optimize_tries_each_performance_hint_on_one_export() -> None:
     from modelport.optimize import candidate_grid
 
     labels = [c.label for c in candidate_grid(modelport.get_plugin_manager(), ["openvino"], [1])]
-    assert "openvino[precision=fp32,int8=True,performance_hint=throughput]@1t" in labels
-    assert "openvino[precision=fp32,int8=True,performance_hint=latency]@1t" in labels
+    assert "openvino[precision=fp32,int8=True,calibration_size=32,performance_hint=throughput]@1t" in labels
+    assert "openvino[precision=fp32,int8=True,calibration_size=512,performance_hint=latency]@1t" in labels
+    assert "openvino[precision=fp32,int8=False,performance_hint=latency]@1t" in labels  # no calibration size: no int8
     spec = modelport.get_plugin_manager().require_format("openvino")
     assert [o.name for o in spec.options if o.runtime] == ["performance_hint"]  # reloads only, no re-export
 

@@ -40,6 +40,8 @@ OPTIONS = (
     OptionSpec("quantize", "choice", "none", "int8 with onnxruntime.quantization: dynamic (weights only, no data "
                "needed) or static (QDQ, calibrated on --sample-inputs)", choices=("none", "dynamic", "static"),
                tune=("none", "dynamic", "static")),
+    OptionSpec("calibration_size", "int", None, "quantize=static calibrates on at most this many --sample-inputs items "
+               "(default: all of them)", tune=(32, 128, 512), tune_when={"quantize": ("static",)}, calibration=True),
     OptionSpec("graph_opt", "choice", "all", "onnxruntime graph optimization level the session is created with "
                "(recorded: validate and bench reload it the same way)", choices=("disable", "basic", "extended", "all"),
                tune=("extended", "all"), runtime=True),  # `all` adds NCHWc layout changes: faster or not per model

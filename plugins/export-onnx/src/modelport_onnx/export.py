@@ -120,6 +120,8 @@ def check_options(request: ExportRequest) -> None:
     if quantize == "static" and not request.sample_inputs:
         raise ConfigError("onnx: quantize=static calibrates on real inputs; pass --sample-inputs FILE.npz "
                           "(or use quantize=dynamic, which needs no data)")
+    if opts.get("calibration_size") is not None and int(opts["calibration_size"]) < 1:
+        raise ConfigError("onnx: calibration_size must be a positive number of sample items")
     threshold = opts.get("external_data_threshold")
     if threshold is not None and int(threshold) < 0:
         raise ConfigError("onnx: external_data_threshold must be >= 0 bytes")
@@ -508,7 +510,8 @@ def quantize(proto: Any, request: ExportRequest, work: Path, large: bool, detail
             float_model = onnx.load(str(model_in), load_external_data=False)
             names = [i.name for i in float_model.graph.input]
             dtypes = {i.name: helper.tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type) for i in float_model.graph.input}
-            samples = request.sample_inputs or []
+            limit = request.options.get("calibration_size")  # None: every sample item
+            samples = (request.sample_inputs or [])[: int(limit) if limit else None]
             missing = [n for n in names if n not in samples[0]]
             if missing:
                 raise ConfigError(f"onnx: --sample-inputs has no array for input(s) {', '.join(missing)}")

@@ -63,7 +63,8 @@ def register_formats(register: Any) -> None:
                        "auto = none for fp32, fp16 for fp16/bf16", choices=COMPRESSION),
             OptionSpec("int8", "bool", False, "NNCF post-training int8 quantization, calibrated on --sample-inputs",
                        tune=(False, True)),  # issue 18: the fastest CPU artifact, so `modelport optimize` tries it
-            OptionSpec("calibration_size", "int", 300, "at most this many samples are used for int8 calibration"),
+            OptionSpec("calibration_size", "int", 300, "at most this many samples are used for int8 calibration",
+                       tune=(32, 128, 512), tune_when={"int8": (True,)}, calibration=True),  # optimize: only with int8
             OptionSpec("allow_random_calibration", "bool", False,
                        "let int8 calibrate on random inputs when no --sample-inputs are given (accuracy unknown)"),
             OptionSpec("int8_model_type", "choice", "auto", "NNCF model type: transformer keeps attention "
