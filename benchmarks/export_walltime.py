@@ -1,6 +1,6 @@
 """Export wall time of a small transformers encoder to ONNX, three ways side by side in one run (issue 18, item 3).
 
-    python benchmarks/export_walltime.py [--repeat 3] [--optimum-python PATH] [--breakdown]
+    python benchmarks/export_walltime.py [--repeat 3] [--optimum-python PATH] [--modelport-python PATH] [--breakdown]
 
 A bert-tiny-shaped BertModel (2 layers, hidden 128, built from a BertConfig, no download) is saved with
 save_pretrained to a temp folder; each contender is a fresh process timed end to end (imports included):
@@ -13,7 +13,10 @@ save_pretrained to a temp folder; each contender is a fresh process timed end to
   (optimum pins transformers < 4.58; ours is 5.x),
 - `optimum-cli export onnx --model DIR` from a separate virtual environment (default: .optvenv beside this
   checkout), skipped when it is not installed; it uses the legacy TorchScript exporter (``dynamo=False``),
-- with ``--slow-exit``: modelport again with MODELPORT_SLOW_EXIT=1 (the interpreter's full teardown at exit).
+- with ``--slow-exit``: modelport again with MODELPORT_SLOW_EXIT=1 (the interpreter's full teardown at exit),
+- with ``--modelport-python PATH``: modelport (and the bare imports) again from another environment, e.g. a
+  minimal one made with ``pip install -c constraints.txt ./core ./plugins/export-onnx ./plugins/source-hf``
+  (what a user's ``pip install modelport-onnx modelport-source-hf`` gives: no other plugin, no torchao).
 
 Prints a markdown table with medians and the ratios modelport / each other. ``--breakdown`` also records one
 more modelport run with py-spy (``pip install py-spy``; sampling adds some overhead) and splits its wall time
@@ -128,6 +131,8 @@ def main() -> dict[str, float]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--optimum-python", type=Path, default=ROOT / ".optvenv" / "bin" / "python")
+    ap.add_argument("--modelport-python", type=Path, default=None,
+                    help="also time modelport from this interpreter's environment (e.g. a minimal user install)")
     ap.add_argument("--breakdown", action="store_true", help="also split one modelport run into phases (py-spy)")
     ap.add_argument("--slow-exit", action="store_true", help="also time modelport with MODELPORT_SLOW_EXIT=1")
     args, _ = ap.parse_known_args()
@@ -143,6 +148,12 @@ def main() -> dict[str, float]:
         contenders["torch.onnx.export script (legacy, dynamo=False)"] = [sys.executable, "-c", LEGACY, str(model),
                                                                        str(tmp / "legacy.onnx")]
         contenders["import torch + transformers BertModel only (our venv)"] = [sys.executable, "-c", IMPORTS]
+        if args.modelport_python:
+            contenders["modelport export hf:DIR -f onnx (--modelport-python venv)"] = [
+                str(args.modelport_python), "-m", "modelport", "export", f"hf:{model}", "-f", "onnx",
+                "--output-dir", str(tmp / "mp-user"), "-q"]
+            contenders["import torch + transformers BertModel only (--modelport-python venv)"] = [
+                str(args.modelport_python), "-c", IMPORTS]
         if args.optimum_python.exists():
             contenders["import torch + transformers BertModel only (optimum's venv)"] = [
                 str(args.optimum_python), "-c", IMPORTS]
@@ -170,6 +181,11 @@ def main() -> dict[str, float]:
     print("|---|---|---|---|")
     for name, t in times.items():
         print(f"| `{name}` | {med[name]:.2f} | {min(t):.2f} | {ours / med[name]:.2f}x |")
+    user = "modelport export hf:DIR -f onnx (--modelport-python venv)"
+    for name in (user, "torch.onnx.export script (dynamo)"):
+        if name in med and "optimum-cli export onnx" in med:
+            print(f"\n`{name}` / `optimum-cli export onnx`: {med[name] / med['optimum-cli export onnx']:.2f}x", end="")
+    print()
     if "optimum-cli export onnx" not in med:
         print(f"\noptimum-cli not measured: no {args.optimum_python} (pip install optimum-onnx into a separate venv)")
     if args.breakdown:
