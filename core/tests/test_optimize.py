@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 from conftest import run_cli
+from modelport.commands.optimize import NO_FIT_EXIT, Budget, Candidate, pareto_front, parse_budget
 from modelport.errors import ConfigError
-from modelport.optimize import NO_FIT_EXIT, Budget, Candidate, pareto_front, parse_budget
 
-MODEL = "modelport.testing_models:tiny_cnn"
+MODEL = "modelport.testing.models:tiny_cnn"
 
 
 @pytest.mark.parametrize(("text", "want"), [("top1=-1.0", Budget("top1", -1.0)), ("cosine>=0.999", Budget("cosine", 0.999)),
@@ -108,9 +108,9 @@ def test_runtime_only_option_is_tried_without_re_exporting_and_the_winner_record
     import dataclasses
 
     import modelport.api
-    from modelport.optimize import _write_winner, candidate_grid, optimize
+    from modelport.commands.optimize import _write_winner, candidate_grid, optimize
     from modelport.plugins import PluginHost
-    from modelport.types import OptionSpec
+    from modelport.plugins.types import OptionSpec
 
     host = PluginHost()
     spec, owner = host.formats["pt2"]
@@ -121,16 +121,16 @@ def test_runtime_only_option_is_tried_without_re_exporting_and_the_winner_record
     exports, loads = [], []
     real_export = modelport.api.export
     monkeypatch.setattr(modelport.api, "export", lambda *a, **k: exports.append(k["options"]) or real_export(*a, **k))
-    import modelport.pipeline
+    import modelport.engine.pipeline
 
-    real_call = modelport.pipeline.call_hook
+    real_call = modelport.engine.pipeline.call_hook
 
     def spy(h, fmt, hook, **kw):
         if hook == "load_runner":
             loads.append(dict(kw["options"]))
         return real_call(h, fmt, hook, **kw)
 
-    monkeypatch.setattr(modelport.pipeline, "call_hook", spy)
+    monkeypatch.setattr(modelport.engine.pipeline, "call_hook", spy)
     rng = np.random.default_rng(0)
     result = optimize(MODEL, {"input": rng.random((10, 3, 16, 16), dtype=np.float32)}, "cosine>=0.999",
                       output_dir=tmp_path / "w", formats=["pt2"], threads=[1, 2],
