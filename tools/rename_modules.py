@@ -4,7 +4,7 @@
     python tools/rename_modules.py --check    # list what would change; exit 1 if anything would
     python tools/rename_modules.py FILE...    # only these files
 
-The tables are core/src/modelport/_aliases.py's (read by path: no install needed, so it runs on any branch).
+The tables are core/src/modelport/aliases.py's (read by path: no install needed, so it runs on any branch).
 What it rewrites: ``modelport.OLD`` (imports, monkeypatch targets, docs), ``modelport/OLD.py`` paths, and
 ``from modelport import OLD``. ``modelport.plugins`` / ``.cli`` / ``.testing`` used to be modules and are now
 packages: inside core/src/modelport every name imported from them goes to the module itself (``plugins.host``,
@@ -25,11 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "core" / "src" / "modelport"
 SUFFIXES = {".py", ".md", ".toml", ".txt", ".cfg", ".yml", ".yaml", ".tmpl", ".ini", ".rst"}
-SKIP = {"core/src/modelport/_aliases.py", "tools/rename_modules.py", "core/tests/test_aliases.py"}
+SKIP = {"core/src/modelport/aliases.py", "tools/rename_modules.py", "core/tests/test_aliases.py"}
 
 
 def _tables() -> tuple[dict[str, str], dict[str, tuple[str, tuple[str, ...]]]]:
-    spec = importlib.util.spec_from_file_location("_modelport_aliases", CORE / "_aliases.py")
+    spec = importlib.util.spec_from_file_location("_modelport_aliases", CORE / "aliases.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

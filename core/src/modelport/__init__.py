@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from modelport import _aliases
+from modelport import aliases
 from modelport.engine.inputs import InputSpec, TensorSpec, text, vision
 from modelport.errors import (
     ConfigError,
@@ -50,7 +50,7 @@ from modelport.plugins.types import (
 )
 from modelport.version import __version__
 
-_aliases.install()  # wave 1's flat module names answer with the moved modules (see _aliases)
+aliases.install()  # wave 1's flat module names answer with the moved modules (see modelport.aliases)
 
 __all__ = [
     "NAME", "Artifact", "Availability", "ConfigError", "ExportFailed", "ExportRequest", "FormatSpec", "GraphNode", "InputSpec",

@@ -14,7 +14,7 @@ from typing import Any, NoReturn, cast
 
 import click
 
-from modelport.cli.input_flags import build_input_spec
+from modelport.engine.input_flags import build_input_spec
 from modelport.engine.settings import ExportSettings, cli_options, from_flags
 from modelport.errors import ConfigError, ModelportError
 from modelport.plugins.options import publisher_args

@@ -455,7 +455,7 @@ def plot_result(result: OptimizeResult, path: Path) -> Path:
 
 def cli_run(model: str, sample_inputs: str, budget: str, **kw: Any) -> OptimizeResult:
     """``modelport optimize``: check every argument before loading anything, then :func:`optimize`."""
-    from modelport.cli.input_flags import build_input_spec
+    from modelport.engine.input_flags import build_input_spec
     from modelport.engine.inputs import load_sample_inputs
     from modelport.engine.limits import check_run_settings
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from modelport import _aliases
+from modelport import aliases
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelport.plugins.host import FormatStatus, PluginHost, PluginInfo, get_plugin_manager
@@ -18,4 +18,4 @@ __all__ = ["FormatStatus", "PluginHost", "PluginInfo", "get_plugin_manager"]
 
 
 def __getattr__(name: str) -> Any:
-    return _aliases.forward("plugins", name)
+    return aliases.forward("plugins", name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from modelport import _aliases
+from modelport import aliases
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelport.testing.kit import (
@@ -80,4 +80,4 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    return _aliases.forward("testing", name)
+    return aliases.forward("testing", name)

@@ -28,6 +28,7 @@ MOVED: dict[str, str] = {
     "nms": "engine.nms",
     "outputs": "engine.outputs",
     "inputs": "engine.inputs",
+    "input_flags": "engine.input_flags",
     "limits": "engine.limits",
     "jobs": "engine.jobs",
     "executors": "engine.executors",
@@ -66,7 +67,6 @@ MOVED: dict[str, str] = {
     "retry": "publishers.retry",
     # the CLI (the old ``modelport.cli`` module is ``modelport.cli.app``: see PACKAGES)
     "zoo_cli": "cli.zoo",
-    "input_flags": "cli.input_flags",
     "option_help": "cli.option_help",
     # what a command shows in a terminal, used by every layer
     "console": "terminal.console",
@@ -85,7 +85,7 @@ MOVED: dict[str, str] = {
 #: from the package; in-repo core code imports the module itself.
 PACKAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "plugins": ("host", ("PluginHost", "PluginInfo", "FormatStatus", "get_plugin_manager")),
-    "cli": ("app", ("main", "cli")),
+    "cli": ("app", ("main",)),
     "testing": ("kit", (
         "ALWAYS_HEAVY", "CONVENTION_FILES", "DEFAULT_MODELS", "CheckResult", "CliResult", "ConformanceError",
         "ConformanceReport", "PluginConformance", "check_availability", "check_cli_lists_format", "check_export",
