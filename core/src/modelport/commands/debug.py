@@ -838,7 +838,8 @@ def load_model_for_debug(ref: str, model_kwargs: Mapping[str, Any] | None, check
 
 
 class _CallableModule(types.ModuleType):
-    """``modelport.debug(...)`` is the Python API, and ``modelport.debug`` (its wave-1 module name) is this module once imported.
+    """``modelport.debug(...)`` is the Python API; importing this module by its wave-1 name (:mod:`modelport.aliases`)
+    makes the package attribute ``debug`` this module.
 
     Python sets the package attribute to the submodule on import, so the module itself is made callable: both
     spellings reach :func:`debug_export`.
