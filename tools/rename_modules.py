@@ -10,6 +10,7 @@ What it rewrites: ``modelport.OLD`` (imports, monkeypatch targets, docs), ``mode
 packages: inside core/src/modelport every name imported from them goes to the module itself (``plugins.host``,
 ``cli.app``, ``testing.kit``) so the layering test sees the real import; elsewhere (plugins, tests, docs, the
 ``modelport plugin new`` template) the public names (PACKAGES) stay on the package and other names move.
+Lines that mention "wave 1" / "wave-1" talk about the old names and are left alone.
 Lines it cannot rewrite safely are reported (``from modelport import (`` over several lines).
 """
 
@@ -52,6 +53,10 @@ DOTTED = re.compile(rf"(?<![\w.])modelport\.({_OLD})(?![\w(])")
 PATH = re.compile(rf"(?<![\w.])modelport/({_OLD})\.py\b")
 FROM_TOP = re.compile(r"^(?P<indent>[ \t]*)from modelport import (?P<names>[^()\n#]+?)(?P<tail>[ \t]*(#.*)?)$", re.M)
 FROM_PKG = re.compile(rf"^(?P<indent>[ \t]*)from modelport\.(?P<pkg>{_PKG}) import (?P<names>\([^)]*\)|[^()\n#]+?)(?P<tail>[ \t]*(#.*)?)$", re.M)
+# setattr(modelport.plugins, "_HOST", ...): patch the module that holds the name, not the package forwarding it
+PKG_SETATTR = re.compile(rf"(?<=setattr\()modelport\.(?P<pkg>{_PKG})(?=\s*,)")
+WAVE1 = re.compile(r"wave[ -]1", re.I)
+KEEP = "\0rename-keep:"
 PKG_DOTTED = re.compile(rf"(?<![\w.])modelport\.(?P<pkg>{_PKG})\.(?P<name>[A-Za-z_]\w*)")
 
 
@@ -116,11 +121,22 @@ def _pkg_dotted(m: re.Match[str], concrete: bool) -> str:
 
 
 def rewrite(text: str, concrete: bool) -> str:
-    """``text`` with every old module name replaced by its new one."""
+    """``text`` with every old module name replaced by its new one (lines about wave 1's names are kept)."""
+    lines = text.split("\n")
+    keep = {i: line for i, line in enumerate(lines) if WAVE1.search(line)}
+    if not keep:
+        return _rewrite(text, concrete)
+    marked = "\n".join(f"{KEEP}{i}" if i in keep else line for i, line in enumerate(lines))
+    out = _rewrite(marked, concrete).split("\n")
+    return "\n".join(keep[int(line[len(KEEP):])] if line.startswith(KEEP) else line for line in out)
+
+
+def _rewrite(text: str, concrete: bool) -> str:
     text = FROM_TOP.sub(lambda m: _from_top(m, concrete), text)
     text = DOTTED.sub(lambda m: "modelport." + MOVED[m[1]], text)
     text = PATH.sub(lambda m: "modelport/" + MOVED[m[1]].replace(".", "/") + ".py", text)
     text = FROM_PKG.sub(lambda m: _from_pkg(m, concrete), text)
+    text = PKG_SETATTR.sub(lambda m: f"modelport.{m['pkg']}.{PACKAGES[m['pkg']][0]}", text)
     # dotted names (monkeypatch targets, mock.patch, docs) always reach the module that holds the name, except
     # public ones outside the core, and never those inside import statements handled above
     return "\n".join(

@@ -125,8 +125,10 @@ def test_the_rewrite_script_maps_old_names(tmp_path: Path) -> None:
     text = ("from modelport import hookimpl, store, testing_debug as td\n"
             "from modelport.plugins import PluginHost, _load\n"
             'monkeypatch.setattr("modelport.pipeline.call_hook", f)\n'
+            'monkeypatch.setattr(modelport.plugins, "_HOST", host)\n'
             "report = modelport.debug(folder)  # the API function, not the old module\n"
-            "see core/src/modelport/hookspecs.py\n")
+            "see core/src/modelport/hookspecs.py\n"
+            "wave 1 called it modelport.pipeline\n")
     assert tool.rewrite(text, concrete=False) == (
         "from modelport import hookimpl\n"
         "from modelport.folder import store\n"
@@ -134,7 +136,9 @@ def test_the_rewrite_script_maps_old_names(tmp_path: Path) -> None:
         "from modelport.plugins import PluginHost\n"
         "from modelport.plugins.host import _load\n"
         'monkeypatch.setattr("modelport.engine.pipeline.call_hook", f)\n'
+        'monkeypatch.setattr(modelport.plugins.host, "_HOST", host)\n'
         "report = modelport.debug(folder)  # the API function, not the old module\n"
-        "see core/src/modelport/plugins/hookspecs.py\n")
+        "see core/src/modelport/plugins/hookspecs.py\n"
+        "wave 1 called it modelport.pipeline\n")
     assert "from modelport.plugins.host import PluginHost, _load" in tool.rewrite(text, concrete=True)
     assert tool.rewrite(tool.rewrite(text, concrete=False), concrete=False) == tool.rewrite(text, concrete=False)

@@ -184,7 +184,7 @@ def test_model_card_usage_and_hub_library_come_from_the_format_spec(tmp_path, mo
 
     host = PluginHost(load_entry_points=False)
     host.pm.register(CardPlugin(), name="cardplug")
-    monkeypatch.setattr(modelport.plugins, "_HOST", host)
+    monkeypatch.setattr(modelport.plugins.host, "_HOST", host)
     metadata = {"export_format": "cardfmt", "model_name": "m", "files": {"model.card": {}},
                 "input_shape": {"x": [1, 4]}, "input_dtype": {"x": "float32"}}
     bundle = ExportBundle(export_dir=tmp_path, folder="", metadata=metadata, record={"artifact": "model.card"}, bench=None)
