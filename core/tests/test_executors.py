@@ -156,6 +156,23 @@ def test_executor_ray_without_ray_is_one_line(monkeypatch, cli, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_executor_ray_with_nothing_at_ray_address_fails_in_seconds_with_one_line(monkeypatch, cli, tmp_path):
+    pytest.importorskip("ray")
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: Ray alone would retry for minutes, silently
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    r = cli("export", "modelport.testing.models:tiny_mlp", "--input", "x:1x8", "-f", "pt2", "--executor", "ray",
+            "--output-dir", str(tmp_path / "out"))
+    assert r.returncode == 3, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"error: cannot join the Ray cluster at 127.0.0.1:{port}: nothing answers there (Connection refused); "
+        "start it with `ray start --head` or fix --ray-address / RAY_ADDRESS"]
+    assert not (tmp_path / "out").exists()
+
+
 @needs_plugins
 def test_executor_ray_exports_each_format_as_a_ray_task(tmp_path, monkeypatch):
     pytest.importorskip("ray")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from modelport.engine.jobs import FormatJobs, Payload, Progress, clean_staging, crashed_result, export_format, unpack
 from modelport.errors import ConfigError
 from modelport.terminal.console import capture_fds
+from modelport.terminal.redaction import register_token_env
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelport.engine.pipeline import FormatResult
@@ -32,18 +33,35 @@ def ray_init(address: str | None = None, num_cpus: int | None = None) -> bool:
 
     if ray.is_initialized():
         return False
+    register_token_env(["RAY_AUTH_TOKEN"])  # a cluster's token, should Ray's output ever quote it, is redacted
     address = address or os.environ.get("RAY_ADDRESS") or None
     kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
                               "log_to_driver": False, "ignore_reinit_error": True}
     if address is None:  # a local instance: its daemons inherit our descriptors, so nothing is captured here
         ray.init(num_cpus=num_cpus, **kwargs)
         return True
+    _probe(address)
     try:
         with capture_fds():  # Ray's C++ client logs each failed connection attempt to descriptor 2
             ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError) as exc:
         raise ConfigError(_join_failure(address, exc)) from exc
     return True
+
+
+def _probe(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds when nothing listens at a ``HOST:PORT`` address: Ray itself retries for minutes, silently."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address or not host:
+        return  # "auto", "ray://…" (Ray Client) and other forms are Ray's to resolve
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"cannot join the Ray cluster at {address}: nothing answers there ({reason}); start "
+                          "it with `ray start --head` or fix --ray-address / RAY_ADDRESS") from exc
 
 
 def _join_failure(address: str, exc: BaseException) -> str:
