@@ -2,7 +2,7 @@
 
     python tools/rename_modules.py            # rewrite every tracked text file of the repository in place
     python tools/rename_modules.py --check    # list what would change; exit 1 if anything would
-    python tools/rename_modules.py FILE...    # only these files
+    python tools/rename_modules.py PATH...    # only these files and folders (a plugin's src/ and tests/)
 
 The tables are core/src/modelport/aliases.py's (read by path: no install needed, so it runs on any branch).
 What it rewrites: ``modelport.OLD`` (imports, monkeypatch targets, docs), ``modelport/OLD.py`` paths, and
@@ -147,7 +147,9 @@ def _rewrite(text: str, concrete: bool) -> str:
 
 def _files(args: list[str]) -> list[Path]:
     if args:
-        return [Path(a).resolve() for a in args]
+        paths = [Path(a).resolve() for a in args]
+        return [f for p in paths for f in ([p] if not p.is_dir() else sorted(
+            q for q in p.rglob("*") if q.suffix in SUFFIXES and not any(part.startswith(".") for part in q.parts)))]
     out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     return [ROOT / f for f in out.split("\0") if f and Path(f).suffix in SUFFIXES and f not in SKIP]
 
