@@ -103,8 +103,11 @@ def test_package_inits_stay_light() -> None:
 
 
 def _repo_files() -> list[Path]:
-    roots = [CORE, *(ROOT / "plugins").glob("*/src")]
-    return [p for root in roots for p in root.rglob("*.py") if p.name != "aliases.py"]
+    """The core, every plugin's code and tests, the cross-distribution tests, benchmarks and docs scripts."""
+    roots = [CORE, ROOT / "core" / "tests", *(ROOT / "plugins").glob("*/src"), *(ROOT / "plugins").glob("*/tests"),
+             ROOT / "tests", ROOT / "benchmarks", ROOT / "docs"]
+    skip = {CORE / "aliases.py", Path(__file__).resolve()}
+    return [p for root in roots if root.is_dir() for p in root.rglob("*.py") if p.resolve() not in skip]
 
 
 def test_in_repo_code_uses_the_new_names() -> None:
