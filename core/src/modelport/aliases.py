@@ -81,7 +81,7 @@ MOVED: dict[str, str] = {
 }
 
 #: Old modules whose name is now a package: the package forwards every name of the module it became (lazily,
-#: so ``import modelport.cli.render`` does not load the CLI). Public names are the ones plugins and users import
+#: so importing ``modelport.plugins.types`` does not load the plugin host, nor ``modelport.cli.zoo`` the CLI). Public names are the ones plugins and users import
 #: from the package; in-repo core code imports the module itself.
 PACKAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "plugins": ("host", ("PluginHost", "PluginInfo", "FormatStatus", "get_plugin_manager")),
