@@ -31,7 +31,7 @@ def main() -> int:
     root = Path(args.out or tempfile.mkdtemp(prefix="modelport-debug-bench-"))
     root.mkdir(parents=True, exist_ok=True)  # ~2 GB of exports: give --out on a disk with room
     factory = root / "wide.py"
-    factory.write_text("from modelport.testing_debug import wide_mlp\n\n"
+    factory.write_text("from modelport.testing.debug import wide_mlp\n\n"
                        f"def build():\n    return wide_mlp({args.gigabytes}, hot={HOT})\n")
     out = root / "onnx"
     t0 = time.perf_counter()

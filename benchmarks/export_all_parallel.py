@@ -86,7 +86,7 @@ def run(cmd: list[str], env: dict[str, str], label: str = "") -> float:
 
 
 def formats_here(names: str) -> list[str]:
-    from modelport.pipeline import expand_formats
+    from modelport.engine.pipeline import expand_formats
     from modelport.plugins import get_plugin_manager
 
     return expand_formats(get_plugin_manager(), names.split(","))[0]

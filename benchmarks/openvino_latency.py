@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     import modelport
     import openvino as ov
     import torch
-    from modelport.pipeline import artifact_from_dir, call_hook
+    from modelport.engine.pipeline import artifact_from_dir, call_hook
 
     torch.set_num_threads(args.threads)
     model = _examples().small_cnn()

@@ -13,7 +13,7 @@ import time
 import modelport
 import numpy as np
 import torch
-from modelport.optimize import optimize
+from modelport.commands.optimize import optimize
 from torch import nn
 
 

@@ -125,7 +125,7 @@ def export_variant(module: nn.Module, spec: Any, fmt: str, options: dict[str, An
                    out: Path) -> Any:
     """Export one variant through the public API (no validation) and load its runner with THREADS threads."""
     import modelport
-    from modelport.pipeline import artifact_from_dir, call_hook
+    from modelport.engine.pipeline import artifact_from_dir, call_hook
 
     host = modelport.get_plugin_manager()
     res = modelport.export(module, [fmt], spec, output_dir=out, options={fmt: dict(options)}, sample_inputs=samples,

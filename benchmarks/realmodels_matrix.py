@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import modelport
-from modelport.inputs import InputSpec, TensorSpec
+from modelport.engine.inputs import InputSpec, TensorSpec
 from modelport.plugins import get_plugin_manager
 from modelport.testing import export_reference_model
 

@@ -22,9 +22,9 @@ MODEL = ROOT / "examples" / "models.py"
 @contextmanager
 def _checks_off() -> Iterator[None]:
     """The trust checks as no-ops, where validate_export and bench_dirs look them up."""
-    import modelport.bench as bench
-    import modelport.limits as limits
-    import modelport.trust as trust
+    import modelport.commands.bench as bench
+    import modelport.engine.limits as limits
+    import modelport.folder.trust as trust
 
     saved = (trust.check_export, limits.check_npz_size)
 
@@ -67,9 +67,9 @@ def _paired(fn: Callable[[], object], n: int) -> tuple[float, float, float]:
 
 def check_cost(export_dir: Path, n: int = 50) -> float:
     """Median seconds of the checks alone (seal, code scan, npz cap) on this export."""
-    from modelport.limits import check_npz_size
-    from modelport.pipeline import artifact_from_dir, read_record
-    from modelport.trust import check_export
+    from modelport.engine.limits import check_npz_size
+    from modelport.engine.pipeline import artifact_from_dir, read_record
+    from modelport.folder.trust import check_export
 
     record = read_record(export_dir)
     files = artifact_from_dir(export_dir, record).files
@@ -83,8 +83,8 @@ def check_cost(export_dir: Path, n: int = 50) -> float:
 
 def measure(export_dir: Path, n_validate: int = 11, n_bench: int = 4) -> dict[str, float]:
     """validate and bench wall seconds with and without the checks, and the checks' own cost."""
-    import modelport.bench as bench
-    from modelport.pipeline import validate_export
+    import modelport.commands.bench as bench
+    from modelport.engine.pipeline import validate_export
 
     def run_validate() -> None:
         assert validate_export(export_dir).status == "passed"

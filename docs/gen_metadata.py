@@ -160,7 +160,7 @@ EXAMPLE: dict[str, Any] = {
 
 def render() -> str:
     """The whole of docs/metadata.md for the schema shipped in the installed core."""
-    from modelport.metadata import schema, validation_errors
+    from modelport.folder.metadata import schema, validation_errors
 
     errors = validation_errors(EXAMPLE)
     if errors:

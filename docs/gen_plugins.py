@@ -1,5 +1,5 @@
-"""Write the generated parts of docs/plugins.md from the code: the hook reference (modelport/hookspecs.py) and the
-reference of the records that cross the plugin boundary (modelport/types.py, modelport/inputs.py, modelport/errors.py).
+"""Write the generated parts of docs/plugins.md from the code: the hook reference (modelport/plugins/hookspecs.py) and the
+reference of the records that cross the plugin boundary (modelport/plugins/types.py, modelport/engine/inputs.py, modelport/errors.py).
 
     python docs/gen.py           # rewrite the generated pages, these blocks among them
     python docs/gen.py --check   # exit 1 when they are out of date (core/tests/test_docs_reference.py)
@@ -88,7 +88,7 @@ def signature(fn: Any, name: str | None = None, *, method: bool = False) -> str:
 
 def hooks_block() -> str:
     """One section per hookspec, in the order hookspecs.py declares them."""
-    from modelport import hookspecs
+    from modelport.plugins import hookspecs
 
     lines: list[str] = []
     for name, fn in vars(hookspecs).items():
@@ -148,7 +148,7 @@ FIELD_NOTES: dict[str, dict[str, str]] = {
     "PublisherSpec": {"scheme": "the URL scheme (`hf` for `hf://...`)", "display_name": "human name",
                       "options": "the publisher's options", "availability": "a cheap check, as for formats",
                       "can_pull": "whether `modelport pull` works for this scheme", "description": "one line",
-                      "can_list": "whether `modelport list` / `info` and `modelport.zoo` work for this scheme "
+                      "can_list": "whether `modelport list` / `info` and `modelport.commands.zoo` work for this scheme "
                                   "(implement `list_models`)",
                       "token_env": "environment variables holding the token (`(\"HF_TOKEN\",)`): their values are "
                                    "redacted from every message, log and file once the plugin is loaded"},
@@ -208,15 +208,16 @@ def type_section(cls: type) -> list[str]:
 def types_block() -> str:
     """The records a plugin receives and returns, the helpers it calls and the errors it raises."""
     import modelport
-    from modelport import errors, types
-    from modelport.inputs import InputSpec, TensorSpec
+    from modelport import errors
+    from modelport.engine.inputs import InputSpec, TensorSpec
+    from modelport.plugins import types
 
     lines: list[str] = []
     for cls in (types.FormatSpec, types.OptionSpec, types.Availability, types.ExportRequest, InputSpec, TensorSpec,
                 types.Artifact, types.ValidationRun, types.PublisherSpec, types.Target, types.PublishResult,
                 types.PullResult, types.ModelEntry, types.PublishedExport):
         lines += type_section(cls)
-    from modelport import format_base
+    from modelport.plugins import format_base
 
     for cls in (format_base.FormatObject, format_base.RunnerValidation, format_base.PerModuleIntermediates):
         lines += type_section(cls)

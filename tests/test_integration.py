@@ -36,7 +36,7 @@ def test_every_installed_plugin_is_listed_and_none_is_broken(statuses):
     for name, row in statuses.items():
         assert row["status"] != "broken", (name, row)
         if row["status"] == "not installed":  # the hint names a distribution that is really missing
-            from modelport.catalog import catalog_entry
+            from modelport.plugins.catalog import catalog_entry
 
             entry = catalog_entry(name.removesuffix("://"))
             assert entry is not None and entry.distribution not in installed, name

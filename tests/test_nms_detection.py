@@ -11,8 +11,8 @@ import modelport
 import numpy as np
 import pytest
 from detection_models import CLASSES, draw, trained_detector
-from modelport.inputs import InputSpec, TensorSpec
-from modelport.nms import NMSConfig, match_detections, with_nms
+from modelport.engine.inputs import InputSpec, TensorSpec
+from modelport.engine.nms import NMSConfig, match_detections, with_nms
 from modelport.plugins import get_plugin_manager
 
 NMS = {"max_det": 10, "score_threshold": 0.3, "iou_threshold": 0.5}
@@ -81,7 +81,7 @@ def test_suppression_removes_overlapping_boxes_of_a_class(detector: Any) -> None
         for a in range(n):
             for b in range(a + 1, n):
                 if classes[a] == classes[b]:
-                    from modelport.nms import pairwise_iou
+                    from modelport.engine.nms import pairwise_iou
 
                     assert float(pairwise_iou(boxes[None, [a, b]])[0, 0, 1]) <= 0.5
         assert (out["classes"][i, n:] == -1).all() and float(out["scores"][i, n:].abs().sum()) == 0.0

@@ -17,7 +17,7 @@ def test_int8_outside_the_budget_is_pruned_and_the_winner_fits(tmp_path: Path) -
     data = tmp_path / "data.npz"
     np.savez(data, input=np.random.default_rng(0).random((12, 3, 16, 16), dtype=np.float32))
     out = tmp_path / "best"
-    r = run_cli("optimize", "modelport.testing_models:tiny_cnn", "--vision", "3x16x16", "--sample-inputs",
+    r = run_cli("optimize", "modelport.testing.models:tiny_cnn", "--vision", "3x16x16", "--sample-inputs",
                 str(data), "--budget", "max_abs<=1e-4", "-f", "pt2,onnx", "--threads", "1",
                 "--output-dir", str(out), "--json")
     assert r.returncode == 0, r.stderr

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import modelport
 import pytest
+from modelport.engine.inputs import InputSpec, TensorSpec
 from modelport.errors import ModelLoadError
-from modelport.inputs import InputSpec, TensorSpec
 
 
 def test_a_decoder_returning_its_dynamic_cache_gets_an_actionable_hint(tmp_path: Path) -> None:

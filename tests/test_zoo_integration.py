@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from modelport import ModelEntry, PublishedExport, zoo
+from modelport import ModelEntry, PublishedExport
+from modelport.commands import zoo
 from modelport.plugins import get_plugin_manager
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "models.py"

@@ -54,7 +54,7 @@ def test_compare_exits_2_beyond_tolerance(cnn_export, tmp_path):
     ref = dict(np.load(other / "reference.npz"))
     ref["0/out/0"] = ref["0/out/0"] + 1.0
     np.savez(other / "reference.npz", **ref)
-    from modelport.store import file_table
+    from modelport.folder.store import file_table
 
     record = json.loads((other / "export.json").read_text())  # recorded as such: not a folder changed behind its back
     record["files"]["reference.npz"] = file_table(other)["reference.npz"]
@@ -65,7 +65,7 @@ def test_compare_exits_2_beyond_tolerance(cnn_export, tmp_path):
 
 
 def test_bench_rows_are_typed_and_print_as_before():
-    from modelport.bench import BenchRow
+    from modelport.commands.bench import BenchRow
 
     timing = {"p50_ms": 2.0, "p90_ms": 2.5, "p99_ms": 3.0, "runs": 40, "windows": 4, "warmup_runs": 3, "stable": True,
               "unstable": None, "throughput": 500.0}

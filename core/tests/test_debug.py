@@ -10,11 +10,12 @@ import modelport
 import pytest
 import torch
 from click.testing import CliRunner
-from modelport import hookimpl, testing_debug
+from modelport import hookimpl
 from modelport.cli import main
-from modelport.debug import debug_export, module_boundaries, run_torch
+from modelport.commands.debug import debug_export, module_boundaries, run_torch
 from modelport.plugins import PluginHost
-from modelport.types import GraphNode
+from modelport.plugins.types import GraphNode
+from modelport.testing import debug as testing_debug
 
 
 def test_module_boundaries_take_the_last_tensor_read_outside_each_module() -> None:
@@ -130,7 +131,7 @@ def test_pt2_artifact_agrees_module_by_module(tmp_path: Path) -> None:
 def cli_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("cli")
     factory = root / "netdef.py"
-    factory.write_text("from modelport.testing_debug import fp16_overflow as build\n")
+    factory.write_text("from modelport.testing.debug import fp16_overflow as build\n")
     ref = f"{factory}:build"
     out = root / "exp"
     res = CliRunner().invoke(main, ["export", ref, "-f", "pt2", "--input", "x:2x16", "--output-dir", str(out), "-q"])
@@ -188,7 +189,7 @@ def test_png_plot(cli_export: tuple[Path, str], tmp_path: Path) -> None:
 
 def test_keyword_inputs_reach_forward_by_name(tmp_path: Path) -> None:
     """A decoder given input_ids and position_ids: a positional call would feed position_ids into attention_mask."""
-    from modelport.testing_models import REFERENCE_MODELS
+    from modelport.testing.models import REFERENCE_MODELS
 
     ref = REFERENCE_MODELS["decoder"]
     model = ref.build()

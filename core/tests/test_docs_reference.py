@@ -25,7 +25,7 @@ def test_plugins_page_is_up_to_date():
 
 
 def test_every_hookspec_is_documented_with_its_signature_and_contract():
-    from modelport import hookspecs
+    from modelport.plugins import hookspecs
 
     gen = _load("gen_plugins")
     text = (DOCS / "plugins.md").read_text(encoding="utf-8")
@@ -43,7 +43,7 @@ def test_every_hookspec_is_documented_with_its_signature_and_contract():
 
 def test_a_new_hookspec_makes_the_page_stale(monkeypatch):
     """The check has teeth: a hookspec added to the code and not to the page is caught."""
-    from modelport import hookspecs
+    from modelport.plugins import hookspecs
 
     gen = _load("gen_plugins")
 
@@ -57,7 +57,7 @@ def test_a_new_hookspec_makes_the_page_stale(monkeypatch):
 
 
 def test_metadata_page_is_up_to_date_and_its_example_passes_the_schema():
-    from modelport.metadata import schema, validation_errors
+    from modelport.folder.metadata import schema, validation_errors
 
     gen = _load("gen_metadata")
     current = (DOCS / "metadata.md").read_text(encoding="utf-8")

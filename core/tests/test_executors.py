@@ -123,7 +123,7 @@ def test_upstream_options_that_differ_are_exported_again_in_order(jobs_plugin, t
 
 def test_a_worker_that_dies_fails_its_format_only(jobs_plugin, tmp_path, cli):
     out = tmp_path / "out"
-    r = cli("export", "modelport.testing_models:tiny_mlp", "--input", "x:1x8", "-f", "crash,pt2",
+    r = cli("export", "modelport.testing.models:tiny_mlp", "--input", "x:1x8", "-f", "crash,pt2",
             "--jobs", "2", "--output-dir", str(out), "--json", env={"JOBS_TEST_LOG": str(jobs_plugin)})
     assert r.returncode == 1, r.stderr
     res = json.loads(r.stdout)["results"]
@@ -149,7 +149,7 @@ def test_a_model_that_cannot_be_pickled_runs_here_with_a_note(tmp_path):
 
 def test_executor_ray_without_ray_is_one_line(monkeypatch, cli, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed: find_spec("ray") is None
-    r = cli("export", "modelport.testing_models:tiny_mlp", "--input", "x:1x8", "-f", "onnx", "--executor", "ray",
+    r = cli("export", "modelport.testing.models:tiny_mlp", "--input", "x:1x8", "-f", "onnx", "--executor", "ray",
             "--output-dir", str(tmp_path / "out"))
     assert r.returncode == 3
     assert r.stderr.strip() == "error: --executor ray needs Ray, which is not installed: pip install 'modelport[ray]'"
@@ -164,7 +164,7 @@ def test_executor_ray_with_nothing_at_ray_address_fails_in_seconds_with_one_line
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
-    r = cli("export", "modelport.testing_models:tiny_mlp", "--input", "x:1x8", "-f", "pt2", "--executor", "ray",
+    r = cli("export", "modelport.testing.models:tiny_mlp", "--input", "x:1x8", "-f", "pt2", "--executor", "ray",
             "--output-dir", str(tmp_path / "out"))
     assert r.returncode == 3, r.stderr
     assert r.stderr.strip().splitlines() == [
@@ -204,7 +204,7 @@ def test_ctrl_c_stops_the_workers_and_removes_their_staging_folders(tmp_path):
     import time
 
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "modelport", "export", "modelport.testing_models:tiny_mlp",
+    proc = subprocess.Popen([sys.executable, "-m", "modelport", "export", "modelport.testing.models:tiny_mlp",
                              "--input", "x:1x8", "-f", "onnx,pt2", "--jobs", "2", "--output-dir", str(out), "-q"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from modelport.engine.pipeline import plan
 from modelport.errors import ConfigError
-from modelport.pipeline import plan
 from modelport.plugins import get_plugin_manager
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from conftest import CNN, DATA_DEPENDENT, TRANSFORMER, run_cli
-from modelport.metadata import validation_errors
+from modelport.folder.metadata import validation_errors
 
 
 @pytest.mark.parametrize(("model", "inputs"), [(CNN, ["--vision", "3x32x32"]), (TRANSFORMER, ["--text", "16"])])

@@ -1,5 +1,5 @@
 """Export settings are one typed object: the CLI's flags and the API's keywords build the same ExportSettings,
-so a new setting is one field in modelport.settings and reaches both."""
+so a new setting is one field in modelport.engine.settings and reaches both."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modelport.cli import export as export_command
-from modelport.settings import ExportSettings, from_flags, from_keywords
+from modelport.cli.app import export as export_command
+from modelport.engine.settings import ExportSettings, from_flags, from_keywords
 
 # a non-default value for every setting that is a flag: (CLI arguments, API keyword value)
 _FLAGGED: dict[str, tuple[list[str], Any]] = {
@@ -53,7 +53,7 @@ def test_all_flags_together_and_no_flags() -> None:
 
 
 def test_an_unknown_keyword_is_a_type_error_naming_it() -> None:
-    from modelport.pipeline import export
+    from modelport.engine.pipeline import export
 
     with pytest.raises(TypeError, match="'atoll'"):
         export(object(), ["pt2"], None, atoll=1e-3)  # type: ignore[arg-type]
@@ -64,7 +64,7 @@ def test_settings_object_reaches_the_export_and_keywords_override_it(tmp_path: P
     wins (here: validation turned off)."""
     import modelport
     import torch
-    from modelport.inputs import InputSpec, TensorSpec
+    from modelport.engine.inputs import InputSpec, TensorSpec
 
     model = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU())
     spec = InputSpec([TensorSpec("x", (1, 8), "float32")])

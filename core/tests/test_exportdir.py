@@ -1,4 +1,4 @@
-"""export.json has one schema and one reader (modelport.exportdir) used by validate, bench, compare and publish."""
+"""export.json has one schema and one reader (modelport.folder.exportdir) used by validate, bench, compare and publish."""
 
 import json
 import shutil
@@ -6,8 +6,8 @@ import shutil
 import pytest
 from conftest import CNN, run_cli
 from modelport.errors import ConfigError, ModelportError
-from modelport.exportdir import ExportFolder, ExportRecord, record_errors, record_schema, write_record
-from modelport.trust import seal_verifies
+from modelport.folder.exportdir import ExportFolder, ExportRecord, record_errors, record_schema, write_record
+from modelport.folder.trust import seal_verifies
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +116,8 @@ def test_a_record_built_in_code_writes_unknowns_as_null_where_the_schema_allows(
 
 
 def test_side_file_names_are_spelled_once():
-    """Code names export.json, metadata.json, reference.npz... through modelport.exportdir (or the leaf
-    modelport.exportfiles), so a reader cannot grow its own copy of the list; messages may still say them."""
+    """Code names export.json, metadata.json, reference.npz... through modelport.folder.exportdir (or the leaf
+    modelport.folder.exportfiles), so a reader cannot grow its own copy of the list; messages may still say them."""
     import re
     from pathlib import Path
 

@@ -77,7 +77,7 @@ def _host(tmp_path, monkeypatch, name, *, impl=None, module=OBJECT_MODULE, extra
 
 
 def test_format_object_exports_validates_describes_and_inspects(tmp_path, monkeypatch):
-    from modelport.pipeline import call_hook
+    from modelport.engine.pipeline import call_hook
 
     host, fmt = _host(tmp_path, monkeypatch, "good")
     assert "objimpl_good" not in sys.modules  # registering (what `modelport formats` does) did not import it
@@ -128,9 +128,9 @@ def test_kit_still_polices_a_leftover_hook_of_a_format_object_plugin(tmp_path, m
 
 
 def test_an_implementation_that_fails_to_import_is_one_line_naming_the_plugin(tmp_path, monkeypatch):
+    from modelport.engine.pipeline import call_hook
     from modelport.errors import ExportFailed
-    from modelport.pipeline import call_hook
-    from modelport.types import Artifact
+    from modelport.plugins.types import Artifact
 
     host, fmt = _host(tmp_path, monkeypatch, "boom", module="raise RuntimeError('no runtime here')\n")
     art = Artifact(format=fmt, path=tmp_path / "model.npz", files=["model.npz"])
@@ -173,7 +173,7 @@ def test_model_card_usage_and_hub_library_come_from_the_format_spec(tmp_path, mo
     """publish's model card knows no format itself: the snippet, its pip package and the Hub library are the spec's."""
     import modelport.plugins
     from modelport import FormatSpec, hookimpl
-    from modelport.publishing import ExportBundle, front_matter, render_card
+    from modelport.publishers.publishing import ExportBundle, front_matter, render_card
 
     class CardPlugin:
         @hookimpl
@@ -184,7 +184,7 @@ def test_model_card_usage_and_hub_library_come_from_the_format_spec(tmp_path, mo
 
     host = PluginHost(load_entry_points=False)
     host.pm.register(CardPlugin(), name="cardplug")
-    monkeypatch.setattr(modelport.plugins, "_HOST", host)
+    monkeypatch.setattr(modelport.plugins.host, "_HOST", host)
     metadata = {"export_format": "cardfmt", "model_name": "m", "files": {"model.card": {}},
                 "input_shape": {"x": [1, 4]}, "input_dtype": {"x": "float32"}}
     bundle = ExportBundle(export_dir=tmp_path, folder="", metadata=metadata, record={"artifact": "model.card"}, bench=None)

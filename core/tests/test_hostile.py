@@ -23,8 +23,8 @@ import pytest
 import torch
 from conftest import CNN, run_cli
 from modelport import api
-from modelport.inputs import InputSpec, TensorSpec
-from modelport.store import sha256_file
+from modelport.engine.inputs import InputSpec, TensorSpec
+from modelport.folder.store import sha256_file
 
 V = ["--vision", "3x8x8"]
 
@@ -214,14 +214,14 @@ def test_tampered_record_never_names_code_for_bench(pt2_export, tmp_path):
 
 
 def test_untampered_local_export_reloads_its_model_for_bench(pt2_export):
-    from modelport.bench import bench_dirs
+    from modelport.commands.bench import bench_dirs
 
     rows = bench_dirs([pt2_export], max_seconds=0.1, write=False)
     assert any(r["format"] == "pytorch" and "p50_ms" in r for r in rows), rows
 
 
 def test_record_from_another_machine_is_not_trusted(pt2_export, tmp_path):
-    from modelport.trust import seal_verifies
+    from modelport.folder.trust import seal_verifies
 
     rec = json.loads((pt2_export / "export.json").read_text())
     assert seal_verifies(rec, pt2_export)
@@ -281,7 +281,7 @@ def test_killed_writer_between_renames_gets_its_old_export_back(pt2_export, tmp_
 
 
 def test_live_writer_in_another_pid_namespace_keeps_its_staging(tmp_path):
-    from modelport.store import _hold_lock, remove_stale_staging
+    from modelport.folder.store import _hold_lock, remove_stale_staging
 
     token = "999999-0badc0de"  # a PID this namespace does not have
     lock = tmp_path / f".modelport-tmp-{token}.lock"
@@ -330,8 +330,8 @@ def test_registry_index_is_rebuilt_from_its_folders(pt2_export, tmp_path):
 
 @pytest.mark.parametrize("form", ["hf_abcdefghij1234\r", "hf_abcdefghij1234\n", "hf_abcdefghij1234\r\n"])
 def test_token_with_line_ending_is_redacted_in_every_form(form, monkeypatch):
-    from modelport.cli import redact
-    from modelport.redaction import register_token_env
+    from modelport.cli.app import redact
+    from modelport.terminal.redaction import register_token_env
 
     register_token_env(["HF_TOKEN"])  # what hf:// (PublisherSpec.token_env) and hf: sources declare when they load
     monkeypatch.setenv("HF_TOKEN", form)
@@ -343,7 +343,7 @@ def test_token_with_line_ending_is_redacted_in_every_form(form, monkeypatch):
 def test_a_publishers_declared_token_variable_is_redacted(monkeypatch):
     from modelport import PublisherSpec, hookimpl
     from modelport.plugins import PluginHost
-    from modelport.redaction import redact
+    from modelport.terminal.redaction import redact
 
     class Vault:
         @hookimpl

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from modelport.engine.inputs import InputSpec, TensorSpec, parse_dynamic, parse_input, parse_text, parse_vision, text, vision
 from modelport.errors import ConfigError
-from modelport.inputs import InputSpec, TensorSpec, parse_dynamic, parse_input, parse_text, parse_vision, text, vision
-from modelport.options import coerce, parse_pairs, resolve_options
-from modelport.types import FormatSpec, OptionSpec, Target
+from modelport.plugins.options import coerce, parse_pairs, resolve_options
+from modelport.plugins.types import FormatSpec, OptionSpec, Target
 
 names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True)
 dims = st.lists(st.integers(min_value=1, max_value=64), min_size=1, max_size=5)

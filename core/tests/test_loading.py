@@ -8,8 +8,8 @@ import pytest
 import torch
 from conftest import EXAMPLES, run_cli
 from modelport.errors import ModelLoadError
-from modelport.loading import extract_state_dict, load_checkpoint, load_model
-from modelport.trust import UntrustedCode
+from modelport.folder.trust import UntrustedCode
+from modelport.models.loading import extract_state_dict, load_checkpoint, load_model
 
 sys.path.insert(0, str(EXAMPLES.parent))
 from models import small_cnn  # type: ignore[import-not-found]

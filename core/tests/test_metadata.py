@@ -6,7 +6,7 @@ import json
 
 from hypothesis import given
 from hypothesis import strategies as st
-from modelport.metadata import merge_plugin_fields, schema, validation_errors
+from modelport.folder.metadata import merge_plugin_fields, schema, validation_errors
 
 name = st.from_regex(r"[A-Za-z][A-Za-z0-9_.-]{0,20}", fullmatch=True)
 shape = st.lists(st.one_of(st.integers(min_value=1, max_value=512), st.sampled_from(["batch", "seq"])), min_size=1, max_size=4)

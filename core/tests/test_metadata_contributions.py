@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import CNN, make_plugin_dist
 from modelport.errors import PluginContractError
-from modelport.metadata import CORE_OWNED, Contribution, merge_plugin_fields
+from modelport.folder.metadata import CORE_OWNED, Contribution, merge_plugin_fields
 
 
 def _base() -> dict:

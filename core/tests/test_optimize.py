@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 from conftest import run_cli
+from modelport.commands.optimize import NO_FIT_EXIT, Budget, Candidate, pareto_front, parse_budget
 from modelport.errors import ConfigError
-from modelport.optimize import NO_FIT_EXIT, Budget, Candidate, pareto_front, parse_budget
 
-MODEL = "modelport.testing_models:tiny_cnn"
+MODEL = "modelport.testing.models:tiny_cnn"
 
 
 @pytest.mark.parametrize(("text", "want"), [("top1=-1.0", Budget("top1", -1.0)), ("cosine>=0.999", Budget("cosine", 0.999)),
@@ -108,9 +108,9 @@ def test_runtime_only_option_is_tried_without_re_exporting_and_the_winner_record
     import dataclasses
 
     import modelport.api
-    from modelport.optimize import _write_winner, candidate_grid, optimize
+    from modelport.commands.optimize import _write_winner, candidate_grid, optimize
     from modelport.plugins import PluginHost
-    from modelport.types import OptionSpec
+    from modelport.plugins.types import OptionSpec
 
     host = PluginHost()
     spec, owner = host.formats["pt2"]
@@ -121,16 +121,16 @@ def test_runtime_only_option_is_tried_without_re_exporting_and_the_winner_record
     exports, loads = [], []
     real_export = modelport.api.export
     monkeypatch.setattr(modelport.api, "export", lambda *a, **k: exports.append(k["options"]) or real_export(*a, **k))
-    import modelport.pipeline
+    import modelport.engine.pipeline
 
-    real_call = modelport.pipeline.call_hook
+    real_call = modelport.engine.pipeline.call_hook
 
     def spy(h, fmt, hook, **kw):
         if hook == "load_runner":
             loads.append(dict(kw["options"]))
         return real_call(h, fmt, hook, **kw)
 
-    monkeypatch.setattr(modelport.pipeline, "call_hook", spy)
+    monkeypatch.setattr(modelport.engine.pipeline, "call_hook", spy)
     rng = np.random.default_rng(0)
     result = optimize(MODEL, {"input": rng.random((10, 3, 16, 16), dtype=np.float32)}, "cosine>=0.999",
                       output_dir=tmp_path / "w", formats=["pt2"], threads=[1, 2],
@@ -206,7 +206,7 @@ def _calq_host(fmt: CalibratingFormat, tune=(4, 8, 64)):
 
 
 def test_calibration_sizes_multiply_only_calibrating_candidates_capped_and_deduplicated() -> None:
-    from modelport.optimize import candidate_grid
+    from modelport.commands.optimize import candidate_grid
 
     host = _calq_host(CalibratingFormat(), tune=(4, 8, 64, 512))
     labels = [c.label for c in candidate_grid(host, ["calq"], [1, 2], calibration_items=20)]
@@ -215,13 +215,13 @@ def test_calibration_sizes_multiply_only_calibrating_candidates_capped_and_dedup
                       "calq[int8=True,calib_n=8]@1t", "calq[int8=True,calib_n=8]@2t",
                       "calq[int8=True,calib_n=20]@1t", "calq[int8=True,calib_n=20]@2t"]  # 64, 512 -> 20, once
     with pytest.raises(ValueError, match="calibration size is an int"):
-        from modelport.types import OptionSpec
+        from modelport.plugins.types import OptionSpec
 
         OptionSpec("n", "str", calibration=True)
 
 
 def test_calibration_items_are_held_out_of_scoring_and_the_record_names_the_size(tmp_path, monkeypatch) -> None:
-    import modelport.optimize as opt
+    import modelport.commands.optimize as opt
 
     fmt = CalibratingFormat()
     scored: list[float] = []
@@ -247,7 +247,7 @@ def test_calibration_items_are_held_out_of_scoring_and_the_record_names_the_size
 
 
 def test_a_larger_calibration_size_is_tried_only_when_the_smaller_came_close(tmp_path) -> None:
-    from modelport.optimize import optimize
+    from modelport.commands.optimize import optimize
 
     x = np.random.default_rng(0).random((40, 3, 16, 16), dtype=np.float32)
     near = CalibratingFormat(error=0.12)  # calib_n=4: outputs off by 0.03 (over, within twice), 8: 0.015 (fits)
@@ -267,7 +267,7 @@ def test_a_larger_calibration_size_is_tried_only_when_the_smaller_came_close(tmp
 
 
 def test_too_few_items_to_hold_out_is_said_in_one_line_and_recorded(tmp_path) -> None:
-    from modelport.optimize import DataSplit, optimize, plan_split
+    from modelport.commands.optimize import DataSplit, optimize, plan_split
 
     lines: list[str] = []
     x = np.random.default_rng(0).random((12, 3, 16, 16), dtype=np.float32)

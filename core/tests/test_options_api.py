@@ -9,7 +9,7 @@ import sys
 import modelport
 import pytest
 from conftest import EXAMPLES, run_cli
-from modelport.options import option_rows, resolve_options
+from modelport.plugins.options import option_rows, resolve_options
 from modelport.testing import load_module
 
 ONNXISH = modelport.FormatSpec(
@@ -123,7 +123,7 @@ PUBLISHER = modelport.PublisherSpec(scheme="box", display_name="Box", options=(
 
 
 def test_publisher_options_take_the_shapes_export_options_take():
-    from modelport.options import resolve_publisher_options
+    from modelport.plugins.options import resolve_publisher_options
 
     want = {"private": True, "retries": 5}
     assert resolve_publisher_options(PUBLISHER, {"private": True, "retries": 5}) == want
@@ -153,7 +153,7 @@ def test_publish_and_pull_help_list_the_publishers_options():
 
 
 def test_formats_options_prints_plugin_text_literally(capsys, monkeypatch):
-    from modelport.option_help import print_format_options
+    from modelport.cli.option_help import print_format_options
     from modelport.plugins import PluginHost
 
     class Bracketed:

@@ -8,8 +8,8 @@ import os
 import modelport
 import pytest
 from conftest import CNN, make_plugin_dist
-from modelport.hookspecs import NAME
 from modelport.plugins import PluginHost
+from modelport.plugins.hookspecs import NAME
 
 
 def test_one_name_everywhere():
@@ -63,7 +63,7 @@ def test_tables_render_without_json(cli):
 def test_install_hint_names_the_checkout_folder_or_the_distribution(tmp_path, monkeypatch):
     """From a source checkout the hint is the plugin's folder with the repo's constraints (relative when the
     user is inside the checkout); from a package index it is the distribution's name."""
-    from modelport import catalog
+    from modelport.plugins import catalog
 
     root = tmp_path / "repo"
     for folder in ("core", "plugins/export-onnx", "plugins/export-tensorrt"):
@@ -91,7 +91,7 @@ def test_install_hint_names_the_checkout_folder_or_the_distribution(tmp_path, mo
 def test_this_install_is_recognised_as_a_source_checkout():
     """The test environments install core/ from this repository (editable or not): hints point at its folders."""
     from conftest import ROOT
-    from modelport import catalog
+    from modelport.plugins import catalog
 
     catalog.source_checkout.cache_clear()
     assert catalog.source_checkout() == ROOT
@@ -202,7 +202,7 @@ def test_allow_list_switch(tmp_path, cli):
 
 
 def test_every_hookspec_has_a_docstring_and_is_callable_through_the_manager(tmp_path):
-    from modelport import hookspecs
+    from modelport.plugins import hookspecs
 
     specs = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), "modelport_spec")]
     assert set(specs) == {"register_formats", "register_publishers", "export", "load_runner", "validate",
@@ -264,7 +264,7 @@ def test_a_hook_shadowed_by_a_submodule_of_its_name_stays_registered_in_a_second
     import importlib
     import sys
 
-    from modelport.types import ExportRequest
+    from modelport.plugins.types import ExportRequest
 
     site = make_plugin_dist(tmp_path / "site", "modelport-shadow", "mp_shadow_flat", "", "shadow")
     pkg = site / "mp_shadow"

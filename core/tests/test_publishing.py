@@ -1,4 +1,4 @@
-"""modelport.publishing's helpers for publisher plugins: generated hooks, retries that end in one line, base URLs."""
+"""modelport.publishers.publishing's helpers for publisher plugins: generated hooks, retries that end in one line, base URLs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pluggy
 import pytest
-from modelport import ConfigError, PublishError, PublisherSpec, Target, hookspecs
-from modelport.publishing import RetryPolicy, base_url, publisher_hooks
+from modelport import ConfigError, PublishError, PublisherSpec, Target
+from modelport.plugins import hookspecs
+from modelport.publishers.publishing import RetryPolicy, base_url, publisher_hooks
 
 IMPL = "modelport_test_lazy_publisher_impl"
 

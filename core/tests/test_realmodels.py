@@ -17,10 +17,10 @@ import torch
 from click.testing import CliRunner
 from modelport import Artifact, FormatSpec, hookimpl
 from modelport.cli import main
-from modelport.compare import PROFILES, compare_outputs
-from modelport.inputs import InputSpec, TensorSpec
+from modelport.engine.compare import PROFILES, compare_outputs
+from modelport.engine.inputs import InputSpec, TensorSpec
 from modelport.plugins import PluginHost
-from modelport.testing_models import REFERENCE_MODELS, tiny_decoder
+from modelport.testing.models import REFERENCE_MODELS, tiny_decoder
 from torch import nn
 
 
@@ -84,7 +84,7 @@ def test_encoder_decoder_gets_its_decoder_input_ids(tmp_path: Path) -> None:
 
 
 def test_unknown_input_name_is_refused_with_the_accepted_names(tmp_path: Path) -> None:
-    res = _cli("export", "modelport.testing_models:tiny_decoder", "--input", "input_ids:1x8:int64:0,100",
+    res = _cli("export", "modelport.testing.models:tiny_decoder", "--input", "input_ids:1x8:int64:0,100",
                "--input", "pos_ids:1x8:int64:0,8", "-f", "pt2", "--output-dir", str(tmp_path / "x"))
     assert res.exit_code == 3
     line = res.stderr.strip()
@@ -104,7 +104,7 @@ def test_unnamed_inputs_go_by_position(tmp_path: Path) -> None:
 
 
 def test_missing_required_parameter_is_a_configuration_error(tmp_path: Path) -> None:
-    res = _cli("export", "modelport.testing_models:tiny_attention", "--input", "attention_mask:1x8:int64",
+    res = _cli("export", "modelport.testing.models:tiny_attention", "--input", "attention_mask:1x8:int64",
                "-f", "pt2", "--output-dir", str(tmp_path / "x"))
     assert res.exit_code == 3
     assert "input_ids" in res.stderr and "--input" in res.stderr
@@ -184,7 +184,7 @@ def test_each_format_exports_from_a_model_that_has_never_run(tmp_path: Path) -> 
 
 
 def test_pristine_copies_share_the_weights() -> None:
-    from modelport.binding import pristine_copy
+    from modelport.engine.binding import pristine_copy
 
     model = CachingHead()
     copy, why = pristine_copy(model)

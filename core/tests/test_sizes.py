@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import modelport
-from modelport.strings import human_size
+from modelport.terminal.strings import human_size
 
 
 def test_human_size_uses_binary_units():

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from conftest import CNN, ROOT, make_plugin_dist, run_cli
 from modelport.errors import ConfigError, ModelLoadError, PluginContractError
+from modelport.models.sources import ResolvedModel, SourceSpec, export_resolved, split_reference
 from modelport.plugins import PluginHost
-from modelport.sources import ResolvedModel, SourceSpec, export_resolved, split_reference
 
 TOY_SOURCE = '''
 import modelport

@@ -150,7 +150,7 @@ def test_formats_table_escapes_markup_in_plugin_errors(tmp_path):
 
 
 def test_measurement_flags_numbers_it_cannot_trust():
-    from modelport.bench import Measurement
+    from modelport.commands.bench import Measurement
 
     steady = Measurement("a", lambda: None, 4, samples=[0.010] * 40, medians=[0.010, 0.010, 0.0101])
     res = steady.result()
@@ -165,7 +165,7 @@ def test_measurement_flags_numbers_it_cannot_trust():
 
 
 def test_formats_are_timed_in_turns():
-    from modelport.bench import Measurement, measure_interleaved
+    from modelport.commands.bench import Measurement, measure_interleaved
 
     log: list[str] = []
     a = Measurement("a", lambda: log.append("a"), 1)

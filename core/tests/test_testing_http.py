@@ -1,4 +1,4 @@
-"""modelport.testing_http: the recording fake server publishers test against, driven with urllib and http.client."""
+"""modelport.testing.http: the recording fake server publishers test against, driven with urllib and http.client."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from modelport.testing import CliResult, run_cli
-from modelport.testing_http import (
+from modelport.testing.http import (
     Abort,
     RecordingServer,
     Request,

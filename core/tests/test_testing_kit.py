@@ -112,7 +112,7 @@ class Runner:
     def __call__(self, inputs):
         import torch
 
-        from modelport.outputs import flatten_outputs, to_numpy
+        from modelport.engine.outputs import flatten_outputs, to_numpy
 
         out = self.module(*[torch.from_numpy(v) for v in inputs.values()])
         return [to_numpy(t) + {offset} for _, t in flatten_outputs(out)]

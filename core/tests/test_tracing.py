@@ -9,8 +9,7 @@ import subprocess
 import sys
 
 from conftest import CNN
-from modelport import tracing
-from modelport.plugins import PluginHost
+from modelport.plugins import PluginHost, tracing
 
 
 def test_tracing_is_off_unless_asked(monkeypatch):
@@ -31,7 +30,7 @@ def test_every_hook_call_is_traced_with_plugins_arguments_and_result(tmp_path):
     host._formats = None
     host.formats  # noqa: B018 - registration is called directly by the core and traced too
     lines = stream.getvalue().splitlines()
-    assert any(line.startswith("modelport trace: inspect_artifact(path=") and "-> plugins: modelport.format_objects" in line
+    assert any(line.startswith("modelport trace: inspect_artifact(path=") and "-> plugins: modelport.plugins.format_objects" in line
                for line in lines), lines
     assert any(line.startswith("modelport trace: inspect_artifact returned None (") for line in lines), lines
     assert any("register_formats" in line and "builtin.pt2" in line for line in lines), lines
@@ -43,7 +42,7 @@ def test_a_hook_that_raises_is_traced_with_its_error():
         def __repr__(self) -> str:
             raise ValueError("no repr")
 
-    from modelport.hookspecs import hookimpl
+    from modelport.plugins.hookspecs import hookimpl
 
     class Plugin:
         @hookimpl
@@ -72,7 +71,7 @@ def test_the_trace_stays_visible_while_converter_output_is_captured(tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["results"]["pt2"]["status"] == "not-validated"  # stdout stays clean JSON
     # pt2 is a format object: the core's dispatch plugin answers the export hook for it
-    assert any(line.startswith("modelport trace: export(request=") and "modelport.format_objects" in line.split("-> plugins:")[-1]
+    assert any(line.startswith("modelport trace: export(request=") and "modelport.plugins.format_objects" in line.split("-> plugins:")[-1]
                for line in r.stderr.splitlines()), r.stderr
     assert "modelport trace:   pt2: format object modelport.builtin.pt2:Pt2Format.export" in r.stderr
     assert "modelport trace: export returned Artifact(" in r.stderr

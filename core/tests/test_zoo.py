@@ -10,7 +10,8 @@ import modelport
 import numpy as np
 import pytest
 from conftest import CNN, run_cli
-from modelport import ConfigError, ModelEntry, PublishedExport, PublishError, PublisherSpec, zoo
+from modelport import ConfigError, ModelEntry, PublishedExport, PublishError, PublisherSpec
+from modelport.commands import zoo
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +104,8 @@ def test_pt2_with_pickled_parts_is_refused_after_verification_without_trust_code
     the archive shows what torch.export.load would unpickle, so it is refused unless trust_code."""
     import zipfile
 
-    from modelport.store import sha256_file
-    from modelport.trust import UntrustedCode
+    from modelport.folder.store import sha256_file
+    from modelport.folder.trust import UntrustedCode
 
     export = tmp_path / "cnn"
     shutil.copytree(registry.parent / "cnn", export)

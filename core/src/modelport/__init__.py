@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from modelport.catalog import install_hint
+from modelport import aliases
+from modelport.engine.inputs import InputSpec, TensorSpec, text, vision
 from modelport.errors import (
     ConfigError,
     ExportFailed,
@@ -25,10 +26,10 @@ from modelport.errors import (
     PublishError,
     ValidationFailed,
 )
-from modelport.hookspecs import NAME, hookimpl, hookspec
-from modelport.inputs import InputSpec, TensorSpec, text, vision
-from modelport.sources import ResolvedModel, SourceRequest, SourceSpec
-from modelport.types import (
+from modelport.models.sources import ResolvedModel, SourceRequest, SourceSpec
+from modelport.plugins.catalog import install_hint
+from modelport.plugins.hookspecs import NAME, hookimpl, hookspec
+from modelport.plugins.types import (
     Artifact,
     Availability,
     ExportRequest,
@@ -49,6 +50,8 @@ from modelport.types import (
 )
 from modelport.version import __version__
 
+aliases.install()  # wave 1's flat module names answer with the moved modules (see modelport.aliases)
+
 __all__ = [
     "NAME", "Artifact", "Availability", "ConfigError", "ExportFailed", "ExportRequest", "FormatSpec", "GraphNode", "InputSpec",
     "IntermediateRunner", "ModelEntry", "ModelLoadError", "ModelportError", "NMSConfig", "OptionSpec", "PluginContractError",
@@ -60,15 +63,15 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelport.api import debug, export, formats, publish, pull, resolve, validate
-    from modelport.nms import NMSConfig
-    from modelport.outputs import flatten_outputs, to_numpy
-    from modelport.plugins import get_plugin_manager
+    from modelport.engine.nms import NMSConfig
+    from modelport.engine.outputs import flatten_outputs, to_numpy
+    from modelport.plugins.host import get_plugin_manager
 
 _LAZY = {
     "export": "modelport.api", "validate": "modelport.api", "publish": "modelport.api", "pull": "modelport.api",
     "formats": "modelport.api", "get_plugin_manager": "modelport.plugins", "debug": "modelport.api",
     "resolve": "modelport.api",
-    "flatten_outputs": "modelport.outputs", "to_numpy": "modelport.outputs", "NMSConfig": "modelport.nms",
+    "flatten_outputs": "modelport.engine.outputs", "to_numpy": "modelport.engine.outputs", "NMSConfig": "modelport.engine.nms",
 }
 
 

@@ -8,12 +8,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from modelport.engine.inputs import InputSpec
+from modelport.engine.pipeline import ExportResult, FormatResult, validate_export
+from modelport.engine.pipeline import export as _export
 from modelport.errors import ConfigError, PluginContractError, PublishError
-from modelport.inputs import InputSpec
-from modelport.pipeline import ExportResult, FormatResult, validate_export
-from modelport.pipeline import export as _export
-from modelport.plugins import FormatStatus, PluginHost, get_plugin_manager
-from modelport.types import PublishResult, PullResult, Target
+from modelport.plugins.host import FormatStatus, PluginHost, get_plugin_manager
+from modelport.plugins.types import PublishResult, PullResult, Target
 
 
 def export(
@@ -29,7 +29,7 @@ def export(
     ``"models.py:build"``, ``"net.pt2"``) or a :class:`ResolvedModel` from :func:`resolve`; for the last two
     ``inputs`` may be left out when the source knows them. ``result["onnx"].artifact_path``,
     ``result["onnx"].validation.max_abs_diff``, ``result.metadata_path``.
-    Keywords are the fields of :class:`modelport.settings.ExportSettings` and ``ModelInfo`` (or pass
+    Keywords are the fields of :class:`modelport.engine.settings.ExportSettings` and ``ModelInfo`` (or pass
     ``settings=ExportSettings(...)``; a keyword beside it wins).
     ``options`` is per format (``{"onnx": {"opset": 17}}``), for every format that has the option
     (``{"strict": True}``), or the CLI's ``["onnx.opset=17"]``; unknown keys are a ConfigError.
@@ -38,7 +38,7 @@ def export(
     ``jobs=N`` exports N formats at once in worker processes (default: auto, ``jobs=1``: in order, here);
     ``executor="ray"`` makes each format a Ray task (``modelport[ray]``, docs/scale-out.md).
     """
-    from modelport.sources import ResolvedModel, export_resolved
+    from modelport.models.sources import ResolvedModel, export_resolved
 
     if output_dir is not None:  # else settings=ExportSettings(output_dir=...) decides
         kwargs["output_dir"] = output_dir
@@ -68,7 +68,7 @@ def resolve(reference: str, **kwargs: Any) -> Any:
     Returns a :class:`modelport.ResolvedModel` (the module, its inputs, task, class names, preprocessing...).
     Keyword arguments: ``task``, ``trust_code``, ``input_text``, ``batch``, ``model_kwargs``, ``checkpoint``.
     """
-    from modelport.sources import resolve as _resolve
+    from modelport.models.sources import resolve as _resolve
 
     return _resolve(reference, **kwargs)
 
@@ -81,12 +81,12 @@ def validate(export_dir: str | Path, **kwargs: Any) -> FormatResult:
 def debug(export_dir: str | Path, model: Any = None, *, trust_code: bool = False, **kwargs: Any) -> Any:
     """Name the module where an export's artifact starts to disagree with the PyTorch ``model``.
 
-    Returns a :class:`modelport.debug.DebugReport` (``report.named_module``, ``report.rows``, ``report.to_dict()``).
+    Returns a :class:`modelport.commands.debug.DebugReport` (``report.named_module``, ``report.rows``, ``report.to_dict()``).
     ``model`` is the ``nn.Module`` that was exported; without it the record's source is loaded, which runs code
     named by a file modelport did not write in this run and therefore needs ``trust_code=True``.
     Keyword arguments: ``atol``, ``rtol``, ``max_probes``, ``input_set``, ``threads``.
     """
-    from modelport.debug import debug_export
+    from modelport.commands.debug import debug_export
 
     return debug_export(export_dir, model, trust_code=trust_code, **kwargs)
 
@@ -99,7 +99,7 @@ def formats(host: PluginHost | None = None) -> list[FormatStatus]:
 def publisher_options(host: PluginHost, scheme: str,
                       options: Sequence[str] | Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The ``scheme://`` publisher's options resolved from any shape export's ``options`` takes."""
-    from modelport.options import resolve_publisher_options
+    from modelport.plugins.options import resolve_publisher_options
 
     return resolve_publisher_options(host.require_publisher(scheme), options)
 
@@ -119,7 +119,7 @@ def publish(
     ``options`` are the publisher's (``modelport formats --options``), in the shapes export takes:
     ``{"private": True}``, ``{"hf": {"private": True}}`` or ``["private=true"]``.
     """
-    from modelport.exportdir import ExportFolder
+    from modelport.folder.exportdir import ExportFolder
 
     host = host or get_plugin_manager()
     tgt = Target.parse(target)
@@ -136,7 +136,7 @@ def publish(
         stage = Path(stage_dir) if stage_dir else Path(tempfile.mkdtemp(prefix="modelport-dry-run-"))
         stage.mkdir(parents=True, exist_ok=True)
         opts["stage_dir"] = stage
-    from modelport.pipeline import call_hook
+    from modelport.engine.pipeline import call_hook
 
     result = call_hook(host, tgt.scheme, "publish", export_dir=dirs[0], target=tgt, options=opts)
     if result is None:
@@ -153,9 +153,9 @@ def pull(target: str, dest: str | Path, *, force: bool = False, options: Sequenc
     The download lands in a temporary folder beside ``dest``; on any mismatch it is deleted and
     nothing appears at ``dest``. Nothing downloaded is ever executed or unpickled.
     """
-    from modelport.exportdir import KNOWN_FILES, ExportFolder, verify_files
-    from modelport.pipeline import call_hook
-    from modelport.store import StagedDir, safe_relpath
+    from modelport.engine.pipeline import call_hook
+    from modelport.folder.exportdir import KNOWN_FILES, ExportFolder, verify_files
+    from modelport.folder.store import StagedDir, safe_relpath
 
     host = host or get_plugin_manager()
     tgt = Target.parse(target)
@@ -165,7 +165,7 @@ def pull(target: str, dest: str | Path, *, force: bool = False, options: Sequenc
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())) and not force:
         raise ConfigError(f"{dest} already exists and is not empty; pass --force to replace it")
-    from modelport.store import check_replaceable
+    from modelport.folder.store import check_replaceable
 
     check_replaceable(dest, "pull --force")  # never the registry itself, never a folder of user files
     opts = publisher_options(host, tgt.scheme, options)

@@ -33,7 +33,7 @@ def build(classes: int = 3) -> Net:
 
 
 class TestConformance(PluginConformance):
-    """The reference models' classes live in modelport.testing_models, so the plugin finds them by name.
+    """The reference models' classes live in modelport.testing.models, so the plugin finds them by name.
 
     ``wrapper`` and ``decoder`` bind their inputs by keyword: the format object receives the user's own module
     (not the core's binding wrapper), stores its class and state_dict, and calls the rebuilt model the same way.

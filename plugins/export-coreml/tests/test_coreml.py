@@ -153,7 +153,7 @@ def test_transformer_package_declares_int32_ids_and_named_outputs(transformer_di
 
 def test_load_runner_says_prediction_needs_macos(cnn_dir: Path) -> None:
     from modelport import ConfigError
-    from modelport.pipeline import artifact_from_dir
+    from modelport.engine.pipeline import artifact_from_dir
     from modelport.plugins import get_plugin_manager
 
     with pytest.raises(ConfigError, match="Core ML prediction needs macOS"):
@@ -177,7 +177,7 @@ def test_fp16_options_reach_the_package(fp16_cnn: Any) -> None:
 
 def test_structural_check_fails_when_the_package_does_not_match(cnn_dir: Path, fp16_cnn: Any) -> None:
     from modelport import ValidationFailed
-    from modelport.pipeline import artifact_from_dir
+    from modelport.engine.pipeline import artifact_from_dir
     from modelport_coreml.format import CoreMLFormat
 
     sets = [{"input": np.zeros((1, 3, 32, 32), dtype=np.float32)}]
@@ -202,7 +202,7 @@ def test_macos_branch_feeds_int32_and_returns_outputs_in_model_order(transformer
     with Core ML's ``MLModel`` replaced by a recorder. The package's structure checks still run for real."""
     import coremltools
     import modelport_coreml
-    from modelport.pipeline import artifact_from_dir
+    from modelport.engine.pipeline import artifact_from_dir
     from modelport_coreml.format import CoreMLFormat
 
     fed: list[dict[str, Any]] = []

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import modelport
 import pytest
-from modelport import ConfigError, testing_debug
-from modelport.debug import run_torch
-from modelport.pipeline import artifact_from_dir, call_hook
+from modelport import ConfigError
+from modelport.commands.debug import run_torch
+from modelport.engine.pipeline import artifact_from_dir, call_hook
 from modelport.plugins import get_plugin_manager
+from modelport.testing import debug as testing_debug
 
 
 @pytest.mark.skipif(sys.platform == "darwin", reason="checks the path up to prediction, which runs on macOS")

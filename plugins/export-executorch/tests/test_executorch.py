@@ -86,7 +86,7 @@ def test_cnn_lowers_to_xnnpack_and_validates_at_fp32(cnn_dir: Path) -> None:
 
 def test_cnn_runner_handles_batches_beyond_the_program_capacity(cnn_dir: Path, examples: ModuleType) -> None:
     import torch
-    from modelport.pipeline import artifact_from_dir
+    from modelport.engine.pipeline import artifact_from_dir
     from modelport.plugins import get_plugin_manager
 
     artifact = artifact_from_dir(cnn_dir)
@@ -131,7 +131,7 @@ def test_transformer_is_partly_delegated_and_validates_at_fp32(transformer_dir: 
 
 def test_portable_backend_delegates_nothing_and_keeps_a_fixed_batch(tmp_path: Path, examples: ModuleType) -> None:
     import modelport
-    from modelport.pipeline import artifact_from_dir
+    from modelport.engine.pipeline import artifact_from_dir
     from modelport.plugins import get_plugin_manager
 
     r = modelport.export(examples.small_cnn(), ["executorch"], modelport.vision(3, 32, 32, batch=2),

@@ -7,14 +7,14 @@ from pathlib import Path
 import modelport
 import pytest
 from click.testing import CliRunner
-from modelport import testing_debug
 from modelport.cli import main
+from modelport.testing import debug as testing_debug
 
 
 @pytest.fixture(scope="module")
 def fp16_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("fp16")
-    (root / "netdef.py").write_text("from modelport.testing_debug import fp16_overflow as build\n")
+    (root / "netdef.py").write_text("from modelport.testing.debug import fp16_overflow as build\n")
     ref = f"{root / 'netdef.py'}:build"
     out = root / "onnx"
     res = CliRunner().invoke(main, ["export", ref, "-f", "onnx", "-o", "fp16=true", "--input", "x:2x16",

@@ -276,7 +276,7 @@ def test_int8_shorthand_picks_dynamic_without_samples(tmp_path: Path, examples: 
 def test_graph_opt_is_recorded_and_every_reload_creates_the_session_with_it(tmp_path: Path, examples: Any,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     import onnxruntime as ort
-    from modelport.pipeline import artifact_from_dir
+    from modelport.engine.pipeline import artifact_from_dir
     from modelport_onnx import runtime
 
     levels = ort.GraphOptimizationLevel
@@ -303,7 +303,7 @@ def test_graph_opt_is_recorded_and_every_reload_creates_the_session_with_it(tmp_
 
 
 def test_optimize_tries_graph_opt_levels_on_one_export() -> None:
-    from modelport.optimize import candidate_grid
+    from modelport.commands.optimize import candidate_grid
 
     labels = [c.label for c in candidate_grid(modelport.get_plugin_manager(), ["onnx"], [1])]
     assert {"onnx[quantize=static,calibration_size=32,graph_opt=extended]@1t",

@@ -55,7 +55,7 @@ class Nested(nn.Module):
 @pytest.fixture(scope="module")
 def nested(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import modelport
-    from modelport.inputs import InputSpec, parse_input
+    from modelport.engine.inputs import InputSpec, parse_input
 
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("nested") / "onnx"
@@ -144,7 +144,7 @@ def test_graphml_holds_the_module_tree(nested, tmp_path):
 
 def test_a_format_without_module_paths_says_so(tmp_path):
     import modelport
-    from modelport.inputs import InputSpec, parse_input
+    from modelport.engine.inputs import InputSpec, parse_input
 
     out = tmp_path / "pt2"
     res = modelport.export(Nested().eval(), ["pt2"], InputSpec([parse_input("x:1x6x8:float32")]), output_dir=out)

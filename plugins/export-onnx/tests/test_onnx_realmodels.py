@@ -8,7 +8,7 @@ from typing import Any
 import modelport
 import onnxslim
 import pytest
-from modelport.testing_models import REFERENCE_MODELS
+from modelport.testing.models import REFERENCE_MODELS
 from onnx import TensorProto, helper
 
 

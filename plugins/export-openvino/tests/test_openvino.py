@@ -13,7 +13,7 @@ import openvino as ov
 import pytest
 import torch
 from modelport import testing
-from modelport.pipeline import REFERENCE_FILE, artifact_from_dir, load_reference
+from modelport.engine.pipeline import REFERENCE_FILE, artifact_from_dir, load_reference
 from modelport.testing import load_module, read_metadata, read_record, run_cli
 from modelport_openvino.format import OpenVINOFormat, resolve_compression
 from ov_helpers import EXAMPLES
@@ -172,7 +172,7 @@ def test_performance_hint_is_recorded_and_compiled_the_same_way_on_reload(cnn_fp
 
 
 def test_optimize_tries_each_performance_hint_on_one_export() -> None:
-    from modelport.optimize import candidate_grid
+    from modelport.commands.optimize import candidate_grid
 
     labels = [c.label for c in candidate_grid(modelport.get_plugin_manager(), ["openvino"], [1])]
     assert "openvino[precision=fp32,int8=True,calibration_size=32,performance_hint=throughput]@1t" in labels

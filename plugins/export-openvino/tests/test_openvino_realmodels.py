@@ -7,7 +7,7 @@ from pathlib import Path
 
 import modelport
 import torch
-from modelport.inputs import InputSpec, TensorSpec
+from modelport.engine.inputs import InputSpec, TensorSpec
 from torch import nn
 
 

@@ -49,7 +49,7 @@ def build(num_classes: int = 3) -> Detector:
 
 
 class TestConformance(PluginConformance):
-    """The reference models' classes are importable (modelport.testing_models), so the plugin rebuilds them by
+    """The reference models' classes are importable (modelport.testing.models), so the plugin rebuilds them by
     class; ``decoder`` binds its inputs by keyword and is called the same way after the rebuild."""
 
     models = ("cnn", "attention", "decoder")
@@ -134,20 +134,20 @@ def test_tampered_safetensors_is_refused_before_any_code_runs(detector, home, tm
 
 def test_keyword_decoder_from_the_python_api(tmp_path):
     import modelport
-    from modelport.testing_models import REFERENCE_MODELS
+    from modelport.testing.models import REFERENCE_MODELS
 
     ref = REFERENCE_MODELS["decoder"]
     res = modelport.export(ref.build(), ["pytorch"], ref.inputs(), output_dir=str(tmp_path / "dec"))
     r = res["pytorch"]
     assert r.status == "passed", r.error or r.validation_note
     assert json.loads((tmp_path / "dec" / "metadata.json").read_text())["extra_metadata"]["pytorch"]["factory"] == \
-        "modelport.testing_models:TinyDecoder"
+        "modelport.testing.models:TinyDecoder"
 
 
 def test_object_with_no_factory_says_what_to_pass(tmp_path):
     import modelport
     import torch
-    from modelport.inputs import InputSpec, parse_input
+    from modelport.engine.inputs import InputSpec, parse_input
 
     class Local(torch.nn.Module):  # defined in a function: not importable by name
         def __init__(self) -> None:
@@ -167,7 +167,7 @@ def test_object_with_no_factory_says_what_to_pass(tmp_path):
 
 def test_bench_tells_the_pytorch_export_from_the_eager_baseline(detector, home, monkeypatch):
     """The eager baseline row is also labelled ``pytorch``: the export's row still gets its own speed-up."""
-    from modelport.bench import bench_dirs, is_eager
+    from modelport.commands.bench import bench_dirs, is_eager
 
     monkeypatch.setenv("MODELPORT_HOME", home["MODELPORT_HOME"])
     rows = bench_dirs([detector], max_seconds=0.3, write=False)

@@ -52,7 +52,7 @@ def _latency_ms(fn: Any, warmup: int = 20, runs: int = 200) -> dict[str, float]:
 def _torch_cuda_latency(model: Any, arrays: dict[str, np.ndarray], half: bool) -> dict[str, float]:
     """PyTorch eager on the same GPU, including the same host→device and device→host copies as the engine runner."""
     import torch
-    from modelport.outputs import flatten_outputs
+    from modelport.engine.outputs import flatten_outputs
 
     model = model.cuda().eval()
     if half:
@@ -84,7 +84,7 @@ def _record(entry: dict[str, Any]) -> None:
 def test_engine_builds_validates_and_is_timed_against_pytorch(tmp_path: Path, examples: ModuleType,
                                                               model_name: str, precision: str) -> None:
     import tensorrt as trt
-    from modelport.pipeline import artifact_from_dir
+    from modelport.engine.pipeline import artifact_from_dir
     from modelport_tensorrt.runtime import TensorRTRunner
 
     input_args, spec_at_8 = MODELS[model_name]
@@ -153,7 +153,7 @@ def test_timing_cache_is_written_and_reused(tmp_path: Path) -> None:
 
 
 def test_a_batch_above_the_profile_is_refused_with_the_range(tmp_path: Path) -> None:
-    from modelport.pipeline import artifact_from_dir
+    from modelport.engine.pipeline import artifact_from_dir
     from modelport_tensorrt.runtime import TensorRTRunner
 
     out = tmp_path / "small-profile"

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import onnx
 import pytest
-from modelport import Artifact, ConfigError, missing_modules, testing_debug
-from modelport.debug import run_torch
-from modelport.pipeline import call_hook
+from modelport import Artifact, ConfigError, missing_modules
+from modelport.commands.debug import run_torch
+from modelport.engine.pipeline import call_hook
 from modelport.plugins import get_plugin_manager
+from modelport.testing import debug as testing_debug
 
 
 def test_each_module_becomes_its_own_onnx_then_the_build_says_what_is_missing(tmp_path: Path) -> None:

@@ -141,7 +141,7 @@ def test_runner_feeds_what_the_flatbuffer_expects(transformer_dir: Path, example
     """The flatbuffer refuses int64; modelport's runner casts to int32, refuses what does not fit, loops batches."""
     import torch
     from ai_edge_litert.interpreter import Interpreter
-    from modelport.pipeline import artifact_from_dir
+    from modelport.engine.pipeline import artifact_from_dir
     from modelport.plugins import get_plugin_manager
 
     ids = np.random.default_rng(3).integers(0, 1000, size=(3, 16)).astype(np.int64)
@@ -197,7 +197,7 @@ def test_dynamic_int8_is_validated_against_the_int8_profile(int8_transformer: An
 
 def test_fixed_batch_export_refuses_another_batch(int8_transformer: Any) -> None:
     """Without --dynamic-batch the flatbuffer has batch 2 and nothing pretends otherwise."""
-    from modelport.pipeline import artifact_from_dir
+    from modelport.engine.pipeline import artifact_from_dir
     from modelport.plugins import get_plugin_manager
 
     r = int8_transformer

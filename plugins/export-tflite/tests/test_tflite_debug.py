@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import modelport
-from modelport import testing_debug
+from modelport.testing import debug as testing_debug
 from modelport_tflite.intermediates import resolve
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from modelport import testing
-from modelport.pipeline import artifact_from_dir
+from modelport.engine.pipeline import artifact_from_dir
 from modelport.testing import read_metadata, read_record, run_cli
 from modelport_torchscript.format import TorchScriptFormat
 from torch import nn
@@ -127,7 +127,7 @@ def test_inspect_shows_inputs_and_ops(cnn_export: Any) -> None:
 def test_runner_honours_threads(cnn_export: Any) -> None:
     out, _ = cnn_export
     code = (
-        "import sys, torch; from modelport.pipeline import artifact_from_dir; import modelport_torchscript.format as m;"
+        "import sys, torch; from modelport.engine.pipeline import artifact_from_dir; import modelport_torchscript.format as m;"
         f"a = artifact_from_dir(__import__('pathlib').Path({str(out)!r}));"
         "r = m.load_runner(a, {'threads': 1}); print(torch.get_num_threads(), r.runtime)"
     )

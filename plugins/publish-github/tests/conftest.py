@@ -1,6 +1,6 @@
 """Fixtures: two real exports of the bundled CNN, a fake GitHub on 127.0.0.1 with one repo, and a GitHub user's environment.
 
-Each test gets a fresh fake (a modelport.testing_http.RecordingServer) that knows the repository alice/models.
+Each test gets a fresh fake (a modelport.testing.http.RecordingServer) that knows the repository alice/models.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from modelport.testing_http import ExportPair, export_pair, local_env
+from modelport.testing.http import ExportPair, export_pair, local_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

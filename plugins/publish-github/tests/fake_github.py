@@ -2,7 +2,7 @@
 
 Two listeners: the API (with the uploads host under ``/uploads``) and a separate "storage" origin that asset
 downloads redirect to, so a test can see that the token never goes there. Recording, fault injection and the
-bounded serving loops come from :class:`modelport.testing_http.RecordingServer`.
+bounded serving loops come from :class:`modelport.testing.http.RecordingServer`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 import urllib.parse
 from typing import Any
 
-from modelport.testing_http import Abort, RecordingServer, Request, Response
+from modelport.testing.http import Abort, RecordingServer, Request, Response
 
 REPO = r"/repos/([^/]+/[^/]+)"
 

@@ -20,7 +20,7 @@ import pytest
 from conftest import SENTINEL
 from fake_github import FakeGitHub
 from modelport.testing import run_cli
-from modelport.testing_http import ExportPair, folder_files, scan_for, unused_port
+from modelport.testing.http import ExportPair, folder_files, scan_for, unused_port
 
 REPO = "alice/models"
 
@@ -358,7 +358,7 @@ def test_large_uploads_report_progress(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_export_zip_is_byte_identical_when_rebuilt(exports: ExportPair, tmp_path: Path) -> None:
-    from modelport.publishing import collect_bundles
+    from modelport.publishers.publishing import collect_bundles
     from modelport_publish_github.releases import zip_export
 
     b = collect_bundles([exports.dynamic])[0]

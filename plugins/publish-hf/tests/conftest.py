@@ -1,6 +1,6 @@
 """Fixtures: two real exports of the bundled CNN, a fake Hub on 127.0.0.1, and a Hugging Face user's environment.
 
-The fake Hub, like every publisher's fake, is a modelport.testing_http.RecordingServer; a fresh one per test.
+The fake Hub, like every publisher's fake, is a modelport.testing.http.RecordingServer; a fresh one per test.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from modelport.testing_http import ExportPair, export_pair, local_env
+from modelport.testing.http import ExportPair, export_pair, local_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

@@ -7,7 +7,7 @@ LFS object, ``POST /api/models/{repo}/commit/{rev}`` (ndjson), ``POST /api/model
 ``GET /api/models/{repo}/tree/{rev}[/path]``, ``GET /api/models/{repo}/revision/{rev}``, ``GET /api/models/{repo}``,
 ``GET /api/models?author=&filter=`` (tags from the model card's front matter, as the Hub derives them) and
 ``HEAD``/``GET /{repo}/resolve/{rev}/{path}``. Recording, fault injection and the bounded serving loop come
-from :class:`modelport.testing_http.RecordingServer`.
+from :class:`modelport.testing.http.RecordingServer`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelport.testing_http import Abort, RecordingServer, Request, Response
+from modelport.testing.http import Abort, RecordingServer, Request, Response
 
 
 def git_oid(data: bytes) -> str:

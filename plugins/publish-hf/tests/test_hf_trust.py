@@ -17,7 +17,7 @@ from pathlib import Path
 from conftest import SENTINEL
 from fake_hub import FakeHub
 from modelport.testing import run_cli
-from modelport.testing_http import ExportPair, unused_port
+from modelport.testing.http import ExportPair, unused_port
 
 REPO = "alice/cnn"
 

@@ -19,7 +19,7 @@ import yaml
 from conftest import SENTINEL
 from fake_hub import FakeHub
 from modelport.testing import run_cli
-from modelport.testing_http import ExportPair, folder_files, scan_for, unused_port
+from modelport.testing.http import ExportPair, folder_files, scan_for, unused_port
 
 REPO = "alice/cnn"
 

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from conftest import SENTINEL
 from fake_hub import Blob, FakeHub
-from modelport import PublishError, zoo
+from modelport import PublishError
+from modelport.commands import zoo
 from modelport.testing import run_cli
-from modelport.testing_http import ExportPair
+from modelport.testing.http import ExportPair
 
 REPO = "alice/cnn"
 

@@ -15,7 +15,7 @@ import modelport
 import numpy as np
 import pytest
 from modelport.testing import run_cli
-from modelport.testing_http import export_models
+from modelport.testing.http import export_models
 from modelport_publish_triton.checks import data_type_name, parse_config
 from modelport_publish_triton.repository import build_config
 

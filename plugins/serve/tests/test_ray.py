@@ -62,7 +62,7 @@ def test_serve_refuses_a_cluster_it_cannot_authenticate_to_with_one_line(ray_hea
 
 def test_job_on_ray_runs_each_format_as_a_task(ray_head: RayHead, tmp_path: Path) -> None:
     from modelport import FormatSpec
-    from modelport.executors_ray import task_options as core_task_options
+    from modelport.engine.executors_ray import task_options as core_task_options
     from modelport_serve.ray_executor import task_options
 
     # a format whose spec says it needs a GPU (TensorRT's does) asks Ray for one; the rule is export --executor ray's

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from modelport.types import Availability
+from modelport.plugins.types import Availability
 from modelport_serve.worker import import_converters
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from modelport.builtin.file_publisher import location_path
+from modelport.commands.listing import published_export, read_small, wanted
 from modelport.errors import PublishError
-from modelport.exportdir import BENCH_FILE, METADATA_FILE
-from modelport.listing import published_export, read_small, wanted
-from modelport.types import ModelEntry, Target
+from modelport.folder.exportdir import BENCH_FILE, METADATA_FILE
+from modelport.plugins.types import ModelEntry, Target
 
 
 def _published_times(root: Path) -> dict[tuple[str, str], str]:
@@ -36,7 +36,7 @@ def _dirs(parent: Path) -> list[Path]:
 
 def list_models(target: Target, options: Mapping[str, Any]) -> list[ModelEntry]:
     """Every ``<model>/<version>`` folder of the registry that holds a metadata.json."""
-    from modelport.publishing import say
+    from modelport.publishers.publishing import say
 
     root = location_path(target)
     if not root.is_dir():

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from modelport.commands.listing import listing_hook
 from modelport.errors import ConfigError, PublishError
-from modelport.exportdir import METADATA_FILE, RECORD_FILE
-from modelport.hookspecs import hookimpl
-from modelport.listing import listing_hook
-from modelport.types import OptionSpec, PublisherSpec, PublishResult, PullResult, Target
+from modelport.folder.exportdir import METADATA_FILE, RECORD_FILE
+from modelport.plugins.hookspecs import hookimpl
+from modelport.plugins.types import OptionSpec, PublisherSpec, PublishResult, PullResult, Target
 
 
 @hookimpl
@@ -49,7 +49,7 @@ def _copy_bundle(bundle: Any, dest: Path) -> list[str]:
     """Copy exactly the files the export lists (already checked: no symlinks, sha256 as recorded)."""
     import json
 
-    from modelport.publishing import public_record
+    from modelport.publishers.publishing import public_record
 
     copied = []
     for f in bundle.files:
@@ -72,7 +72,7 @@ def registry_index(root: Path, previous: Mapping[str, Any] | None = None) -> dic
     import datetime as _dt
     import json
 
-    from modelport.store import TMP_PREFIX, now_iso
+    from modelport.folder.store import TMP_PREFIX, now_iso
 
     known = {e.get("id"): e for e in (previous or {}).get("exports", []) if isinstance(e, dict)}
     exports = []
@@ -98,7 +98,7 @@ def registry_index(root: Path, previous: Mapping[str, Any] | None = None) -> dic
 
 def _read_previous_index(root: Path) -> dict[str, Any] | None:
     from modelport.errors import ModelportError
-    from modelport.store import read_index
+    from modelport.folder.store import read_index
 
     try:
         return read_index(root)
@@ -110,8 +110,8 @@ def _read_previous_index(root: Path) -> dict[str, Any] | None:
 def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> PublishResult | None:
     if target.scheme != "file":
         return None
-    from modelport.publishing import collect_bundles
-    from modelport.store import StagedDir, check_replaceable, file_lock, safe_name, write_json_atomic
+    from modelport.folder.store import StagedDir, check_replaceable, file_lock, safe_name, write_json_atomic
+    from modelport.publishers.publishing import collect_bundles
 
     root = location_path(target)
     bundle = collect_bundles([export_dir])[0]  # exactly the listed files; symlinks and changed files refused
@@ -137,7 +137,7 @@ def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> Pub
             files = _copy_bundle(bundle, staged.path)
             for f in bundle.files:
                 if f.rel != RECORD_FILE:
-                    from modelport.store import sha256_file
+                    from modelport.folder.store import sha256_file
 
                     if sha256_file(staged.path / f.rel) != f.sha256:
                         raise PublishError(f"copy to {dest} is corrupt: {f.rel}")

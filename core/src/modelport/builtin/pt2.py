@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from modelport.converter_errors import converter_error, guard_log
-from modelport.format_base import FormatObject
-from modelport.hookspecs import hookimpl
-from modelport.types import Artifact, ExportRequest, FormatSpec, OptionSpec
+from modelport.plugins.converter_errors import converter_error, guard_log
+from modelport.plugins.format_base import FormatObject
+from modelport.plugins.hookspecs import hookimpl
+from modelport.plugins.types import Artifact, ExportRequest, FormatSpec, OptionSpec
 
 FILE = "model.pt2"
 USAGE = ('import torch\n\nmodel = torch.export.load("{path}").module()\n'
@@ -87,7 +87,7 @@ class _Pt2Runner:
     def __call__(self, inputs: Mapping[str, Any]) -> list[Any]:
         import torch
 
-        from modelport.outputs import flatten_outputs, to_numpy
+        from modelport.engine.outputs import flatten_outputs, to_numpy
 
         args = [torch.from_numpy(v.copy() if not v.flags.writeable else v) for v in inputs.values()]
         with torch.no_grad():
@@ -159,7 +159,7 @@ def fx_graph_nodes(graph: Any) -> tuple[list[Any], list[Any], list[str]]:
     Returns (fx nodes, graph nodes, graph output names). The innermost entry of ``nn_module_stack`` is the module
     that ran the op; nodes without it (inputs, weights, the output) carry no module.
     """
-    from modelport.types import GraphNode
+    from modelport.plugins.types import GraphNode
 
     fx_nodes = list(graph.nodes)
     out: list[GraphNode] = []
@@ -198,7 +198,7 @@ class Pt2Intermediates:
     def __init__(self, path: Path, threads: int | None) -> None:
         import torch
 
-        from modelport.debug import module_boundaries
+        from modelport.commands.debug import module_boundaries
 
         if threads:
             torch.set_num_threads(int(threads))
@@ -211,7 +211,7 @@ class Pt2Intermediates:
     def run(self, inputs: Mapping[str, Any], modules: Sequence[str], module_inputs: Any = None) -> dict[str, Any]:
         import torch
 
-        from modelport.outputs import to_numpy
+        from modelport.engine.outputs import to_numpy
 
         wanted: dict[str, list[str]] = {}
         for m in modules:

@@ -3,7 +3,7 @@
 ``factory`` (``pkg.mod:factory``, ``path/to/file.py:factory``), ``pt2`` (torch.export archive, which also
 knows its own inputs), ``torchscript`` and ``file`` (anything else on disk: a pickled whole module is refused
 unless trusted). Each may be named explicitly (``pt2:model.pt2``); unprefixed references go to the first
-one whose ``claims`` accepts them, in that order. All load through :func:`modelport.loading.load_model`.
+one whose ``claims`` accepts them, in that order. All load through :func:`modelport.models.loading.load_model`.
 """
 
 from __future__ import annotations
@@ -12,21 +12,21 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import ModelportError
-from modelport.hookspecs import hookimpl
-from modelport.sources import ResolvedModel, SourceRequest, SourceSpec
+from modelport.models.sources import ResolvedModel, SourceRequest, SourceSpec
+from modelport.plugins.hookspecs import hookimpl
 
 _FILE_SUFFIXES = (".pt2", ".pt", ".pth", ".ts", ".torchscript", ".jit", ".ckpt", ".bin")
 
 
 def _archive(ref: str) -> str | None:
-    from modelport.trust import archive_kind
+    from modelport.folder.trust import archive_kind
 
     p = Path(ref)
     return archive_kind(p) if p.is_file() else None
 
 
 def _is_factory(ref: str) -> bool:
-    from modelport.loading import FACTORY_REF
+    from modelport.models.loading import FACTORY_REF
 
     m = FACTORY_REF.match(ref)
     if not m:
@@ -37,7 +37,7 @@ def _is_factory(ref: str) -> bool:
 
 
 def _load(request: SourceRequest, *, pt2_inputs: bool = False) -> ResolvedModel:
-    from modelport.loading import input_spec_from_pt2, load_model
+    from modelport.models.loading import input_spec_from_pt2, load_model
 
     module, facts = load_model(
         request.reference, model_kwargs=request.model_kwargs, checkpoint=request.checkpoint,

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport import Artifact, ConfigError, ExportFailed, ExportRequest, FormatSpec, OptionSpec, hookimpl, requires
-from modelport.outputs import flatten_outputs, to_numpy
+from modelport.engine.outputs import flatten_outputs, to_numpy
 
 __version__ = "0.1.0"
 

@@ -142,7 +142,7 @@ def export_coreml(request: ExportRequest) -> Artifact:
             ep = torch.export.export(request.model, args, dynamic_shapes=request.torch_dynamic_shapes(), strict=False)
             ep = ep.run_decompositions({})
     except Exception as exc:
-        from modelport.converter_errors import converter_error
+        from modelport.plugins.converter_errors import converter_error
 
         raise converter_error("coreml: torch.export failed", exc) from exc
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport import Artifact, ConfigError, ExportRequest, ValidationFailed, ValidationRun
-from modelport.format_base import FormatObject
+from modelport.plugins.format_base import FormatObject
 
 import modelport_coreml as plugin
 

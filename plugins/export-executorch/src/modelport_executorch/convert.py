@@ -83,7 +83,7 @@ def export_executorch(request: ExportRequest) -> Artifact:
             from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
             partitioner = [XnnpackPartitioner()]
-        from modelport.converter_errors import converter_error, guard_log
+        from modelport.plugins.converter_errors import converter_error, guard_log
 
         with guard_log() as guards:
             try:

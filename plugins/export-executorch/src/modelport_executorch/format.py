@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport import Artifact, ExportRequest
-from modelport.format_base import FormatObject, RunnerValidation
+from modelport.plugins.format_base import FormatObject, RunnerValidation
 
 
 class ExecuTorchFormat(RunnerValidation, FormatObject):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport import Artifact
-from modelport.format_base import PerModuleIntermediates
+from modelport.plugins.format_base import PerModuleIntermediates
 
 
 class ExecuTorchSubprograms(PerModuleIntermediates):

@@ -49,7 +49,7 @@ def first_line(exc: BaseException) -> str:
 
 def root_cause(exc: BaseException) -> str:
     """The first line of the deepest explicit cause: torch.onnx wraps the real reason in a page of advice."""
-    from modelport.converter_errors import explain, guard_explanation, mentions_cache
+    from modelport.plugins.converter_errors import explain, guard_explanation, mentions_cache
 
     top = exc
     seen = {id(exc)}
@@ -60,7 +60,7 @@ def root_cause(exc: BaseException) -> str:
         return explain(exc)[:600]
     line = first_line(exc)
     if mentions_cache(str(top)):
-        from modelport.converter_errors import CACHE_HINT
+        from modelport.plugins.converter_errors import CACHE_HINT
 
         line += f" — {CACHE_HINT}"
     return line

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport import Artifact, ExportRequest, ValidationRun
-from modelport.format_base import FormatObject
+from modelport.plugins.format_base import FormatObject
 
 
 class OnnxFormat(FormatObject):

@@ -59,7 +59,7 @@ class OnnxIntermediates:
     def __init__(self, path: Path, threads: int | None) -> None:
         import onnx
         import onnxruntime as ort
-        from modelport.debug import module_boundaries
+        from modelport.commands.debug import module_boundaries
 
         self.path = Path(path)
         self.threads = threads

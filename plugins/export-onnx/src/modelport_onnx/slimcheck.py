@@ -80,7 +80,7 @@ def check_simplified(original: Any, slimmed: Any, request: ExportRequest, trace_
                      weights: int, atol: float = 1e-4, rtol: float = 1e-3) -> SlimCheck:
     """Run both models (and PyTorch) on the same inputs; problems list where the simplified one differs."""
     import torch
-    from modelport.outputs import flatten_outputs
+    from modelport.engine.outputs import flatten_outputs
 
     try:
         import onnxruntime  # noqa: F401

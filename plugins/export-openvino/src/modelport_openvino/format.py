@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport import Artifact, ConfigError, ExportFailed, ExportRequest, ValidationFailed, ValidationRun
-from modelport.format_base import FormatObject
+from modelport.plugins.format_base import FormatObject
 
 from modelport_openvino import (
     BIN,
@@ -201,7 +201,7 @@ def _convert_exported_program(request: ExportRequest, args: tuple[Any, ...], tra
     """
     import openvino as ov
     import torch
-    from modelport.converter_errors import converter_error, explain, full_text
+    from modelport.plugins.converter_errors import converter_error, explain, full_text
 
     traced = explain(traced_error)
     try:

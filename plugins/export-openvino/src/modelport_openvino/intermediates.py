@@ -58,7 +58,7 @@ class OpenVINOIntermediates:
 
     def __init__(self, xml: Path, *, hint: str, device: str, threads: int | None) -> None:
         import openvino as ov
-        from modelport.debug import module_boundaries
+        from modelport.commands.debug import module_boundaries
 
         self.xml = Path(xml)
         self.core = ov.Core()

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from modelport import Artifact, ConfigError, ExportFailed, ExportRequest, ValidationRun
-from modelport.outputs import flatten_outputs, to_numpy
-from modelport.trust import FACTORY_KEY, read_safetensors_header
+from modelport.engine.outputs import flatten_outputs, to_numpy
+from modelport.folder.trust import FACTORY_KEY, read_safetensors_header
 
 from modelport_pytorch import FORMAT, MODEL_FILE
 
@@ -90,7 +90,7 @@ def build_model(reference: str, kwargs: Mapping[str, Any], *, search: tuple[Path
     """Import the factory named by ``reference`` and call it with ``kwargs`` (the core's loader: a relative file is
     also looked for in ``search``); the nn.Module in eval mode."""
     import torch
-    from modelport.loading import load_factory
+    from modelport.models.loading import load_factory
 
     model = load_factory(reference, kwargs, search=search)
     if not isinstance(model, torch.nn.Module):
@@ -147,7 +147,7 @@ def export(request: ExportRequest) -> Artifact:
     """Write the weights with safetensors and the factory reference in its header (never a pickle)."""
     import safetensors
     import safetensors.torch
-    from modelport.publishing import public_path
+    from modelport.publishers.publishing import public_path
 
     ref, resolved, kwargs, why = _checked_factory(request)
     # the artifact and metadata.json get published: an absolute factory path keeps only its file name there, and
@@ -212,7 +212,7 @@ class PyTorchFormat:
 
     def load_runner(self, artifact: Artifact, options: Mapping[str, Any]) -> Any:
         """Rebuild the model from its factory and load the weights. The core refuses a folder it did not write
-        here before this runs (modelport.trust.check_export), unless --trust-code."""
+        here before this runs (modelport.folder.trust.check_export), unless --trust-code."""
         local = artifact.details.get("factory_local")
         return PyTorchRunner(Path(artifact.path), options.get("threads"), local if isinstance(local, str) else None)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport import Artifact, ExportRequest, ValidationRun
-from modelport.format_base import FormatObject
+from modelport.plugins.format_base import FormatObject
 
 import modelport_tensorrt as plugin
 

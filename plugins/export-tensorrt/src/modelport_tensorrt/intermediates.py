@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport import Artifact, ConfigError, missing_modules
-from modelport.format_base import PerModuleIntermediates
+from modelport.plugins.format_base import PerModuleIntermediates
 
 
 class TensorRTSubengines(PerModuleIntermediates):

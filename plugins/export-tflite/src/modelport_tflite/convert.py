@@ -43,7 +43,7 @@ def nhwc_inputs(request: ExportRequest) -> list[str]:
 def _wrapper(model: Any, names: list[str], nhwc: list[str], out_names: list[str]) -> Any:
     """A module whose keyword inputs name the flatbuffer's inputs and whose dict output names its outputs."""
     import torch
-    from modelport.outputs import flatten_outputs
+    from modelport.engine.outputs import flatten_outputs
 
     class ModelportTFLiteWrapper(torch.nn.Module):
         def __init__(self) -> None:
@@ -102,7 +102,7 @@ def mixed_outputs(request: ExportRequest, batch: int = 3, atol: float = 1e-4, rt
     on its own sample alone. Returns one line per output that breaks it (empty when emulation is exact).
     """
     import torch
-    from modelport.outputs import flatten_outputs
+    from modelport.engine.outputs import flatten_outputs
 
     args = request.make_inputs(batch=batch, seed=11)
     with torch.no_grad():

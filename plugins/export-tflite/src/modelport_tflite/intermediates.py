@@ -76,7 +76,7 @@ class TFLiteIntermediates:
     def __init__(self, path: Path, details: Mapping[str, Any], modules: Mapping[str, str],
                  threads: int | None = None) -> None:
         from ai_edge_litert.interpreter import Interpreter
-        from modelport.debug import module_boundaries
+        from modelport.commands.debug import module_boundaries
 
         from modelport_tflite.runtime import TFLiteRunner
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport import Artifact, ExportFailed, ExportRequest
-from modelport.format_base import FormatObject
+from modelport.plugins.format_base import FormatObject
 
 from modelport_torchscript import (
     DEPRECATION_NOTE,
@@ -90,7 +90,7 @@ def _is_output_structure_error(exc: BaseException) -> bool:
 def _Flattened(model: Any) -> Any:
     """``model`` with its outputs flattened to a tuple of tensors, in the core's order (output names recorded)."""
     import torch
-    from modelport.outputs import flatten_outputs
+    from modelport.engine.outputs import flatten_outputs
 
     class FlatOutputs(torch.nn.Module):
         def __init__(self) -> None:
@@ -179,7 +179,7 @@ def _optimize(module: Any, path: Path, request: ExportRequest) -> tuple[Any, str
 
 def _io_table(request: ExportRequest, module: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Input and output descriptions (name, shape with dynamic labels, dtype) from one run of the module."""
-    from modelport.outputs import flatten_outputs
+    from modelport.engine.outputs import flatten_outputs
 
     inputs = [
         {"name": t.name, "shape": [t.dynamic.get(i, d) for i, d in enumerate(t.shape)], "dtype": t.dtype}
@@ -287,7 +287,7 @@ class TorchScriptRunner:
     def __call__(self, inputs: Mapping[str, Any]) -> list[Any]:
         """Run the module on the inputs in forward order; outputs flattened as the core flattens PyTorch's."""
         import torch
-        from modelport.outputs import flatten_outputs, to_numpy
+        from modelport.engine.outputs import flatten_outputs, to_numpy
 
         args = []
         for name, value in inputs.items():
@@ -337,8 +337,8 @@ class TorchScriptIntermediates:
 
     def run(self, inputs: Mapping[str, Any], modules: Sequence[str], module_inputs: Any = None) -> dict[str, Any]:
         import torch
-        from modelport.debug import first_tensor
-        from modelport.outputs import to_numpy
+        from modelport.commands.debug import first_tensor
+        from modelport.engine.outputs import to_numpy
 
         found: dict[str, Any] = {}
         for name in modules:

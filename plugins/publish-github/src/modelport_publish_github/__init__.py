@@ -10,8 +10,8 @@ notes generated from the metadata; assets already there with the same sha256 are
 from __future__ import annotations
 
 from modelport import OptionSpec, PublisherSpec, requires
-from modelport.listing import listing_hook
-from modelport.publishing import publisher_hooks
+from modelport.commands.listing import listing_hook
+from modelport.publishers.publishing import publisher_hooks
 
 __version__ = "0.1.0"
 SCHEME = "github"

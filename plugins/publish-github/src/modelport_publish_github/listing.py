@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from modelport import ConfigError, ModelEntry, PublishedExport, PublishError, Target
-from modelport.listing import MAX_JSON_BYTES, published_export, read_small
+from modelport.commands.listing import MAX_JSON_BYTES, published_export, read_small
 
 from modelport_publish_github.releases import _NAME, _TAG, GhTarget, GitHub
 

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from modelport import ConfigError, PublishError, PublishResult, PullResult, Target
-from modelport.exportdir import BENCH_FILE, RECORD_FILE, REFERENCE_FILE
-from modelport.publishing import (
+from modelport.folder.exportdir import BENCH_FILE, RECORD_FILE, REFERENCE_FILE
+from modelport.publishers.publishing import (
     ExportBundle,
     RetryPolicy,
     base_url,
@@ -347,7 +347,7 @@ def _public_record_file(bundle: ExportBundle, folder: Path) -> dict[str, Path]:
         return {}
     import json
 
-    from modelport.publishing import public_record
+    from modelport.publishers.publishing import public_record
 
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / RECORD_FILE
@@ -360,7 +360,7 @@ def published_bundles(bundles: list[ExportBundle], scratch: Path) -> list[Export
     under ``scratch``, with its own size and sha256 — what the release notes list and the assets upload."""
     import dataclasses
 
-    from modelport.publishing import PublishedFile
+    from modelport.publishers.publishing import PublishedFile
 
     out = []
     for i, b in enumerate(bundles):
@@ -452,7 +452,7 @@ def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> Pub
 
 def _weights_asset(checkpoint: str, model_name: str, scratch: Path) -> Asset:
     """``MODEL.safetensors``: the checkpoint as safetensors (read with weights_only when it is a PyTorch file)."""
-    from modelport.checkpoints import to_safetensors
+    from modelport.models.checkpoints import to_safetensors
 
     weights = to_safetensors(checkpoint, scratch / "weights")
     return Asset(f"{model_name}.safetensors", weights.path, weights.bytes, sha256_file(weights.path),

@@ -9,8 +9,8 @@ only ``modelport``; huggingface_hub loads inside the hooks.
 from __future__ import annotations
 
 from modelport import OptionSpec, PublisherSpec, requires
-from modelport.listing import listing_hook
-from modelport.publishing import publisher_hooks
+from modelport.commands.listing import listing_hook
+from modelport.publishers.publishing import publisher_hooks
 
 __version__ = "0.1.0"
 SCHEME = "hf"

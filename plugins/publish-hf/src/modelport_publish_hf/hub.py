@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from modelport import ConfigError, PublishError, PublishResult, PullResult, Target
-from modelport.exportdir import RECORD_FILE
-from modelport.publishing import (
+from modelport.folder.exportdir import RECORD_FILE
+from modelport.publishers.publishing import (
     CARD_FILE,
     EXTRA_FILES,
     ExportBundle,
@@ -239,7 +239,7 @@ def _public_record_bytes(b: ExportBundle) -> bytes:
     """export.json as uploaded: the record without local paths and without the machine's seal."""
     import json
 
-    from modelport.publishing import public_record
+    from modelport.publishers.publishing import public_record
 
     return json.dumps(public_record(b.record), indent=2).encode("utf-8")
 
@@ -273,7 +273,7 @@ def _same(remote: Any, local: Path | bytes) -> bool:
     if lfs is not None and getattr(lfs, "sha256", None):
         if isinstance(local, bytes):
             return str(lfs.sha256) == hashlib.sha256(local).hexdigest()
-        from modelport.publishing import sha256_file
+        from modelport.publishers.publishing import sha256_file
 
         return str(lfs.sha256) == sha256_file(local)
     blob = getattr(remote, "blob_id", None)
@@ -310,8 +310,8 @@ def _weights(options: Mapping[str, Any], base: str, workdir: Path) -> tuple[str,
     """``(path in the repo, local safetensors file, card section)`` for ``-o checkpoint=FILE``, else None."""
     if not options.get("checkpoint"):
         return None
-    from modelport.checkpoints import WEIGHTS_FILE, to_safetensors
-    from modelport.publishing import sha256_file
+    from modelport.models.checkpoints import WEIGHTS_FILE, to_safetensors
+    from modelport.publishers.publishing import sha256_file
 
     weights = to_safetensors(options["checkpoint"], workdir)
     path_in_repo = f"{base}/pytorch/{WEIGHTS_FILE}" if base else f"pytorch/{WEIGHTS_FILE}"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport import ConfigError, ModelEntry, PublishError, Target
-from modelport.listing import published_export, read_small
+from modelport.commands.listing import published_export, read_small
 
 from modelport_publish_hf.hub import _NAME, HfTarget, _Hub
 
@@ -49,7 +49,7 @@ def list_models(target: Target, options: Mapping[str, Any]) -> list[ModelEntry]:
                                                                               limit=MAX_REPOS)))
         repos = [(str(m.id), m) for m in found if str(m.id).startswith(f"{owner}/")]
         if len(found) >= MAX_REPOS:
-            from modelport.publishing import say
+            from modelport.publishers.publishing import say
 
             say(f"warning: {target.raw}: listing the first {MAX_REPOS} repositories only")
     scratch = Path(tempfile.mkdtemp(prefix="modelport-hf-list-"))

@@ -10,7 +10,7 @@ Inputs and outputs (names, data types, dims) come from the export's metadata; a 
 from __future__ import annotations
 
 from modelport import OptionSpec, PublisherSpec
-from modelport.publishing import publisher_hooks
+from modelport.publishers.publishing import publisher_hooks
 
 __version__ = "0.1.0"
 SCHEME = "triton"

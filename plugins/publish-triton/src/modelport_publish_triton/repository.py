@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport import ConfigError, PublishError, PublishResult, PullResult, Target
-from modelport.publishing import collect_bundles
+from modelport.publishers.publishing import collect_bundles
 
 CONFIG = "config.pbtxt"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -223,7 +223,7 @@ def _version(model_dir: Path, wanted: int | None) -> int:
 
 def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> PublishResult:
     """Write the export's artifact and a config.pbtxt into the Triton model repository."""
-    from modelport.store import StagedDir
+    from modelport.folder.store import StagedDir
 
     dirs = [Path(d) for d in (options.get("export_dirs") or [export_dir])]
     if len(dirs) != 1:

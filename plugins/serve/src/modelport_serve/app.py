@@ -27,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from modelport.errors import ConfigError
-from modelport.exportdir import METADATA_FILE, RECORD_FILE
+from modelport.folder.exportdir import METADATA_FILE, RECORD_FILE
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.background import BackgroundTask
 
@@ -285,7 +285,7 @@ def create_app(service: ExportService) -> FastAPI:
     def store_index(format: str | None = Query(None, max_length=32), model: str | None = Query(None, max_length=64),
                     status: str | None = Query(None, max_length=32)) -> dict[str, Any]:
         """The exports store's own index.json (every export folder under the exports root), filterable."""
-        from modelport.store import read_index
+        from modelport.folder.store import read_index
 
         entries = read_index(config.exports_root).get("exports", [])
         for key, value in (("format", format), ("model_name", model), ("status", status)):
@@ -359,7 +359,7 @@ def create_app(service: ExportService) -> FastAPI:
         except BaseException:
             zip_path.unlink(missing_ok=True)
             raise
-        from modelport.store import sha256_file
+        from modelport.folder.store import sha256_file
 
         return FileResponse(zip_path, media_type="application/zip", filename=f"{folder.name}.zip",
                             headers=_digest_headers(sha256_file(zip_path)),
@@ -473,7 +473,7 @@ def _export_or_error(service: ExportService, job: Any, fmt: str | None) -> tuple
 
 def _file_table(folder: Path, result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The files of an export folder that may be served: its recorded file table plus metadata.json/export.json."""
-    from modelport.store import sha256_file
+    from modelport.folder.store import sha256_file
 
     table = dict(result.get("files") or {})
     for side in SIDE_FILES:
@@ -484,7 +484,7 @@ def _file_table(folder: Path, result: dict[str, Any]) -> dict[str, dict[str, Any
 
 
 def _checked_file(folder: Path, rel: str, meta: dict[str, Any]) -> Path:
-    from modelport.store import safe_relpath, sha256_file
+    from modelport.folder.store import safe_relpath, sha256_file
 
     try:
         safe_relpath(rel)

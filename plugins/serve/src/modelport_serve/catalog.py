@@ -94,7 +94,7 @@ def load_entry(folder: Path) -> ModelEntry:
         entry.inputs = [str(s) for s in data.get("inputs") or []]
         if not entry.inputs:
             raise ConfigError('inputs must list the model inputs, e.g. ["input:1x3x224x224:float32"]')
-        from modelport.inputs import parse_input
+        from modelport.engine.inputs import parse_input
 
         for s in entry.inputs:
             parse_input(s)

@@ -26,7 +26,7 @@ def check_ray() -> None:
 def task_options(fmt: str, threads: int | None) -> dict[str, Any]:
     """The ``.options()`` of one format's task: CPUs (the job's thread count), a GPU when the format's spec says
     ``needs_gpu`` (TensorRT), no retries — the same rule as ``modelport export --executor ray``."""
-    from modelport.executors_ray import task_options as core_task_options
+    from modelport.engine.executors_ray import task_options as core_task_options
     from modelport.plugins import get_plugin_manager
 
     entry = get_plugin_manager().formats.get(fmt)
@@ -88,7 +88,7 @@ class RayExecutor:
 
     def start(self) -> None:
         import ray
-        from modelport.executors_ray import ray_init
+        from modelport.engine.executors_ray import ray_init
         from ray.util.queue import Queue
 
         ray_init(self.address)  # RAY_ADDRESS, else a local instance — as `modelport export --executor ray`

@@ -19,7 +19,7 @@ def run(config: ServeConfig, log_level: str = "info") -> None:
         from modelport_serve.ray_executor import check_ray
 
         check_ray()
-        from modelport.executors_ray import ray_init
+        from modelport.engine.executors_ray import ray_init
 
         # join the cluster before uvicorn starts, so a refused connection is one line and exit 3, not a
         # traceback from the app's startup (the app's start then finds Ray initialised)

@@ -111,9 +111,9 @@ class ExportService:
 
     def check_request(self, body: dict[str, Any], *, upload: bool = False) -> CheckedRequest:
         """Resolve and check a request without importing torch; a ConfigError here is the client's error (4xx)."""
-        from modelport.inputs import parse_input
-        from modelport.options import resolve_options
+        from modelport.engine.inputs import parse_input
         from modelport.plugins import get_plugin_manager
+        from modelport.plugins.options import resolve_options
 
         entry = self.catalog.get(str(body["model"]))
         checkpoint = body.get("checkpoint")
@@ -283,7 +283,7 @@ class ExportService:
 
     def export_dir(self, job: Job, fmt: str | None) -> tuple[str, Path, dict[str, Any]]:
         """The export folder of one format of a finished job: (format, folder, its result)."""
-        from modelport.store import safe_name
+        from modelport.folder.store import safe_name
 
         formats = job.result.get("formats") or {}
         done = {f: r for f, r in formats.items() if r.get("export_id")}

@@ -73,8 +73,8 @@ def run_export_job(spec: dict[str, Any], emit: Emit) -> dict[str, Any]:
     try:
         emit({"type": "phase", "phase": "loading", "message": "loading the model"})
         import modelport
-        from modelport.inputs import InputSpec, parse_input
-        from modelport.loading import load_model
+        from modelport.engine.inputs import InputSpec, parse_input
+        from modelport.models.loading import load_model
 
         if spec.get("threads"):
             import torch
@@ -134,7 +134,7 @@ def import_converters(formats: Any) -> list[str]:
     """Import the converter modules of every available format, so no job pays for them; returns those imported."""
     import importlib
 
-    from modelport.console import capture_fds
+    from modelport.terminal.console import capture_fds
 
     done: list[str] = []
     for name, (spec, _plugin) in dict(formats).items():
@@ -221,8 +221,8 @@ def remove_job_exports(root: Path, job_id: str) -> list[str]:
     import shutil
 
     from modelport.errors import ConfigError
-    from modelport.exportdir import RECORD_FILE, read_record
-    from modelport.store import file_lock, read_index, remove_stale_staging, write_json_atomic
+    from modelport.folder.exportdir import RECORD_FILE, read_record
+    from modelport.folder.store import file_lock, read_index, remove_stale_staging, write_json_atomic
 
     removed = []
     if root.is_dir():

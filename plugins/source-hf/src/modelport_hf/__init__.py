@@ -26,7 +26,7 @@ def _resolve(request: SourceRequest) -> Any:
 
 @hookimpl
 def register_sources(register: Any) -> None:
-    from modelport.redaction import register_token_env
+    from modelport.terminal.redaction import register_token_env
 
     register_token_env(("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"))  # downloads may use it: never printed
     register(SourceSpec(

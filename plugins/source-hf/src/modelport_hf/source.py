@@ -96,7 +96,7 @@ def _resolve(request: SourceRequest) -> ResolvedModel:
 
 
 def _model_name(ckpt: Checkpoint) -> str:
-    from modelport.store import slug
+    from modelport.folder.store import slug
 
     if ckpt.repo_id:
         return slug(ckpt.repo_id.split("/")[-1])

@@ -1,0 +1,1 @@
+"""Model references: ``SOURCE:REF`` sources, loading files and factories, checkpoints."""

@@ -1,0 +1,1 @@
+"""Support for publisher plugins: bundles and model cards, the publish/pull hooks, retries."""
