@@ -53,6 +53,9 @@ TAMPERINGS = {
     "artifact changed": lambda d: (d / "model.pt2").write_bytes(b"PK tampered"),
     "artifact missing": lambda d: (d / "model.pt2").unlink(),
     "reference changed": lambda d: (d / "reference.npz").write_bytes(b"junk"),
+    # a file the format does not write, named as its artifact (as when a record is edited to claim another format)
+    "artifact its format does not write": lambda d: (shutil.copy(d / "model.pt2", d / "weights.bin"),
+                                                     _edit_record(d, artifact="weights.bin")),
 }
 
 

@@ -264,13 +264,23 @@ class ExportFolder:
         """Names whose sha256 or size differ from the record (or are missing); empty when intact."""
         return verify_files(self.path, self.files())
 
-    def check_intact(self, changed: type[ModelportError] = ConfigError) -> None:
-        """Raise the readers' one error when the record names a file outside the folder (ConfigError) or a
-        recorded file changed since export (``changed``; by default ConfigError, exit 3)."""
+    def check_intact(self, changed: type[ModelportError] = ConfigError, *, host: PluginHost | None = None) -> None:
+        """Raise the readers' one error when the record names a file outside the folder (ConfigError), a recorded
+        file changed since export, or an artifact its format does not write (``changed``; by default
+        ConfigError, exit 3) — a record edited to claim another format would hand one format's file to another's
+        loader. The format's declared files come from ``host`` (default: this process's plugins)."""
+        from modelport.plugins.host import get_plugin_manager
+
         artifact_from_dir(self.path, self.record)
         bad = self.verify()
         if bad:
             raise changed(f"{self.path}: files changed since export: {', '.join(bad)}")
+        entry = (host or get_plugin_manager()).formats.get(self.format)
+        declared = {f.rstrip("?").rstrip("/") for f in entry[0].files} if entry else set()
+        name = str(self.record.get("artifact", "")).rstrip("/")
+        if declared and name not in declared:
+            raise changed(f"{self.path}: export.json says format {self.format!r}, whose artifact is "
+                          f"{' or '.join(sorted(declared))}, but names {name!r}: the record does not match the folder")
 
     def trust(self, *, trust_code: bool, verified: bool = False, run_factory: bool = True) -> ExportTrust:
         """What this folder may run (see modelport.folder.trust): refuses code-running artifacts from elsewhere;
@@ -310,7 +320,7 @@ def open_export(export_dir: str | Path, *, host: PluginHost | None = None, trust
     host = host or get_plugin_manager()
     if need_plugin:
         host.require_format(folder.format)
-    folder.check_intact(changed)
+    folder.check_intact(changed, host=host)
     artifact = folder.artifact
     trust = folder.trust(trust_code=trust_code, verified=True, run_factory=run_factory)
     return OpenedExport(folder.path, folder.record, metadata, host, artifact, folder, trust)
