@@ -148,7 +148,7 @@ FIELD_NOTES: dict[str, dict[str, str]] = {
     "PublisherSpec": {"scheme": "the URL scheme (`hf` for `hf://...`)", "display_name": "human name",
                       "options": "the publisher's options", "availability": "a cheap check, as for formats",
                       "can_pull": "whether `modelport pull` works for this scheme", "description": "one line",
-                      "can_list": "whether `modelport list` / `info` and `modelport.commands.zoo` work for this scheme "
+                      "can_list": "whether `modelport list` / `info` and `modelport.zoo` work for this scheme "
                                   "(implement `list_models`)",
                       "token_env": "environment variables holding the token (`(\"HF_TOKEN\",)`): their values are "
                                    "redacted from every message, log and file once the plugin is loaded"},

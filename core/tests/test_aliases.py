@@ -145,3 +145,17 @@ def test_the_rewrite_script_maps_old_names(tmp_path: Path) -> None:
         "wave 1 called it modelport.pipeline\n")
     assert "from modelport.plugins.host import PluginHost, _load" in tool.rewrite(text, concrete=True)
     assert tool.rewrite(tool.rewrite(text, concrete=False), concrete=False) == tool.rewrite(text, concrete=False)
+
+
+def test_the_zoo_api_is_public_under_its_documented_name() -> None:
+    """``from modelport import zoo`` (issue 19's API, the README's command) is a public module, not a moved name:
+    no DeprecationWarning, the same functions as the command module, and still light (no torch)."""
+    code = ("import sys\n"
+            "from modelport import zoo\n"
+            "from modelport.commands import zoo as impl\n"
+            "assert zoo.load_pretrained is impl.load_pretrained and zoo.list_models is impl.list_models\n"
+            "assert set(zoo.__all__) == set(impl.__all__), set(impl.__all__) ^ set(zoo.__all__)\n"
+            "assert 'torch' not in sys.modules\n")
+    r = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c", code],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr

@@ -103,6 +103,39 @@ def test_candidate_failing_first_slice_is_never_benchmarked_and_no_fit_exits_2(s
     assert not out.exists()
 
 
+def test_the_table_says_why_a_candidate_was_pruned_under_it_in_80_columns(samples: str, tmp_path) -> None:
+    (tmp_path / "mc.py").write_text(MC_DROPOUT)
+    r = run_cli("optimize", f"{tmp_path / 'mc.py'}:build", "--sample-inputs", samples, "--budget", "cosine>=0.999",
+                "-f", "pt2", "--threads", "1", "--output-dir", str(tmp_path / "none"), env={"COLUMNS": "80"})
+    assert r.returncode == NO_FIT_EXIT
+    row = next(line for line in r.stdout.splitlines() if "pt2@1t" in line)
+    assert "pruned" in row and row.rstrip(" │|").endswith("[1]")
+    note = r.stdout.split("\n  [1] ", 1)[1].split("\neager PyTorch")[0]
+    note = " ".join(note.split())  # a long note wraps at 80 columns
+    assert note.startswith("first 8 items miss cosine>=0.999") and "not benchmarked" in note
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80
+
+
+def test_calibration_items_flag_is_checked_before_the_model_loads(samples: str, tmp_path) -> None:
+    r = run_cli("optimize", f"{tmp_path / 'absent.py'}:build", "--sample-inputs", samples, "--budget", "cosine>=0.99",
+                "--calibration-items", "6", "--output-dir", str(tmp_path / "w"))
+    assert r.returncode == 3 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == ("error: 6 calibration items (--calibration-items) leave 6 of 12 sample items to "
+                                "score; keep at least 8")
+
+
+def test_calibration_items_flag_sets_the_split(tmp_path) -> None:
+    path = tmp_path / "data.npz"
+    np.savez(path, input=np.random.default_rng(0).random((30, 3, 16, 16), dtype=np.float32))
+    r = run_cli("optimize", MODEL, "--vision", "3x16x16", "--sample-inputs", str(path), "--budget", "cosine>=0.99",
+                "-f", "pt2", "--threads", "1", "--calibration-items", "10", "--every-calibration-size",
+                "--output-dir", str(tmp_path / "w"), "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)["data"]
+    assert data["calibration_items"] == [0, 10] and data["scored_items"] == [10, 30] and data["held_out"]
+    assert json.loads((tmp_path / "w" / "export.json").read_text())["optimize"]["data"]["scored_items"] == [10, 30]
+
+
 def test_runtime_only_option_is_tried_without_re_exporting_and_the_winner_records_it(samples: str, tmp_path,
                                                                                      monkeypatch) -> None:
     import dataclasses
@@ -278,5 +311,5 @@ def test_too_few_items_to_hold_out_is_said_in_one_line_and_recorded(tmp_path) ->
             "are scored on the items they calibrated on") in lines
     assert plan_split(100, 0) == DataSplit(100, 0)  # nothing calibrates: every item scores
     assert plan_split(100, 512) == DataSplit(100, 50) and plan_split(100, 32) == DataSplit(100, 32)
-    with pytest.raises(ConfigError, match="leaves 4 of 36 sample items to score"):
+    with pytest.raises(ConfigError, match="leave 4 of 36 sample items to score"):
         plan_split(36, 512, requested=32)

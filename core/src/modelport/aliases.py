@@ -58,7 +58,6 @@ MOVED: dict[str, str] = {
     "bench": "commands.bench",
     "debug": "commands.debug",
     "optimize": "commands.optimize",
-    "zoo": "commands.zoo",
     "listing": "commands.listing",
     "module_view": "commands.module_view",
     # support for publishers

@@ -1019,6 +1019,10 @@ from modelport.cli.zoo import register as _register_zoo_commands  # noqa: E402
 @click.option("--threads", "threads_text", metavar="N[,N...]", help="Thread counts to try (default 1 and all cores).")
 @click.option("--output-dir", required=True, type=click.Path(), help="Where the winner's export folder goes.")
 @click.option("--time-limit", type=float, help="Stop trying new candidates after this many seconds.")
+@click.option("--calibration-items", type=int, metavar="N",
+              help="Calibrate on the first N sample items, score on the rest (default: the largest size tried, at most half).")
+@click.option("--every-calibration-size", is_flag=True,
+              help="Try every calibration size (default: a larger one only when a smaller one came close).")
 @click.option("--plot", type=click.Path(), help="Save latency vs metric as a PNG (needs modelport[plot]).")
 @click.option("--trust-code", is_flag=True, help="Allow loading a model whose file runs code (pickle, TorchScript).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
@@ -1031,7 +1035,8 @@ def optimize(model: str, **flags: Any) -> None:
         result = cli_run(model, flags["sample_inputs"], flags["budget"], labels=flags["labels"], inputs=flags["inputs"],
                          vision=flags["vision"], formats=_split_formats(flags["formats"]), threads=flags["threads_text"],
                          output_dir=flags["output_dir"], time_limit=flags["time_limit"], trust_code=flags["trust_code"],
-                         progress=progress)
+                         calibration_items=flags["calibration_items"],
+                         every_calibration_size=flags["every_calibration_size"], progress=progress)
     finally:
         progress.stop()
     if flags["plot"]:

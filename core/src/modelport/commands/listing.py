@@ -1,4 +1,4 @@
-"""What a publisher needs to list its registry for ``modelport list`` / ``info`` and :mod:`modelport.commands.zoo`.
+"""What a publisher needs to list its registry for ``modelport list`` / ``info`` and :mod:`modelport.zoo`.
 
 A publisher plugin answers the ``list_models`` hook with :class:`~modelport.ModelEntry` records. This module
 writes that hook for a publisher whose work lives in another module (loaded on first use, as

@@ -55,7 +55,7 @@ class Budget:
 
     def __str__(self) -> str:
         op = {"top1": "=", "cosine": ">=", "max_abs": "<="}[self.metric]
-        return f"{self.metric}{op}{self.bound:g}"
+        return f"{self.metric}{op}{self.bound:.10g}"
 
 
 def parse_budget(text: str) -> Budget:
@@ -231,8 +231,8 @@ def plan_split(items: int, largest: int, requested: int | None = None) -> DataSp
     tried) but at most half; with fewer than ``2 * MIN_HELD_OUT`` items nothing is held out and the note says so."""
     if requested is not None:
         if requested < 1 or items - requested < MIN_HELD_OUT:
-            raise ConfigError(f"calibration={requested} leaves {items - requested} of {items} sample items to score; "
-                              f"keep at least {MIN_HELD_OUT}")
+            raise ConfigError(f"{requested} calibration items (--calibration-items) leave {items - requested} of "
+                              f"{items} sample items to score; keep at least {MIN_HELD_OUT}")
         return DataSplit(items, requested)
     if largest <= 0:
         return DataSplit(items, 0)
@@ -337,7 +337,8 @@ def _try(job: _Job, c: Candidate, index: int, cache: dict[str, Path | str]) -> P
     # cosine / max_abs are worst-case over items, so a failing slice fails the whole set; top1 gets one item slack
     slack = 100.0 / len(first[0]) if job.budget.metric == "top1" else 0.0
     if not job.budget.fits(slice_metric + slack, ref_slice if job.labels is not None else None):
-        c.metric, c.status, c.note = slice_metric, "pruned", f"first {len(first[0])} items: {slice_metric:.4g}"
+        c.metric, c.status, c.note = slice_metric, "pruned", (
+            f"first {len(first[0])} items miss {job.budget} ({job.budget.metric} shown is theirs); not benchmarked")
         return None
     c.metric = score(_run_all(runner, sets), job.reference, job.budget, job.labels)
     if not job.budget.fits(c.metric, job.reference_metric):
@@ -547,17 +548,20 @@ def _record_options_in_metadata(dest: Path, options: Mapping[str, Any]) -> None:
 
 def print_result(console: Any, result: OptimizeResult) -> None:
     """The candidates as a table (latency vs metric, Pareto front marked), then the winner or why none."""
-    from modelport.terminal.render import new_table, styled
+    from modelport.terminal.render import Notes, new_table, print_lines, styled
 
     t = new_table(f"optimize: budget {result.budget}")
     for col, just in (("candidate", "left"), ("status", "left"), (result.budget.metric, "right"),
-                      ("p50 ms", "right"), ("vs eager", "right"), ("pareto", "left")):
-        t.add_column(col, justify=just)
+                      ("p50 ms", "right"), ("vs eager", "right"), ("pareto", "left"), ("note", "left")):
+        # a label folds onto more lines rather than losing the options that tell candidates apart (80 columns)
+        t.add_column(col, justify=just, overflow="fold" if col == "candidate" else "ellipsis")
+    notes = Notes()  # why a candidate was pruned, skipped or failed: each distinct reason once, under the table
     for c in sorted(result.candidates, key=lambda c: (c.p50_ms is None, c.p50_ms or 0.0)):
         speed = f"{result.eager_p50_ms / c.p50_ms:.1f}x" if c.p50_ms and result.eager_p50_ms else ""
-        t.add_row(styled(c.label), styled(c.status), f"{c.metric:.4g}" if c.metric is not None else "",
-                  f"{c.p50_ms:.3f}" if c.p50_ms else "", speed, "*" if c.pareto else "")
+        t.add_row(styled(c.label), styled(c.status), f"{c.metric:.6g}" if c.metric is not None else "",
+                  f"{c.p50_ms:.3f}" if c.p50_ms else "", speed, "*" if c.pareto else "", notes.ref(c.note))
     console.print(t)
+    print_lines(console, notes.lines())
     ref = f", PyTorch top1 {result.reference_metric:.2f}" if result.reference_metric is not None else ""
     console.print(f"eager PyTorch p50 {result.eager_p50_ms or 0:.3f} ms{ref}", markup=False, highlight=False)
     if result.data:
@@ -629,9 +633,15 @@ def cli_run(model: str, sample_inputs: str, budget: str, **kw: Any) -> OptimizeR
     if kw.get("inputs") or kw.get("vision"):
         spec = build_input_spec(inputs=kw.get("inputs") or (), vision=kw.get("vision"), text=None, batch=1,
                                 dynamic=(), dynamic_batch=False, sample_arrays=samples, model_ref=model, config={})
+    settings = {"inputs": spec, "time_limit": kw.get("time_limit"), "trust_code": kw.get("trust_code"),
+                "progress": kw.get("progress")}
+    if kw.get("calibration_items") is not None:
+        plan_split(min(len(a) for a in samples.values()), 0, kw["calibration_items"])  # before the model loads
+        settings["calibration"] = kw["calibration_items"]
+    if kw.get("every_calibration_size"):
+        settings["calibration_search"] = "all"
     return optimize(model, samples, b, output_dir=out, labels=labels, formats=kw.get("formats") or None,
-                    threads=threads, settings={"inputs": spec, "time_limit": kw.get("time_limit"),
-                                               "trust_code": kw.get("trust_code"), "progress": kw.get("progress")})
+                    threads=threads, settings=settings)
 
 
 def _load_labels(path: str | None) -> np.ndarray | None:

@@ -2,7 +2,7 @@
 
 ::
 
-    from modelport.commands import zoo
+    from modelport import zoo
 
     zoo.print_zoo_summary("hf://alice")                       # a table of every model alice published
     entry = zoo.get_model_info("hf://alice/cnn")              # metadata, signature, validation, bench
@@ -571,4 +571,4 @@ def print_model_info(entry: ModelEntry, file: Any = None) -> None:
                           _cell(r.get("p90_ms")), _cell(r.get("p99_ms")), _cell(r.get("throughput")),
                           _cell(r.get("speedup")))
         out.print(bench)
-    out.print(f"load it: modelport.commands.zoo.load_pretrained({escape(repr(entry.ref))})")
+    out.print(f"load it: modelport.zoo.load_pretrained({escape(repr(entry.ref))})")
