@@ -113,3 +113,42 @@ def test_pull_refuses_a_tampered_reference(cnn_export, tmp_path):
     assert not (tmp_path / "pulled").exists()
     r = run_cli("validate", str(reg / "cnn" / "v1"))
     assert r.returncode == 3 and "files changed since export: reference.npz" in r.stderr  # refused, never compared
+
+
+def test_several_exports_of_one_model_each_get_a_folder_and_none_is_dropped(cnn_export, tmp_path):
+    """`publish A B file://DIR` used to copy only A and say nothing: each export now gets its own folder in the
+    version (by format, or by export folder name when formats repeat), listed, indexed and pullable one by one."""
+    from modelport import zoo
+
+    static = tmp_path / "cnn_static"
+    r = run_cli("export", CNN, "--vision", "3x32x32", "-f", "pt2", "--output-dir", str(static), "--model-name", "cnn",
+                "-q")
+    assert r.returncode == 0, r.stderr
+    reg = tmp_path / "registry"
+    r = run_cli("publish", str(cnn_export), str(static), f"file://{reg}", "--version", "v1")
+    assert r.returncode == 0, r.stderr
+    for leaf in ("cnn", "cnn_static"):  # two pt2 exports: the export folders' names tell them apart
+        assert (reg / "cnn" / "v1" / leaf / "model.pt2").is_file() and f"{leaf}/model.pt2" in r.stdout
+    assert not (reg / "cnn" / "v1" / "model.pt2").exists()
+    index = json.loads((reg / "index.json").read_text())
+    assert sorted(e["id"] for e in index["exports"]) == ["cnn/v1/cnn", "cnn/v1/cnn_static"]
+
+    (entry,) = zoo.list_models(f"file://{reg}")
+    assert [e.folder for e in entry.exports] == ["cnn", "cnn_static"] and entry.formats == ["pt2", "pt2"]
+    listed = run_cli("list", f"file://{reg}", "--json")
+    assert [x["folder"] for x in json.loads(listed.stdout)[0]["exports"]] == ["cnn", "cnn_static"]
+
+    whole = run_cli("pull", f"file://{reg}/cnn/v1", str(tmp_path / "whole"))
+    assert whole.returncode == 1 and whole.stderr.count("\n") == 1
+    assert "holds 2 exports (cnn, cnn_static); pull one of them" in whole.stderr
+    assert not (tmp_path / "whole").exists()
+    one = run_cli("pull", f"file://{reg}/cnn/v1/cnn_static", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr
+    assert run_cli("validate", str(tmp_path / "one")).returncode == 0
+
+    other = tmp_path / "other"
+    r = run_cli("export", "modelport.testing.models:tiny_cnn", "--vision", "3x16x16", "-f", "pt2", "--output-dir",
+                str(other), "-q")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("publish", str(cnn_export), str(other), f"file://{reg}", "--version", "v2")
+    assert r.returncode == 3 and "of one model" in r.stderr and not (reg / "cnn" / "v2").exists()

@@ -164,3 +164,19 @@ def test_check_against_the_model_module_tree(nested, tmp_path):
     assert r.returncode == 1, r.stdout + r.stderr
     assert "tagged 'blocks.0.attn.qkv', which is no module of the model" in r.stdout
     assert r.stderr.startswith("error: hierarchy check failed: 0 of")
+
+
+def test_a_conv_with_its_batchnorm_folded_in_says_so_in_the_summary(tmp_path):
+    """The exporter folds BatchNorm into the Conv before it; the summary counts the Conv under its weight's module
+    and names the norm it absorbed instead of leaving the class blank."""
+    import modelport
+    from modelport.engine.inputs import InputSpec, parse_input
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).eval()
+    out = tmp_path / "onnx"
+    res = modelport.export(model, ["onnx"], InputSpec([parse_input("x:1x3x8x8:float32")]), output_dir=out)
+    assert res["onnx"].status == "passed", res["onnx"].error
+    r = run_cli("inspect", str(out), "--format", "summary")
+    assert r.returncode == 0, r.stderr
+    (conv,) = [line.split() for line in r.stdout.splitlines() if "Conv×" in line]
+    assert conv[:2] == ["0", "+1"], r.stdout  # module 0 (the conv), fused with module 1 (the norm)

@@ -66,7 +66,7 @@ def test_list_shows_the_owners_modelport_repositories(published: FakeHub, env: d
     assert SENTINEL not in r.stdout + r.stderr
 
     table = run_cli("list", "hf://alice", "--endpoint", published.url, env=env)
-    assert table.returncode == 0 and "cnn" in table.stdout and "pt2: passed" in table.stdout
+    assert table.returncode == 0 and "cnn" in table.stdout and "2 passed" in table.stdout
 
 
 def test_info_prints_the_card(published: FakeHub, env: dict[str, str]) -> None:

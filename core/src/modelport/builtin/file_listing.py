@@ -1,4 +1,5 @@
-"""Listing a ``file://DIR`` registry for ``modelport list`` / ``info``: ``DIR/<model>/<version>/metadata.json``.
+"""Listing a ``file://DIR`` registry for ``modelport list`` / ``info``: ``DIR/<model>/<version>/metadata.json``
+(or ``<version>/<format>/metadata.json``, one per export, when several were published together).
 
 The folders are the truth (the index may lag after a crash); ``index.json`` only adds publication times.
 Symbolic links and hidden folders are skipped; a version whose metadata.json cannot be read is reported on
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from modelport.builtin.file_publisher import location_path
+from modelport.builtin.file_publisher import export_folders, location_path
 from modelport.commands.listing import published_export, read_small, wanted
 from modelport.errors import PublishError
 from modelport.folder.exportdir import BENCH_FILE, METADATA_FILE
@@ -48,20 +49,25 @@ def list_models(target: Target, options: Mapping[str, Any]) -> list[ModelEntry]:
         if options.get("name") and model_dir.name != options["name"]:
             continue
         for version_dir in _dirs(model_dir):
-            md_path = version_dir / METADATA_FILE
-            if not wanted(model_dir.name, version_dir.name, options) or not md_path.is_file():
+            folders = export_folders(version_dir)
+            if not wanted(model_dir.name, version_dir.name, options) or not folders:
                 continue
-            where = f"{base}/{model_dir.name}/{version_dir.name}/metadata.json"
-            bench = version_dir / BENCH_FILE
-            try:
-                export = published_export(
-                    read_small(md_path, where), folder="", pull_target=f"file://{version_dir.resolve()}", where=where,
-                    bench_bytes=read_small(bench, where) if bench.is_file() else None)
-            except PublishError as exc:
-                say(f"warning: {exc}; left out of the listing")
+            exports = []
+            for folder, export_dir in folders:  # the version itself, or one <format>/ folder per export
+                where = f"{base}/{model_dir.name}/{version_dir.name}/" + (f"{folder}/" if folder else "") + METADATA_FILE
+                bench = export_dir / BENCH_FILE
+                try:
+                    exports.append(published_export(
+                        read_small(export_dir / METADATA_FILE, where), folder=folder,
+                        pull_target=f"file://{export_dir.resolve()}", where=where,
+                        bench_bytes=read_small(bench, where) if bench.is_file() else None))
+                except PublishError as exc:
+                    say(f"warning: {exc}; left out of the listing")
+            if not exports:
                 continue
+            md_path = folders[0][1] / METADATA_FILE
             when = times.get((model_dir.name, version_dir.name)) or _dt.datetime.fromtimestamp(
                 md_path.stat().st_mtime, _dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-            entries.append(ModelEntry(name=model_dir.name, version=version_dir.name, target=base, exports=[export],
+            entries.append(ModelEntry(name=model_dir.name, version=version_dir.name, target=base, exports=exports,
                                       published_at=when, url=f"file://{version_dir.resolve()}"))
     return entries

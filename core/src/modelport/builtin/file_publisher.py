@@ -1,7 +1,8 @@
 """Built-in publisher ``file://DIR``: a local model registry folder with checksums and an index.
 
-Layout: ``DIR/<model_name>/<version>/`` holds a copy of the export folder; ``DIR/index.json`` lists
-every published version. Files are verified by sha256 after copying; nothing is overwritten unless
+Layout: ``DIR/<model_name>/<version>/`` holds a copy of the export folder — or, when several export folders of
+one model are published together, ``DIR/<model_name>/<version>/<format>/`` one each; ``DIR/index.json`` lists
+every published export. Files are verified by sha256 after copying; nothing is overwritten unless
 ``force`` is set.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 from modelport.commands.listing import listing_hook
 from modelport.errors import ConfigError, PublishError
 from modelport.folder.exportdir import METADATA_FILE, RECORD_FILE
+from modelport.folder.store import sha256_file
 from modelport.plugins.hookspecs import hookimpl
 from modelport.plugins.types import OptionSpec, PublisherSpec, PublishResult, PullResult, Target
 
@@ -46,21 +48,34 @@ def _next_version(model_dir: Path) -> str:
 
 
 def _copy_bundle(bundle: Any, dest: Path) -> list[str]:
-    """Copy exactly the files the export lists (already checked: no symlinks, sha256 as recorded)."""
+    """Copy exactly the files the export lists (already checked: no symlinks, sha256 as recorded) to its folder
+    under ``dest``; the names returned are relative to ``dest``."""
     import json
 
     from modelport.publishers.publishing import public_record
 
     copied = []
     for f in bundle.files:
-        out = dest / f.rel
+        rel = f"{bundle.folder}/{f.rel}" if bundle.folder else f.rel
+        out = dest / rel
         out.parent.mkdir(parents=True, exist_ok=True)
         if f.rel == RECORD_FILE:
             out.write_text(json.dumps(public_record(bundle.record), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         else:
             shutil.copyfile(f.path, out)
-        copied.append(f.rel)
+            if sha256_file(out) != f.sha256:
+                raise PublishError(f"copy of {rel} is corrupt")
+        copied.append(rel)
     return sorted(copied)
+
+
+def export_folders(version_dir: Path) -> list[tuple[str, Path]]:
+    """The exports a version folder holds: itself (folder ``""``) when it has a metadata.json, else each
+    ``<format>/`` subfolder that has one (several export folders published together)."""
+    if (version_dir / METADATA_FILE).is_file():
+        return [("", version_dir)]
+    return [(p.name, p) for p in sorted(version_dir.iterdir())
+            if p.is_dir() and not p.is_symlink() and not p.name.startswith(".") and (p / METADATA_FILE).is_file()]
 
 
 def registry_index(root: Path, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -78,21 +93,22 @@ def registry_index(root: Path, previous: Mapping[str, Any] | None = None) -> dic
     exports = []
     for model_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for vdir in sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith((".", TMP_PREFIX))):
-            md_path = vdir / METADATA_FILE
-            if vdir.is_symlink() or not md_path.is_file():
+            if vdir.is_symlink():
                 continue
-            try:
-                md = json.loads(md_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError, UnicodeDecodeError):
-                continue
-            if not isinstance(md, dict):
-                continue
-            vid = f"{model_dir.name}/{vdir.name}"
-            stamp = (known.get(vid) or {}).get("published_at") or _dt.datetime.fromtimestamp(
-                md_path.stat().st_mtime, _dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-            exports.append({"id": vid, "model_name": model_dir.name, "version": vdir.name,
-                            "format": md.get("export_format"), "path": vid, "published_at": stamp,
-                            "files": md.get("files")})
+            for folder, export in export_folders(vdir):
+                md_path = export / METADATA_FILE
+                try:
+                    md = json.loads(md_path.read_text(encoding="utf-8"))
+                except (OSError, ValueError, UnicodeDecodeError):
+                    continue
+                if not isinstance(md, dict):
+                    continue
+                vid = f"{model_dir.name}/{vdir.name}" + (f"/{folder}" if folder else "")
+                stamp = (known.get(vid) or {}).get("published_at") or _dt.datetime.fromtimestamp(
+                    md_path.stat().st_mtime, _dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+                exports.append({"id": vid, "model_name": model_dir.name, "version": vdir.name,
+                                "format": md.get("export_format"), "path": vid, "published_at": stamp,
+                                "files": md.get("files")})
     return {"schema_version": 1, "exports": exports, "updated_at": now_iso()}
 
 
@@ -114,13 +130,15 @@ def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> Pub
     from modelport.publishers.publishing import collect_bundles
 
     root = location_path(target)
-    bundle = collect_bundles([export_dir])[0]  # exactly the listed files; symlinks and changed files refused
-    model_name = safe_name(str(bundle.metadata.get("model_name")), "model name in metadata.json")
+    dirs = [Path(d) for d in (options.get("export_dirs") or [export_dir])]
+    # exactly the listed files; symlinks and changed files refused; several exports get a <format>/ folder each
+    bundles = collect_bundles(dirs)
+    model_name = safe_name(str(bundles[0].metadata.get("model_name")), "model name in metadata.json")
     version = options.get("version")
     if options.get("dry_run"):
         stage = Path(options["stage_dir"]) / model_name / (version or "vN")
-        _copy_bundle(bundle, stage)
-        return PublishResult(url=f"file://{root}/{model_name}/{version or 'vN'}", files=sorted(f.rel for f in bundle.files),
+        return PublishResult(url=f"file://{root}/{model_name}/{version or 'vN'}",
+                             files=[f for b in bundles for f in _copy_bundle(b, stage)],
                              message="dry run: nothing written to the registry")
     root.mkdir(parents=True, exist_ok=True)
     with file_lock(root / ".index.lock"):
@@ -131,16 +149,14 @@ def publish(export_dir: Path, target: Target, options: Mapping[str, Any]) -> Pub
             raise ConfigError(f"{dest} already exists in the registry; pass --force to overwrite it")
         if dest.exists():
             check_replaceable(dest)
-            if dest.resolve() == export_dir.resolve():
-                raise ConfigError(f"{dest} is the export being published; publish it to another version")
+            inside = [d for d in dirs if d.resolve() == dest.resolve() or dest.resolve() in d.resolve().parents]
+            if inside:
+                raise ConfigError(f"{dest} holds the export being published; publish it to another version")
         with StagedDir(dest, force=bool(options.get("force"))) as staged:
-            files = _copy_bundle(bundle, staged.path)
-            for f in bundle.files:
-                if f.rel != RECORD_FILE:
-                    from modelport.folder.store import sha256_file
-
-                    if sha256_file(staged.path / f.rel) != f.sha256:
-                        raise PublishError(f"copy to {dest} is corrupt: {f.rel}")
+            try:
+                files = [f for b in bundles for f in _copy_bundle(b, staged.path)]
+            except PublishError as exc:
+                raise PublishError(f"{dest}: {exc}") from None
             staged.commit()
         write_json_atomic(root / "index.json", registry_index(root, _read_previous_index(root)))
     return PublishResult(url=f"file://{dest.resolve()}", revision=version, files=files)
@@ -154,6 +170,10 @@ def pull(target: Target, dest: Path, options: Mapping[str, Any]) -> PullResult |
     if not src.is_dir():
         raise PublishError(f"{target.raw}: no such export folder")
     if not (src / METADATA_FILE).is_file():
+        several = [name for name, _ in export_folders(src)]
+        if several:
+            raise PublishError(f"{target.raw}: holds {len(several)} exports ({', '.join(several)}); pull one of them: "
+                               f"{target.raw.rstrip('/')}/{several[0]}")
         raise PublishError(f"{target.raw}: no metadata.json there (point at DIR/<model_name>/<version>)")
     copied = []
     for p in sorted(src.rglob("*")):

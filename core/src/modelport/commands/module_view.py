@@ -42,7 +42,9 @@ def render_summary(info: Mapping[str, Any]) -> str:
     lines = [f"{'module'.ljust(width)}  {'class':<20} {'nodes':>5}  ops"]
     for g in groups:
         name = "  " * _depth(g["module"], known) + _label(g["module"])
-        lines.append(f"{name.ljust(width)}  {_short_class(g.get('class')):<20} {g['nodes']:>5}  {_ops(g['ops'])}")
+        # a Conv with a BatchNorm folded in is counted under the conv (its weight's module): say which module it absorbed
+        cls = _short_class(g.get("class")) or ("+" + ",".join(g["fused"]) if g.get("fused") else "")
+        lines.append(f"{name.ljust(width)}  {cls:<20} {g['nodes']:>5}  {_ops(g['ops'])}")
     total = sum(g["nodes"] for g in groups)
     lines.append(f"{len(groups)} modules, {total} nodes")
     return "\n".join(lines)

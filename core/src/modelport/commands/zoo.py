@@ -29,7 +29,6 @@ import json
 import os
 import secrets
 import shutil
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -483,29 +482,43 @@ def entry_json(entry: ModelEntry) -> dict[str, Any]:
     return data
 
 
+def _validation_cell(exports: Sequence[PublishedExport]) -> str:
+    """``3 passed`` when every export shares a status, else each format's own (``onnx passed, tflite failed``)."""
+    statuses = {x.validation_status for x in exports}
+    if len(statuses) == 1 and len(exports) > 1:
+        return f"{len(exports)} {statuses.pop()}"
+    return ", ".join(f"{x.format} {x.validation_status}" for x in exports)
+
+
 def summary_table(entries: Sequence[ModelEntry], title: str) -> Any:
-    """A rich table: model, version, formats, size, validation, date."""
-    from rich.table import Table
-
+    """A rich table: model, version, formats, size, validation, publication date (the full time is in ``--json``)."""
     from modelport.publishers.publishing import human_size
+    from modelport.terminal.render import new_table
 
-    table = Table(title=title, title_justify="left")
+    table = new_table(title)
     for col in ("model", "version", "formats", "size", "validation", "published"):
-        table.add_column(col)
+        table.add_column(col, justify="right" if col == "size" else "left", overflow="fold")
     for e in entries:
-        validation = ", ".join(f"{x.format}: {x.validation_status}" for x in e.exports)
-        table.add_row(*(escape(x) for x in (e.name, e.version, ", ".join(e.formats), human_size(e.size), validation,
-                                            e.published_at or "—")))  # remote text: never rich markup
+        table.add_row(*(escape(x) for x in (e.name, e.version, " ".join(dict.fromkeys(e.formats)), human_size(e.size),
+                                            _validation_cell(e.exports),
+                                            (e.published_at or "—")[:10])))  # remote text: never rich markup
     return table
+
+
+def _console(file: Any) -> Any:
+    """stdout's table console (the terminal's width, or ``$COLUMNS``), or one writing to ``file``."""
+    from rich.console import Console
+
+    from modelport.terminal.console import stdout_console
+
+    return stdout_console() if file is None else Console(file=file, highlight=False, width=200)
 
 
 def print_zoo_summary(target: str, *, options: Mapping[str, Any] | None = None, host: PluginHost | None = None,
                       file: Any = None) -> list[ModelEntry]:
     """Print the table of every model at ``target`` (stdout by default) and return the entries."""
-    from rich.console import Console
-
     entries = list_models(target, options=options, host=host)
-    console = Console(file=file or sys.stdout, highlight=False, width=None if (file or sys.stdout).isatty() else 200)
+    console = _console(file)
     console.print(summary_table(entries, f"Models at {target}"))
     if not entries:
         console.print("no models published there yet")
@@ -520,12 +533,10 @@ def _cell(value: Any) -> str:
 
 def print_model_info(entry: ModelEntry, file: Any = None) -> None:
     """The card of one model version in the terminal: metadata, signature, validation per format, bench numbers."""
-    from rich.console import Console
-    from rich.table import Table
-
     from modelport.publishers.publishing import human_size
+    from modelport.terminal.render import new_table
 
-    out = Console(file=file or sys.stdout, highlight=False, width=None if (file or sys.stdout).isatty() else 200)
+    out = _console(file)
     md = entry.exports[0].metadata if entry.exports else {}
     out.print(f"[bold]{escape(entry.name)}[/] {escape(entry.version)}  ({escape(entry.ref)})")
     for label, value in (("url", entry.url), ("published", entry.published_at), ("revision", entry.revision),
@@ -539,9 +550,9 @@ def print_model_info(entry: ModelEntry, file: Any = None) -> None:
     if md.get("preprocessing"):
         out.print(f"preprocessing: {escape(json.dumps(md['preprocessing'], sort_keys=True))}")
 
-    sig = Table(title="Signature", title_justify="left")
+    sig = new_table("Signature")
     for col in ("", "name", "shape", "dtype"):
-        sig.add_column(col)
+        sig.add_column(col, overflow="fold")
     for kind, shapes, dtypes in (("input", md.get("input_shape"), md.get("input_dtype")),
                                  ("output", md.get("output_shape"), md.get("output_dtype"))):
         for name, shape in (shapes or {}).items():
@@ -549,23 +560,32 @@ def print_model_info(entry: ModelEntry, file: Any = None) -> None:
             sig.add_row(kind, escape(name), escape(dims), escape((dtypes or {}).get(name, "?")))
     out.print(sig)
 
-    val = Table(title="Formats and validation", title_justify="left")
-    for col in ("format", "folder", "files", "size", "precision", "status", "max abs diff", "min cosine", "rule"):
-        val.add_column(col)
+    # the folder only where it is not the format's own name; a rule shared by every export once, under the table
+    folders = any(e.folder not in ("", e.format) for e in entry.exports)
+    rules = {str((e.metadata.get("validation") or {}).get("rule") or "—") for e in entry.exports
+             if isinstance(e.metadata.get("validation"), dict)}
+    val = new_table("Formats and validation")
+    cols = ["format", *(["folder"] if folders else []), "files", "size", "precision", "status", "max abs", "min cos",
+            *(["rule"] if len(rules) > 1 else [])]
+    for col in cols:
+        val.add_column(col, justify="right" if col in ("size", "max abs", "min cos") else "left", overflow="fold")
     for e in entry.exports:
         raw = e.metadata.get("validation")
         v: dict[str, Any] = raw if isinstance(raw, dict) else {}
-        val.add_row(*(escape(x) for x in (
-            e.format, e.folder or ".", ", ".join(sorted(e.metadata.get("files") or {})), human_size(e.size),
-            str(e.metadata.get("precision") or "—"), e.validation_status + (f" ({v['reason']})" if v.get("reason") else ""),
-            _cell(v.get("max_abs_diff")), _cell(v.get("min_cosine")), str(v.get("rule") or "—"))))
+        cells = [e.format, *([e.folder or "."] if folders else []), " ".join(sorted(e.metadata.get("files") or {})),
+                 human_size(e.size), str(e.metadata.get("precision") or "—"),
+                 e.validation_status + (f" ({v['reason']})" if v.get("reason") else ""),
+                 _cell(v.get("max_abs_diff")), _cell(v.get("min_cosine")), *([str(v.get("rule") or "—")] if len(rules) > 1 else [])]
+        val.add_row(*(escape(x) for x in cells))
     out.print(val)
+    if len(rules) == 1:
+        out.print(f"pass rule: {escape(rules.pop())}", soft_wrap=True)
 
     rows = [(e.format, r) for e in entry.exports if e.bench for r in e.bench.get("rows") or [] if isinstance(r, dict)]
     if rows:
-        bench = Table(title="Benchmark (as published)", title_justify="left")
-        for col in ("format", "batch", "p50 ms", "p90 ms", "p99 ms", "throughput /s", "vs PyTorch eager"):
-            bench.add_column(col)
+        bench = new_table("Benchmark (as published)")
+        for col in ("format", "batch", "p50 ms", "p90 ms", "p99 ms", "per s", "vs eager"):
+            bench.add_column(col, justify="left" if col == "format" else "right")
         for fmt, r in rows:
             bench.add_row(escape(r.get("format") or fmt), escape(r.get("batch", "—")), _cell(r.get("p50_ms")),
                           _cell(r.get("p90_ms")), _cell(r.get("p99_ms")), _cell(r.get("throughput")),
