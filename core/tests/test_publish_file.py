@@ -152,3 +152,24 @@ def test_several_exports_of_one_model_each_get_a_folder_and_none_is_dropped(cnn_
     assert r.returncode == 0, r.stderr
     r = run_cli("publish", str(cnn_export), str(other), f"file://{reg}", "--version", "v2")
     assert r.returncode == 3 and "of one model" in r.stderr and not (reg / "cnn" / "v2").exists()
+
+
+def test_info_shows_published_bench_numbers_once_per_format_and_batch(cnn_export, tmp_path):
+    import shutil
+
+    exports = []
+    for name in ("a", "b"):  # two benchmarked exports: each bench.json carries the same PyTorch eager row
+        copy = tmp_path / name
+        shutil.copytree(cnn_export, copy)
+        r = run_cli("bench", str(copy), "--batch", "1", "--max-seconds", "0.2")
+        assert r.returncode == 0, r.stderr
+        exports.append(str(copy))
+    reg = tmp_path / "registry"
+    assert run_cli("publish", *exports, f"file://{reg}").returncode == 0
+    r = run_cli("info", f"file://{reg}/cnn", env={"COLUMNS": "80"})
+    assert r.returncode == 0, r.stderr
+    bench = r.stdout.split("Benchmark (as published)", 1)[1].splitlines()[3:]
+    rows = [line.split() for line in bench if line.split() and line.split()[0] in ("pt2", "pytorch")]
+    # each export's own row, named by its folder; eager once, not once per export
+    assert sorted(" ".join(row[:2]) for row in rows) == ["pt2 (a)", "pt2 (b)", "pytorch 1"], r.stdout
+    assert all(row[-1].endswith("x") for row in rows) and max(len(x) for x in r.stdout.splitlines()) <= 80
