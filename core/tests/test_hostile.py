@@ -389,3 +389,31 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path):
     assert proc.returncode == 143, (proc.returncode, err)
     assert err.strip().splitlines() == ["error: terminated (SIGTERM); temporary files removed"]
     assert not (tmp_path / "o").exists() and not list(tmp_path.glob(".modelport-tmp-*"))
+
+
+def test_force_replaces_a_folder_of_format_exports_but_not_a_registry_model_folder(pt2_export, tmp_path):
+    """`export -f onnx -f pt2 --output-dir DIR` writes DIR/onnx/, DIR/pt2/: "DIR already exists; pass --force" must
+    then be followed by a --force that works, not by "not an export folder". A registry's model folder (v1/, v2/)
+    and a folder with a user file beside the exports stay refused."""
+    from modelport.folder.store import written_by_modelport
+
+    out = tmp_path / "exports"
+    shutil.copytree(pt2_export, out / "pt2")
+    r = run_cli("export", "modelport.testing.models:tiny_cnn", "-f", "pt2", "--vision", "3x16x16", "--output-dir",
+                str(out), "-q")
+    assert r.returncode == 3 and "pass --force" in r.stderr
+    r = run_cli("export", "modelport.testing.models:tiny_cnn", "-f", "pt2", "--vision", "3x16x16", "--output-dir",
+                str(out), "--force", "-q")
+    assert r.returncode == 0, r.stderr
+    assert (out / "export.json").is_file() and not (out / "pt2").exists()
+
+    versions = tmp_path / "model"
+    shutil.copytree(pt2_export, versions / "v1")  # named v1, not after its format
+    assert not written_by_modelport(versions)
+    mixed = tmp_path / "mixed"
+    shutil.copytree(pt2_export, mixed / "pt2")
+    (mixed / "notes.txt").write_text("mine")
+    assert not written_by_modelport(mixed)
+    (mixed / "notes.txt").unlink()
+    (mixed / "pt2" / "notes.txt").write_text("mine")
+    assert not written_by_modelport(mixed)

@@ -153,6 +153,8 @@ def written_by_modelport(folder: Path) -> bool:
     if not entries:
         return True
     rec = folder / RECORD_FILE  # read here, not through modelport.folder.exportdir: this check must never raise
+    if not rec.exists() and not rec.is_symlink():
+        return _only_format_folders(folder)
     if rec.is_symlink() or not rec.is_file():
         return False
     try:
@@ -178,6 +180,26 @@ def check_replaceable(target: Path, flag: str = "--force") -> None:
     if not written_by_modelport(target):
         raise ConfigError(f"{target} exists and is not an export folder modelport wrote (it holds files no "
                           f"export.json lists); {flag} replaces only export folders — choose another output folder")
+
+
+def _only_format_folders(folder: Path) -> bool:
+    """True when ``folder`` holds nothing but export folders modelport wrote, each named after its format
+    (``onnx/``, ``pt2/``): what a multi-format export (``--output-dir DIR -f onnx -f pt2``) or a file:// version
+    of several exports looks like. A registry's model folder (``v1/``, ``v2/``) is not one."""
+    try:
+        children = list(folder.iterdir())
+    except OSError:
+        return False
+    for child in children:
+        if child.is_symlink() or not child.is_dir() or not written_by_modelport(child):
+            return False
+        try:
+            record = json.loads((child / RECORD_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            return False
+        if not isinstance(record, dict) or record.get("format") != child.name:
+            return False
+    return bool(children)
 
 
 class StagedDir:
