@@ -97,8 +97,12 @@ def test_package_inits_stay_light() -> None:
             "from modelport.cli import main\n"
             "from modelport.plugins import get_plugin_manager\n"
             "get_plugin_manager()\n")
-    r = subprocess.run([sys.executable, "-W", "error:modelport.:DeprecationWarning", "-c", code],
-                       capture_output=True, text=True, timeout=120)
+    _runs_clean(code, "error:modelport.:DeprecationWarning")
+
+
+def _runs_clean(code: str, warnings_filter: str) -> None:
+    """Run ``code`` in a fresh interpreter with ``-W warnings_filter``; it must exit 0 (nothing imported before)."""
+    r = subprocess.run([sys.executable, "-W", warnings_filter, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
 
 
@@ -156,6 +160,4 @@ def test_the_zoo_api_is_public_under_its_documented_name() -> None:
             "assert zoo.load_pretrained is impl.load_pretrained and zoo.list_models is impl.list_models\n"
             "assert set(zoo.__all__) == set(impl.__all__), set(impl.__all__) ^ set(zoo.__all__)\n"
             "assert 'torch' not in sys.modules\n")
-    r = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c", code],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
+    _runs_clean(code, "error::DeprecationWarning")
